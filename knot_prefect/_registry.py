@@ -1,0 +1,21 @@
+"""Where each public name of :mod:`knot_prefect` lives.
+
+The package root resolves these lazily so ``import knot_prefect`` stays as cheap as
+``import prefect``; a block's module is imported on first access.
+"""
+
+from __future__ import annotations
+
+# Block classes: exported from the package root and registered with Prefect.
+BLOCK_MODULES: dict[str, str] = {
+    "DuckDBWarehouse": "knot_prefect.blocks.warehouses.duckdb",
+}
+
+# Other public names re-exported from the package root.
+OTHER_EXPORTS: dict[str, str] = {
+    "KnotSettings": "knot_prefect.settings",
+    "Warehouse": "knot_prefect.blocks.warehouses.base",
+    "WriteResult": "knot_prefect.blocks.warehouses.base",
+}
+
+EXPORTS: dict[str, str] = {**BLOCK_MODULES, **OTHER_EXPORTS}

@@ -1,0 +1,1 @@
+"""Warehouse blocks: one read/write interface, one module per backend."""

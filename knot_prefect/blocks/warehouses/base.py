@@ -1,0 +1,201 @@
+"""The ``Warehouse`` interface that every knot task depends on.
+
+Backends (DuckDB, SQLAlchemy databases, Snowflake, BigQuery, Parquet lakes) each live
+in a module of their own and implement the abstract methods here. Tasks only ever see
+this interface, so a flow moves between warehouses by changing a block name.
+
+Parameters in SQL are always bound, never formatted in: write ``:name`` placeholders
+and pass ``params={"name": value}``; each backend translates to its driver's style.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from knot_prefect.blocks.base import KnotBlock
+from knot_prefect.errors import KnotError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+WriteMode = Literal["append", "replace", "upsert", "fail"]
+WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
+DEFAULT_BATCH_ROWS = 100_000
+
+
+class WarehouseError(KnotError):
+    """A warehouse operation failed; the message names the table and the cause."""
+
+
+class TableNotFoundError(WarehouseError):
+    """The table named in a read or an upsert does not exist."""
+
+
+class SchemaMismatchError(WarehouseError):
+    """A frame's columns or types do not match the existing table."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did.
+
+    Attributes:
+        table: The table written, as given.
+        mode: The write mode used.
+        rows: Rows written (inserted or upserted).
+        seconds: Wall time of the write.
+    """
+
+    table: str
+    mode: str
+    rows: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as a plain dict (for artifacts and logs)."""
+        return asdict(self)
+
+
+def validate_write_mode(mode: str, keys: Sequence[str] | None) -> None:
+    """Check a write mode and its keys before anything is written.
+
+    Raises:
+        ValueError: For an unknown mode, or ``upsert`` without keys.
+    """
+    if mode not in WRITE_MODES:
+        raise ValueError(f"Unknown write mode {mode!r}: use one of {', '.join(WRITE_MODES)}.")
+    if mode == "upsert" and not keys:
+        raise ValueError("mode='upsert' needs keys=[...] naming the columns that identify a row.")
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Convert a pandas, polars or pyarrow frame to a pyarrow Table.
+
+    Args:
+        data: A ``pandas.DataFrame``, ``polars.DataFrame``, ``pyarrow.Table`` or
+            ``pyarrow.RecordBatch``.
+
+    Returns:
+        The data as a pyarrow Table (zero-copy where the source allows it).
+
+    Raises:
+        TypeError: For any other type, naming the type received.
+    """
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()
+    raise TypeError(
+        f"Cannot write a {type(data).__module__}.{type(data).__name__}: "
+        "pass a pandas DataFrame, a polars DataFrame or a pyarrow Table."
+    )
+
+
+class Warehouse(KnotBlock, ABC):
+    """A place tables live: read with SQL, write frames atomically.
+
+    Every implementation guarantees that a failed or killed ``write`` leaves the
+    target table exactly as it was, that identifiers are validated and quoted, and
+    that values are bound parameters.
+    """
+
+    _block_schema_capabilities = ["read-sql", "write-table"]
+
+    # -- reads ---------------------------------------------------------------------
+    @abstractmethod
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the result as a pyarrow Table."""
+
+    def read(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query and return the result as a pandas DataFrame.
+
+        Args:
+            sql: The query, with ``:name`` placeholders for values.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        return self.read_arrow(sql, params).to_pandas()
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows.
+
+        Backends override this to stream from the server; the default reads the
+        whole result first.
+        """
+        yield from self.read_arrow(sql, params).to_batches(max_chunksize=batch_rows)
+
+    def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read a whole table (or some of its columns) as a pandas DataFrame."""
+        return self.read_table_arrow(name, columns).to_pandas()
+
+    @abstractmethod
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table (or some of its columns) as a pyarrow Table."""
+
+    # -- writes --------------------------------------------------------------------
+    def write(
+        self,
+        data: Any,
+        table: str,
+        mode: WriteMode = "append",
+        keys: Sequence[str] | None = None,
+        evolve: bool = False,
+    ) -> WriteResult:
+        """Write a frame to a table, atomically.
+
+        Args:
+            data: A pandas, polars or pyarrow frame.
+            table: ``"table"`` or ``"schema.table"``.
+            mode: ``append`` adds rows; ``replace`` swaps the table's content;
+                ``upsert`` updates rows whose ``keys`` match and inserts the rest;
+                ``fail`` refuses to write to an existing table.
+            keys: The columns identifying a row (required by ``upsert``).
+            evolve: Allow new columns to be added to an existing table.
+
+        Returns:
+            What was written.
+        """
+        validate_write_mode(mode, keys)
+        arrow = to_arrow(data)
+        started = time.perf_counter()
+        if arrow.num_rows == 0:
+            self.logger.info("Nothing to write to %s: the frame is empty.", table)
+            return WriteResult(table=table, mode=mode, rows=0, seconds=0.0)
+        rows = self._write_arrow(arrow, table, mode, list(keys or []), evolve)
+        return WriteResult(
+            table=table, mode=mode, rows=rows, seconds=time.perf_counter() - started
+        )
+
+    @abstractmethod
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        """Write a non-empty Arrow table atomically and return the rows written."""
+
+    # -- other ---------------------------------------------------------------------
+    @abstractmethod
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows (DDL, DML)."""
