@@ -1,7 +1,8 @@
 """knot-prefect: Prefect blocks, tasks and flow templates for ML teams.
 
 Public names are resolved on first access so that ``import knot_prefect`` does not
-import Feast, MLflow, Pandera, Dask or cloud SDKs.
+import Feast, MLflow, Pandera, Dask or cloud SDKs. ``dir(knot_prefect)`` lists them,
+which is how ``prefect block register -m knot_prefect`` finds every block.
 
 Examples:
     >>> import knot_prefect
@@ -11,9 +12,9 @@ Examples:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from knot_prefect._lazy import lazy_module_attributes
 from knot_prefect._registry import EXPORTS
 from knot_prefect._version import __version__
 
@@ -24,17 +25,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 __all__ = ["__version__", *EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    module_path = EXPORTS.get(name)
-    if module_path is None:
-        raise AttributeError(f"module 'knot_prefect' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_path), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    # `prefect block register -m knot_prefect` walks dir(); listing the lazy names
-    # here makes it find (and import) every block.
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_module_attributes(__name__, EXPORTS, globals())

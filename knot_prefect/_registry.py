@@ -19,3 +19,9 @@ OTHER_EXPORTS: dict[str, str] = {
 }
 
 EXPORTS: dict[str, str] = {**BLOCK_MODULES, **OTHER_EXPORTS}
+
+# Prefect tasks, importable as ``from knot_prefect.tasks import NAME``.
+TASK_EXPORTS: dict[str, str] = {}
+
+# Flow templates, importable as ``from knot_prefect.flows import NAME``.
+FLOW_EXPORTS: dict[str, str] = {}
