@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from knot_prefect.blocks.base import KnotBlock
+from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.errors import KnotError
 
 if TYPE_CHECKING:
@@ -33,11 +34,22 @@ class WarehouseError(KnotError):
 
 
 class TableNotFoundError(WarehouseError):
-    """The table named in a read or an upsert does not exist."""
+    """The table named in a read does not exist."""
 
 
 class SchemaMismatchError(WarehouseError):
     """A frame's columns or types do not match the existing table."""
+
+
+class TableExistsError(WarehouseError):
+    """``mode='fail'`` was asked for and the table already exists."""
+
+
+class WarehouseConnectionError(WarehouseError):
+    """The warehouse could not be reached or refused the credentials.
+
+    The message names the host, database and user, never a password or token.
+    """
 
 
 @dataclass(frozen=True)
@@ -165,16 +177,25 @@ class Warehouse(KnotBlock, ABC):
         Args:
             data: A pandas, polars or pyarrow frame.
             table: ``"table"`` or ``"schema.table"``.
-            mode: ``append`` adds rows; ``replace`` swaps the table's content;
+            mode: ``append`` adds rows; ``replace`` swaps the table for the frame;
                 ``upsert`` updates rows whose ``keys`` match and inserts the rest;
-                ``fail`` refuses to write to an existing table.
+                ``fail`` refuses to write to an existing table. Every mode creates
+                a missing table from the frame's schema.
             keys: The columns identifying a row (required by ``upsert``).
             evolve: Allow new columns to be added to an existing table.
 
         Returns:
-            What was written.
+            What was written. An empty frame writes nothing and is logged.
+
+        Raises:
+            ValueError: For an unknown mode, or ``upsert`` without keys.
+            InvalidIdentifierError: For an unsafe table or column name.
+            SchemaMismatchError: For new columns without ``evolve``, or types the
+                table cannot hold.
+            TableExistsError: For ``mode='fail'`` when the table exists.
         """
         validate_write_mode(mode, keys)
+        TableName.parse(table)
         arrow = to_arrow(data)
         started = time.perf_counter()
         if arrow.num_rows == 0:

@@ -1,0 +1,349 @@
+"""Pieces every warehouse backend shares: parameters, staging names, schema checks.
+
+Backends differ in their drivers, not in their rules. The rules live here so a
+frame that one warehouse refuses is refused by every other one with the same words:
+
+- :func:`bind_named` turns ``:name`` placeholders into the driver's own style.
+- :func:`staging_name` names the short-lived tables that make writes atomic.
+- :func:`prepare_frame` checks column names and normalises Arrow types on the way in.
+- :func:`check_compatible` compares a frame with an existing table (new columns,
+  type mismatches) and :func:`check_keys` checks upsert keys (present, not null,
+  unique).
+
+Examples:
+    >>> bind_named("select * from t where id = :id and day = :day", {"id": 1, "day": 2},
+    ...            style="numeric_dollar")
+    ('select * from t where id = $1 and day = $2', [1, 2])
+    >>> bind_named("select x::int from t where y = :y", {"y": 3}, style="named_dollar")
+    ('select x::int from t where y = $y', {'y': 3})
+    >>> staging_name(TableName.parse("analytics.scores"), token="0123abcd").quoted()
+    '"analytics"."_knot_stage_scores_0123abcd"'
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from knot_prefect.blocks.warehouses.base import SchemaMismatchError, WarehouseError
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ParamStyle = Literal["named_colon", "named_dollar", "numeric_dollar", "qmark"]
+
+# A ``:name`` placeholder; ``::`` casts are skipped by the scanner below.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# -- parameters ------------------------------------------------------------------------
+def bind_named(
+    sql: str, params: Mapping[str, Any] | None, style: ParamStyle
+) -> tuple[str, Any]:
+    """Translate ``:name`` placeholders into a driver's parameter style.
+
+    Placeholders inside string literals, quoted identifiers and comments are left
+    alone, and so are PostgreSQL/DuckDB ``::type`` casts.
+
+    Args:
+        sql: SQL text with ``:name`` placeholders.
+        params: The values; ``None`` or empty leaves ``sql`` untouched.
+        style: ``named_colon`` (``:name``, SQLAlchemy), ``named_dollar`` (``$name``,
+            DuckDB), ``numeric_dollar`` (``$1``, PostgreSQL) or ``qmark`` (``?``).
+
+    Returns:
+        The SQL text and the parameters in the driver's shape: a dict for the named
+        styles, a list (in placeholder order) for the positional ones.
+
+    Raises:
+        WarehouseError: When the SQL names a placeholder missing from ``params``.
+    """
+    if not params:
+        return sql, ({} if style.startswith("named") else [])
+    out: list[str] = []
+    ordered: list[Any] = []
+    numbers: dict[str, int] = {}
+    missing: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            end = _end_of_quoted(sql, i, ch)
+            out.append(sql[i:end])
+            i = end
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = n if end == -1 else end
+            out.append(sql[i:end])
+            i = end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            end = n if end == -1 else end + 2
+            out.append(sql[i:end])
+            i = end
+        elif sql.startswith("::", i):
+            out.append("::")
+            i += 2
+        elif ch == ":" and (match := _NAME.match(sql, i + 1)):
+            name = match.group(0)
+            i = match.end()
+            if name not in params:
+                missing.append(name)
+                continue
+            if style == "named_colon":
+                out.append(f":{name}")
+            elif style == "named_dollar":
+                out.append(f"${name}")
+            elif style == "numeric_dollar":
+                if name not in numbers:
+                    ordered.append(params[name])
+                    numbers[name] = len(ordered)
+                out.append(f"${numbers[name]}")
+            else:
+                ordered.append(params[name])
+                out.append("?")
+        else:
+            out.append(ch)
+            i += 1
+    if missing:
+        raise WarehouseError(
+            f"The SQL uses {', '.join(':' + m for m in dict.fromkeys(missing))} but params "
+            f"has no value for it (params has: {', '.join(sorted(params)) or 'nothing'})."
+        )
+    if style.startswith("named"):
+        return "".join(out), dict(params)
+    return "".join(out), ordered
+
+
+def _end_of_quoted(sql: str, start: int, quote: str) -> int:
+    """Index just past the literal or identifier opened at ``start`` (doubled quotes escape)."""
+    i = start + 1
+    while i < len(sql):
+        if sql[i] == quote:
+            if i + 1 < len(sql) and sql[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return len(sql)
+
+
+# -- staging tables --------------------------------------------------------------------
+def staging_name(table: TableName, purpose: str = "stage", token: str | None = None) -> TableName:
+    """A unique, valid name for a short-lived table next to ``table``.
+
+    The name stays under PostgreSQL's 63-character limit and starts with
+    ``_knot_`` so leftovers (after a killed process) are easy to recognise.
+
+    Args:
+        table: The target table.
+        purpose: A short word saying what the table is for (``stage``, ``old``).
+        token: A fixed suffix (for tests); a random one by default.
+
+    Returns:
+        The staging table's name, in the target's schema.
+    """
+    suffix = token or uuid.uuid4().hex[:8]
+    base = re.sub(r"[^A-Za-z0-9_]", "_", table.table)[:32]
+    return table.with_table(f"_knot_{purpose}_{base}_{suffix}")
+
+
+# -- frames ----------------------------------------------------------------------------
+def prepare_frame(data: pa.Table, table: str) -> pa.Table:
+    """Check a frame's column names and normalise its Arrow types for writing.
+
+    Dictionary (pandas categorical) columns become plain columns of their values,
+    and large strings/binaries become regular ones, so every backend sees the same
+    small set of types.
+
+    Args:
+        data: The frame to write.
+        table: The target table's name, for error messages.
+
+    Returns:
+        The frame with normalised types.
+
+    Raises:
+        InvalidIdentifierError: For a column name that is not a safe identifier.
+        SchemaMismatchError: For duplicated column names.
+    """
+    import pyarrow as pa
+
+    seen: set[str] = set()
+    for name in data.column_names:
+        validate_identifier(name, f"column name (writing {table})")
+        if name.lower() in seen:
+            raise SchemaMismatchError(
+                f"The frame for {table} has the column {name!r} twice (names are compared "
+                "case-insensitively): rename one of them."
+            )
+        seen.add(name.lower())
+    fields = []
+    changed = False
+    for field in data.schema:
+        new_type = _normal_type(field.type)
+        changed = changed or new_type != field.type
+        fields.append(pa.field(field.name, new_type, field.nullable))
+    return data.cast(pa.schema(fields)) if changed else data
+
+
+def _normal_type(data_type: pa.DataType) -> pa.DataType:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(data_type):
+        return _normal_type(data_type.value_type)
+    if pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
+        return pa.string()
+    if pa.types.is_large_binary(data_type) or pa.types.is_binary_view(data_type):
+        return pa.binary()
+    return data_type
+
+
+def type_family(data_type: pa.DataType) -> str:
+    """The broad family of an Arrow type, used to compare a frame with a table.
+
+    Returns:
+        One of ``integer``, ``float``, ``decimal``, ``boolean``, ``string``,
+        ``binary``, ``timestamp``, ``date``, ``time``, ``null`` or ``other``.
+    """
+    import pyarrow as pa
+
+    checks = [
+        (pa.types.is_integer, "integer"),
+        (pa.types.is_floating, "float"),
+        (pa.types.is_decimal, "decimal"),
+        (pa.types.is_boolean, "boolean"),
+        (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "string"),
+        (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "binary"),
+        (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_time, "time"),
+        (pa.types.is_null, "null"),
+    ]
+    for check, family in checks:
+        if check(data_type):
+            return family
+    if pa.types.is_dictionary(data_type):
+        return type_family(data_type.value_type)
+    return "other"
+
+
+# Which families a column of each family accepts (numbers widen; nothing narrows).
+_ACCEPTS: dict[str, set[str]] = {
+    "integer": {"integer"},
+    "float": {"integer", "float", "decimal"},
+    "decimal": {"integer", "float", "decimal"},
+    "boolean": {"boolean"},
+    "string": {"string"},
+    "binary": {"binary"},
+    "timestamp": {"timestamp", "date"},
+    "date": {"date"},
+    "time": {"time"},
+}
+
+
+def check_compatible(
+    incoming: pa.Schema,
+    existing: Mapping[str, str],
+    table: str,
+    evolve: bool,
+    case_insensitive: bool = False,
+) -> list[str]:
+    """Compare a frame's schema with an existing table's columns.
+
+    Args:
+        incoming: The frame's Arrow schema.
+        existing: The table's columns, name -> type family (see :func:`type_family`).
+        table: The table's name, for messages.
+        evolve: Whether new columns may be added to the table.
+        case_insensitive: Match column names regardless of case (DuckDB).
+
+    Returns:
+        The frame's columns that the table lacks (to add when ``evolve`` is true).
+
+    Raises:
+        SchemaMismatchError: For new columns without ``evolve``, or a column whose
+            type the table's column cannot hold.
+    """
+
+    def norm(name: str) -> str:
+        return name.lower() if case_insensitive else name
+
+    columns = {norm(name): (name, family) for name, family in existing.items()}
+    new: list[str] = []
+    problems: list[str] = []
+    for field in incoming:
+        found = columns.get(norm(field.name))
+        if found is None:
+            new.append(field.name)
+            continue
+        column, family = found
+        have = type_family(field.type)
+        if have == "null" or family not in _ACCEPTS or have == "other":
+            continue
+        if have not in _ACCEPTS[family]:
+            problems.append(
+                f"column {field.name!r} is {have} ({field.type}) in the frame but "
+                f"{family} in the table"
+            )
+    if problems:
+        raise SchemaMismatchError(
+            f"Cannot write to {table}: {'; '.join(problems)}. Cast the frame's column to the "
+            "table's type, or write to a new table (mode='replace' recreates it)."
+        )
+    if new and not evolve:
+        raise SchemaMismatchError(
+            f"The frame has columns that table {table} lacks: {', '.join(map(repr, new))}. "
+            "Pass evolve=True to add them to the table, or drop them from the frame."
+        )
+    return new
+
+
+def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
+    """Check upsert keys: present in the frame, never null, unique together.
+
+    A null key would never match on a retry and a repeated key would match twice,
+    so both are refused before anything is written.
+
+    Raises:
+        SchemaMismatchError: Naming the missing key columns, the null count or an
+            example of a repeated key.
+    """
+    import pyarrow.compute as pc
+
+    missing = [key for key in keys if key not in data.column_names]
+    if missing:
+        raise SchemaMismatchError(
+            f"Upsert keys {', '.join(map(repr, missing))} are not columns of the frame for "
+            f"{table} (its columns: {', '.join(data.column_names)})."
+        )
+    for key in keys:
+        nulls = data.column(key).null_count
+        if nulls:
+            raise SchemaMismatchError(
+                f"Upsert key {key!r} is null in {nulls} row(s) of the frame for {table}: "
+                "every row needs a key value."
+            )
+    counts = data.select(list(keys)).group_by(list(keys)).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts.column("count_all"), 1))
+    if repeated.num_rows:
+        example = {key: repeated.column(key)[0].as_py() for key in keys}
+        raise SchemaMismatchError(
+            f"Upsert keys {list(keys)} repeat in the frame for {table}: {repeated.num_rows} "
+            f"key value(s) appear more than once, e.g. {example}. Deduplicate the frame first."
+        )
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every non-empty secret (and its URL-encoded form) replaced by ``***``."""
+    from urllib.parse import quote, quote_plus
+
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, "***")
+    return text

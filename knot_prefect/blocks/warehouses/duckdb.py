@@ -1,0 +1,323 @@
+"""``DuckDBWarehouse``: the embedded default warehouse, one DuckDB file.
+
+Reads and writes go through Arrow without copies. Every write runs in one DuckDB
+transaction: a failed or killed write leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, PrivateAttr
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.warehouses._common import (
+    bind_named,
+    check_compatible,
+    check_keys,
+    prepare_frame,
+    type_family,
+)
+from knot_prefect.blocks.warehouses.base import (
+    DEFAULT_BATCH_ROWS,
+    TableExistsError,
+    TableNotFoundError,
+    Warehouse,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+from knot_prefect.settings import get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+MEMORY = ":memory:"
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB database file used as a warehouse (the embedded default).
+
+    Leave ``path`` empty to use ``warehouse.duckdb`` in the knot home folder
+    (``KNOT_HOME``), or use ``":memory:"`` for a database that lives as long as
+    this block object.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from knot_prefect import DuckDBWarehouse
+        >>> warehouse = DuckDBWarehouse(path=":memory:")
+        >>> warehouse.write(pd.DataFrame({"id": [1, 2], "score": [0.5, 0.9]}), "scores").rows
+        2
+        >>> warehouse.read("select score from scores where id = :id", {"id": 2})["score"].tolist()
+        [0.9]
+    """
+
+    _block_type_name = "DuckDB Warehouse"
+    _description = (
+        "A DuckDB database file used as a warehouse: SQL reads as pandas or Arrow, "
+        "atomic appends, replaces and upserts. The embedded default of knot."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/duckdb-warehouse.md"
+    _code_example = """```python
+from knot_prefect import DuckDBWarehouse
+
+warehouse = DuckDBWarehouse.load("BLOCK_NAME")
+customers = warehouse.read("select * from customers where country = :c", {"c": "FR"})
+warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id"])
+```"""
+
+    path: str | None = Field(
+        default=None,
+        description=(
+            "Path of the DuckDB database file, or ':memory:'. Empty means warehouse.duckdb "
+            "in the knot home folder (KNOT_HOME)."
+        ),
+    )
+
+    _memory: Any = PrivateAttr(default=None)
+    _memory_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    # -- connections -----------------------------------------------------------------
+    @property
+    def database_path(self) -> str:
+        """The database file this block opens (resolved from the knot home if unset)."""
+        if self.path:
+            return self.path if self.path == MEMORY else str(Path(self.path).expanduser())
+        return str(get_settings().warehouse_path)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open a connection for the duration of a ``with`` block.
+
+        File databases are opened per operation so other processes can use the file
+        in between; an in-memory database is kept for the life of the block object.
+
+        Examples:
+            >>> with DuckDBWarehouse(path=":memory:").connect() as con:
+            ...     con.sql("select 42").fetchall()
+            [(42,)]
+        """
+        import duckdb
+
+        path = self.database_path
+        if path == MEMORY:
+            with self._memory_lock:
+                if self._memory is None:
+                    self._memory = duckdb.connect(MEMORY)
+            con = self._memory.cursor()
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = duckdb.connect(path)
+            except duckdb.IOException as exc:
+                raise WarehouseError(f"Cannot open the DuckDB file {path}: {exc}") from exc
+        try:
+            # Timestamps with time zones come back in UTC, whatever the machine's zone.
+            con.sql("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def check_connection(self) -> str:
+        """Open the database and report DuckDB's version and the file."""
+        with self.connect() as con:
+            rows = con.sql("select version()").fetchall()
+        version = rows[0][0] if rows else "unknown"
+        return f"DuckDB {version} at {self.database_path}"
+
+    # -- reads -----------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the result as a pyarrow Table.
+
+        Args:
+            sql: The query, with ``:name`` placeholders for values.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        import pyarrow as pa
+
+        sql, bound = bind_named(sql, params, "named_dollar")
+        with self.connect() as con, _translate_errors(sql):
+            relation = con.sql(sql, params=bound or None)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
+        sql, bound = bind_named(sql, params, "named_dollar")
+        with self.connect() as con:
+            with _translate_errors(sql):
+                relation = con.sql(sql, params=bound or None)
+            if relation is None:
+                return
+            yield from relation.to_arrow_reader(batch_rows)
+
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table (or some of its columns) as a pyarrow Table.
+
+        Raises:
+            TableNotFoundError: When the table does not exist; the message lists the
+                tables that do.
+        """
+        table = TableName.parse(name)
+        selected = ", ".join(quote_identifier(c, "column name") for c in columns or []) or "*"
+        with self.connect() as con:
+            if not _exists(con, table):
+                raise TableNotFoundError(_not_found_message(con, table, self.database_path))
+            return con.sql(f"select {selected} from {table.quoted()}").to_arrow_table()
+
+    # -- writes ----------------------------------------------------------------------
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        name = TableName.parse(table)
+        data = prepare_frame(data, table)
+        if mode == "upsert":
+            check_keys(data, keys, table)
+        source = f"_knot_source_{uuid.uuid4().hex[:12]}"
+        with self.connect() as con:
+            con.register(source, data)
+            try:
+                con.sql("BEGIN TRANSACTION")
+                try:
+                    _write_in_transaction(con, source, data, name, mode, keys, evolve)
+                    con.sql("COMMIT")
+                except BaseException:
+                    con.sql("ROLLBACK")
+                    raise
+            finally:
+                con.unregister(source)
+        return data.num_rows
+
+    # -- other -----------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
+        table = TableName.parse(name)
+        with self.connect() as con:
+            return _exists(con, table)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows (DDL, DML)."""
+        sql, bound = bind_named(sql, params, "named_dollar")
+        with self.connect() as con, _translate_errors(sql):
+            con.sql(sql, params=bound or None)
+
+
+# -- helpers (module level so they read as SQL steps) --------------------------------------
+def _write_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    data: pa.Table,
+    name: TableName,
+    mode: str,
+    keys: list[str],
+    evolve: bool,
+) -> None:
+    columns = [quote_identifier(c, "column name") for c in data.column_names]
+    select = _select_list(data)
+    target = name.quoted()
+    if name.schema:
+        con.sql(f"create schema if not exists {quote_identifier(name.schema)}")
+    exists = _exists(con, name)
+    if mode == "fail" and exists:
+        raise TableExistsError(
+            f"Table {name} already exists and mode='fail': choose mode='append', 'replace' "
+            "or 'upsert', or another table name."
+        )
+    if mode == "replace" or not exists:
+        # DuckDB's DDL is transactional: the old table stays until COMMIT.
+        verb = "create or replace table" if mode == "replace" else "create table"
+        con.sql(f"{verb} {target} as select {select} from {quote_identifier(source)}")
+        return
+    existing = con.sql(f"select * from {target} limit 0").to_arrow_table().schema
+    new = check_compatible(
+        data.schema,
+        {field.name: type_family(field.type) for field in existing},
+        str(name),
+        evolve,
+        case_insensitive=True,
+    )
+    if new:
+        probe = con.sql(f"select {_select_list(data, new)} from {quote_identifier(source)}")
+        for column, column_type in zip(new, probe.types, strict=True):
+            con.sql(
+                f"alter table {target} add column {quote_identifier(column)} {column_type}"
+            )
+    column_list = ", ".join(columns)
+    if mode == "append":
+        con.sql(
+            f"insert into {target} ({column_list}) "
+            f"select {select} from {quote_identifier(source)}"
+        )
+        return
+    # upsert: one MERGE keyed on the upsert keys.
+    on = " and ".join(
+        f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys
+    )
+    updates = ", ".join(f"{c} = s.{c}" for c, raw in zip(columns, data.column_names,
+                                                          strict=True) if raw not in keys)
+    matched = f"when matched then update set {updates} " if updates else ""
+    values = ", ".join(f"s.{c}" for c in columns)
+    con.sql(
+        f"merge into {target} as t using (select {select} from {quote_identifier(source)}) as s "
+        f"on {on} {matched}when not matched then insert ({column_list}) values ({values})"
+    )
+
+
+def _select_list(data: pa.Table, only: Sequence[str] | None = None) -> str:
+    """Columns of the registered frame; all-null columns become VARCHAR, not NULL."""
+    import pyarrow as pa
+
+    parts = []
+    for field in data.schema:
+        if only is not None and field.name not in only:
+            continue
+        column = quote_identifier(field.name, "column name")
+        parts.append(
+            f"cast({column} as varchar) as {column}" if pa.types.is_null(field.type) else column
+        )
+    return ", ".join(parts)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: TableName) -> bool:
+    rows = con.sql(
+        "select count(*) from information_schema.tables where table_catalog = "
+        "current_database() and lower(table_schema) = lower($schema) "
+        "and lower(table_name) = lower($table)",
+        params={"schema": table.schema or "main", "table": table.table},
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
+def _not_found_message(con: duckdb.DuckDBPyConnection, table: TableName, path: str) -> str:
+    rows = con.sql(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = current_database() order by 1, 2"
+    ).fetchall()
+    names = [name if schema == "main" else f"{schema}.{name}" for schema, name in rows]
+    listing = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "") or "none"
+    return f"Table {table} does not exist in the DuckDB warehouse {path} (tables: {listing})."
+
+
+@contextlib.contextmanager
+def _translate_errors(sql: str) -> Iterator[None]:
+    """Turn DuckDB's catalog errors into knot's, keeping DuckDB's own words."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.CatalogException as exc:
+        if "does not exist" in str(exc):
+            raise TableNotFoundError(f"{exc}\nQuery: {sql[:500]}") from exc
+        raise WarehouseError(f"{exc}\nQuery: {sql[:500]}") from exc
