@@ -280,7 +280,7 @@ def check_compatible(
         if found is None:
             new.append(field.name)
             continue
-        column, family = found
+        _, family = found
         have = type_family(field.type)
         if have == "null" or family not in _ACCEPTS or have == "other":
             continue

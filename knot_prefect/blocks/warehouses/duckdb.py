@@ -62,7 +62,7 @@ class DuckDBWarehouse(Warehouse):
         "A DuckDB database file used as a warehouse: SQL reads as pandas or Arrow, "
         "atomic appends, replaces and upserts. The embedded default of knot."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/duckdb-warehouse.md"
+    _documentation_url = f"{DOCS_BASE_URL}/duckdb-warehouse.md"  # type: ignore[assignment]
     _code_example = """```python
 from knot_prefect import DuckDBWarehouse
 
