@@ -1,0 +1,1 @@
+"""The ``knot`` command line. Commands import their libraries when they run."""

@@ -1,0 +1,47 @@
+"""Entry point of the ``knot`` command.
+
+Only typer is imported here, so ``knot --help`` stays faster than ``prefect --help``;
+every command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from knot_prefect._version import __version__
+from knot_prefect.cli import blocks as blocks_commands
+from knot_prefect.cli import contract as contract_commands
+from knot_prefect.cli.doctor import doctor
+from knot_prefect.cli.demo import demo
+
+app = typer.Typer(
+    name="knot",
+    help="knot-prefect: Prefect blocks, tasks and flow templates for ML teams.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(blocks_commands.app, name="blocks")
+app.add_typer(contract_commands.app, name="contract")
+app.command()(doctor)
+app.command()(demo)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"knot-prefect {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """knot-prefect: Prefect blocks, tasks and flow templates for ML teams."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system services the test suite starts itself, where they are missing.
+# PostgreSQL's binaries are expected under /usr/lib/postgresql/*/bin.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing services: ${missing[*]}. Install them (e.g. apt-get install ${missing[*]})," >&2
+  echo "or run the suite without KNOT_REQUIRE_SERVICES=1 to skip the tests that need them." >&2
+  [ "${KNOT_REQUIRE_SERVICES:-0}" = "1" ] && exit 1
+  exit 0
+fi
+echo "Installing ${missing[*]} from Debian's packages..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
+# The packaged server must not hold the default ports; tests start their own.
+for service in redis-server postgresql; do
+  (service "$service" stop >/dev/null 2>&1 || true)
+done

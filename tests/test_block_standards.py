@@ -1,0 +1,49 @@
+"""Every knot block meets Prefect's block standards and is exported and registered."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+from prefect.blocks.core import Block
+from prefect.testing.standard_test_suites import BlockStandardTestSuite
+
+import knot_prefect
+from knot_prefect._registry import BLOCK_MODULES
+from knot_prefect.collection import load_block_classes
+
+BLOCKS = load_block_classes()
+
+
+class TestKnotBlockStandards(BlockStandardTestSuite):
+    @pytest.fixture(params=sorted(BLOCKS))
+    def block(self, request: pytest.FixtureRequest) -> type[Block]:
+        return BLOCKS[request.param]
+
+
+def test_every_registered_block_loads_with_all_extras_installed() -> None:
+    # The test environment installs every extra, so no block may be hidden.
+    assert sorted(BLOCKS) == sorted(BLOCK_MODULES)
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_MODULES))
+def test_block_is_exported_from_the_package_root(name: str) -> None:
+    assert getattr(knot_prefect, name) is BLOCKS[name]
+    assert name in dir(knot_prefect)
+
+
+def test_collection_entry_point_loads_every_block() -> None:
+    (entry_point,) = [
+        ep
+        for ep in importlib.metadata.entry_points(group="prefect.collections")
+        if ep.name == "knot_prefect"
+    ]
+    module = entry_point.load()
+    for name, cls in BLOCKS.items():
+        assert getattr(module, name) is cls
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_MODULES))
+def test_block_type_is_found_by_slug(name: str) -> None:
+    cls = BLOCKS[name]
+    assert Block.get_block_class_from_key(cls.get_block_type_slug()) is cls
