@@ -1,0 +1,723 @@
+"""``ParquetLake``: tables as Parquet datasets on a local folder, S3 or GCS.
+
+Each table is a folder holding Parquet data files and one manifest object,
+``_manifest.json``, that lists the table's live files. Readers read only the files
+the manifest lists, so a write becomes visible in one step: new data files are
+written first, then the manifest is switched with a single object write (an atomic
+rename on a local disk, a single PUT on S3 and GCS). A writer that fails or is
+killed before the switch leaves the table exactly as it was; its orphaned files are
+removed later by :meth:`ParquetLake.vacuum`.
+
+Queries run in DuckDB over the lake: every table a query names is registered as a
+view over its manifest's files, so ``read("SELECT ... FROM events WHERE day = :d")``
+works the same as on a database.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from prefect_aws import S3Bucket
+from prefect_gcp import GcsBucket
+from pydantic import Field, model_validator
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.warehouses._common import (
+    bind_named,
+    check_compatible,
+    check_keys,
+    prepare_frame,
+    type_family,
+)
+from knot_prefect.blocks.warehouses._named_params import rewrite_named_params
+from knot_prefect.blocks.warehouses.base import (
+    DEFAULT_BATCH_ROWS,
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+    Warehouse,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
+from knot_prefect.settings import get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from fsspec import AbstractFileSystem
+
+MANIFEST_NAME = "_manifest.json"
+DATA_FOLDER = "data"
+MANIFEST_FORMAT = "knot-parquet-lake/1"
+
+
+class ConcurrentWriteError(WarehouseError):
+    """Another writer switched the table's manifest while this write was running."""
+
+
+class ParquetLake(Warehouse):
+    """Tables as Parquet datasets on a local folder, on S3 or on GCS.
+
+    Writes are atomic through a manifest switch: data files are written first, then
+    the table's ``_manifest.json`` is replaced in one object write. Queries run in
+    DuckDB over the tables they name.
+
+    Concurrent writers: the manifest switch is last-writer-wins. Before switching,
+    a write re-reads the manifest and raises :class:`ConcurrentWriteError` (leaving
+    the table untouched) when another writer switched it in the meantime, so an
+    ``append`` or ``upsert`` is not silently lost; a second writer switching in the
+    short gap between that check and the switch is not detected. Run one writer per
+    table at a time (a Prefect concurrency limit does this) when that matters.
+
+    Examples:
+        Write and query a table on a local folder:
+
+        >>> import tempfile, pandas as pd
+        >>> lake = ParquetLake(path=tempfile.mkdtemp())
+        >>> lake.write(pd.DataFrame({"id": [1, 2], "score": [0.5, 0.9]}), "scores").rows
+        2
+        >>> lake.read("SELECT id FROM scores WHERE score > :s", {"s": 0.6})["id"].tolist()
+        [2]
+    """
+
+    _block_type_name = "Parquet Lake"
+    _description = (
+        "Tables as Parquet datasets on a local folder, on S3 or on GCS, written "
+        "atomically through a manifest switch and queried with DuckDB."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/parquet-lake.md"  # type: ignore[assignment]
+    _code_example = """
+```python
+from knot_prefect import ParquetLake
+
+lake = ParquetLake.load("BLOCK_NAME")
+lake.write(frame, "features.daily", mode="replace")
+recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
+```
+"""
+
+    path: str = Field(
+        default="",
+        description=(
+            "Folder of the lake: a local folder when no bucket is set (default: "
+            "'lake' in the knot home), otherwise a folder inside the bucket."
+        ),
+    )
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
+    )
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
+    )
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
+        default="zstd", description="Compression codec of the Parquet files written."
+    )
+    rows_per_file: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Most rows written to one Parquet file; larger writes make several files.",
+    )
+
+    @model_validator(mode="after")
+    def _one_storage(self) -> ParquetLake:
+        if self.s3_bucket is not None and self.gcs_bucket is not None:
+            raise ValueError(
+                "ParquetLake takes s3_bucket or gcs_bucket, not both: clear one of them."
+            )
+        return self
+
+    # -- storage -------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
+        protocol = {"s3": "s3://", "gcs": "gs://"}.get(self._kind, "")
+        return protocol + self._root()
+
+    @property
+    def _kind(self) -> str:
+        if self.s3_bucket is not None:
+            return "s3"
+        if self.gcs_bucket is not None:
+            return "gcs"
+        return "local"
+
+    def _root(self) -> str:
+        if self.s3_bucket is not None:
+            parts = [self.s3_bucket.bucket_name, self.s3_bucket.bucket_folder, self.path]
+        elif self.gcs_bucket is not None:
+            parts = [self.gcs_bucket.bucket, self.gcs_bucket.bucket_folder, self.path]
+        else:
+            local = Path(self.path).expanduser() if self.path else get_settings().home / "lake"
+            return str(local.absolute())
+        return "/".join(part.strip("/") for part in parts if part and part.strip("/"))
+
+    def _filesystem(self) -> AbstractFileSystem:
+        """An fsspec filesystem authenticated by the nested storage block."""
+        if self.s3_bucket is not None:
+            return _s3_filesystem(self.s3_bucket)
+        if self.gcs_bucket is not None:
+            return _gcs_filesystem(self.gcs_bucket)
+        from fsspec.implementations.local import LocalFileSystem
+
+        return LocalFileSystem()
+
+    def _table_dir(self, table: TableName) -> str:
+        parts = [self._root(), *([table.schema] if table.schema else []), table.table]
+        return "/".join(parts)
+
+    # -- manifest ------------------------------------------------------------------
+    def _read_manifest(self, fs: AbstractFileSystem, table: TableName) -> dict[str, Any] | None:
+        try:
+            raw = fs.cat_file(f"{self._table_dir(table)}/{MANIFEST_NAME}")
+        except FileNotFoundError:
+            return None
+        manifest: dict[str, Any] = json.loads(raw)
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise WarehouseError(
+                f"{self.location}/{table}: {MANIFEST_NAME} is not a knot Parquet lake "
+                f"manifest (format {manifest.get('format')!r}); point the block at another path."
+            )
+        return manifest
+
+    def _switch_manifest(
+        self, fs: AbstractFileSystem, table: TableName, manifest: dict[str, Any]
+    ) -> None:
+        """Make ``manifest`` the table's live manifest in one object write."""
+        body = json.dumps(manifest, indent=1).encode()
+        target = f"{self._table_dir(table)}/{MANIFEST_NAME}"
+        if self._kind == "local":
+            # Write beside the target, then rename over it: a rename is atomic.
+            temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+            with open(temporary, "wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        else:
+            # One PUT: object stores show the old or the new object, never a mix.
+            fs.pipe_file(target, body)
+
+    def _manifest_or_raise(self, fs: AbstractFileSystem, table: TableName) -> dict[str, Any]:
+        manifest = self._read_manifest(fs, table)
+        if manifest is None:
+            raise TableNotFoundError(
+                f"Table {str(table)!r} does not exist in the Parquet lake at {self.location}: "
+                "check the name, or create it with write(..., mode='replace')."
+            )
+        return manifest
+
+    def _dataset(
+        self, fs: AbstractFileSystem, table: TableName, manifest: dict[str, Any]
+    ) -> pads.Dataset:
+        import pyarrow.dataset as pads
+
+        base = self._table_dir(table)
+        files = [f"{base}/{entry['path']}" for entry in manifest["files"]]
+        filesystem: Any = None if self._kind == "local" else fs
+        return pads.dataset(
+            files, schema=_decode_schema(manifest["schema"]), format="parquet",
+            filesystem=filesystem,
+        )
+
+    # -- reads ---------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
+
+        Args:
+            sql: The query; tables are named as ``table`` or ``schema.table`` and
+                values as ``:name`` placeholders.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        connection, statement, values = self._prepare_query(sql, params)
+        try:
+            return _relation(connection, statement, values).to_arrow_table()
+        except Exception as exc:
+            raise self._query_error(exc) from exc
+        finally:
+            connection.close()
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows.
+
+        DuckDB scans the Parquet files as the batches are consumed, so results larger
+        than memory stream through.
+        """
+        connection, statement, values = self._prepare_query(sql, params)
+        try:
+            try:
+                reader = _relation(connection, statement, values).to_arrow_reader(batch_rows)
+            except Exception as exc:
+                raise self._query_error(exc) from exc
+            for batch in reader:
+                if batch.num_rows > batch_rows:
+                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
+                elif batch.num_rows:
+                    yield batch
+        finally:
+            connection.close()
+
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table, or some of its columns, as a pyarrow Table."""
+        table = TableName.parse(name)
+        fs = self._filesystem()
+        manifest = self._manifest_or_raise(fs, table)
+        dataset = self._dataset(fs, table, manifest)
+        if columns is not None:
+            missing = [c for c in columns if c not in dataset.schema.names]
+            if missing:
+                raise SchemaMismatchError(
+                    f"Table {name!r} has no column(s) {', '.join(map(repr, missing))}; "
+                    f"its columns are {', '.join(dataset.schema.names)}."
+                )
+        return dataset.to_table(columns=list(columns) if columns is not None else None)
+
+    def _prepare_query(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> tuple[duckdb.DuckDBPyConnection, str, dict[str, Any]]:
+        import duckdb
+
+        statement, values = bind_named(sql, params, "named_dollar")
+        try:
+            probe, _ = rewrite_named_params(sql, "null")
+            referenced = duckdb.get_table_names(probe, qualified=True)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"Cannot parse the query: {exc}") from exc
+        fs = self._filesystem()
+        connection = duckdb.connect()
+        try:
+            for reference in sorted(referenced):
+                table = _parse_reference(reference)
+                if table is None:
+                    continue  # a CTE or a DuckDB function, not a lake table
+                manifest = self._read_manifest(fs, table)
+                if manifest is None:
+                    continue  # DuckDB reports the missing table by name
+                self._register(connection, table, self._dataset(fs, table, manifest))
+        except BaseException:
+            connection.close()
+            raise
+        return connection, statement, values
+
+    @staticmethod
+    def _register(
+        connection: duckdb.DuckDBPyConnection, table: TableName, dataset: pads.Dataset
+    ) -> None:
+        if table.schema is None:
+            connection.register(table.table, dataset)
+            return
+        hidden = f"__knot_{uuid.uuid4().hex}"
+        connection.register(hidden, dataset)
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
+        connection.execute(f'CREATE VIEW {table.quoted()} AS SELECT * FROM "{hidden}"')
+
+    def _query_error(self, exc: Exception) -> Exception:
+        import duckdb
+
+        if isinstance(exc, duckdb.CatalogException):
+            return TableNotFoundError(
+                f"Query on the Parquet lake at {self.location} failed: {exc}. "
+                "Check the table names with list_tables()."
+            )
+        if isinstance(exc, duckdb.Error):
+            return WarehouseError(f"Query on the Parquet lake at {self.location} failed: {exc}")
+        return exc
+
+    # -- writes --------------------------------------------------------------------
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        name = TableName.parse(table)
+        data = prepare_frame(data, table)
+        if mode == "upsert":
+            check_keys(data, keys, table)
+        fs = self._filesystem()
+        current = self._read_manifest(fs, name)
+        if mode == "fail" and current is not None:
+            raise TableExistsError(
+                f"Table {table!r} already exists in the Parquet lake at {self.location} and "
+                "mode='fail': choose mode='append', 'replace' or 'upsert', or another name."
+            )
+        if current is None or mode == "replace":
+            # A new table (every mode creates a missing one) takes the frame's schema.
+            schema = data.schema.remove_metadata()
+            data = data.cast(schema)
+        else:
+            existing = _decode_schema(current["schema"])
+            check_compatible(
+                data.schema, {f.name: type_family(f.type) for f in existing}, table, evolve
+            )
+            schema = _target_schema(existing, data)
+            data = _conform(data, schema, table)
+
+        write_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}"
+        written: list[dict[str, Any]] = []
+        try:
+            if mode == "upsert" and current is not None:
+                kept = self._rows_not_matching(fs, name, current, schema, data, keys)
+                written += self._write_files(fs, name, write_id, kept, schema)
+            elif mode == "append" and current is not None:
+                written = list(current["files"])
+            written += self._write_files(fs, name, write_id, iter(data.to_batches()), schema)
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "table": str(name),
+                "generation": (current["generation"] + 1) if current else 1,
+                "write_id": write_id,
+                "mode": mode,
+                "updated_at": datetime.now(UTC).isoformat(),
+                "rows": sum(entry["rows"] for entry in written),
+                "schema": _encode_schema(schema),
+                "files": written,
+            }
+            latest = self._read_manifest(fs, name)
+            if mode != "replace" and _generation(latest) != _generation(current):
+                raise ConcurrentWriteError(
+                    f"Another writer changed {table!r} in the Parquet lake at {self.location} "
+                    "during this write; nothing was written. Retry the write."
+                )
+            self._switch_manifest(fs, name, manifest)
+        except BaseException:
+            self._remove_files(fs, name, [e for e in written if write_id in e["path"]])
+            raise
+        return data.num_rows
+
+    def _rows_not_matching(
+        self,
+        fs: AbstractFileSystem,
+        name: TableName,
+        current: dict[str, Any],
+        schema: pa.Schema,
+        new: pa.Table,
+        keys: list[str],
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the table's rows whose keys are not in ``new`` (DuckDB anti-join)."""
+        import duckdb
+
+        connection = duckdb.connect()
+        try:
+            connection.register("__knot_old", self._dataset(fs, name, current))
+            connection.register("__knot_new", new.select(keys))
+            match = " AND ".join(
+                f'o."{key}" IS NOT DISTINCT FROM n."{key}"' for key in keys
+            )
+            columns = ", ".join(f'o."{column}"' for column in schema.names)
+            reader = connection.sql(
+                f'SELECT {columns} FROM "__knot_old" o ANTI JOIN "__knot_new" n ON {match}'
+            ).to_arrow_reader(self.rows_per_file)
+            for batch in reader:
+                yield batch.cast(schema) if batch.schema != schema else batch
+        finally:
+            connection.close()
+
+    def _write_files(
+        self,
+        fs: AbstractFileSystem,
+        name: TableName,
+        write_id: str,
+        batches: Iterator[pa.RecordBatch],
+        schema: pa.Schema,
+    ) -> list[dict[str, Any]]:
+        """Write batches to new Parquet files of at most ``rows_per_file`` rows."""
+        import pyarrow.parquet as pq
+
+        base = self._table_dir(name)
+        if self._kind == "local":
+            Path(base, DATA_FOLDER).mkdir(parents=True, exist_ok=True)
+        compression = None if self.compression == "none" else self.compression
+        entries: list[dict[str, Any]] = []
+        writer: pq.ParquetWriter | None = None
+        handle: Any = None
+        rows_in_file = 0
+
+        def close() -> None:
+            nonlocal writer, handle
+            if writer is not None:
+                writer.close()
+                handle.close()
+                writer = handle = None
+
+        try:
+            for batch in batches:
+                offset = 0
+                while offset < batch.num_rows:
+                    if writer is None:
+                        relative = f"{DATA_FOLDER}/{write_id}-{len(entries):05d}.parquet"
+                        entries.append({"path": relative, "rows": 0})
+                        handle = fs.open(f"{base}/{relative}", "wb")
+                        writer = pq.ParquetWriter(handle, schema, compression=compression)
+                        rows_in_file = 0
+                    take = min(batch.num_rows - offset, self.rows_per_file - rows_in_file)
+                    writer.write_batch(batch.slice(offset, take))
+                    offset += take
+                    rows_in_file += take
+                    entries[-1]["rows"] = rows_in_file
+                    if rows_in_file >= self.rows_per_file:
+                        close()
+            close()
+        except BaseException:
+            if handle is not None:
+                handle.close()
+            self._remove_files(fs, name, entries)
+            raise
+        return entries
+
+    def _remove_files(
+        self, fs: AbstractFileSystem, name: TableName, entries: list[dict[str, Any]]
+    ) -> None:
+        base = self._table_dir(name)
+        for entry in entries:
+            # What cannot be removed now, vacuum() removes later.
+            with contextlib.suppress(OSError):
+                fs.rm_file(f"{base}/{entry['path']}")
+
+    # -- other ---------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"schema.table"``) has a manifest."""
+        return self._read_manifest(self._filesystem(), TableName.parse(name)) is not None
+
+    def list_tables(self) -> list[str]:
+        """The lake's tables, as ``table`` or ``schema.table``, sorted."""
+        fs = self._filesystem()
+        root = self._root()
+        fs.invalidate_cache()
+        names: list[str] = []
+        for depth in (1, 2):
+            pattern = "/".join([root, *["*"] * depth, MANIFEST_NAME])
+            for path in fs.glob(pattern):
+                relative = str(path).rstrip("/")[len(root.rstrip("/")) + 1 :]
+                names.append(".".join(relative.split("/")[:-1]))
+        return sorted(set(names))
+
+    def drop_table(self, name: str, missing_ok: bool = False) -> None:
+        """Remove a table: its manifest first (atomic), then its files.
+
+        Args:
+            name: ``"table"`` or ``"schema.table"``.
+            missing_ok: Do nothing, instead of raising, when the table does not exist.
+        """
+        table = TableName.parse(name)
+        fs = self._filesystem()
+        if self._read_manifest(fs, table) is None:
+            if missing_ok:
+                return
+            self._manifest_or_raise(fs, table)
+        base = self._table_dir(table)
+        fs.rm_file(f"{base}/{MANIFEST_NAME}")
+        fs.invalidate_cache()
+        for path in fs.glob(f"{base}/{DATA_FOLDER}/*.parquet"):
+            fs.rm_file(path)
+
+    def vacuum(self, name: str, retain_seconds: float = 3600.0) -> int:
+        """Delete data files the manifest no longer lists.
+
+        Replaced, upserted and abandoned writes leave files behind; they are kept for
+        ``retain_seconds`` so that readers still holding the older manifest finish.
+
+        Args:
+            name: ``"table"`` or ``"schema.table"``.
+            retain_seconds: Keep unlisted files younger than this.
+
+        Returns:
+            The number of files deleted.
+        """
+        table = TableName.parse(name)
+        fs = self._filesystem()
+        manifest = self._manifest_or_raise(fs, table)
+        live = {entry["path"].rsplit("/", 1)[-1] for entry in manifest["files"]}
+        cutoff_ms = (time.time() - retain_seconds) * 1000
+        base = self._table_dir(table)
+        fs.invalidate_cache()
+        removed = 0
+        for path in fs.glob(f"{base}/{DATA_FOLDER}/*.parquet"):
+            file_name = str(path).rsplit("/", 1)[-1]
+            written_ms = file_name.split("-", 1)[0]
+            if file_name in live or not written_ms.isdigit() or int(written_ms) > cutoff_ms:
+                continue
+            fs.rm_file(path)
+            removed += 1
+        return removed
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
+
+        A Parquet lake changes only through :meth:`write` (atomic manifest switches),
+        so DML and other DDL raise a :class:`WarehouseError` that says what to use.
+        """
+        import re
+
+        import duckdb
+
+        statements = duckdb.extract_statements(sql)
+        drop = re.fullmatch(
+            r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", sql, re.I
+        )
+        if len(statements) == 1 and drop and not params:
+            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
+            return
+        raise WarehouseError(
+            "A Parquet lake runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
+            "change tables with write(...) (append, replace, upsert) and query them with read()."
+        )
+
+    def check_connection(self) -> str:
+        """List the lake's tables.
+
+        Returns:
+            The lake's location and how many tables it holds.
+        """
+        tables = self.list_tables()
+        return f"Parquet lake at {self.location}: {len(tables)} table(s)"
+
+
+# -- storage helpers -------------------------------------------------------------------
+def _s3_filesystem(bucket: S3Bucket) -> AbstractFileSystem:
+    """An s3fs filesystem using the credentials and client parameters of ``bucket``."""
+    import s3fs
+
+    credentials = bucket.credentials
+    session = credentials.get_boto3_session()
+    resolved = session.get_credentials()
+    options: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
+    if resolved is not None:
+        frozen = resolved.get_frozen_credentials()
+        options.update(key=frozen.access_key, secret=frozen.secret_key, token=frozen.token)
+    client_kwargs: dict[str, Any] = {}
+    if session.region_name:
+        client_kwargs["region_name"] = session.region_name
+    parameters = getattr(credentials, "aws_client_parameters", None)
+    if parameters is not None:
+        if parameters.endpoint_url:
+            options["endpoint_url"] = parameters.endpoint_url
+        if parameters.verify is not None and parameters.verify is not True:
+            client_kwargs["verify"] = parameters.verify
+        if parameters.use_ssl is False:
+            options["use_ssl"] = False
+    options["client_kwargs"] = client_kwargs
+    return s3fs.S3FileSystem(**options)
+
+
+def _gcs_filesystem(bucket: GcsBucket) -> AbstractFileSystem:
+    """A gcsfs filesystem using the credentials of ``bucket``.
+
+    With ``STORAGE_EMULATOR_HOST`` set (a local GCS emulator) requests are anonymous,
+    as with Google's own clients.
+    """
+    import gcsfs
+
+    credentials = bucket.gcp_credentials
+    options: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        options["token"] = "anon"
+    else:
+        options["token"] = credentials.get_credentials_from_service_account()
+    return gcsfs.GCSFileSystem(project=credentials.project, **options)
+
+
+def _relation(
+    connection: duckdb.DuckDBPyConnection, statement: str, values: dict[str, Any]
+) -> duckdb.DuckDBPyRelation:
+    relation = connection.sql(statement, params=values or None)
+    if relation is None:
+        raise WarehouseError(
+            "read() and read_batches() take a query that returns rows (SELECT ...); "
+            "this statement returns none."
+        )
+    return relation
+
+
+# -- schema helpers --------------------------------------------------------------------
+def _encode_schema(schema: pa.Schema) -> str:
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def _decode_schema(encoded: str) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(encoded)))
+
+
+def _generation(manifest: dict[str, Any] | None) -> tuple[int, str] | None:
+    return None if manifest is None else (manifest["generation"], manifest["write_id"])
+
+
+def _parse_reference(reference: str) -> TableName | None:
+    """Turn a DuckDB table reference (``a.b``, ``"a b"``) into a validated name."""
+    parts: list[str] = []
+    current, quoted, index = "", False, 0
+    while index < len(reference):
+        char = reference[index]
+        if char == '"':
+            if quoted and reference[index + 1 : index + 2] == '"':
+                current += '"'
+                index += 1
+            else:
+                quoted = not quoted
+        elif char == "." and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        index += 1
+    parts.append(current)
+    if len(parts) > 2:
+        return None  # catalog.schema.table: not a lake table
+    try:
+        return TableName(table=parts[-1], schema=parts[0] if len(parts) == 2 else None)
+    except InvalidIdentifierError:
+        return None
+
+
+def _target_schema(existing: pa.Schema, data: pa.Table) -> pa.Schema:
+    """The table's schema after writing ``data``: new columns go last."""
+    import pyarrow as pa
+
+    extra = [
+        data.schema.field(name).remove_metadata()
+        for name in data.column_names
+        if name not in existing.names
+    ]
+    return pa.schema(list(existing) + extra)
+
+
+def _conform(data: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
+    """Cast ``data`` to the table's schema; absent columns become nulls."""
+    import pyarrow as pa
+
+    columns = []
+    for field in schema:
+        if field.name not in data.column_names:
+            columns.append(pa.nulls(data.num_rows, field.type))
+            continue
+        column = data.column(field.name)
+        if column.type == field.type:
+            columns.append(column)
+            continue
+        try:
+            columns.append(column.cast(field.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaMismatchError(
+                f"Column {field.name!r} of the frame has type {column.type} but table "
+                f"{table!r} stores {field.type}, and the values do not convert ({exc}). "
+                "Convert the column first, or rewrite the table with mode='replace'."
+            ) from exc
+    return pa.Table.from_arrays(columns, schema=schema)
