@@ -9,6 +9,7 @@ from __future__ import annotations
 # Block classes: exported from the package root and registered with Prefect.
 BLOCK_MODULES: dict[str, str] = {
     "DuckDBWarehouse": "knot_prefect.blocks.warehouses.duckdb",
+    "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
 }
 
