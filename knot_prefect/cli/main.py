@@ -10,7 +10,6 @@ import typer
 
 from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
-from knot_prefect.cli import contract as contract_commands
 from knot_prefect.cli.doctor import doctor
 from knot_prefect.cli.demo import demo
 
@@ -22,7 +21,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(blocks_commands.app, name="blocks")
-app.add_typer(contract_commands.app, name="contract")
 app.command()(doctor)
 app.command()(demo)
 
