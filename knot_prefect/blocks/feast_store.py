@@ -1,0 +1,323 @@
+"""The ``FeastFeatureStore`` block: where a Feast repo lives and how to open it.
+
+The repo stays a plain Feast repo that the team keeps owning. The block finds it (a
+local folder, a folder in an S3 or GCS bucket, or inline ``feature_store.yaml`` text),
+injects secrets at run time and returns a real ``feast.FeatureStore``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect.types import SecretDict
+from prefect_aws.s3 import S3Bucket
+from prefect_gcp.cloud_storage import GcsBucket
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+
+from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.settings import get_settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+    from feast.repo_contents import RepoContents
+
+logger = logging.getLogger(__name__)
+
+FEATURE_STORE_YAML = "feature_store.yaml"
+ONLINE_STORE_PASSWORD_REF = "KNOT_ONLINE_STORE_PASSWORD"
+OFFLINE_STORE_PASSWORD_REF = "KNOT_OFFLINE_STORE_PASSWORD"
+
+
+class _StoreCache:
+    """The opened store of one block instance.
+
+    Copies of the block share it (the settings key decides whether it is still valid)
+    and a pickled block starts empty: a ``feast.FeatureStore`` holds connections.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.store: Any = None
+        self.key: str | None = None
+
+    def __copy__(self) -> _StoreCache:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _StoreCache:
+        return self
+
+    def __reduce__(self) -> tuple[type[_StoreCache], tuple[()]]:
+        return (_StoreCache, ())
+
+
+class FeastFeatureStore(KnotBlock):
+    """A Feast feature repo: a local folder, a bucket folder, or inline YAML.
+
+    Secrets are never written into the repo. Reference them in ``feature_store.yaml``
+    as ``${KNOT_ONLINE_STORE_PASSWORD}``, ``${KNOT_OFFLINE_STORE_PASSWORD}`` or
+    ``${NAME}`` for a key of ``secrets``; they are substituted in memory when the
+    store is opened.
+
+    Examples:
+        Open the embedded demo repo and list its feature views:
+
+        ```python
+        from knot_prefect import FeastFeatureStore
+
+        features = FeastFeatureStore(repo_path=".knot/feast")
+        store = features.get_store()
+        print([view.name for view in store.list_feature_views()])
+        ```
+    """
+
+    _block_type_name = "Feast Feature Store"
+    _block_type_slug = "knot-feast-feature-store"
+    _description = (
+        "A Feast feature repo (local folder, S3/GCS folder or inline feature_store.yaml) "
+        "with its online and offline store secrets, opened as a feast.FeatureStore."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/feast-feature-store.md"  # type: ignore[assignment]
+    _code_example = """
+    ```python
+    from knot_prefect import FeastFeatureStore
+
+    feast_store = FeastFeatureStore.load("BLOCK_NAME")
+    store = feast_store.get_store()  # a feast.FeatureStore
+    ```
+    """
+
+    repo_path: str | None = Field(
+        default=None,
+        description=(
+            "Local folder of the Feast repo (definitions and, unless feature_store_yaml "
+            "is set, feature_store.yaml)."
+        ),
+    )
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="S3 bucket block holding the repo; the folder is synced to a local cache.",
+    )
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="GCS bucket block holding the repo; the folder is synced to a local cache.",
+    )
+    bucket_folder: str = Field(
+        default="",
+        description="Folder of the repo inside the S3 or GCS bucket (empty for the root).",
+    )
+    feature_store_yaml: str | None = Field(
+        default=None,
+        description=(
+            "Inline feature_store.yaml text; used instead of the repo's own file, or alone "
+            "for a store whose definitions live in a shared registry."
+        ),
+        json_schema_extra={"format": "textarea"},
+    )
+    online_store_password: SecretStr | None = Field(
+        default=None,
+        description="Online store password, referenced as ${KNOT_ONLINE_STORE_PASSWORD}.",
+    )
+    offline_store_password: SecretStr | None = Field(
+        default=None,
+        description="Offline store password, referenced as ${KNOT_OFFLINE_STORE_PASSWORD}.",
+    )
+    secrets: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Further secret values by name, each referenced as ${NAME} in the YAML.",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description=(
+            "Folder for synced bucket repos and inline configs; defaults to feast-cache "
+            "in the knot home."
+        ),
+    )
+
+    _cache: _StoreCache = PrivateAttr(default_factory=_StoreCache)
+
+    @model_validator(mode="after")
+    def _one_repo_source(self) -> FeastFeatureStore:
+        sources = [
+            name
+            for name in ("repo_path", "s3_bucket", "gcs_bucket")
+            if getattr(self, name) is not None
+        ]
+        if len(sources) > 1:
+            raise ValueError(
+                f"FeastFeatureStore: set only one of repo_path, s3_bucket, gcs_bucket "
+                f"(got {', '.join(sources)})."
+            )
+        if not sources and not self.feature_store_yaml:
+            raise ValueError(
+                "FeastFeatureStore needs a repo: set repo_path, s3_bucket or gcs_bucket, "
+                "or feature_store_yaml for a store whose registry is shared."
+            )
+        return self
+
+    # -- configuration -------------------------------------------------------------
+    def secret_values(self) -> dict[str, str]:
+        """The secret values by reference name (for substitution; never log them)."""
+        values = {str(name): str(value) for name, value in self.secrets.get_secret_value().items()}
+        if self.online_store_password is not None:
+            values[ONLINE_STORE_PASSWORD_REF] = self.online_store_password.get_secret_value()
+        if self.offline_store_password is not None:
+            values[OFFLINE_STORE_PASSWORD_REF] = self.offline_store_password.get_secret_value()
+        return values
+
+    def _location_key(self) -> str:
+        if self.s3_bucket is not None:
+            where = f"s3://{self.s3_bucket.bucket_name}/{self.s3_bucket.bucket_folder}"
+        elif self.gcs_bucket is not None:
+            where = f"gs://{self.gcs_bucket.bucket}/{self.gcs_bucket.bucket_folder}"
+        else:
+            where = f"inline:{self.feature_store_yaml}"
+        digest = hashlib.sha256(f"{where}/{self.bucket_folder}".encode()).hexdigest()
+        return digest[:16]
+
+    def _cache_root(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return get_settings().home / "feast-cache"
+
+    def sync(self) -> Path:
+        """Download the repo folder from the bucket into the local cache, replacing it.
+
+        Returns:
+            The local copy of the repo.
+
+        Raises:
+            ConfigurationError: When the block has no bucket or the folder is empty.
+        """
+        bucket = self.s3_bucket or self.gcs_bucket
+        if bucket is None:
+            raise ConfigurationError("FeastFeatureStore.sync needs s3_bucket or gcs_bucket.")
+        target = self._cache_root() / self._location_key()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Download next to the target, then swap: a failed download keeps the old copy.
+        staging = Path(tempfile.mkdtemp(prefix=".sync-", dir=target.parent))
+        try:
+            bucket.download_folder_to_path(self.bucket_folder, staging)
+            if not any(staging.iterdir()):
+                raise ConfigurationError(
+                    f"FeastFeatureStore: the bucket folder {self.bucket_folder!r} is empty "
+                    "or missing; upload the Feast repo there or fix bucket_folder."
+                )
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        logger.info("Synced the Feast repo from the bucket to %s", target)
+        return target
+
+    def repo_dir(self, sync: bool = False) -> Path:
+        """The local folder of the repo (synced from a bucket on first use).
+
+        Args:
+            sync: Download again even when a cached copy exists.
+
+        Returns:
+            The folder; relative paths in ``feature_store.yaml`` resolve against it.
+        """
+        if self.repo_path is not None:
+            return Path(self.repo_path).expanduser().resolve()
+        if self.s3_bucket is not None or self.gcs_bucket is not None:
+            cached = self._cache_root() / self._location_key()
+            if sync or not cached.is_dir():
+                return self.sync()
+            return cached
+        folder = self._cache_root() / self._location_key()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder.resolve()
+
+    def _yaml_text(self, repo: Path) -> tuple[str, str]:
+        if self.feature_store_yaml:
+            return self.feature_store_yaml, "FeastFeatureStore.feature_store_yaml"
+        path = repo / FEATURE_STORE_YAML
+        if not path.is_file():
+            raise ConfigurationError(
+                f"No {FEATURE_STORE_YAML} in the Feast repo {repo}: add one, or set the "
+                "block's feature_store_yaml field."
+            )
+        return path.read_text(), str(path)
+
+    def repo_config(self, sync: bool = False) -> RepoConfig:
+        """Build the Feast ``RepoConfig``, with secrets substituted in memory.
+
+        Raises:
+            RepoLoadError: When the YAML does not parse or validate (file and line).
+        """
+        from knot_prefect.features.config import load_repo_config
+
+        repo = self.repo_dir(sync=sync)
+        text, source = self._yaml_text(repo)
+        return load_repo_config(text, source, repo, self.secret_values())
+
+    def get_store(self, refresh: bool = False) -> FeatureStore:
+        """Open the repo as a ``feast.FeatureStore`` (cached on this block instance).
+
+        Args:
+            refresh: Re-sync a bucket repo and rebuild the store.
+
+        Returns:
+            A real ``feast.FeatureStore``; the same object on every call while the
+            block's settings are unchanged.
+        """
+        from feast import FeatureStore
+
+        key = self._settings_key()
+        cache = self._cache
+        with cache.lock:
+            if cache.store is None or refresh or key != cache.key:
+                config = self.repo_config(sync=refresh)
+                cache.store = FeatureStore(repo_path=str(config.repo_path), config=config)
+                cache.key = key
+            return cache.store
+
+    def _settings_key(self) -> str:
+        settings = self.model_dump(mode="json", exclude={"secrets"})
+        settings["secret_digest"] = hashlib.sha256(
+            json.dumps(self.secret_values(), sort_keys=True).encode()
+        ).hexdigest()
+        return json.dumps(settings, sort_keys=True, default=str)
+
+    def load_definitions(self) -> RepoContents:
+        """Import the repo's Python definitions (what ``feast apply`` would register).
+
+        Raises:
+            RepoLoadError: When a definitions file fails to import (file and line).
+        """
+        from knot_prefect.features.repo import load_repo_contents
+
+        store = self.get_store()
+        return load_repo_contents(Path(str(store.repo_path)), store.project)
+
+    def check_connection(self) -> str:
+        """Open the store and read its registry.
+
+        Returns:
+            The project, number of feature views and the store types.
+        """
+        from knot_prefect.features.config import redact
+
+        try:
+            store = self.get_store()
+            store.refresh_registry()
+            views = store.list_feature_views()
+        except Exception as exc:
+            # Errors from store clients may echo connection strings holding secrets.
+            raise ConnectionError(redact(str(exc), self.secret_values())) from None
+        return (
+            f"project {store.project}: {len(views)} feature view(s), online store "
+            f"{store.config.online_store.type}, offline store {store.config.offline_store.type}"
+        )

@@ -1,0 +1,169 @@
+"""Load the Feast object definitions of a repo folder, as ``feast apply`` does.
+
+Each definitions file is imported under a private module name with the repo folder on
+``sys.path`` only while loading; modules the repo imports from itself are dropped from
+``sys.modules`` afterwards. Two repos with a ``features.py`` each therefore never see
+each other's objects, and the process's working directory is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from knot_prefect.features.errors import RepoLoadError
+
+if TYPE_CHECKING:
+    from feast.repo_contents import RepoContents
+
+_LOAD_LOCK = threading.Lock()
+
+
+def _failure_location(exc: BaseException, repo: Path, default: Path) -> tuple[Path, int | None]:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return Path(exc.filename), exc.lineno
+    location: tuple[Path, int | None] = (default, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename)
+        if path.is_relative_to(repo):
+            location = (path, frame.lineno)
+    return location
+
+
+def _import_file(path: Path, repo: Path, prefix: str) -> object:
+    relative = path.relative_to(repo).with_suffix("")
+    name = prefix + "." + ".".join(relative.parts)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always load
+        raise RepoLoadError(f"{path}: cannot be imported as Python.", str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_repo_contents(repo_path: Path, project: str) -> RepoContents:
+    """Collect the Feast objects defined in a repo's Python files.
+
+    Args:
+        repo_path: The repo folder (honours ``.feastignore``).
+        project: The project name from ``feature_store.yaml``, used when the repo
+            defines no ``Project`` object.
+
+    Returns:
+        The repo's contents, ready for ``FeatureStore.plan``.
+
+    Raises:
+        RepoLoadError: When a file fails to import, naming the file and line.
+    """
+    from feast.repo_operations import get_repo_files
+
+    repo = repo_path.resolve()
+    prefix = "_knot_feast_repo_" + hashlib.sha1(str(repo).encode()).hexdigest()[:10]
+    modules = []
+    with _LOAD_LOCK:
+        before = set(sys.modules)
+        sys.path.insert(0, str(repo))
+        try:
+            for path in get_repo_files(repo):
+                try:
+                    modules.append(_import_file(path, repo, prefix))
+                except RepoLoadError:
+                    raise
+                except Exception as exc:
+                    file, line = _failure_location(exc, repo, path)
+                    where = f"{file}, line {line}" if line else str(file)
+                    raise RepoLoadError(
+                        f"Feast repo does not load: {where}: {type(exc).__name__}: {exc}",
+                        str(file),
+                        line,
+                    ) from exc
+        finally:
+            sys.path.remove(str(repo))
+            for name in set(sys.modules) - before:
+                module_file = getattr(sys.modules[name], "__file__", None) or ""
+                if name.startswith(prefix) or module_file.startswith(str(repo)):
+                    del sys.modules[name]
+    return collect_objects(modules, project)
+
+
+def collect_objects(modules: list[object], project: str) -> RepoContents:
+    """Gather the distinct Feast objects defined at the top level of ``modules``."""
+    from feast.batch_feature_view import BatchFeatureView
+    from feast.data_source import DataSource
+    from feast.entity import Entity
+    from feast.feature_service import FeatureService
+    from feast.feature_view import DUMMY_ENTITY, FeatureView
+    from feast.labeling.label_view import LabelView
+    from feast.on_demand_feature_view import OnDemandFeatureView
+    from feast.permissions.permission import Permission
+    from feast.project import Project
+    from feast.repo_contents import RepoContents
+    from feast.stream_feature_view import StreamFeatureView
+
+    contents = RepoContents(
+        projects=[],
+        data_sources=[],
+        entities=[],
+        feature_views=[],
+        feature_services=[],
+        on_demand_feature_views=[],
+        stream_feature_views=[],
+        label_views=[],
+        permissions=[],
+    )
+
+    def add(items: list, obj: object) -> None:
+        # Identity, not equality: the same object imported twice counts once, while two
+        # equal definitions are both kept (and Feast reports the duplicate).
+        if not any(obj is item for item in items):
+            items.append(obj)
+
+    for module in modules:
+        for attribute in dir(module):
+            obj = getattr(module, attribute)
+            if isinstance(obj, StreamFeatureView):
+                add(contents.stream_feature_views, obj)
+            elif isinstance(obj, FeatureView | BatchFeatureView):
+                add(contents.feature_views, obj)
+            elif isinstance(obj, OnDemandFeatureView):
+                add(contents.on_demand_feature_views, obj)
+            elif isinstance(obj, Entity):
+                add(contents.entities, obj)
+            elif isinstance(obj, FeatureService):
+                add(contents.feature_services, obj)
+            elif isinstance(obj, DataSource):
+                add(contents.data_sources, obj)
+            elif isinstance(obj, LabelView):
+                add(contents.label_views, obj)
+                if obj.source is not None:
+                    add(contents.data_sources, obj.source)
+            elif isinstance(obj, Permission):
+                add(contents.permissions, obj)
+            elif isinstance(obj, Project):
+                add(contents.projects, obj)
+            else:
+                continue
+            for source in _sources_of(obj):
+                add(contents.data_sources, source)
+    if not contents.projects:
+        contents.projects.append(Project(name=project, description=""))
+    contents.entities.append(DUMMY_ENTITY)
+    return contents
+
+
+def _sources_of(obj: object) -> list[object]:
+    sources = []
+    for attribute in ("batch_source", "stream_source"):
+        source = getattr(obj, attribute, None)
+        if source is not None:
+            sources.append(source)
+            nested = getattr(source, "batch_source", None)
+            if nested is not None:
+                sources.append(nested)
+    return sources
