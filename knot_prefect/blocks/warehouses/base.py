@@ -10,6 +10,7 @@ and pass ``params={"name": value}``; each backend translates to its driver's sty
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -71,6 +72,16 @@ class WriteResult:
     def to_dict(self) -> dict[str, Any]:
         """The result as a plain dict (for artifacts and logs)."""
         return asdict(self)
+
+
+def warehouse_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run logger inside a flow or task run, knot's own logger outside one."""
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.logging import get_logger, get_run_logger
+
+    if TaskRunContext.get() or FlowRunContext.get():
+        return get_run_logger()
+    return get_logger("knot_prefect.warehouses")
 
 
 def validate_write_mode(mode: str, keys: Sequence[str] | None) -> None:
@@ -199,7 +210,7 @@ class Warehouse(KnotBlock, ABC):
         arrow = to_arrow(data)
         started = time.perf_counter()
         if arrow.num_rows == 0:
-            self.logger.info("Nothing to write to %s: the frame is empty.", table)
+            warehouse_logger().info("Nothing to write to %s: the frame is empty.", table)
             return WriteResult(table=table, mode=mode, rows=0, seconds=0.0)
         rows = self._write_arrow(arrow, table, mode, list(keys or []), evolve)
         return WriteResult(

@@ -1,0 +1,424 @@
+"""The PostgreSQL fast path of ``SqlWarehouse``: ADBC (binary COPY) for every operation.
+
+Writes run in one transaction on one connection:
+
+- ``append``: binary COPY straight into the table when the frame's Arrow types are
+  exactly the table's column types, otherwise COPY into a temporary table and one
+  ``INSERT ... SELECT`` (the server casts, e.g. ``bigint`` into ``integer``).
+- ``upsert``: COPY into a temporary table, then one ``MERGE``.
+- ``replace``: COPY into a new staging table, then ``DROP`` + ``RENAME`` before
+  ``COMMIT``: readers see the old table or the new one, never a half-written one.
+
+A process killed mid-write closes its connection; PostgreSQL then rolls the whole
+transaction back, staging tables included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.blocks.warehouses._common import (
+    bind_named,
+    check_compatible,
+    check_keys,
+    prepare_frame,
+    staging_name,
+    type_family,
+)
+from knot_prefect.blocks.warehouses.base import (
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from adbc_driver_manager.dbapi import Connection, Cursor
+
+# PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
+# left by :func:`ingest_frame`; a column of exactly that type takes a direct COPY.
+_TYPNAME = {
+    "bool": "bool",
+    "int16": "int2",
+    "int32": "int4",
+    "int64": "int8",
+    "float": "float4",
+    "double": "float8",
+    "string": "text",
+    "binary": "bytea",
+    "date32[day]": "date",
+    "time64[us]": "time",
+}
+
+
+def pg_type(data_type: pa.DataType) -> str:
+    """The PostgreSQL column type knot creates for an Arrow type (see docs/warehouses.md).
+
+    Raises:
+        SchemaMismatchError: For nested types (lists, structs, maps).
+    """
+    import pyarrow as pa
+
+    t = data_type
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
+        return "smallint"
+    if pa.types.is_int32(t) or pa.types.is_uint16(t):
+        return "integer"
+    if pa.types.is_int64(t) or pa.types.is_uint32(t):
+        return "bigint"
+    if pa.types.is_uint64(t):
+        return "numeric(20, 0)"
+    if pa.types.is_float16(t) or pa.types.is_float32(t):
+        return "real"
+    if pa.types.is_float64(t):
+        return "double precision"
+    if pa.types.is_decimal(t):
+        return f"numeric({t.precision}, {t.scale})"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "bytea"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_time(t):
+        return "time"
+    if pa.types.is_timestamp(t):
+        return "timestamp with time zone" if t.tz else "timestamp without time zone"
+    if pa.types.is_duration(t):
+        return "interval"
+    raise SchemaMismatchError(
+        f"Arrow type {t} has no PostgreSQL column type in knot: serialise the column "
+        "(e.g. to a JSON string) before writing."
+    )
+
+
+def ingest_frame(data: pa.Table) -> pa.Table:
+    """Cast a frame to the Arrow types ADBC's binary COPY writes 1:1 (see ``_TYPNAME``)."""
+    import pyarrow as pa
+
+    fields = []
+    for field in data.schema:
+        t = field.type
+        if pa.types.is_int8(t) or pa.types.is_uint8(t):
+            t = pa.int16()
+        elif pa.types.is_uint16(t):
+            t = pa.int32()
+        elif pa.types.is_uint32(t):
+            t = pa.int64()
+        elif pa.types.is_uint64(t):
+            t = pa.decimal128(20, 0)
+        elif pa.types.is_float16(t):
+            t = pa.float32()
+        elif pa.types.is_null(t):
+            t = pa.string()
+        elif pa.types.is_date64(t):
+            t = pa.date32()
+        elif pa.types.is_time(t):
+            t = pa.time64("us")
+        elif pa.types.is_timestamp(t) and t.unit != "us":
+            t = pa.timestamp("us", t.tz)
+        fields.append(pa.field(field.name, t))
+    schema = pa.schema(fields)
+    # PostgreSQL keeps microseconds: nanoseconds are truncated, as the server would.
+    return data if schema == data.schema else data.cast(schema, safe=False)
+
+
+def _typname(data_type: pa.DataType) -> str | None:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(data_type):
+        return "timestamptz" if data_type.tz else "timestamp"
+    if pa.types.is_decimal(data_type):
+        return "numeric"
+    return _TYPNAME.get(str(data_type))
+
+
+def fix_numeric(table: pa.Table) -> pa.Table:
+    """Turn ADBC's opaque ``numeric`` columns (strings) into Arrow decimals.
+
+    ``numeric(p, s)`` becomes ``decimal128(p, s)``; an unconstrained ``numeric``
+    takes the largest scale found in the data (``float64`` if it holds NaN).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for index, field in enumerate(table.schema):
+        meta = field.metadata or {}
+        if meta.get(b"POSTGRESQL:type") != b"numeric":
+            continue
+        column = table.column(index)
+        if isinstance(column.type, pa.ExtensionType) or hasattr(column.type, "storage_type"):
+            column = pa.chunked_array(
+                [chunk.storage for chunk in column.chunks], column.type.storage_type
+            )
+        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+        if typmod >= 4:
+            precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+        else:
+            precision, scale = 38, _max_scale(column)
+        target: pa.DataType = (
+            pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        )
+        try:
+            converted = pc.cast(column, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            converted = pc.cast(column, pa.float64())
+        table = table.set_column(index, pa.field(field.name, converted.type), converted)
+    return table
+
+
+def _max_scale(column: pa.ChunkedArray) -> int:
+    import pyarrow.compute as pc
+
+    dot = pc.find_substring(column, ".")
+    lengths = pc.utf8_length(column)
+    digits = pc.if_else(pc.less(dot, 0), 0, pc.subtract(pc.subtract(lengths, dot), 1))
+    largest = pc.max(digits).as_py()
+    return min(int(largest or 0), 38)
+
+
+class PostgresAdbc:
+    """PostgreSQL operations over one ADBC connection per call.
+
+    Args:
+        uri: A libpq URI, password included (never logged: see ``describe``).
+        describe: The server described without secrets, for error messages.
+        redact: Removes secrets from a driver's error text.
+    """
+
+    def __init__(self, uri: str, describe: str, redact: Any) -> None:
+        self._uri = uri
+        self._describe = describe
+        self._redact = redact
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """An ADBC connection in a transaction (rolled back unless committed)."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as pgdb
+
+        from knot_prefect.blocks.warehouses.base import WarehouseConnectionError
+
+        try:
+            con = pgdb.connect(self._uri)
+        except adbc_driver_manager.Error as exc:
+            raise WarehouseConnectionError(
+                f"Cannot connect to {self._describe}: {self._redact(str(exc)).strip()} "
+                "Check the URL, the user and the password of the block."
+            ) from None
+        try:
+            with self._errors():
+                yield con
+        finally:
+            with contextlib.suppress(Exception):
+                con.rollback()
+            con.close()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        import adbc_driver_manager
+
+        try:
+            yield
+        except adbc_driver_manager.Error as exc:
+            message = self._redact(str(exc)).strip()
+            error = TableNotFoundError if "SQLSTATE: 42P01" in message else WarehouseError
+            raise error(f"PostgreSQL ({self._describe}) said: {message}") from None
+
+    # -- reads -----------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None) -> pa.Table:
+        sql, values = bind_named(sql, params, "numeric_dollar")
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(sql, values or None)
+            return fix_numeric(cur.fetch_arrow_table())
+
+    def read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        sql, values = bind_named(sql, params, "numeric_dollar")
+        with self.connect() as con, con.cursor() as cur:
+            if not values:
+                # COPY ... TO STDOUT streams: memory stays at a few batches.
+                cur.execute(sql)
+                for batch in cur.fetch_record_batch():
+                    yield from _rechunk(batch, batch_rows)
+                return
+            # Bound values rule COPY out: page through a server-side cursor instead.
+            cursor_name = "_knot_batches"
+            cur.execute(f"declare {cursor_name} no scroll cursor for {sql}", values)
+            cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+            while True:
+                cur.execute(f"fetch forward {int(batch_rows)} from {cursor_name}")
+                page = fix_numeric(cur.fetch_arrow_table())
+                if page.num_rows == 0:
+                    return
+                yield from page.to_batches(max_chunksize=batch_rows)
+
+    def read_table_arrow(self, table: TableName, columns: Sequence[str] | None) -> pa.Table:
+        selected = ", ".join(quote_identifier(c, "column name") for c in columns or []) or "*"
+        with self.connect() as con, con.cursor() as cur:
+            if not _exists(cur, table):
+                raise TableNotFoundError(
+                    f"Table {table} does not exist in {self._describe} "
+                    f"(tables: {_listing(cur, table.schema)})."
+                )
+            cur.execute(f"select {selected} from {table.quoted()}")
+            return fix_numeric(cur.fetch_arrow_table())
+
+    # -- other -----------------------------------------------------------------------
+    def table_exists(self, table: TableName) -> bool:
+        with self.connect() as con, con.cursor() as cur:
+            return _exists(cur, table)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None) -> None:
+        sql, values = bind_named(sql, params, "numeric_dollar")
+        with self.connect() as con:
+            with con.cursor() as cur:
+                cur.execute(sql, values or None)
+            con.commit()
+
+    def server_version(self) -> str:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute("select version()")
+            row = cur.fetchone()
+        return str(row[0]) if row else "unknown"
+
+    # -- writes ----------------------------------------------------------------------
+    def write(
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        data = ingest_frame(prepare_frame(data, str(name)))
+        for field in data.schema:
+            pg_type(field.type)  # refuse unsupported types before connecting
+        if mode == "upsert":
+            check_keys(data, keys, str(name))
+        with self.connect() as con:
+            with con.cursor() as cur:
+                _write_in_transaction(cur, data, name, mode, keys, evolve)
+            con.commit()
+        return data.num_rows
+
+
+def _write_in_transaction(
+    cur: Cursor, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+) -> None:
+    target = name.quoted()
+    if name.schema:
+        cur.execute(f"create schema if not exists {quote_identifier(name.schema)}")
+    exists = _exists(cur, name)
+    if mode == "fail" and exists:
+        raise TableExistsError(
+            f"Table {name} already exists and mode='fail': choose mode='append', 'replace' "
+            "or 'upsert', or another table name."
+        )
+    if not exists:
+        cur.execute(f"create table {target} ({_column_ddl(data.schema)})")
+        _copy(cur, name, data)
+        return
+    if mode == "replace":
+        replacement = staging_name(name)
+        cur.execute(f"create table {replacement.quoted()} ({_column_ddl(data.schema)})")
+        _copy(cur, replacement, data)
+        cur.execute(f"drop table {target}")
+        cur.execute(
+            f"alter table {replacement.quoted()} rename to {quote_identifier(name.table)}"
+        )
+        return
+    cur.execute(f"select * from {target} limit 0")
+    existing = cur.fetch_arrow_table().schema
+    typnames = {f.name: (f.metadata or {}).get(b"POSTGRESQL:type", b"").decode() for f in existing}
+    families = {f.name: _family(f, typnames[f.name]) for f in existing}
+    new = check_compatible(data.schema, families, str(name), evolve)
+    for column in new:
+        field = data.schema.field(column)
+        cur.execute(
+            f"alter table {target} add column {quote_identifier(column)} {pg_type(field.type)}"
+        )
+        typnames[column] = _typname(field.type) or ""
+    direct = all(_typname(f.type) == typnames.get(f.name) for f in data.schema)
+    if mode == "append" and direct:
+        _copy(cur, name, data)
+        return
+    stage_name = staging_name(name).table
+    stage = quote_identifier(stage_name)
+    # Temporary: never logged, never seen by other sessions, gone if the process dies.
+    cur.execute(f"create temporary table {stage} ({_column_ddl(data.schema)})")
+    cur.adbc_ingest(stage_name, data, mode="append", temporary=True)
+    columns = ", ".join(quote_identifier(c) for c in data.column_names)
+    if mode == "append":
+        cur.execute(f"insert into {target} ({columns}) select {columns} from {stage}")
+    else:
+        cur.execute(f"analyze {stage}")
+        cur.execute(_merge_sql(target, stage, data.column_names, keys))
+    cur.execute(f"drop table {stage}")
+
+
+def _copy(cur: Cursor, name: TableName, data: pa.Table) -> None:
+    cur.adbc_ingest(name.table, data, mode="append", db_schema_name=name.schema)
+
+
+def _merge_sql(target: str, stage: str, column_names: Sequence[str], keys: Sequence[str]) -> str:
+    quoted = [quote_identifier(c) for c in column_names]
+    on = " and ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys)
+    updates = ", ".join(
+        f"{q} = s.{q}" for q, raw in zip(quoted, column_names, strict=True) if raw not in keys
+    )
+    matched = f" when matched then update set {updates}" if updates else ""
+    values = ", ".join(f"s.{q}" for q in quoted)
+    return (
+        f"merge into {target} as t using {stage} as s on {on}{matched} "
+        f"when not matched then insert ({', '.join(quoted)}) values ({values})"
+    )
+
+
+def _column_ddl(schema: pa.Schema) -> str:
+    return ", ".join(f"{quote_identifier(f.name)} {pg_type(f.type)}" for f in schema)
+
+
+def _family(field: pa.Field, typname: str) -> str:
+    if typname == "numeric":
+        return "decimal"
+    if typname in {"varchar", "bpchar", "text", "name", "citext"}:
+        return "string"
+    return type_family(field.type)
+
+
+def _rechunk(batch: pa.RecordBatch, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    table = fix_numeric(pa.Table.from_batches([batch]))
+    yield from table.to_batches(max_chunksize=batch_rows)
+
+
+def _exists(cur: Cursor, table: TableName) -> bool:
+    schema, values = _schema_filter(table.schema)
+    cur.execute(
+        f"select count(*) from information_schema.tables where {schema} and table_name = "
+        f"${len(values) + 1}",
+        (*values, table.table),
+    )
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _schema_filter(schema: str | None) -> tuple[str, tuple[str, ...]]:
+    # A null parameter has no type to bind, so the current schema is spelled out.
+    if schema is None:
+        return "table_schema = current_schema()", ()
+    return "table_schema = $1", (schema,)
+
+
+def _listing(cur: Cursor, schema: str | None) -> str:
+    where, values = _schema_filter(schema)
+    cur.execute(
+        f"select table_name from information_schema.tables where {where} order by 1 limit 21",
+        values or None,
+    )
+    names = [row[0] for row in cur.fetchall()]
+    return (", ".join(names[:20]) + (" ..." if len(names) > 20 else "")) or "none"

@@ -1,0 +1,203 @@
+"""``SqlWarehouse``: any database SQLAlchemy reaches, with a bulk path for PostgreSQL.
+
+PostgreSQL goes through ADBC (binary COPY in, Arrow out) when
+``adbc-driver-postgresql`` is installed (``pip install knot-prefect[postgres]``);
+every other dialect, and PostgreSQL without ADBC, goes through SQLAlchemy Core.
+Both paths give the same guarantees: one transaction per write, quoted
+identifiers, bound values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.warehouses._common import redact
+from knot_prefect.blocks.warehouses.base import DEFAULT_BATCH_ROWS, Warehouse
+from knot_prefect.blocks.warehouses.identifiers import TableName
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlalchemy.engine import URL
+
+    from knot_prefect.blocks.warehouses._postgres import PostgresAdbc
+    from knot_prefect.blocks.warehouses._sqlalchemy import SqlAlchemyOps
+
+
+class SqlWarehouse(Warehouse):
+    """A database reached through a SQLAlchemy URL, used as a warehouse.
+
+    The password lives in its own secret field, never in the URL. PostgreSQL
+    reads and writes take the ADBC bulk path (binary COPY) when
+    ``adbc-driver-postgresql`` is installed.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from knot_prefect import SqlWarehouse
+        >>> warehouse = SqlWarehouse(url="sqlite://")
+        >>> warehouse.write(pd.DataFrame({"id": [1, 2]}), "ids").rows
+        2
+        >>> warehouse.table_exists("ids")
+        True
+    """
+
+    _block_type_name = "SQL Warehouse"
+    _description = (
+        "A database reached through a SQLAlchemy URL (PostgreSQL, MySQL, SQLite, ...) used "
+        "as a warehouse: SQL reads as pandas or Arrow, atomic appends, replaces and upserts, "
+        "and a binary COPY fast path for PostgreSQL."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/sql-warehouse.md"  # type: ignore[assignment]
+    _code_example = """```python
+from knot_prefect import SqlWarehouse
+
+warehouse = SqlWarehouse.load("BLOCK_NAME")
+events = warehouse.read("select * from events where day = :day", {"day": "2024-06-01"})
+warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id"])
+```"""
+
+    url: str = Field(
+        default=...,
+        description=(
+            "SQLAlchemy URL without the password, e.g. "
+            "'postgresql+psycopg://analyst@db.internal:5432/warehouse' or 'sqlite:///data.db'."
+        ),
+    )
+    password: SecretStr | None = Field(
+        default=None, description="Password of the URL's user; leave empty when none is needed."
+    )
+    fast_path: bool = Field(
+        default=True,
+        description=(
+            "Use ADBC binary COPY for PostgreSQL when adbc-driver-postgresql is installed."
+        ),
+    )
+
+    _ops: Any = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_password(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "url is not a SQLAlchemy URL: use 'dialect+driver://user@host:port/database'."
+            ) from None
+        if url.password is not None:
+            raise ValueError(
+                "url holds a password: remove it from the URL and put it in the password field "
+                "(a secret, masked in the UI and never logged)."
+            )
+        return value
+
+    # -- connections -----------------------------------------------------------------
+    def _url(self) -> URL:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is not None:
+            url = url.set(drivername="postgresql+psycopg")
+        if self.password is not None:
+            url = url.set(password=self.password.get_secret_value())
+        return url
+
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy dialect name (``postgresql``, ``sqlite``, ``mysql``, ...)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).get_backend_name()
+
+    def describe(self) -> str:
+        """The database as text without secrets (for messages and artifacts)."""
+        return self._url().render_as_string(hide_password=True)
+
+    def _redact(self, text: str) -> str:
+        secret = self.password.get_secret_value() if self.password else None
+        return redact(text, [secret])
+
+    def uses_fast_path(self) -> bool:
+        """Whether reads and writes go through ADBC (PostgreSQL with the driver installed)."""
+        return (
+            self.fast_path
+            and self.dialect == "postgresql"
+            and importlib.util.find_spec("adbc_driver_postgresql") is not None
+        )
+
+    def _backend(self) -> PostgresAdbc | SqlAlchemyOps:
+        if self._ops is None:
+            if self.uses_fast_path():
+                from knot_prefect.blocks.warehouses._postgres import PostgresAdbc
+
+                uri = self._url().set(drivername="postgresql")
+                self._ops = PostgresAdbc(
+                    uri.render_as_string(hide_password=False), self.describe(), self._redact
+                )
+            else:
+                from knot_prefect.blocks.warehouses._sqlalchemy import SqlAlchemyOps, make_engine
+
+                self._ops = SqlAlchemyOps(make_engine(self._url()), self.describe(), self._redact)
+        return self._ops
+
+    def check_connection(self) -> str:
+        """Connect and report the server's version (no secrets in the text)."""
+        path = "ADBC" if self.uses_fast_path() else "SQLAlchemy"
+        return f"{self._backend().server_version()} via {path} at {self.describe()}"
+
+    # -- reads -----------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the result as a pyarrow Table.
+
+        Args:
+            sql: The query, with ``:name`` placeholders for values.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        return self._backend().read_arrow(sql, params)
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows.
+
+        On PostgreSQL the rows stream from the server (binary COPY, or a server-side
+        cursor when the query has parameters), so memory stays flat.
+        """
+        return self._backend().read_batches(sql, params, batch_rows)
+
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table (or some of its columns) as a pyarrow Table.
+
+        Raises:
+            TableNotFoundError: When the table does not exist; the message lists the
+                tables that do.
+        """
+        return self._backend().read_table_arrow(TableName.parse(name), columns)
+
+    # -- writes ----------------------------------------------------------------------
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        return self._backend().write(data, TableName.parse(table), mode, keys, evolve)
+
+    # -- other -----------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
+        return self._backend().table_exists(TableName.parse(name))
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement that returns no rows (DDL, DML), committed on success."""
+        self._backend().execute(sql, params)
