@@ -1,0 +1,1 @@
+"""Drift monitoring against a model's reference profile."""
