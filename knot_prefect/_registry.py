@@ -13,6 +13,7 @@ BLOCK_MODULES: dict[str, str] = {
     "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
     "FeastFeatureStore": "knot_prefect.blocks.feast_store",
+    "DataContract": "knot_prefect.blocks.contract",
 }
 
 # Other public names re-exported from the package root.
@@ -20,17 +21,37 @@ OTHER_EXPORTS: dict[str, str] = {
     "KnotSettings": "knot_prefect.settings",
     "Warehouse": "knot_prefect.blocks.warehouses.base",
     "WriteResult": "knot_prefect.blocks.warehouses.base",
+    "ContractValidationError": "knot_prefect.contracts.errors",
+    "ContractDefinitionError": "knot_prefect.contracts.errors",
+    "QuarantineError": "knot_prefect.contracts.errors",
+    "ValidationReport": "knot_prefect.contracts.report",
+    "CheckResult": "knot_prefect.checks.result",
+    "CheckFailedError": "knot_prefect.checks.result",
 }
 
 EXPORTS: dict[str, str] = {**BLOCK_MODULES, **OTHER_EXPORTS}
 
 # Prefect tasks, importable as ``from knot_prefect.tasks import NAME``.
 TASK_EXPORTS: dict[str, str] = {
+    "extract": "knot_prefect.tasks.warehouse",
+    "publish": "knot_prefect.tasks.warehouse",
     "feast_apply": "knot_prefect.tasks.features",
     "materialize": "knot_prefect.tasks.features",
     "ensure_fresh": "knot_prefect.tasks.features",
     "training_set": "knot_prefect.tasks.features",
     "online_features": "knot_prefect.tasks.features",
+    "validate": "knot_prefect.contracts.tasks",
+    "validate_frame": "knot_prefect.contracts.tasks",
+    "check": "knot_prefect.checks.tasks",
+    "finish_with_warnings": "knot_prefect.checks.completion",
+    "row_count": "knot_prefect.checks.metrics",
+    "null_fraction": "knot_prefect.checks.metrics",
+    "column_min": "knot_prefect.checks.metrics",
+    "column_max": "knot_prefect.checks.metrics",
+    "column_mean": "knot_prefect.checks.metrics",
+    "column_std": "knot_prefect.checks.metrics",
+    "freshness": "knot_prefect.checks.metrics",
+    "metric": "knot_prefect.checks.metrics",
 }
 
 # Flow templates, importable as ``from knot_prefect.flows import NAME``.
