@@ -47,56 +47,19 @@ def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
     """A warehouse block, loading it when given its document name.
 
     Args:
-        warehouse: The block, ``"<block-type-slug>/<name>"``, or a document name
-            that one warehouse document (of any type) has.
+        warehouse: The block, a document name, or ``"<block-type-slug>/<name>"``.
 
     Returns:
         The block.
 
     Raises:
-        ConfigurationError: When no warehouse document has that name, listing those
+        BlockNotFoundError: When no warehouse document has that name, listing those
             that exist.
     """
-    from prefect.blocks.core import Block
-
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
 
-    if isinstance(warehouse, Warehouse):
-        return warehouse
-    if not isinstance(warehouse, str):
-        raise TypeError(
-            f"warehouse must be a Warehouse block or a block document name, "
-            f"not {type(warehouse).__name__}."
-        )
-    candidates = _warehouse_documents()
-    if "/" in warehouse:
-        matches = [slug_name for slug_name in candidates if slug_name == warehouse]
-    else:
-        matches = [slug_name for slug_name in candidates if slug_name.split("/", 1)[1] == warehouse]
-    if len(matches) != 1:
-        problem = "is ambiguous" if matches else "does not exist"
-        raise ConfigurationError(
-            f"Warehouse document {warehouse!r} {problem}. Existing warehouse documents: "
-            f"{', '.join(sorted(candidates)) or 'none'}; name one as '<type>/<name>'."
-        )
-    block = Block.load(matches[0])
-    if not isinstance(block, Warehouse):
-        raise ConfigurationError(f"Block document {matches[0]!r} is not a knot Warehouse.")
-    return block
-
-
-def _warehouse_documents() -> list[str]:
-    """``slug/name`` of every block document whose type can read SQL and write tables."""
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        documents = client.read_block_documents()
-    names = []
-    for document in documents:
-        capabilities = set(document.block_schema.capabilities) if document.block_schema else set()
-        if {"read-sql", "write-table"} <= capabilities and document.block_type and document.name:
-            names.append(f"{document.block_type.slug}/{document.name}")
-    return names
+    return resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
 
 
 def _document_names(block_type_slug: str) -> list[str]:
