@@ -1,0 +1,191 @@
+"""Prefect tasks that read from and publish to any ``Warehouse`` block.
+
+Both take the warehouse as a block or as the name of a saved block document, so a
+flow moves from the embedded DuckDB file to PostgreSQL, Snowflake or BigQuery by
+passing another name.
+
+Examples:
+    >>> import pandas as pd
+    >>> from prefect import flow
+    >>> from knot_prefect import DuckDBWarehouse
+    >>> from knot_prefect.tasks import extract, publish
+    >>> warehouse = DuckDBWarehouse(path=":memory:")
+    >>> @flow
+    ... def copy_scores() -> int:
+    ...     publish(pd.DataFrame({"id": [1, 2], "score": [0.4, 0.8]}), warehouse, "scores")
+    ...     return len(extract(warehouse, "select * from scores where score > :s", {"s": 0.5}))
+    >>> copy_scores()
+    1
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from knot_prefect.blocks.resolve import resolve_block
+from knot_prefect.blocks.warehouses.base import (
+    Warehouse,
+    WriteMode,
+    WriteResult,
+    validate_write_mode,
+    warehouse_logger,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# "table" or "schema.table" without spaces: anything else is treated as SQL.
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$\-]*(\.[A-Za-z_][A-Za-z0-9_$\-]*)?$")
+
+
+def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
+    """A ``Warehouse`` block, loaded by document name when given a string.
+
+    Args:
+        warehouse: A warehouse block, or the name of a saved warehouse document
+            (``"prod"``, or ``"sql-warehouse/prod"`` when two types share a name).
+
+    Returns:
+        The warehouse block.
+
+    Raises:
+        BlockNotFoundError: When no warehouse document has that name; the message
+            lists the documents that exist.
+    """
+    return resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
+
+
+def describe_warehouse(warehouse: Warehouse) -> str:
+    """The warehouse as text for logs and artifacts: block type and document name."""
+    name = getattr(warehouse, "_block_document_name", None)
+    kind = warehouse.get_block_type_name()
+    return f"{kind} '{name}'" if name else kind
+
+
+def is_table_name(text: str) -> bool:
+    """Whether ``extract`` reads ``text`` as a table name rather than as SQL.
+
+    Examples:
+        >>> is_table_name("analytics.scores"), is_table_name("select * from scores")
+        (True, False)
+    """
+    return bool(_TABLE.match(text.strip()))
+
+
+@task(name="extract", cache_policy=NO_CACHE)
+def extract(
+    warehouse: Warehouse | str,
+    sql_or_table: str,
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Read a table, or the result of a query, from a warehouse.
+
+    Args:
+        warehouse: A warehouse block or the name of a saved warehouse document.
+        sql_or_table: A table name (``"scores"``, ``"analytics.scores"``) or a SQL
+            query with ``:name`` placeholders.
+        params: Values bound to the query's placeholders (never formatted in).
+
+    Returns:
+        The rows as a pandas DataFrame.
+    """
+    block = resolve_warehouse(warehouse)
+    logger = warehouse_logger()
+    if is_table_name(sql_or_table):
+        if params:
+            raise ValueError(
+                f"params were given but {sql_or_table!r} is a table name, not a query: "
+                "write a query with :name placeholders to filter rows."
+            )
+        frame = block.read_table(sql_or_table.strip())
+        source = f"table {sql_or_table.strip()}"
+    else:
+        frame = block.read(sql_or_table, params)
+        source = "query"
+    logger.info(
+        "Read %d rows x %d columns from the %s of %s.",
+        len(frame),
+        len(frame.columns),
+        source,
+        describe_warehouse(block),
+    )
+    return frame
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(
+    df: Any,
+    warehouse: Warehouse | str,
+    table: str,
+    mode: WriteMode = "append",
+    keys: Sequence[str] | None = None,
+    evolve: bool = False,
+) -> WriteResult:
+    """Write a frame to a warehouse table atomically and report what was written.
+
+    Use ``mode="upsert"`` with ``keys`` for retry-safe publishing: a retried or
+    re-run task updates the same rows instead of adding them twice.
+
+    Args:
+        df: A pandas, polars or pyarrow frame.
+        warehouse: A warehouse block or the name of a saved warehouse document.
+        table: ``"table"`` or ``"schema.table"``.
+        mode: ``append``, ``replace``, ``upsert`` or ``fail``.
+        keys: Columns identifying a row (required by ``upsert``).
+        evolve: Allow new columns to be added to an existing table.
+
+    Returns:
+        Rows written, table, mode and seconds. A table artifact keyed
+        ``publish-<table>`` records the same.
+    """
+    validate_write_mode(mode, keys)
+    block = resolve_warehouse(warehouse)
+    result = block.write(df, table, mode=mode, keys=keys, evolve=evolve)
+    where = describe_warehouse(block)
+    logger = warehouse_logger()
+    if result.rows == 0:
+        logger.info("Published nothing to %s in %s: the frame was empty.", table, where)
+    else:
+        logger.info(
+            "Published %d rows to %s in %s (mode=%s) in %.2fs.",
+            result.rows, table, where, mode, result.seconds,
+        )
+    _record(result, where, keys, _column_names(df))
+    return result
+
+
+def _column_names(data: Any) -> list[str]:
+    columns = getattr(data, "columns", None)
+    if columns is None:
+        columns = getattr(data, "column_names", [])
+    return [str(c) for c in columns]
+
+
+def _record(
+    result: WriteResult, where: str, keys: Sequence[str] | None, columns: list[str]
+) -> None:
+    """A table artifact of the write, inside a run only (artifacts need one)."""
+    from prefect.artifacts import create_table_artifact
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if TaskRunContext.get() is None and FlowRunContext.get() is None:
+        return
+    key = "publish-" + re.sub(r"[^a-z0-9]+", "-", result.table.lower()).strip("-")
+    create_table_artifact(
+        key=key[:100],
+        table=[{
+            "table": result.table,
+            "warehouse": where,
+            "mode": result.mode,
+            "rows": result.rows,
+            "seconds": round(result.seconds, 3),
+            "keys": ", ".join(keys or []),
+            "columns": ", ".join(columns),
+        }],
+        description=f"Rows published to {result.table} in {where}.",
+    )
