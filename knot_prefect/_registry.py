@@ -27,6 +27,7 @@ OTHER_EXPORTS: dict[str, str] = {
     "ValidationReport": "knot_prefect.contracts.report",
     "CheckResult": "knot_prefect.checks.result",
     "CheckFailedError": "knot_prefect.checks.result",
+    "tracked_run": "knot_prefect.tracking.runs",
 }
 
 EXPORTS: dict[str, str] = {**BLOCK_MODULES, **OTHER_EXPORTS}
@@ -52,6 +53,14 @@ TASK_EXPORTS: dict[str, str] = {
     "column_std": "knot_prefect.checks.metrics",
     "freshness": "knot_prefect.checks.metrics",
     "metric": "knot_prefect.checks.metrics",
+    "train": "knot_prefect.tasks.mlflow_train",
+    "evaluate": "knot_prefect.tasks.mlflow_evaluate",
+    "register_model": "knot_prefect.tasks.mlflow_registry",
+    "promote": "knot_prefect.tasks.mlflow_registry",
+    "rollback": "knot_prefect.tasks.mlflow_registry",
+    "load_model": "knot_prefect.tasks.mlflow_predict",
+    "predict": "knot_prefect.tasks.mlflow_predict",
+    "predict_frame": "knot_prefect.tasks.mlflow_predict",
 }
 
 # Flow templates, importable as ``from knot_prefect.flows import NAME``.

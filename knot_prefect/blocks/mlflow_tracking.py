@@ -36,7 +36,6 @@ _AUTH_VARIABLES = (
 _HTTP_VARIABLES = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
 
 
-
 class TrackingUnavailableError(ConnectionCheckError):
     """The MLflow tracking server could not be reached after the configured retries."""
 
@@ -88,7 +87,7 @@ class MLflowTracking(KnotBlock):
         "An MLflow tracking server and model registry (or knot's embedded SQLite store) "
         "with optional token or user/password authentication."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/mlflow-tracking.md"
+    _documentation_url = f"{DOCS_BASE_URL}/mlflow-tracking.md"  # type: ignore[assignment]
     _code_example = """
 ```python
 from knot_prefect import MLflowTracking
@@ -159,9 +158,7 @@ with tracked_run(tracking, run_name="train") as run:
     @model_validator(mode="after")
     def _one_kind_of_authentication(self) -> MLflowTracking:
         if self.token is not None and (self.username or self.password is not None):
-            raise ValueError(
-                "MLflowTracking: set either token or username/password, not both."
-            )
+            raise ValueError("MLflowTracking: set either token or username/password, not both.")
         if (self.username is None) != (self.password is None):
             raise ValueError(
                 "MLflowTracking: basic authentication needs both username and password."

@@ -42,9 +42,7 @@ def fluent_store(tracking: MLflowTracking) -> Iterator[None]:
         if not _stack:
             _saved = _current()
             _saved_environment = {name: os.environ.get(name) for name in _VARIABLES}
-        _stack.append(
-            (handle, tracking.resolved_tracking_uri(), tracking.resolved_registry_uri())
-        )
+        _stack.append((handle, tracking.resolved_tracking_uri(), tracking.resolved_registry_uri()))
         _apply()
     try:
         yield
@@ -64,7 +62,6 @@ def _current() -> tuple[str | None, str | None]:
 
 def _apply() -> None:
     import mlflow
-
     from mlflow.tracking._model_registry import utils as registry_utils
 
     if _stack:
@@ -75,7 +72,7 @@ def _apply() -> None:
     # Restore exactly what the caller had: the module globals and the variables
     # (MLflow's setters also write the variables for subprocesses).
     mlflow.set_tracking_uri(_saved[0])  # type: ignore[arg-type]
-    registry_utils._registry_uri = _saved[1]
+    registry_utils._registry_uri = _saved[1]  # type: ignore[assignment]
     for name, value in _saved_environment.items():
         if value is None:
             os.environ.pop(name, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from knot_prefect.errors import ConfigurationError
 
@@ -40,7 +40,7 @@ def resolve_tracking(tracking: MLflowTracking | str | None = None) -> MLflowTrac
             f"not {type(tracking).__name__}."
         )
     try:
-        block = MLflowTracking.load(tracking)
+        block = cast("MLflowTracking", MLflowTracking.load(tracking))
     except ValueError:
         raise ConfigurationError(
             f"No MLflowTracking block document named {tracking!r}. Existing documents: "

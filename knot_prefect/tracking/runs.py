@@ -147,7 +147,5 @@ def _log(message: str) -> None:
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
-    try:
+    with contextlib.suppress(MissingContextError):
         get_run_logger().info(message)
-    except MissingContextError:
-        pass
