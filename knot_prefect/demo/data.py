@@ -111,7 +111,7 @@ def generate_churn_dataset(
         + 0.004 * fee.loc[last.index]
         + rng.normal(0, 0.5, size=len(last))
     )
-    churned = rng.random(len(last)) < 1 / (1 + np.exp(-logit))
+    churned = rng.random(len(last)) < 1 / (1 + np.exp(-logit.to_numpy()))
     labels = pd.DataFrame(
         {
             "customer_id": last.index.to_numpy(),
