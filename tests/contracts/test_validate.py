@@ -144,7 +144,7 @@ def test_quarantine_fails_above_max_bad_fraction_after_writing(
     contract: Any, warehouse: Any
 ) -> None:
     frame = make_orders(100, bad_every=10)
-    with pytest.raises(ContractValidationError, match="exceeds max_bad_fraction=5.00%"):
+    with pytest.raises(ContractValidationError, match=r"exceeds max_bad_fraction=5\.00%"):
         validate.fn(
             frame,
             contract,
