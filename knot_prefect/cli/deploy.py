@@ -1,0 +1,56 @@
+"""``knot deploy``: deploy a flow template or flow file to a work pool with a profile."""
+
+from __future__ import annotations
+
+import typer
+
+from knot_prefect.cli._output import fail
+
+
+def deploy(
+    flow: str = typer.Argument(
+        ..., help="A knot flow template name, or path/to/file.py:function."
+    ),
+    pool: str = typer.Option(..., "--pool", help="Name of an existing work pool."),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Name of a saved ComputeProfile block document."
+    ),
+    schedule: str | None = typer.Option(
+        None, "--schedule", help="Cron expression, e.g. '0 6 * * *'."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Deployment name; the pool's name when omitted."
+    ),
+    param: list[str] = typer.Option(
+        [], "--param", help="Default parameter as KEY=VALUE (VALUE is JSON, or a string)."
+    ),
+) -> None:
+    """Deploy FLOW to a work pool, with the job variables of a compute profile."""
+    import json
+
+    from knot_prefect.deploy.deployment import deploy_flow
+    from knot_prefect.errors import ConfigurationError
+
+    parameters: dict[str, object] = {}
+    for item in param:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--param {item!r} is not KEY=VALUE.")
+        try:
+            parameters[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parameters[key] = raw
+    try:
+        deployment_id = deploy_flow(
+            flow, pool, profile=profile, schedule=schedule, name=name,
+            parameters=parameters or None,
+        )
+    except (ConfigurationError, ValueError) as exc:
+        fail(str(exc))
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment(deployment_id)
+        flow_name = client.read_flow(deployment.flow_id).name
+    typer.echo(f"deployed {flow_name}/{deployment.name} ({deployment_id}) to work pool {pool!r}")
+    typer.echo(f"run it: prefect deployment run '{flow_name}/{deployment.name}'")

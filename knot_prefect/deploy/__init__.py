@@ -1,0 +1,31 @@
+"""Deploying flows to any work pool with a compute profile.
+
+- :func:`deploy_flow`: deploy a flow file or a knot flow template to a work pool, with
+  the job variables of a :class:`~knot_prefect.ComputeProfile`.
+- :func:`base_job_template`: knot's base job templates, which add GPU, node selector and
+  toleration variables where the worker's default template has none.
+- :func:`render_job_configuration`: the job configuration a worker would build.
+
+Names are imported on first access so ``import knot_prefect.deploy`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from knot_prefect._lazy import lazy_module_attributes
+
+_EXPORTS: dict[str, str] = {
+    "deploy_flow": "knot_prefect.deploy.deployment",
+    "adeploy_flow": "knot_prefect.deploy.deployment",
+    "base_job_template": "knot_prefect.deploy.templates",
+    "render_job_configuration": "knot_prefect.deploy.render",
+    "arender_job_configuration": "knot_prefect.deploy.render",
+    "render_job_variables": "knot_prefect.deploy.job_variables",
+    "POOL_TYPES": "knot_prefect.deploy.job_variables",
+    "GPU_KINDS": "knot_prefect.deploy.gpus",
+    "ProfileNotSatisfiableError": "knot_prefect.deploy.errors",
+    "WorkPoolTemplateError": "knot_prefect.deploy.errors",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_module_attributes(__name__, _EXPORTS, globals())

@@ -1,0 +1,192 @@
+"""Deploying a flow to a work pool with the job variables of a compute profile.
+
+``deploy_flow`` takes a flow file entrypoint (``"flows/train.py:train"``) or the name of
+a knot flow template (``"training_flow"``), reads the work pool to learn its type,
+renders the profile for that type, checks that the pool's base job template has every
+job variable the profile sets (Prefect would accept and then ignore the others, losing
+a GPU request without a word), and creates the deployment. Images are never built:
+a profile's ``image`` is an image that already exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.deploy.errors import WorkPoolTemplateError
+from knot_prefect.deploy.job_variables import render_job_variables
+from knot_prefect.deploy.templates import missing_variables, template_defaults
+from knot_prefect.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from prefect import Flow
+    from prefect.client.schemas.objects import WorkPool
+    from prefect.types.entrypoint import EntrypointType
+
+    from knot_prefect.blocks.compute_profile import ComputeProfile
+
+
+async def adeploy_flow(
+    flow: str,
+    pool: str,
+    profile: ComputeProfile | str | None = None,
+    schedule: str | None = None,
+    name: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    job_variables: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> UUID:
+    """Deploy a flow to a work pool with a compute profile (async).
+
+    Args:
+        flow: ``"path/to/file.py:function"``, or the name of a knot flow template
+            (``knot_prefect.flows``), deployed by module path.
+        pool: Name of an existing work pool.
+        profile: A :class:`~knot_prefect.ComputeProfile` or the name of a saved one.
+        schedule: A cron expression, e.g. ``"0 6 * * *"``.
+        name: Deployment name; the pool's name when omitted.
+        parameters: Default parameters of the deployment.
+        job_variables: Other job variables; any that contradict the profile raise.
+        tags: Tags of the deployment.
+
+    Returns:
+        The deployment's id.
+
+    Raises:
+        ConfigurationError: The flow, the pool or the profile cannot be found.
+        ProfileNotSatisfiableError: The pool type cannot satisfy the profile.
+        WorkPoolTemplateError: The pool's base job template lacks variables the profile
+            sets; the message says how to update it.
+    """
+    work_pool = await _read_work_pool(pool)
+    variables = dict(job_variables or {})
+    if profile is not None:
+        compute = await _resolve_profile(profile)
+        _check_template(work_pool, compute)
+        variables = render_job_variables(
+            compute,
+            work_pool.type,
+            variables,
+            pool_defaults=template_defaults(work_pool.base_job_template),
+        )
+    flow_object, entrypoint_type = await _load_flow(flow)
+    deployment_id = await flow_object.adeploy(
+        name=name or pool,
+        work_pool_name=pool,
+        job_variables=variables,
+        cron=schedule,
+        parameters=parameters,
+        tags=tags,
+        build=False,
+        push=False,
+        entrypoint_type=entrypoint_type,
+        print_next_steps=False,
+    )
+    return deployment_id
+
+
+def deploy_flow(
+    flow: str,
+    pool: str,
+    profile: ComputeProfile | str | None = None,
+    schedule: str | None = None,
+    name: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    job_variables: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> UUID:
+    """Deploy a flow to a work pool with a compute profile.
+
+    The synchronous form of :func:`adeploy_flow`; same arguments.
+
+    Examples:
+        Deploy a flow file to a Kubernetes GPU pool, every morning at six::
+
+            from knot_prefect.deploy import deploy_flow
+
+            deploy_flow("flows/train.py:train", pool="gke-gpu", profile="a100-train",
+                        schedule="0 6 * * *")
+    """
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    result = run_coro_as_sync(
+        adeploy_flow(flow, pool, profile, schedule, name, parameters, job_variables, tags)
+    )
+    assert result is not None
+    return result
+
+
+async def _read_work_pool(pool: str) -> WorkPool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            return await client.read_work_pool(pool)
+        except ObjectNotFound:
+            raise ConfigurationError(
+                f"Work pool {pool!r} does not exist. Create it first, e.g. "
+                f"`prefect work-pool create {pool} --type process` (for GPU pools on "
+                "kubernetes, ecs or cloud-run-v2 add "
+                "`--base-job-template` with the output of `knot pool template`)."
+            ) from None
+
+
+async def _resolve_profile(profile: ComputeProfile | str) -> ComputeProfile:
+    from knot_prefect.blocks.compute_profile import ComputeProfile
+
+    if isinstance(profile, ComputeProfile):
+        return profile
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        loaded = await ComputeProfile.aload(profile)
+    except (ValueError, ObjectNotFound) as exc:
+        raise ConfigurationError(
+            f"Compute profile {profile!r} could not be loaded ({exc}). Save one first, "
+            f"e.g. ComputeProfile(cpu=2, memory='8Gi').save({profile!r})."
+        ) from None
+    return loaded
+
+
+def _check_template(work_pool: WorkPool, profile: ComputeProfile) -> None:
+    rendered = profile.job_variables(work_pool.type)
+    missing = missing_variables(work_pool.base_job_template, rendered)
+    if missing:
+        raise WorkPoolTemplateError(
+            f"Work pool {work_pool.name!r} ({work_pool.type}) has no job variable "
+            f"{', '.join(repr(m) for m in missing)}, which compute profile "
+            f"{profile.display_name!r} sets; the pool would ignore it. Give the pool "
+            f"knot's base job template: `knot pool template --type {work_pool.type} --gpu "
+            f"> template.json && prefect work-pool update {work_pool.name} "
+            "--base-job-template template.json`."
+        )
+
+
+async def _load_flow(flow: str) -> tuple[Flow[Any, Any], EntrypointType]:
+    from prefect import Flow
+    from prefect.types.entrypoint import EntrypointType
+
+    from knot_prefect._registry import FLOW_EXPORTS
+
+    if flow in FLOW_EXPORTS:
+        module = importlib.import_module(FLOW_EXPORTS[flow])
+        template: Flow[Any, Any] = getattr(module, flow)
+        # Deployed by module path: the worker imports it from the installed knot-prefect.
+        return template, EntrypointType.MODULE_PATH
+    path_text, sep, function = flow.rpartition(":")
+    path = Path(path_text)
+    if not sep or path.suffix != ".py" or not function:
+        known = ", ".join(FLOW_EXPORTS) or "none yet"
+        raise ConfigurationError(
+            f"Flow {flow!r} is neither 'path/to/file.py:function' nor a knot flow "
+            f"template (known templates: {known})."
+        )
+    if not path.is_file():
+        raise ConfigurationError(f"Flow file {str(path)!r} does not exist (from {flow!r}).")
+    source = path.resolve().parent
+    loaded = await Flow.afrom_source(source=str(source), entrypoint=f"{path.name}:{function}")
+    return loaded, EntrypointType.FILE_PATH
