@@ -14,6 +14,7 @@ BLOCK_MODULES: dict[str, str] = {
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
     "FeastFeatureStore": "knot_prefect.blocks.feast_store",
     "DataContract": "knot_prefect.blocks.contract",
+    "ComputeProfile": "knot_prefect.blocks.compute_profile",
 }
 
 # Other public names re-exported from the package root.
