@@ -61,8 +61,11 @@ def bind_named(
     Raises:
         WarehouseError: When the SQL names a placeholder missing from ``params``.
     """
-    if not params:
+    if not params and style != "named_colon":
         return sql, ({} if style.startswith("named") else [])
+    params = params or {}
+    # SQLAlchemy's text() reads ":word" anywhere, literals included: escape those.
+    escape = style == "named_colon"
     out: list[str] = []
     ordered: list[Any] = []
     numbers: dict[str, int] = {}
@@ -72,17 +75,17 @@ def bind_named(
         ch = sql[i]
         if ch in ("'", '"'):
             end = _end_of_quoted(sql, i, ch)
-            out.append(sql[i:end])
+            out.append(_escape_colons(sql[i:end], escape))
             i = end
         elif sql.startswith("--", i):
             end = sql.find("\n", i)
             end = n if end == -1 else end
-            out.append(sql[i:end])
+            out.append(_escape_colons(sql[i:end], escape))
             i = end
         elif sql.startswith("/*", i):
             end = sql.find("*/", i + 2)
             end = n if end == -1 else end + 2
-            out.append(sql[i:end])
+            out.append(_escape_colons(sql[i:end], escape))
             i = end
         elif sql.startswith("::", i):
             out.append("::")
@@ -116,6 +119,10 @@ def bind_named(
     if style.startswith("named"):
         return "".join(out), dict(params)
     return "".join(out), ordered
+
+
+def _escape_colons(text: str, escape: bool) -> str:
+    return text.replace(":", "\\:") if escape else text
 
 
 def _end_of_quoted(sql: str, start: int, quote: str) -> int:

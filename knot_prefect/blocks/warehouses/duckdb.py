@@ -186,7 +186,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         if mode == "upsert":
             check_keys(data, keys, table)
         source = f"_knot_source_{uuid.uuid4().hex[:12]}"
-        with self.connect() as con:
+        with self.connect() as con, _translate_errors(f"write to {name}"):
             con.register(source, data)
             try:
                 con.sql("BEGIN TRANSACTION")
@@ -311,13 +311,13 @@ def _not_found_message(con: duckdb.DuckDBPyConnection, table: TableName, path: s
 
 
 @contextlib.contextmanager
-def _translate_errors(sql: str) -> Iterator[None]:
-    """Turn DuckDB's catalog errors into knot's, keeping DuckDB's own words."""
+def _translate_errors(what: str) -> Iterator[None]:
+    """Turn DuckDB's errors into knot's, keeping DuckDB's own words and the statement."""
     import duckdb
 
     try:
         yield
-    except duckdb.CatalogException as exc:
-        if "does not exist" in str(exc):
-            raise TableNotFoundError(f"{exc}\nQuery: {sql[:500]}") from exc
-        raise WarehouseError(f"{exc}\nQuery: {sql[:500]}") from exc
+    except duckdb.Error as exc:
+        missing = isinstance(exc, duckdb.CatalogException) and "does not exist" in str(exc)
+        error = TableNotFoundError if missing else WarehouseError
+        raise error(f"DuckDB said: {exc}\nWhile running: {what[:500]}") from exc

@@ -13,7 +13,7 @@ import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
@@ -76,6 +76,9 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             "Use ADBC binary COPY for PostgreSQL when adbc-driver-postgresql is installed."
         ),
     )
+
+    # A URL typed with its password must not echo back in a validation error.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _ops: Any = PrivateAttr(default=None)
 

@@ -1,0 +1,317 @@
+"""The Warehouse interface's promises, checked on every backend of this area.
+
+Each test runs on DuckDB (file), PostgreSQL through ADBC, PostgreSQL through
+SQLAlchemy and SQLite, all real databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from knot_prefect.blocks.warehouses.base import (
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+    Warehouse,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError
+
+PARIS = dt.timezone(dt.timedelta(hours=1))
+
+
+def rows(warehouse: Warehouse, table: str) -> list[dict[str, Any]]:
+    """The table's rows as dicts, sorted by ``id``."""
+    return sorted(warehouse.read_table_arrow(table).to_pylist(), key=lambda r: r["id"])
+
+
+def scores(ids: list[int], score: float = 0.5) -> pd.DataFrame:
+    return pd.DataFrame({"id": ids, "score": [score + i / 100 for i in ids]})
+
+
+# -- modes ---------------------------------------------------------------------------------
+def test_append_creates_the_table_then_adds_rows(warehouse: Warehouse) -> None:
+    first = warehouse.write(scores([1, 2]), "scores")
+    second = warehouse.write(scores([3]), "scores", mode="append")
+    assert (first.rows, second.rows) == (2, 1)
+    assert (first.table, first.mode) == ("scores", "append")
+    assert first.seconds > 0
+    assert [r["id"] for r in rows(warehouse, "scores")] == [1, 2, 3]
+
+
+def test_replace_swaps_rows_and_schema(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1, 2, 3]), "scores")
+    warehouse.write(pd.DataFrame({"id": [9], "label": ["new"]}), "scores", mode="replace")
+    assert rows(warehouse, "scores") == [{"id": 9, "label": "new"}]
+
+
+def test_upsert_updates_matches_inserts_the_rest_and_never_duplicates(
+    warehouse: Warehouse,
+) -> None:
+    warehouse.write(scores([1, 2, 3], 0.1), "scores")
+    update = scores([2, 3, 4], 0.9)
+    for _ in range(3):  # a retried publish must leave the same table
+        result = warehouse.write(update, "scores", mode="upsert", keys=["id"])
+        assert result.rows == 3
+    got = rows(warehouse, "scores")
+    assert [r["id"] for r in got] == [1, 2, 3, 4]
+    assert got[0]["score"] == pytest.approx(0.11)
+    assert [r["score"] for r in got[1:]] == pytest.approx([0.92, 0.93, 0.94])
+
+
+def test_upsert_on_composite_keys_keeps_columns_the_frame_lacks(warehouse: Warehouse) -> None:
+    base = pd.DataFrame(
+        {"day": ["d1", "d1", "d2"], "id": [1, 2, 1], "score": [0.1, 0.2, 0.3], "note": list("abc")}
+    )
+    warehouse.write(base, "daily")
+    change = pd.DataFrame({"day": ["d1", "d3"], "id": [2, 1], "score": [0.8, 0.9]})
+    warehouse.write(change, "daily", mode="upsert", keys=["day", "id"])
+    got = sorted(warehouse.read_table_arrow("daily").to_pylist(), key=lambda r: (r["day"], r["id"]))
+    assert got == [
+        {"day": "d1", "id": 1, "score": 0.1, "note": "a"},
+        {"day": "d1", "id": 2, "score": 0.8, "note": "b"},
+        {"day": "d2", "id": 1, "score": 0.3, "note": "c"},
+        {"day": "d3", "id": 1, "score": 0.9, "note": None},
+    ]
+
+
+def test_upsert_creates_a_missing_table(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1, 2]), "fresh", mode="upsert", keys=["id"])
+    assert [r["id"] for r in rows(warehouse, "fresh")] == [1, 2]
+
+
+def test_fail_mode_creates_a_missing_table_and_refuses_an_existing_one(
+    warehouse: Warehouse,
+) -> None:
+    warehouse.write(scores([1]), "once", mode="fail")
+    with pytest.raises(TableExistsError, match="once already exists"):
+        warehouse.write(scores([2]), "once", mode="fail")
+    assert [r["id"] for r in rows(warehouse, "once")] == [1]
+
+
+# SQLite has no schemas to create (a "schema" there is an attached database file).
+@pytest.mark.parametrize("backend", ["duckdb", "postgres-adbc", "postgres-sqlalchemy"])
+def test_schema_qualified_tables(make: Callable[[str], Warehouse], backend: str) -> None:
+    warehouse = make(backend)
+    warehouse.write(scores([1]), "analytics.scores")
+    assert warehouse.table_exists("analytics.scores")
+    assert not warehouse.table_exists("scores")
+    assert [r["id"] for r in rows(warehouse, "analytics.scores")] == [1]
+
+
+# -- schema changes and types ----------------------------------------------------------------
+def test_new_columns_are_an_error_unless_evolve(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    wider = scores([2]).assign(segment=["gold"])
+    with pytest.raises(SchemaMismatchError, match=r"'segment'.*evolve=True"):
+        warehouse.write(wider, "scores")
+    assert [r["id"] for r in rows(warehouse, "scores")] == [1]
+    warehouse.write(wider, "scores", evolve=True)
+    assert [r["segment"] for r in rows(warehouse, "scores")] == [None, "gold"]
+
+
+def test_a_type_mismatch_names_the_column_and_both_types(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    with pytest.raises(SchemaMismatchError, match=r"'score' is string .* float in the table"):
+        warehouse.write(pd.DataFrame({"id": [2], "score": ["high"]}), "scores")
+    assert len(rows(warehouse, "scores")) == 1
+
+
+def test_narrower_numbers_widen_into_existing_columns(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    narrow = pa.table({"id": pa.array([2], pa.int32()), "score": pa.array([3], pa.int16())})
+    warehouse.write(narrow, "scores")
+    assert rows(warehouse, "scores")[1] == {"id": 2, "score": 3.0}
+
+
+def round_trip_frame() -> pa.Table:
+    stamps = [dt.datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=PARIS), None, None]
+    return pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "small": pa.array([-7, None, 32000], pa.int32()),
+            "ratio": pa.array([0.25, None, -1e300], pa.float64()),
+            "flag": pa.array([True, False, None], pa.bool_()),
+            "name": pa.array(["Zoë", None, "'; --"], pa.string()),
+            "at": pa.array(stamps, pa.timestamp("us", "Europe/Paris")),
+            "amount": pa.array([Decimal("12345.67"), None, Decimal("-0.01")], pa.decimal128(10, 2)),
+            "day": pa.array([dt.date(2024, 2, 29), None, dt.date(1999, 12, 31)], pa.date32()),
+        }
+    )
+
+
+def test_types_round_trip(warehouse: Warehouse, backend: str) -> None:
+    sent = round_trip_frame()
+    warehouse.write(sent, "typed")
+    back = sorted(warehouse.read_table_arrow("typed").to_pylist(), key=lambda r: r["id"])
+    expected = sent.to_pylist()
+    for got, want in zip(back, expected, strict=True):
+        at = got.pop("at")
+        want_at = want.pop("at")
+        if want_at is None:
+            assert at is None
+        elif backend == "sqlite":  # SQLite keeps no zone: UTC wall time comes back
+            assert at == want_at.astimezone(dt.UTC).replace(tzinfo=None)
+        else:
+            assert at == want_at and at.utcoffset() == dt.timedelta(0)
+        assert got == want
+    schema = warehouse.read_table_arrow("typed").schema
+    assert pa.types.is_decimal(schema.field("amount").type)
+    assert pa.types.is_boolean(schema.field("flag").type)
+    assert pa.types.is_integer(schema.field("small").type)
+
+
+def test_all_null_and_categorical_columns_are_written(warehouse: Warehouse) -> None:
+    frame = pd.DataFrame({"id": [1, 2], "empty": [None, None], "tier": ["a", "b"]})
+    frame["tier"] = frame["tier"].astype("category")
+    warehouse.write(frame, "odd")
+    assert rows(warehouse, "odd") == [
+        {"id": 1, "empty": None, "tier": "a"},
+        {"id": 2, "empty": None, "tier": "b"},
+    ]
+
+
+def test_polars_and_arrow_frames_are_accepted(warehouse: Warehouse) -> None:
+    import polars as pl
+
+    warehouse.write(pl.DataFrame({"id": [1], "score": [0.1]}), "scores")
+    warehouse.write(pa.table({"id": [2], "score": [0.2]}), "scores")
+    warehouse.write(pa.record_batch({"id": [3], "score": [0.3]}), "scores")
+    assert [r["id"] for r in rows(warehouse, "scores")] == [1, 2, 3]
+
+
+# -- clear errors ------------------------------------------------------------------------------
+def test_unknown_mode_and_upsert_without_keys(warehouse: Warehouse) -> None:
+    with pytest.raises(ValueError, match="Unknown write mode 'merge'.*append, replace"):
+        warehouse.write(scores([1]), "scores", mode="merge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs keys"):
+        warehouse.write(scores([1]), "scores", mode="upsert")
+    assert not warehouse.table_exists("scores")
+
+
+def test_upsert_keys_must_be_present_non_null_and_unique(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    with pytest.raises(SchemaMismatchError, match="'customer' are not columns"):
+        warehouse.write(scores([1]), "scores", mode="upsert", keys=["customer"])
+    with pytest.raises(SchemaMismatchError, match="null in 1 row"):
+        nulls = pa.table({"id": pa.array([2, None]), "score": [0.1, 0.2]})
+        warehouse.write(nulls, "scores", mode="upsert", keys=["id"])
+    with pytest.raises(SchemaMismatchError, match=r"repeat .* e.g. \{'id': 5\}"):
+        warehouse.write(scores([5, 5, 6]), "scores", mode="upsert", keys=["id"])
+    assert [r["id"] for r in rows(warehouse, "scores")] == [1]
+
+
+def test_missing_tables_raise_table_not_found(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "present")
+    with pytest.raises(TableNotFoundError, match=r"absent does not exist.*present"):
+        warehouse.read_table("absent")
+    with pytest.raises(TableNotFoundError, match="absent"):
+        warehouse.read("select * from absent")
+    assert warehouse.table_exists("present") and not warehouse.table_exists("absent")
+
+
+def test_an_empty_frame_is_a_logged_no_op(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("prefect.knot_prefect.warehouses").propagate = True
+    result = warehouse.write(scores([]), "nothing", mode="replace")
+    assert result.rows == 0
+    assert not warehouse.table_exists("nothing")
+    assert "Nothing to write to nothing: the frame is empty." in caplog.text
+
+
+def test_a_write_the_database_rejects_leaves_the_table_as_it_was(
+    warehouse: Warehouse,
+) -> None:
+    warehouse.execute("create table strict (id bigint not null, score double precision not null)")
+    warehouse.write(scores([1, 2]), "strict")
+    before = rows(warehouse, "strict")
+    bad = pd.DataFrame({"id": [3, 4, 5], "score": [0.3, 0.4, None]})
+    for mode, keys in [("append", None), ("upsert", ["id"])]:
+        with pytest.raises(WarehouseError):
+            warehouse.write(bad, "strict", mode=mode, keys=keys)  # type: ignore[arg-type]
+        assert rows(warehouse, "strict") == before
+    # evolve inside a failed write is rolled back too
+    with pytest.raises(WarehouseError):
+        warehouse.write(bad.assign(extra=1), "strict", evolve=True)
+    assert list(warehouse.read_table("strict").columns) == ["id", "score"]
+
+
+# -- safe SQL ----------------------------------------------------------------------------------
+INJECTIONS = [
+    'x"; drop table victim; --',
+    "x'; drop table victim; --",
+    "x`; drop table victim; --",
+    "a.b.c",
+    "victim; delete from victim",
+    "",
+    " leading",
+    "x\x00y",
+    "(select 1)",
+]
+
+
+@pytest.mark.parametrize("bad", INJECTIONS)
+def test_injection_strings_are_refused_in_every_identifier_position(
+    warehouse: Warehouse, bad: str
+) -> None:
+    warehouse.write(scores([1, 2]), "victim")
+    attempts = [
+        lambda: warehouse.write(scores([3]), bad),
+        lambda: warehouse.write(scores([3]), f"{bad}.victim"),
+        lambda: warehouse.write(scores([3]).rename(columns={"score": bad}), "victim", evolve=True),
+        lambda: warehouse.write(
+            scores([3]).rename(columns={"id": bad}), "other", mode="upsert", keys=[bad]
+        ),
+        lambda: warehouse.read_table(bad),
+        lambda: warehouse.read_table("victim", columns=[bad]),
+        lambda: warehouse.table_exists(bad),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidIdentifierError):
+            attempt()
+    assert [r["id"] for r in rows(warehouse, "victim")] == [1, 2]
+
+
+def test_values_are_bound_never_formatted(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1, 2]), "victim")
+    hostile = "1; drop table victim; --"
+    found = warehouse.read("select * from victim where cast(id as varchar(40)) = :v", {"v": hostile})
+    assert found.empty
+    assert warehouse.read("select id from victim where id = :id", {"id": 2})["id"].tolist() == [2]
+    assert [r["id"] for r in rows(warehouse, "victim")] == [1, 2]
+
+
+def test_placeholders_inside_literals_and_casts_are_left_alone(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "victim")
+    got = warehouse.read(
+        "select ':id' as text, cast(:id as integer) as id from victim where id = :id", {"id": 1}
+    )
+    assert got.to_dict("records") == [{"text": ":id", "id": 1}]
+    with pytest.raises(WarehouseError, match=":missing but params has no value"):
+        warehouse.read("select * from victim where id = :missing", {"id": 1})
+
+
+# -- reads -------------------------------------------------------------------------------------
+def test_reads_as_pandas_arrow_and_batches(warehouse: Warehouse) -> None:
+    warehouse.write(scores(list(range(1, 251))), "scores")
+    frame = warehouse.read("select id from scores where id > :lo order by id", {"lo": 200})
+    assert frame["id"].tolist() == list(range(201, 251))
+    table = warehouse.read_arrow("select count(*) as n from scores")
+    assert table.column("n")[0].as_py() == 250
+    assert list(warehouse.read_table("scores", columns=["score"]).columns) == ["score"]
+    for params in (None, {"lo": 0}):
+        sql = "select id from scores" + (" where id > :lo" if params else "") + " order by id"
+        batches = list(warehouse.read_batches(sql, params, batch_rows=100))
+        assert all(batch.num_rows <= 100 for batch in batches)
+        ids = [i for batch in batches for i in batch.column(0).to_pylist()]
+        assert ids == list(range(1, 251))
