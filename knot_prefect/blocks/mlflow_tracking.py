@@ -205,10 +205,14 @@ with tracked_run(tracking, run_name="train") as run:
     # -- credentials -----------------------------------------------------------------
     def redact(self, text: str) -> str:
         """Replace every secret value of this block that occurs in ``text`` with ``***``."""
-        for name in self._secret_fields:
-            secret = getattr(self, name)
-            if secret is not None and secret.get_secret_value():
-                text = text.replace(secret.get_secret_value(), "***")
+        secrets = [getattr(self, name) for name in self._secret_fields]
+        values = [secret.get_secret_value() for secret in secrets if secret is not None]
+        # A password written into the URI itself is as secret as the fields.
+        values += [
+            urlsplit(uri).password or "" for uri in (self.tracking_uri, self.registry_uri) if uri
+        ]
+        for value in sorted((v for v in values if v), key=len, reverse=True):
+            text = text.replace(value, "***")
         return text
 
     def _session_environment(self) -> dict[str, str | None]:
@@ -278,33 +282,59 @@ with tracked_run(tracking, run_name="train") as run:
     def ensure_reachable(self) -> None:
         """Reach the tracking store, retrying a bounded number of times.
 
+        Only :attr:`connect_attempts` requests are made, :attr:`retry_delay_seconds` apart
+        (doubling), each bounded by :attr:`request_timeout_seconds`.
+
         Raises:
             TrackingUnavailableError: Naming the URI (never a secret) and the last error.
         """
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.resolved_tracking_uri())
         delay = self.retry_delay_seconds
-        last: BaseException | None = None
+        reason = ""
         with self.session():
             for attempt in range(1, self.connect_attempts + 1):
-                try:
-                    client.search_experiments(max_results=1)
-                    return
-                except Exception as exc:
-                    last = exc
-                    if _is_authentication_error(exc):
-                        break
-                    if attempt < self.connect_attempts:
-                        time.sleep(delay)
-                        delay *= 2
-        reason = self.redact(f"{type(last).__name__}: {last}")[:500]
+                reason = self._probe()
+                if not reason or reason.startswith("HTTP 40"):
+                    break  # Reached, or refused: retrying will not change the answer.
+                if attempt < self.connect_attempts:
+                    time.sleep(delay)
+                    delay *= 2
+        if not reason:
+            return
         raise TrackingUnavailableError(
             f"MLflow tracking store at {self.safe_uri()} is unreachable after "
-            f"{self.connect_attempts} attempt(s): {reason}. Check that the server is "
-            "running and that the MLflowTracking block's tracking_uri and credentials "
+            f"{attempt} attempt(s): {self.redact(reason)[:300]}. Check that the server "
+            "is running and that the MLflowTracking block's tracking_uri and credentials "
             "are right."
-        ) from None
+        )
+
+    def _probe(self) -> str:
+        """One request to the store; an empty string when it answered, else why not."""
+        if not self.is_http():
+            from mlflow.tracking import MlflowClient
+
+            try:
+                MlflowClient(self.resolved_tracking_uri()).search_experiments(max_results=1)
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return ""
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        try:
+            response = http_request(
+                get_default_host_creds(self.resolved_tracking_uri()),
+                "/api/2.0/mlflow/experiments/search",
+                "GET",
+                max_retries=0,
+                timeout=self.request_timeout_seconds,
+                raise_on_status=False,
+                params={"max_results": 1},
+            )
+        except Exception as exc:
+            return f"{type(exc).__name__}: {str(exc).split(' failed with exception ')[-1]}"
+        if response.status_code != 200:
+            return f"HTTP {response.status_code} {response.reason}: {response.text[:200]}"
+        return ""
 
     def get_or_create_experiment_id(self) -> str:
         """The id of :attr:`experiment_name`, creating the experiment when missing."""
@@ -384,11 +414,6 @@ class _SessionEnvironment:
 
 
 _sessions = _SessionEnvironment()
-
-
-def _is_authentication_error(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(code in text for code in ("401", "403", "Unauthorized", "Forbidden"))
 
 
 class _SessionClient:
