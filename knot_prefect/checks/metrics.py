@@ -120,7 +120,7 @@ def freshness(frame: Any, column: str, now: dt.datetime | None = None) -> float:
     import pandas as pd
 
     newest = _compute(_column(frame, column).max())
-    if newest is None or (not isinstance(newest, dt.datetime | dt.date) and pd.isna(newest)):
+    if newest is None or newest is pd.NaT or (isinstance(newest, float) and math.isnan(newest)):
         return math.inf
     try:
         stamp = pd.Timestamp(newest)
