@@ -75,6 +75,25 @@ def _object_type(value: Any) -> str:
     return str(name).replace("_", " ").title().replace(" ", "")
 
 
+def _same_apart_from_meta(existing: Any, declared: Any) -> bool:
+    """Whether two protos differ only in their ``meta`` (created/updated timestamps).
+
+    Feast stamps a data source's ``meta`` each time it is loaded, so after a
+    materialization every view's ``batch_source`` looks changed though it is not.
+    """
+    if type(existing) is not type(declared) or not hasattr(existing, "ClearField"):
+        return False
+    fields = {field.name for field in existing.DESCRIPTOR.fields}
+    if "meta" not in fields:
+        return False
+    left, right = type(existing)(), type(declared)()
+    left.CopyFrom(existing)
+    right.CopyFrom(declared)
+    left.ClearField("meta")
+    right.ClearField("meta")
+    return bool(left == right)
+
+
 def plan_repo(store: FeatureStore, contents: RepoContents) -> tuple[list[PlanChange], Any]:
     """Compute the changes applying ``contents`` would make.
 
@@ -89,17 +108,26 @@ def plan_repo(store: FeatureStore, contents: RepoContents) -> tuple[list[PlanCha
         # Feast tracks infrastructure in the registry only where it plans it (local
         # provider with SQLite); elsewhere its infra diff always shows every table.
         infra_diff = type(infra_diff)()
-    changes = [
-        PlanChange(
-            "registry",
-            _object_type(diff.feast_object_type),
-            diff.name,
-            diff.transition_type.name,
-            tuple(p.property_name for p in diff.feast_object_property_diffs),
+    changes = []
+    for diff in registry_diff.feast_object_diffs:
+        if diff.transition_type == TransitionType.UNCHANGED:
+            continue
+        properties = [
+            p.property_name
+            for p in diff.feast_object_property_diffs
+            if not _same_apart_from_meta(p.val_existing, p.val_declared)
+        ]
+        if diff.transition_type == TransitionType.UPDATE and not properties:
+            continue
+        changes.append(
+            PlanChange(
+                "registry",
+                _object_type(diff.feast_object_type),
+                diff.name,
+                diff.transition_type.name,
+                tuple(properties),
+            )
         )
-        for diff in registry_diff.feast_object_diffs
-        if diff.transition_type != TransitionType.UNCHANGED
-    ]
     changes += [
         PlanChange(
             "infra",

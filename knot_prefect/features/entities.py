@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
+ROW_ID = "knot_entity_row_"
 
 
 def prepare_entity_frame(
@@ -68,3 +69,28 @@ def prepare_entity_frame(
             "value(s); every row needs a point in time."
         )
     return frame
+
+
+def restore_entity_rows(entities: pd.DataFrame, result: pd.DataFrame, row_id: str) -> pd.DataFrame:
+    """Put a retrieval's rows back in entity order, with every entity row present.
+
+    Args:
+        entities: The entity frame sent to Feast, with a ``row_id`` column 0..n-1.
+        result: Feast's result, carrying ``row_id`` through.
+        row_id: The row id column; it is dropped from the returned frame.
+
+    Returns:
+        One row per entity row, in the original order; feature columns are empty for
+        entity rows the offline store left out.
+
+    Examples:
+        >>> import pandas as pd
+        >>> entities = pd.DataFrame({"id": [7, 8], "row": [0, 1]})
+        >>> result = pd.DataFrame({"id": [8], "row": [1], "x": [1.5]})
+        >>> restore_entity_rows(entities, result, "row").to_dict("list")
+        {'id': [7, 8], 'x': [nan, 1.5]}
+    """
+    features = [column for column in result.columns if column not in entities.columns]
+    ordered = result.set_index(row_id)[features].reindex(range(len(entities)))
+    restored = entities.drop(columns=[row_id]).reset_index(drop=True)
+    return restored.join(ordered.reset_index(drop=True))

@@ -1,20 +1,22 @@
 """Load the Feast object definitions of a repo folder, as ``feast apply`` does.
 
-Each definitions file is imported under a private module name with the repo folder on
-``sys.path`` only while loading; modules the repo imports from itself are dropped from
-``sys.modules`` afterwards. Two repos with a ``features.py`` each therefore never see
-each other's objects, and the process's working directory is never changed.
+Each definitions file is imported under its module name relative to the repo folder
+(``features.py`` -> ``features``), as Feast's CLI does, so files that import each
+other share objects. The repo folder is on ``sys.path`` only while loading, and the
+repo's modules leave ``sys.modules`` afterwards (same-named modules from elsewhere are
+put back): two repos with a ``features.py`` each never see each other's objects, and
+the process's working directory is never changed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
+import importlib
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knot_prefect.features.errors import RepoLoadError
 
@@ -35,16 +37,13 @@ def _failure_location(exc: BaseException, repo: Path, default: Path) -> tuple[Pa
     return location
 
 
-def _import_file(path: Path, repo: Path, prefix: str) -> object:
-    relative = path.relative_to(repo).with_suffix("")
-    name = prefix + "." + ".".join(relative.parts)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - .py files always load
-        raise RepoLoadError(f"{path}: cannot be imported as Python.", str(path))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def _module_name(path: Path, repo: Path) -> str:
+    return ".".join(path.relative_to(repo).with_suffix("").parts)
+
+
+def _is_repo_module(module: Any, repo: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and Path(file).resolve().is_relative_to(repo)
 
 
 def load_repo_contents(repo_path: Path, project: str) -> RepoContents:
@@ -64,17 +63,20 @@ def load_repo_contents(repo_path: Path, project: str) -> RepoContents:
     from feast.repo_operations import get_repo_files
 
     repo = repo_path.resolve()
-    prefix = "_knot_feast_repo_" + hashlib.sha1(str(repo).encode()).hexdigest()[:10]
+    files = get_repo_files(repo)
     modules = []
     with _LOAD_LOCK:
+        names = {_module_name(path, repo) for path in files}
+        for name in list(names):
+            parts = name.split(".")
+            names.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        shadowed = {name: sys.modules.pop(name) for name in names if name in sys.modules}
         before = set(sys.modules)
         sys.path.insert(0, str(repo))
         try:
-            for path in get_repo_files(repo):
+            for path in files:
                 try:
-                    modules.append(_import_file(path, repo, prefix))
-                except RepoLoadError:
-                    raise
+                    modules.append(importlib.import_module(_module_name(path, repo)))
                 except Exception as exc:
                     file, line = _failure_location(exc, repo, path)
                     where = f"{file}, line {line}" if line else str(file)
@@ -86,13 +88,13 @@ def load_repo_contents(repo_path: Path, project: str) -> RepoContents:
         finally:
             sys.path.remove(str(repo))
             for name in set(sys.modules) - before:
-                module_file = getattr(sys.modules[name], "__file__", None) or ""
-                if name.startswith(prefix) or module_file.startswith(str(repo)):
+                if name in names or _is_repo_module(sys.modules[name], repo):
                     del sys.modules[name]
+            sys.modules.update(shadowed)
     return collect_objects(modules, project)
 
 
-def collect_objects(modules: list[object], project: str) -> RepoContents:
+def collect_objects(modules: Sequence[object], project: str) -> RepoContents:
     """Gather the distinct Feast objects defined at the top level of ``modules``."""
     from feast.batch_feature_view import BatchFeatureView
     from feast.data_source import DataSource

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prefect import flow
 
+from knot_prefect.blocks.feast_store import FeastFeatureStore
 from knot_prefect.tasks.features import ensure_fresh, feast_apply, materialize
 
-if TYPE_CHECKING:
-    from knot_prefect.features.store import StoreLike
 
-
-@flow(name="feature-materialization", log_prints=True)
+@flow(name="feature-materialization")
 def feature_materialization_flow(
-    store: StoreLike,
-    views: Sequence[str] | None = None,
+    store: FeastFeatureStore | str,
+    views: list[str] | None = None,
     max_age: timedelta | float | None = None,
     end: datetime | None = None,
     apply: bool = True,

@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
 
-from knot_prefect.features.entities import DEFAULT_TIMESTAMP_COLUMN
+from knot_prefect.features.entities import DEFAULT_TIMESTAMP_COLUMN, ROW_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -294,7 +294,7 @@ def training_set(
         )
         ```
     """
-    from knot_prefect.features.entities import prepare_entity_frame
+    from knot_prefect.features.entities import prepare_entity_frame, restore_entity_rows
     from knot_prefect.features.references import resolve_features, views_of
     from knot_prefect.features.store import resolve_store
 
@@ -312,12 +312,16 @@ def training_set(
     logger.info(
         "Retrieving %d entity row(s) with features from %s", len(frame), ", ".join(view_names)
     )
+    # Feast returns rows in its own order, and some offline stores drop entity rows
+    # that match no feature row; a row id restores every row, in the caller's order.
+    frame = frame.assign(**{ROW_ID: range(len(frame))})
     job = feature_store.get_historical_features(
         entity_df=frame, features=features, full_feature_names=full_feature_names
     )
-    result = job.to_df()
+    result = restore_entity_rows(frame, job.to_df(), ROW_ID)
     if timestamp_column != DEFAULT_TIMESTAMP_COLUMN:
         result = result.rename(columns={DEFAULT_TIMESTAMP_COLUMN: timestamp_column})
+        frame = frame.rename(columns={DEFAULT_TIMESTAMP_COLUMN: timestamp_column})
     feature_columns = [c for c in result.columns if c not in frame.columns]
     missing = result[feature_columns].isna().mean() if len(result) else None
     _table_artifact(
@@ -332,8 +336,8 @@ def training_set(
         key=_artifact_key("feast-training-set", feature_store.project),
         description=(
             f"Training set: {len(result)} row(s) from {', '.join(view_names)}, "
-            f"entity timestamps {frame[DEFAULT_TIMESTAMP_COLUMN].min()} to "
-            f"{frame[DEFAULT_TIMESTAMP_COLUMN].max()}"
+            f"entity timestamps {frame[timestamp_column].min()} to "
+            f"{frame[timestamp_column].max()}"
         ),
     )
     logger.info("Training set has %d row(s) and %d feature(s).", len(result), len(feature_columns))
