@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from knot_prefect import ComputeProfile
 from knot_prefect.deploy import base_job_template, render_job_configuration
 
