@@ -75,6 +75,19 @@ def _line_of_key(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+def _section_of_line(text: str, line: int | None) -> str | None:
+    """The top-level key enclosing an indented line (e.g. ``offline_store``)."""
+    if line is None:
+        return None
+    lines = text.splitlines()
+    if not lines[line - 1][:1].isspace():
+        return None
+    for previous in reversed(lines[: line - 1]):
+        if previous and not previous[:1].isspace() and ":" in previous:
+            return previous.split(":", 1)[0].strip()
+    return None
+
+
 def load_repo_config(
     yaml_text: str,
     source: str,
@@ -143,9 +156,13 @@ def _config_error(
         line = None
         for error in validation.errors():
             location = ".".join(str(part) for part in error["loc"] if part != "__root__")
+            error_line = _line_of_key(yaml_text, str(error["loc"][0])) if error["loc"] else None
+            section = _section_of_line(yaml_text, error_line)
+            if section and not location.startswith(section):
+                # Feast validates each store's settings on their own; say which store.
+                location = f"{section}.{location}"
             problems.append(f"{location or 'config'}: {error['msg']}")
-            if line is None and error["loc"]:
-                line = _line_of_key(yaml_text, str(error["loc"][0]))
+            line = line or error_line
         where = f"{source}, line {line}" if line else source
         return RepoLoadError(
             f"{where}: invalid feature_store.yaml setting(s): {'; '.join(problems)}.",
