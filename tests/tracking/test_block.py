@@ -95,7 +95,9 @@ def test_unreachable_server_fails_fast_naming_the_uri_not_the_secret() -> None:
     assert PASSWORD not in message and PASSWORD not in repr(caught.value)
     assert elapsed < 5, f"bounded retries took {elapsed:.1f}s"
     with pytest.raises(TrackingUnavailableError):
-        MLflowTracking(tracking_uri=f"http://127.0.0.1:{port}", connect_attempts=1).check_connection()
+        MLflowTracking(
+            tracking_uri=f"http://127.0.0.1:{port}", connect_attempts=1
+        ).check_connection()
 
 
 @pytest.mark.services
@@ -136,5 +138,7 @@ def test_documents_resolve_by_name_and_unknown_names_list_existing() -> None:
     loaded = resolve_tracking(name)
     assert loaded.tracking_uri == "http://mlflow.internal:5000"
     assert loaded.token is not None and loaded.token.get_secret_value() == TOKEN
-    with pytest.raises(ConfigurationError, match=f"No MLflowTracking block document named 'nope'.*{name}"):
+    with pytest.raises(
+        ConfigurationError, match=f"No MLflowTracking block document named 'nope'.*{name}"
+    ):
         resolve_tracking("nope")
