@@ -84,6 +84,7 @@ async def adeploy_flow(
         push=False,
         entrypoint_type=entrypoint_type,
         print_next_steps=False,
+        ignore_warnings=True,
     )
     return deployment_id
 
