@@ -67,4 +67,8 @@ TASK_EXPORTS: dict[str, str] = {
 # Flow templates, importable as ``from knot_prefect.flows import NAME``.
 FLOW_EXPORTS: dict[str, str] = {
     "feature_materialization_flow": "knot_prefect.flows.feature_materialization",
+    "training_flow": "knot_prefect.flows.training",
+    "batch_inference_flow": "knot_prefect.flows.batch_inference",
+    "monitoring_flow": "knot_prefect.flows.monitoring",
+    "data_quality_flow": "knot_prefect.flows.data_quality",
 }

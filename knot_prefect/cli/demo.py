@@ -17,6 +17,9 @@ def demo(
 
     if home is not None:
         os.environ["KNOT_HOME"] = str(home)
+    # A first start of Prefect's ephemeral server migrates a new database; on a small
+    # machine that takes longer than Prefect's default wait.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from knot_prefect.demo.run import run_demo
 
     summary = run_demo(rows=rows, seed=seed)

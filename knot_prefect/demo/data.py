@@ -86,18 +86,19 @@ def generate_churn_dataset(
             "failed_payments": rng.binomial(1, 0.01 + 0.02 / (1 + rate)).astype("int64"),
         }
     )
-    grouped = activity.groupby("customer_id", sort=False)
-    activity["sessions_7d"] = grouped["sessions"].transform(
-        lambda s: s.rolling(7, min_periods=1).sum()
-    ).astype("int64")
-    activity["minutes_7d"] = grouped["minutes"].transform(
-        lambda s: s.rolling(7, min_periods=1).sum()
-    ).round(1)
-    activity["tickets_14d"] = grouped["support_tickets"].transform(
-        lambda s: s.rolling(14, min_periods=1).sum()
-    ).astype("int64")
-    activity["failed_payments_14d"] = grouped["failed_payments"].transform(
-        lambda s: s.rolling(14, min_periods=1).sum()
+    # Rows are customer-major with `days` consecutive days each, so rolling windows are
+    # cumulative sums along the day axis of a (customers, days) matrix.
+    def rolling(values: np.ndarray, window: int) -> np.ndarray:
+        matrix = values.reshape(customers, days).astype("float64")
+        total = np.cumsum(matrix, axis=1)
+        total[:, window:] -= total[:, :-window].copy()
+        return total.reshape(-1)
+
+    activity["sessions_7d"] = rolling(activity["sessions"].to_numpy(), 7).astype("int64")
+    activity["minutes_7d"] = np.round(rolling(activity["minutes"].to_numpy(), 7), 1)
+    activity["tickets_14d"] = rolling(activity["support_tickets"].to_numpy(), 14).astype("int64")
+    activity["failed_payments_14d"] = rolling(
+        activity["failed_payments"].to_numpy(), 14
     ).astype("int64")
 
     # Labels: at the last day, did the customer churn in the following 30 days?

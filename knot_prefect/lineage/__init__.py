@@ -1,0 +1,1 @@
+"""Row-level lineage: which data, features and model produced a published prediction."""

@@ -1,0 +1,75 @@
+"""The lineage columns every published prediction row carries.
+
+Examples:
+    >>> a = source_query_hash("select * from t where d = :d", {"d": "2026-11-01"})
+    >>> b = source_query_hash("select * from t where d = :d", {"d": "2026-11-02"})
+    >>> len(a), a == b
+    (64, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "model_name",
+    "model_version",
+    "model_alias",
+    "feature_views",
+    "contract_version",
+    "source_query_hash",
+    "flow_run_id",
+    "features_as_of",
+    "scored_at",
+)
+
+
+def source_query_hash(sql: str, params: Mapping[str, Any] | None = None) -> str:
+    """A stable SHA-256 of a query and its bound parameters."""
+    payload = json.dumps({"sql": sql.strip(), "params": params or {}}, sort_keys=True,
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def feature_view_versions(store: Any, views: Sequence[str]) -> str:
+    """``view@version`` for each Feast feature view, comma separated.
+
+    Feast has no version numbers; the version is the first 12 hex digits of the
+    SHA-256 of the view's serialized spec, so it changes exactly when the definition
+    does.
+    """
+    parts = []
+    for name in views:
+        spec = store.get_feature_view(name).to_proto().spec.SerializeToString()
+        parts.append(f"{name}@{hashlib.sha256(spec).hexdigest()[:12]}")
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What produced a batch of predictions; one value per lineage column."""
+
+    model_name: str
+    model_version: int
+    model_alias: str
+    feature_views: str
+    contract_version: str | None
+    source_query_hash: str
+    flow_run_id: str | None
+    features_as_of: datetime
+    scored_at: datetime
+
+    def attach(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Return ``predictions`` with the lineage columns added (a new frame)."""
+        frame = predictions.copy()
+        for column, value in asdict(self).items():
+            frame[column] = value
+        return frame
