@@ -196,3 +196,22 @@ def local_repo(tmp_path: Path) -> FeatureRepo:
         return FeastFeatureStore(repo_path=str(path), **overrides)
 
     return FeatureRepo("local", path, make_block(), make_block)
+
+
+@pytest.fixture
+def redis_postgres_repo(
+    tmp_path: Path, redis_service: str, postgres_database: dict[str, str]
+) -> FeatureRepo:
+    """A fresh repo with a Redis online store and a PostgreSQL offline store."""
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+
+    path = tmp_path / "repo"
+    secrets = _redis_postgres_repo(
+        path, f"t{uuid.uuid4().hex[:10]}", redis_service, postgres_database
+    )
+    (path / "definitions.py").write_text(DEFINITIONS)
+
+    def make_block(**overrides: Any) -> FeastFeatureStore:
+        return FeastFeatureStore(repo_path=str(path), **{**secrets, **overrides})
+
+    return FeatureRepo("redis-postgres", path, make_block(), make_block)
