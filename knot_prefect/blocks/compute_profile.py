@@ -197,7 +197,7 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
             try:
                 render_job_variables(self, pool_type)
             except ProfileNotSatisfiableError as exc:
-                misses.append(f"{pool_type} ({exc.problem})")
+                misses.append(f"{pool_type} ({exc.problem.rstrip('.')})")
             else:
                 fits.append(pool_type)
         detail = f"runs on {', '.join(fits) or 'no pool type'}"
