@@ -102,7 +102,7 @@ def _candidate_classes(block_class: type[B]) -> list[type[B]]:
 def _document_names(classes: list[type[B]]) -> dict[str, set[str]]:
     """Names of the saved documents of each block type slug."""
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     names: dict[str, set[str]] = {}
     with get_client(sync_client=True) as client:
@@ -111,6 +111,10 @@ def _document_names(classes: list[type[B]]) -> dict[str, set[str]]:
             try:
                 documents = client.read_block_documents_by_type(slug, include_secrets=False)
             except ObjectNotFound:
+                documents = []
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 404:  # a type never registered has no documents
+                    raise
                 documents = []
             names[slug] = {doc.name for doc in documents if doc.name and not doc.is_anonymous}
     return names

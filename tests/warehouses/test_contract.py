@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -190,7 +190,7 @@ def test_polars_and_arrow_frames_are_accepted(warehouse: Warehouse) -> None:
 
 # -- clear errors ------------------------------------------------------------------------------
 def test_unknown_mode_and_upsert_without_keys(warehouse: Warehouse) -> None:
-    with pytest.raises(ValueError, match="Unknown write mode 'merge'.*append, replace"):
+    with pytest.raises(ValueError, match=r"Unknown write mode 'merge'.*append, replace"):
         warehouse.write(scores([1]), "scores", mode="merge")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs keys"):
         warehouse.write(scores([1]), "scores", mode="upsert")
@@ -285,7 +285,9 @@ def test_injection_strings_are_refused_in_every_identifier_position(
 def test_values_are_bound_never_formatted(warehouse: Warehouse) -> None:
     warehouse.write(scores([1, 2]), "victim")
     hostile = "1; drop table victim; --"
-    found = warehouse.read("select * from victim where cast(id as varchar(40)) = :v", {"v": hostile})
+    found = warehouse.read(
+        "select * from victim where cast(id as varchar(40)) = :v", {"v": hostile}
+    )
     assert found.empty
     assert warehouse.read("select id from victim where id = :id", {"id": 2})["id"].tolist() == [2]
     assert [r["id"] for r in rows(warehouse, "victim")] == [1, 2]
