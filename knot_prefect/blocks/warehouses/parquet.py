@@ -47,7 +47,11 @@ from knot_prefect.blocks.warehouses.base import (
     Warehouse,
     WarehouseError,
 )
-from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
+from knot_prefect.blocks.warehouses.identifiers import (
+    InvalidIdentifierError,
+    TableName,
+    validate_identifier,
+)
 from knot_prefect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -296,22 +300,21 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
     ) -> tuple[duckdb.DuckDBPyConnection, str, dict[str, Any]]:
         import duckdb
 
+        _, names = rewrite_named_params(sql, "dollar")
+        missing = [name for name in dict.fromkeys(names) if name not in (params or {})]
+        if missing:
+            raise WarehouseError(
+                f"The SQL uses {', '.join(':' + m for m in missing)} but params has no value "
+                f"for it (params has: {', '.join(sorted(params or {})) or 'nothing'})."
+            )
         statement, values = bind_named(sql, params, "named_dollar")
-        try:
-            probe, _ = rewrite_named_params(sql, "null")
-            referenced = duckdb.get_table_names(probe, qualified=True)
-        except duckdb.Error as exc:
-            raise WarehouseError(f"Cannot parse the query: {exc}") from exc
         fs = self._filesystem()
         connection = duckdb.connect()
         try:
-            for reference in sorted(referenced):
-                table = _parse_reference(reference)
-                if table is None:
-                    continue  # a CTE or a DuckDB function, not a lake table
+            for table in _referenced_tables(connection, statement):
                 manifest = self._read_manifest(fs, table)
                 if manifest is None:
-                    continue  # DuckDB reports the missing table by name
+                    continue  # a CTE, or a missing table DuckDB reports by name
                 self._register(connection, table, self._dataset(fs, table, manifest))
         except BaseException:
             connection.close()
@@ -348,6 +351,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
     ) -> int:
         name = TableName.parse(table)
         data = prepare_frame(data, table)
+        for key in keys:
+            validate_identifier(key, "upsert key")
         if mode == "upsert":
             check_keys(data, keys, table)
         fs = self._filesystem()
@@ -374,7 +379,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         try:
             if mode == "upsert" and current is not None:
                 kept = self._rows_not_matching(fs, name, current, schema, data, keys)
-                written += self._write_files(fs, name, write_id, kept, schema)
+                written += self._write_files(fs, name, f"{write_id}-kept", kept, schema)
             elif mode == "append" and current is not None:
                 written = list(current["files"])
             written += self._write_files(fs, name, write_id, iter(data.to_batches()), schema)
@@ -623,13 +628,15 @@ def _gcs_filesystem(bucket: GcsBucket) -> AbstractFileSystem:
     as with Google's own clients.
     """
     import gcsfs
+    import gcsfs.core
 
     credentials = bucket.gcp_credentials
     options: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        options["token"] = "anon"
-    else:
-        options["token"] = credentials.get_credentials_from_service_account()
+        # Emulators speak only the JSON API: use the plain filesystem, which does not
+        # probe for zonal/hierarchical buckets over gRPC.
+        return gcsfs.core.GCSFileSystem(project=credentials.project, token="anon", **options)
+    options["token"] = credentials.get_credentials_from_service_account()
     return gcsfs.GCSFileSystem(project=credentials.project, **options)
 
 
@@ -660,31 +667,27 @@ def _generation(manifest: dict[str, Any] | None) -> tuple[int, str] | None:
     return None if manifest is None else (manifest["generation"], manifest["write_id"])
 
 
-def _parse_reference(reference: str) -> TableName | None:
-    """Turn a DuckDB table reference (``a.b``, ``"a b"``) into a validated name."""
-    parts: list[str] = []
-    current, quoted, index = "", False, 0
-    while index < len(reference):
-        char = reference[index]
-        if char == '"':
-            if quoted and reference[index + 1 : index + 2] == '"':
-                current += '"'
-                index += 1
-            else:
-                quoted = not quoted
-        elif char == "." and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-        index += 1
-    parts.append(current)
-    if len(parts) > 2:
-        return None  # catalog.schema.table: not a lake table
-    try:
-        return TableName(table=parts[-1], schema=parts[0] if len(parts) == 2 else None)
-    except InvalidIdentifierError:
-        return None
+def _referenced_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> list[TableName]:
+    """The tables a query names, from DuckDB's parse tree (parsed, not bound)."""
+    rows = connection.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
+    tree = json.loads(rows[0][0]) if rows else {}
+    if tree.get("error"):
+        if tree.get("error_type") == "parser":
+            raise WarehouseError(f"Cannot parse the query: {tree.get('error_message')}")
+        return []  # not a SELECT: DuckDB itself says what is wrong
+    found: dict[str, TableName] = {}
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and not node.get("catalog_name"):
+                with contextlib.suppress(InvalidIdentifierError):
+                    table = TableName(node["table_name"], node.get("schema_name") or None)
+                    found[str(table)] = table
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return list(found.values())
 
 
 def _target_schema(existing: pa.Schema, data: pa.Table) -> pa.Schema:
