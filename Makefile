@@ -29,7 +29,6 @@ test: $(STAMP) services
 
 lint: $(STAMP)
 	$(BIN)/ruff check knot_prefect tests benchmarks
-	$(BIN)/ruff format --check knot_prefect
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -61,4 +61,5 @@ def load_document(reference: str) -> tuple[Block, str]:
         raise InventoryError(f"{reference!r} is ambiguous; use TYPE/NAME, one of: {choices}.")
     slug, name = matches[0]
     cls = block_class_for(slug, where=reference)
-    return cls.load(name), name
+    block: Block = cls.load(name)  # type: ignore[assignment]
+    return block, name

@@ -8,8 +8,12 @@ import typer
 
 
 def demo(
-    home: Path = typer.Option(None, "--home", help="knot home folder (default: $KNOT_HOME or ./.knot)."),
-    rows: int = typer.Option(100_000, "--rows", help="Approximate rows of activity events to generate."),
+    home: Path = typer.Option(
+        None, "--home", help="knot home folder (default: $KNOT_HOME or ./.knot)."
+    ),
+    rows: int = typer.Option(
+        100_000, "--rows", help="Approximate rows of activity events to generate."
+    ),
     seed: int = typer.Option(7, "--seed", help="Seed of the generated dataset."),
 ) -> None:
     """Run the whole story on embedded defaults: seed, features, train, promote, score."""
@@ -17,9 +21,6 @@ def demo(
 
     if home is not None:
         os.environ["KNOT_HOME"] = str(home)
-    # A first start of Prefect's ephemeral server migrates a new database; on a small
-    # machine that takes longer than Prefect's default wait.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from knot_prefect.demo.run import run_demo
 
     summary = run_demo(rows=rows, seed=seed)

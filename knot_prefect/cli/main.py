@@ -6,12 +6,15 @@ every command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
-from knot_prefect.cli.doctor import doctor
 from knot_prefect.cli.demo import demo
+from knot_prefect.cli.doctor import doctor
+from knot_prefect.cli.lineage import lineage
 
 app = typer.Typer(
     name="knot",
@@ -23,6 +26,7 @@ app = typer.Typer(
 app.add_typer(blocks_commands.app, name="blocks")
 app.command()(doctor)
 app.command()(demo)
+app.command()(lineage)
 
 
 def _print_version(value: bool) -> None:
@@ -39,6 +43,10 @@ def main(
     ),
 ) -> None:
     """knot-prefect: Prefect blocks, tasks and flow templates for ML teams."""
+    # Without PREFECT_API_URL, commands start Prefect's ephemeral server; its first
+    # start migrates a new database, which takes longer than Prefect's default wait on
+    # a small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 if __name__ == "__main__":  # pragma: no cover

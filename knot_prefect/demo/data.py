@@ -21,7 +21,7 @@ Examples:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ PLANS = ("basic", "pro", "enterprise")
 PLAN_FEES = {"basic": 19.0, "pro": 49.0, "enterprise": 199.0}
 COUNTRIES = ("DE", "FR", "US", "GB", "NL", "ES")
 # The last day of generated activity; fixed so every run of a seed is identical.
-DATASET_END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+DATASET_END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def generate_churn_dataset(

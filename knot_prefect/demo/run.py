@@ -29,6 +29,7 @@ def demo_flow(rows: int = 100_000, seed: int = 7) -> dict[str, Any]:
     Returns:
         The outcome of each stage.
     """
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
     from knot_prefect.demo.data import DATASET_END, generate_churn_dataset
     from knot_prefect.demo.seed import seed_warehouse, with_bad_rows, write_feature_repo
@@ -51,7 +52,7 @@ def demo_flow(rows: int = 100_000, seed: int = 7) -> dict[str, Any]:
 
     tables = generate_churn_dataset(customers=max(rows // DAYS, 50), days=DAYS, seed=seed)
     tables["customers"] = with_bad_rows(tables["customers"])
-    warehouse = DuckDBWarehouse.load("local-warehouse")
+    warehouse = resolve_block("local-warehouse", DuckDBWarehouse)
     outcome["tables"] = seed_warehouse(warehouse, tables)
     logger.info("Seeded the warehouse: %s", outcome["tables"])
 
@@ -96,7 +97,8 @@ def format_summary(outcome: dict[str, Any], seconds: float) -> str:
         f"knot demo finished in {seconds:.0f}s (home: {home})",
         "",
         f"  warehouse   {', '.join(f'{t}={n}' for t, n in outcome['tables'].items())} rows",
-        f"  features    materialized {_rows_materialized(outcome['materialized'])} rows to the online store",
+        f"  features    materialized {_rows_materialized(outcome['materialized'])} rows "
+        "to the online store",
         f"  training    {training['model_name']} v{training['model_version']}: "
         + ", ".join(f"{k}={v:.3f}" for k, v in sorted(training["metrics"].items())
                     if k in ("roc_auc", "f1", "accuracy")),
@@ -109,9 +111,9 @@ def format_summary(outcome: dict[str, Any], seconds: float) -> str:
     lines += [
         "",
         "Next:",
-        "  prefect server start                      # the runs, artifacts and blocks in the Prefect UI",
+        "  prefect server start    # runs, artifacts and blocks in the Prefect UI",
         f"  mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}",
-        f"  knot lineage {scoring['output_table']} --key 42   # which data, features and model scored customer 42",
+        f"  knot lineage {scoring['output_table']} --key 42    # what scored customer 42",
     ]
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -96,10 +96,10 @@ def batch_inference_flow(
     )
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)
+    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
     store_block = resolve_block(feature_store, FeastFeatureStore)
     tracking_block = resolve_block(tracking, MLflowTracking)
-    scored_at = datetime.now(timezone.utc)
+    scored_at = datetime.now(UTC)
     as_of = as_of or scored_at
 
     entities = extract(warehouse_block, entity_sql, entity_params)

@@ -57,7 +57,7 @@ def data_quality_flow(
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.tasks import check, extract, finish_with_warnings, validate
 
-    warehouse_block = resolve_block(warehouse, Warehouse)
+    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
     contract_block = resolve_block(contract, DataContract)
     frame = extract(warehouse_block, table_or_sql, params)
     quarantine = (warehouse_block, quarantine_table) if quarantine_table else None
@@ -80,7 +80,7 @@ def data_quality_flow(
             raise ValueError(f"Unknown metric {name!r}: use one of {sorted(compute)}.")
         column = spec.get("column")
         value = compute[name](column)
-        label = "-".join(p for p in (contract_block.contract_name(), name, column) if p)
+        label = "-".join(p for p in (contract_block.contract_name, name, column) if p)
         results.append(
             check(value, label, lower=spec.get("lower"), upper=spec.get("upper"),
                   equal=spec.get("equal"), severity=spec.get("severity", "warning"))

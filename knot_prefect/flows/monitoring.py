@@ -72,7 +72,7 @@ def monitoring_flow(
     from knot_prefect.tracking.runs import tracked_run
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)
+    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
     store_block = resolve_block(feature_store, FeastFeatureStore)
     tracking_block = resolve_block(tracking, MLflowTracking)
 

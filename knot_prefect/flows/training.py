@@ -131,7 +131,7 @@ def training_flow(
     )
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)
+    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
     store_block = resolve_block(feature_store, FeastFeatureStore)
     tracking_block = resolve_block(tracking, MLflowTracking)
     train_fn = import_callable(trainer)
@@ -246,7 +246,7 @@ def _store_reference_profile(
 
         mlflow.set_tracking_uri(tracking.resolved_tracking_uri())
         mlflow.set_registry_uri(tracking.resolved_registry_uri())
-        predictions = predict_frame(model_uri, features)
+        predictions = predict_frame(df=features, model=model_uri)
     reference = features.join(predictions)
     return save_reference_profile(tracking, model_name, version, build_profile(reference))
 

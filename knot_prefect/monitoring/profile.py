@@ -40,7 +40,7 @@ def build_profile(
     columns: dict[str, Any] = {}
     for name in frame.columns:
         series = frame[name]
-        if not (series.dtype.kind in "biuf"):
+        if series.dtype.kind not in "biuf":
             continue
         values = series.dropna().to_numpy(dtype="float64")
         if values.size == 0:

@@ -55,7 +55,7 @@ def load_reference_profile(
 
     client = tracking.get_client()
     model_version = client.get_model_version(model_name, str(version))
-    if PROFILE_TAG not in (model_version.tags or {}):
+    if PROFILE_TAG not in (model_version.tags or {}) or not model_version.run_id:
         raise ConfigurationError(
             f"Model {model_name} version {version} has no reference profile "
             f"(tag {PROFILE_TAG!r}); train it with training_flow, or store one with "
