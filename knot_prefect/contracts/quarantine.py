@@ -4,11 +4,17 @@ A quarantined row keeps every column of the input and gains the checks and colum
 it failed, the contract, its version, the flow run and when it was quarantined. The
 table's schema is compared with the rows before anything is written, so an
 incompatible table is reported, not half-filled.
+
+Each row also gets a key made of a fingerprint of the batch (contract, version, flow
+run and the failing rows' content) and its position: writing the same batch again —
+a retried task or flow run — upserts on that key instead of duplicating rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import uuid
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -25,6 +31,7 @@ CONTRACT = "knot_contract"
 CONTRACT_VERSION = "knot_contract_version"
 FLOW_RUN_ID = "knot_flow_run_id"
 QUARANTINED_AT = "knot_quarantined_at"
+QUARANTINE_KEY = "knot_quarantine_key"
 QUARANTINE_COLUMNS = (
     FAILED_CHECKS,
     FAILED_COLUMNS,
@@ -32,7 +39,22 @@ QUARANTINE_COLUMNS = (
     CONTRACT_VERSION,
     FLOW_RUN_ID,
     QUARANTINED_AT,
+    QUARANTINE_KEY,
 )
+
+
+def batch_fingerprint(
+    bad_rows: pd.DataFrame, contract: str, version: str, flow_run_id: str | None
+) -> str:
+    """16 hex characters identifying a batch of failing rows of one validation."""
+    digest = hashlib.sha256(f"{contract}|{version}|{flow_run_id}|".encode())
+    try:
+        row_hashes = pd.util.hash_pandas_object(bad_rows, index=False).to_numpy()
+    except TypeError:  # unhashable cells (lists, dicts): no deduplication possible
+        digest.update(uuid.uuid4().bytes)
+    else:
+        digest.update(row_hashes.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def quarantine_frame(
@@ -49,8 +71,10 @@ def quarantine_frame(
     Returns:
         The frame to append to the quarantine table.
     """
+    batch = batch_fingerprint(bad_rows, contract, version, flow_run_id)
     return bad_rows.assign(
         **{  # type: ignore[arg-type]
+            QUARANTINE_KEY: [f"{batch}-{i}" for i in range(len(bad_rows))],
             CONTRACT: contract,
             CONTRACT_VERSION: version,
             FLOW_RUN_ID: pd.Series(flow_run_id, index=bad_rows.index, dtype="string"),
@@ -129,7 +153,10 @@ def existing_schema(warehouse: Warehouse, table: str) -> pa.Schema | None:
 def write_quarantine(
     warehouse: Warehouse, table: str, rows: pd.DataFrame, contract: str
 ) -> WriteResult:
-    """Append quarantined rows, after checking that the table can take them.
+    """Add quarantined rows, after checking that the table can take them.
+
+    A new table is created by an append; an existing one is upserted on
+    :data:`QUARANTINE_KEY`, so writing the same batch twice keeps one copy.
 
     Args:
         warehouse: Where the quarantine table lives.
@@ -163,7 +190,9 @@ def write_quarantine(
                 "quarantine table (one per contract) or migrate this one."
             )
     try:
-        return warehouse.write(arrow, table, mode="append")
+        if schema is None:
+            return warehouse.write(arrow, table, mode="append")
+        return warehouse.write(arrow, table, mode="upsert", keys=[QUARANTINE_KEY])
     except Exception as exc:
         raise QuarantineError(
             f"Writing {len(rows)} failing rows of contract {contract!r} to quarantine "

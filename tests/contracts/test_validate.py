@@ -155,6 +155,37 @@ def test_quarantine_fails_above_max_bad_fraction_after_writing(
     assert warehouse.read("select count(*) as n from q_orders")["n"][0] == 10
 
 
+def test_quarantine_again_after_a_retry_keeps_one_copy(contract: Any, warehouse: Any) -> None:
+    frame = make_orders(100, bad_every=10)
+    first = make_orders(100, bad_every=25)  # a different batch, kept alongside
+
+    @flow(retries=1)
+    def flaky() -> int:
+        from prefect.runtime import flow_run
+
+        validate(
+            frame,
+            contract,
+            on_failure="quarantine",
+            max_bad_fraction=0.5,
+            quarantine=(warehouse, "q_retry"),
+        )
+        if flow_run.run_count == 1:
+            raise RuntimeError("a later step failed; the flow run is retried")
+        return len(warehouse.read("select * from q_retry"))
+
+    validate.fn(
+        first,
+        contract,
+        on_failure="quarantine",
+        max_bad_fraction=0.5,
+        quarantine=(warehouse, "q_retry"),
+    )
+    assert flaky() == 4 + 10
+    stored = warehouse.read("select * from q_retry")
+    assert stored["knot_quarantine_key"].is_unique
+
+
 def test_quarantine_of_a_missing_column_takes_every_row(contract: Any, warehouse: Any) -> None:
     frame = make_orders(40).drop(columns=["status"])
     with pytest.raises(ContractValidationError):
