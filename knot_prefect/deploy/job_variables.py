@@ -219,7 +219,7 @@ def _kubernetes(request: _Request) -> dict[str, Any]:
             label = request.gpu_node_label
             current = node_selector.get(label)
             if current is not None and current != request.kind.kubernetes_label:
-                raise _two_kinds(request, current)
+                raise _two_kinds(request, current, "its node_selector")
             node_selector[label] = request.kind.kubernetes_label
         if NVIDIA_GPU_TOLERATION not in tolerations:
             tolerations.append(dict(NVIDIA_GPU_TOLERATION))
@@ -352,12 +352,14 @@ def _kinds_with(attribute: str) -> str:
 
 
 # -- merging with the deployment's own job variables -------------------------------------
-def _two_kinds(request: _Request, other: str) -> ProfileNotSatisfiableError:
+def _two_kinds(
+    request: _Request, other: str, source: str = "the job variables"
+) -> ProfileNotSatisfiableError:
     assert request.kind is not None
     return request.fail(
-        f"it asks for GPU kind {request.kind.name!r} while the job variables ask for "
+        f"it asks for GPU kind {request.kind.name!r}, but the GPU kind in {source} is "
         f"{other!r}; a flow run gets one GPU kind.",
-        "keep one: remove the GPU kind from the job variables, or use a profile with "
+        f"keep one: remove the GPU kind from {source}, or use a profile with "
         f"gpu_kind {other!r}.",
     )
 

@@ -98,6 +98,9 @@ def test_two_gpu_kinds_between_profile_and_job_variables() -> None:
     assert "'nvidia-tesla-t4'" in str(caught.value)
     with pytest.raises(ProfileNotSatisfiableError, match="one GPU kind"):
         profile.job_variables("vertex-ai", {"accelerator_type": "NVIDIA_TESLA_T4"})
+    own = ComputeProfile(gpu_count=1, gpu_kind="nvidia-l4", node_selector=node_selector)
+    with pytest.raises(ProfileNotSatisfiableError, match="in its node_selector is 'nvidia-tesla"):
+        own.job_variables("kubernetes")
 
 
 @pytest.mark.parametrize("pool_type", ["vertex-ai", "cloud-run-v2"])

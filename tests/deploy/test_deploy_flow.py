@@ -99,6 +99,14 @@ def test_gpu_profile_on_a_kubernetes_pool_with_knot_template(server: Any) -> Non
     assert variables["image"] == "ghcr.io/acme/train:1"
 
 
+def test_gpu_profile_on_a_cloud_run_pool_with_knot_template(server: Any) -> None:
+    deployment_id = deploy_flow(ENTRYPOINT, pool="cloud-run-gpu", profile="l4")
+    variables = server.read_deployment(deployment_id).job_variables
+    assert variables["gpu_limit"] == "1"
+    assert variables["node_selector"] == {"accelerator": "nvidia-l4"}
+    assert (variables["cpu"], variables["memory"]) == ("4", "16Gi")
+
+
 def test_gpu_profile_on_a_pool_with_the_default_template_is_refused(server: Any) -> None:
     before = len(server.read_deployments())
     with pytest.raises(WorkPoolTemplateError) as caught:
