@@ -16,6 +16,8 @@ transaction back, staging tables included.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,6 @@ from knot_prefect.blocks.warehouses._common import (
     check_keys,
     prepare_frame,
     staging_name,
-    type_family,
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
@@ -38,6 +39,9 @@ from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifi
 if TYPE_CHECKING:
     import pyarrow as pa
     from adbc_driver_manager.dbapi import Connection, Cursor
+
+MAX_IDLE_CONNECTIONS = 4
+IDLE_TRUST_SECONDS = 30.0  # an idle connection older than this is checked before reuse
 
 # PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
 # left by :func:`ingest_frame`; a column of exactly that type takes a direct COPY.
@@ -196,29 +200,67 @@ class PostgresAdbc:
         self._uri = uri
         self._describe = describe
         self._redact = redact
+        # Opening a connection costs a round trip and authentication (about 0.1 s):
+        # a few idle ones are kept for the next call, each after a ROLLBACK.
+        self._idle: list[tuple[float, Connection]] = []
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
-        """An ADBC connection in a transaction (rolled back unless committed)."""
+        """An ADBC connection in a transaction (rolled back unless committed).
+
+        A connection that saw any error is closed, never reused.
+        """
+        con = self._acquire()
+        try:
+            with self._errors():
+                yield con
+        except BaseException:
+            with contextlib.suppress(Exception):
+                con.close()
+            raise
+        try:
+            con.rollback()
+        except Exception:
+            with contextlib.suppress(Exception):
+                con.close()
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append((time.monotonic(), con))
+                return
+        con.close()
+
+    def _acquire(self) -> Connection:
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as pgdb
 
         from knot_prefect.blocks.warehouses.base import WarehouseConnectionError
 
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                since, con = self._idle.pop()
+            if time.monotonic() - since < IDLE_TRUST_SECONDS or _alive(con):
+                return con
+            with contextlib.suppress(Exception):
+                con.close()
         try:
-            con = pgdb.connect(self._uri)
+            return pgdb.connect(self._uri)
         except adbc_driver_manager.Error as exc:
             raise WarehouseConnectionError(
                 f"Cannot connect to {self._describe}: {self._redact(str(exc)).strip()} "
                 "Check the URL, the user and the password of the block."
             ) from None
-        try:
-            with self._errors():
-                yield con
-        finally:
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, con in idle:
             with contextlib.suppress(Exception):
-                con.rollback()
-            con.close()
+                con.close()
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -311,7 +353,8 @@ def _write_in_transaction(
     target = name.quoted()
     if name.schema:
         cur.execute(f"create schema if not exists {quote_identifier(name.schema)}")
-    exists = _exists(cur, name)
+    typnames = _columns(cur, name)
+    exists = bool(typnames)
     if mode == "fail" and exists:
         raise TableExistsError(
             f"Table {name} already exists and mode='fail': choose mode='append', 'replace' "
@@ -330,10 +373,7 @@ def _write_in_transaction(
             f"alter table {replacement.quoted()} rename to {quote_identifier(name.table)}"
         )
         return
-    cur.execute(f"select * from {target} limit 0")
-    existing = cur.fetch_arrow_table().schema
-    typnames = {f.name: (f.metadata or {}).get(b"POSTGRESQL:type", b"").decode() for f in existing}
-    families = {f.name: _family(f, typnames[f.name]) for f in existing}
+    families = {column: _FAMILY.get(typname, "other") for column, typname in typnames.items()}
     new = check_compatible(data.schema, families, str(name), evolve)
     for column in new:
         field = data.schema.field(column)
@@ -381,12 +421,17 @@ def _column_ddl(schema: pa.Schema) -> str:
     return ", ".join(f"{quote_identifier(f.name)} {pg_type(f.type)}" for f in schema)
 
 
-def _family(field: pa.Field, typname: str) -> str:
-    if typname == "numeric":
-        return "decimal"
-    if typname in {"varchar", "bpchar", "text", "name", "citext"}:
-        return "string"
-    return type_family(field.type)
+_FAMILY = {
+    **dict.fromkeys(["int2", "int4", "int8"], "integer"),
+    **dict.fromkeys(["float4", "float8"], "float"),
+    "numeric": "decimal",
+    "bool": "boolean",
+    **dict.fromkeys(["text", "varchar", "bpchar", "name", "citext"], "string"),
+    "bytea": "binary",
+    **dict.fromkeys(["timestamp", "timestamptz"], "timestamp"),
+    "date": "date",
+    **dict.fromkeys(["time", "timetz"], "time"),
+}
 
 
 def _rechunk(batch: pa.RecordBatch, batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -396,15 +441,37 @@ def _rechunk(batch: pa.RecordBatch, batch_rows: int) -> Iterator[pa.RecordBatch]
     yield from table.to_batches(max_chunksize=batch_rows)
 
 
+_RELATION = (
+    "from pg_class c where c.oid = to_regclass($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+)
+
+
 def _exists(cur: Cursor, table: TableName) -> bool:
-    schema, values = _schema_filter(table.schema)
-    cur.execute(
-        f"select count(*) from information_schema.tables where {schema} and table_name = "
-        f"${len(values) + 1}",
-        (*values, table.table),
-    )
+    cur.execute(f"select count(*) {_RELATION}", (table.quoted(),))
     row = cur.fetchone()
     return bool(row and row[0])
+
+
+def _columns(cur: Cursor, table: TableName) -> dict[str, str]:
+    """The table's columns and their ``pg_type.typname``; empty when there is no table."""
+    cur.execute(
+        "select a.attname, t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid "
+        f"where a.attnum > 0 and not a.attisdropped and a.attrelid = (select c.oid {_RELATION}) "
+        "order by a.attnum",
+        (table.quoted(),),
+    )
+    return {name: typname for name, typname in cur.fetchall()}
+
+
+def _alive(con: Connection) -> bool:
+    try:
+        with con.cursor() as cur:
+            cur.execute("select 1")
+            cur.fetchall()
+        con.rollback()
+        return True
+    except Exception:
+        return False
 
 
 def _schema_filter(schema: str | None) -> tuple[str, tuple[str, ...]]:

@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field, PrivateAttr
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MEMORY = ":memory:"
+T = TypeVar("T", "pa.Table", "pa.RecordBatch")
 
 
 class DuckDBWarehouse(Warehouse):
@@ -117,8 +118,6 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             except duckdb.IOException as exc:
                 raise WarehouseError(f"Cannot open the DuckDB file {path}: {exc}") from exc
         try:
-            # Timestamps with time zones come back in UTC, whatever the machine's zone.
-            con.sql("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()
@@ -146,7 +145,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         sql, bound = bind_named(sql, params, "named_dollar")
         with self.connect() as con, _translate_errors(sql):
             relation = con.sql(sql, params=bound or None)
-            return relation.to_arrow_table() if relation is not None else pa.table({})
+            return utc(relation.to_arrow_table()) if relation is not None else pa.table({})
 
     def read_batches(
         self,
@@ -161,7 +160,8 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
                 relation = con.sql(sql, params=bound or None)
             if relation is None:
                 return
-            yield from relation.to_arrow_reader(batch_rows)
+            for batch in relation.to_arrow_reader(batch_rows):
+                yield utc(batch)
 
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a whole table (or some of its columns) as a pyarrow Table.
@@ -175,7 +175,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         with self.connect() as con:
             if not _exists(con, table):
                 raise TableNotFoundError(_not_found_message(con, table, self.database_path))
-            return con.sql(f"select {selected} from {table.quoted()}").to_arrow_table()
+            return utc(con.sql(f"select {selected} from {table.quoted()}").to_arrow_table())
 
     # -- writes ----------------------------------------------------------------------
     def _write_arrow(
@@ -273,6 +273,27 @@ def _write_in_transaction(
         f"merge into {target} as t using (select {select} from {quote_identifier(source)}) as s "
         f"on {on} {matched}when not matched then insert ({column_list}) values ({values})"
     )
+
+
+def utc(data: T) -> T:
+    """Label zone-aware timestamps as UTC (DuckDB labels them with the machine's zone).
+
+    The instants are unchanged; only the zone shown changes, so the cast is free.
+    """
+    import pyarrow as pa
+
+    if not any(pa.types.is_timestamp(f.type) and f.type.tz not in (None, "UTC")
+               for f in data.schema):
+        return data
+    schema = pa.schema(
+        [
+            f.with_type(pa.timestamp(f.type.unit, "UTC"))
+            if pa.types.is_timestamp(f.type) and f.type.tz
+            else f
+            for f in data.schema
+        ]
+    )
+    return data.cast(schema)
 
 
 def _select_list(data: pa.Table, only: Sequence[str] | None = None) -> str:
