@@ -61,14 +61,20 @@ def make_frame(rows: int, first_id: int = 0) -> pa.Table:
             "score": rng.random(rows),
             "is_active": rng.random(rows) < 0.7,
             "country": pa.array(rng.choice(["FR", "DE", "US", "JP", "BR"], rows)),
-            "label": pc.binary_join_element_wise("customer-", pc.cast(pa.array(ids), pa.string()), ""),
-            "created_at": pa.array(start + rng.integers(0, 10**13, rows).astype("timedelta64[us]"),
-                                   pa.timestamp("us", "UTC")),
-            "price": pa.array(cents, pa.int64()).cast(pa.decimal128(19, 0)).cast(
-                pa.decimal128(14, 2)
+            "label": pc.binary_join_element_wise(
+                "customer-", pc.cast(pa.array(ids), pa.string()), ""
             ),
-            "day": pa.array(np.datetime64("2024-01-01") + rng.integers(0, 365, rows).astype(
-                "timedelta64[D]"), pa.date32()),
+            "created_at": pa.array(
+                start + rng.integers(0, 10**13, rows).astype("timedelta64[us]"),
+                pa.timestamp("us", "UTC"),
+            ),
+            "price": pa.array(cents, pa.int64())
+            .cast(pa.decimal128(19, 0))
+            .cast(pa.decimal128(14, 2)),
+            "day": pa.array(
+                np.datetime64("2024-01-01") + rng.integers(0, 365, rows).astype("timedelta64[D]"),
+                pa.date32(),
+            ),
         }
     )
 
@@ -88,8 +94,9 @@ class Row:
         return self.baseline / self.knot if self.knot else float("inf")
 
 
-def median_time(run: Callable[[], object], repeat: int, setup: Callable[[], object] | None = None
-                ) -> float:
+def median_time(
+    run: Callable[[], object], repeat: int, setup: Callable[[], object] | None = None
+) -> float:
     times = []
     for _ in range(repeat):
         if setup is not None:
@@ -100,7 +107,7 @@ def median_time(run: Callable[[], object], repeat: int, setup: Callable[[], obje
     return statistics.median(times)
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script reads best here
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k rows; 1M for read_batches")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of fast steps")
@@ -144,40 +151,80 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best here
             raw.commit()
 
         t_raw = median_time(raw_append, repeat, lambda: reset("raw_append"))
-        t_knot = median_time(lambda: warehouse.write(data, "knot_append"), repeat,
-                             lambda: reset("knot_append"))
+        t_knot = median_time(
+            lambda: warehouse.write(data, "knot_append"), repeat, lambda: reset("knot_append")
+        )
         print(f"append: knot {t_knot:.2f}s, adbc_ingest {t_raw:.2f}s")
-        results.append(Row("PostgreSQL append (existing table)", t_knot, "ADBC adbc_ingest",
-                           t_raw, ">= 0.8x", t_raw / t_knot >= 0.8))
+        results.append(
+            Row(
+                "PostgreSQL append (existing table)",
+                t_knot,
+                "ADBC adbc_ingest",
+                t_raw,
+                ">= 0.8x",
+                t_raw / t_knot >= 0.8,
+            )
+        )
         cursor.execute("drop table if exists knot_new")
         raw.commit()
-        t_new = median_time(lambda: warehouse.write(data, "knot_new"), repeat,
-                            lambda: (cursor.execute("drop table if exists knot_new"),
-                                     raw.commit()))
-        results.append(Row("PostgreSQL append (new table)", t_new, "ADBC adbc_ingest", t_raw,
-                           ">= 0.8x", t_raw / t_new >= 0.8))
+        t_new = median_time(
+            lambda: warehouse.write(data, "knot_new"),
+            repeat,
+            lambda: (cursor.execute("drop table if exists knot_new"), raw.commit()),
+        )
+        results.append(
+            Row(
+                "PostgreSQL append (new table)",
+                t_new,
+                "ADBC adbc_ingest",
+                t_raw,
+                ">= 0.8x",
+                t_raw / t_new >= 0.8,
+            )
+        )
 
         frame = data.to_pandas()
         engine = sa.create_engine(url)
         started = time.perf_counter()
-        frame.iloc[:to_sql_rows].to_sql("pandas_append", engine, index=False, if_exists="replace",
-                                        chunksize=10_000)
+        frame.iloc[:to_sql_rows].to_sql(
+            "pandas_append", engine, index=False, if_exists="replace", chunksize=10_000
+        )
         t_to_sql = (time.perf_counter() - started) * rows / to_sql_rows
         print(f"pandas.to_sql: {t_to_sql:.1f}s")
-        results.append(Row("PostgreSQL append", t_knot, "pandas.DataFrame.to_sql", t_to_sql,
-                           ">= 10x", t_to_sql / t_knot >= 10, "to_sql run once"))
+        results.append(
+            Row(
+                "PostgreSQL append",
+                t_knot,
+                "pandas.DataFrame.to_sql",
+                t_to_sql,
+                ">= 10x",
+                t_to_sql / t_knot >= 10,
+                "to_sql run once",
+            )
+        )
 
         # -- upsert -----------------------------------------------------------------------
         t_upsert = median_time(
             lambda: warehouse.write(upsert_data, "knot_upsert", mode="upsert", keys=["id"]),
-            repeat, lambda: reset("knot_upsert", data),
+            repeat,
+            lambda: reset("knot_upsert", data),
         )
-        assert warehouse.read_arrow("select count(*) as n from knot_upsert").column(0)[0].as_py() \
+        assert (
+            warehouse.read_arrow("select count(*) as n from knot_upsert").column(0)[0].as_py()
             == rows + rows // 2
+        )
         print(f"upsert: knot {t_upsert:.2f}s")
-        results.append(Row(f"PostgreSQL upsert {rows:,} into {rows:,} rows", t_upsert,
-                           "ADBC adbc_ingest (append)", t_raw, ">= 0.4x",
-                           t_raw / t_upsert >= 0.4, "half the keys match"))
+        results.append(
+            Row(
+                f"PostgreSQL upsert {rows:,} into {rows:,} rows",
+                t_upsert,
+                "ADBC adbc_ingest (append)",
+                t_raw,
+                ">= 0.4x",
+                t_raw / t_upsert >= 0.4,
+                "half the keys match",
+            )
+        )
 
         # -- reads ------------------------------------------------------------------------
         def raw_read() -> pa.Table:
@@ -191,10 +238,27 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best here
         pd.read_sql("select * from knot_append", engine)
         t_read_sql = time.perf_counter() - started
         print(f"read: knot {t_knot_read:.2f}s, adbc {t_raw_read:.2f}s, read_sql {t_read_sql:.1f}s")
-        results.append(Row("PostgreSQL read_arrow", t_knot_read, "ADBC fetch_arrow_table",
-                           t_raw_read, ">= 0.8x", t_raw_read / t_knot_read >= 0.8))
-        results.append(Row("PostgreSQL read (pandas)", t_knot_pandas, "pandas.read_sql", t_read_sql,
-                           ">= 5x", t_read_sql / t_knot_pandas >= 5, "read_sql run once"))
+        results.append(
+            Row(
+                "PostgreSQL read_arrow",
+                t_knot_read,
+                "ADBC fetch_arrow_table",
+                t_raw_read,
+                ">= 0.8x",
+                t_raw_read / t_knot_read >= 0.8,
+            )
+        )
+        results.append(
+            Row(
+                "PostgreSQL read (pandas)",
+                t_knot_pandas,
+                "pandas.read_sql",
+                t_read_sql,
+                ">= 5x",
+                t_read_sql / t_knot_pandas >= 5,
+                "read_sql run once",
+            )
+        )
         raw.close()
         engine.dispose()
 
@@ -209,15 +273,28 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best here
         )
         child = subprocess.run(
             [sys.executable, "-c", STREAM_CHILD, url],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         streamed = json.loads(child.stdout.strip().splitlines()[-1])
         assert streamed["rows"] == big_rows, streamed
-        print(f"read_batches {big_rows:,} rows: peak RSS {streamed['peak_mb']:.0f} MB, "
-              f"{streamed['seconds']:.1f}s")
-        results.append(Row(f"read_batches over {big_rows:,} rows: peak RSS (MB)",
-                           streamed["peak_mb"], "limit", 1024, "< 1024 MB",
-                           streamed["peak_mb"] < 1024, f"{streamed['seconds']:.1f}s to stream"))
+        print(
+            f"read_batches {big_rows:,} rows: peak RSS {streamed['peak_mb']:.0f} MB, "
+            f"{streamed['seconds']:.1f}s"
+        )
+        results.append(
+            Row(
+                f"read_batches over {big_rows:,} rows: peak RSS (MB)",
+                streamed["peak_mb"],
+                "limit",
+                1024,
+                "< 1024 MB",
+                streamed["peak_mb"] < 1024,
+                f"{streamed['seconds']:.1f}s to stream",
+            )
+        )
 
     # -- DuckDB -------------------------------------------------------------------------------
     with tempfile.TemporaryDirectory() as folder:
@@ -234,8 +311,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best here
                 con.sql("create table raw_write as select * from frame")
 
         t_raw_w = median_time(raw_write, repeat, lambda: drop("raw_write"))
-        t_knot_w = median_time(lambda: duck.write(data, "knot_write"), repeat,
-                               lambda: drop("knot_write"))
+        t_knot_w = median_time(
+            lambda: duck.write(data, "knot_write"), repeat, lambda: drop("knot_write")
+        )
 
         def raw_read_duck() -> pa.Table:
             with duckdb.connect(path) as con:
@@ -247,18 +325,41 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best here
                 lambda: open_con.sql("select * from raw_write").to_arrow_table(), repeat
             )
         t_knot_r = median_time(lambda: duck.read_arrow("select * from knot_write"), repeat)
-        print(f"duckdb write: knot {t_knot_w:.2f}s raw {t_raw_w:.2f}s; "
-              f"read: knot {t_knot_r:.2f}s raw {t_raw_r:.2f}s")
-        results.append(Row("DuckDB write (new table)", t_knot_w,
-                           "duckdb register + CREATE TABLE AS", t_raw_w, ">= 0.9x",
-                           t_raw_w / t_knot_w >= 0.9))
-        results.append(Row("DuckDB read_arrow", t_knot_r,
-                           "duckdb connect + sql().to_arrow_table() + close",
-                           t_raw_r, ">= 0.9x", t_raw_r / t_knot_r >= 0.9))
-        results.append(Row("DuckDB read_arrow", t_knot_r,
-                           "duckdb sql().to_arrow_table() on a connection kept open",
-                           t_warm_r, "(for reference)", None,
-                           "knot opens the file per call so other processes can use it"))
+        print(
+            f"duckdb write: knot {t_knot_w:.2f}s raw {t_raw_w:.2f}s; "
+            f"read: knot {t_knot_r:.2f}s raw {t_raw_r:.2f}s"
+        )
+        results.append(
+            Row(
+                "DuckDB write (new table)",
+                t_knot_w,
+                "duckdb register + CREATE TABLE AS",
+                t_raw_w,
+                ">= 0.9x",
+                t_raw_w / t_knot_w >= 0.9,
+            )
+        )
+        results.append(
+            Row(
+                "DuckDB read_arrow",
+                t_knot_r,
+                "duckdb connect + sql().to_arrow_table() + close",
+                t_raw_r,
+                ">= 0.9x",
+                t_raw_r / t_knot_r >= 0.9,
+            )
+        )
+        results.append(
+            Row(
+                "DuckDB read_arrow",
+                t_knot_r,
+                "duckdb sql().to_arrow_table() on a connection kept open",
+                t_warm_r,
+                "(for reference)",
+                None,
+                "knot opens the file per call so other processes can use it",
+            )
+        )
 
     table = render(results, rows, big_rows)
     print()
@@ -294,8 +395,10 @@ def render(results: list[Row], rows: int, big_rows: int) -> str:
     ]
     for r in results:
         if r.baseline_name == "limit":
-            lines.append(f"| {r.what} | {r.knot:.0f} MB | — | — | — | {r.target} | "
-                         f"{'yes' if r.passed else 'NO'} ({r.note}) |")
+            lines.append(
+                f"| {r.what} | {r.knot:.0f} MB | — | — | — | {r.target} | "
+                f"{'yes' if r.passed else 'NO'} ({r.note}) |"
+            )
             continue
         note = f" ({r.note})" if r.note else ""
         met = "—" if r.passed is None else ("yes" if r.passed else "NO")
@@ -313,8 +416,9 @@ def write_doc(table: str) -> None:
     )
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
     if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, text,
-                      flags=re.S)
+        text = re.sub(
+            re.escape(START) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S
+        )
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     DOC.write_text(text)
