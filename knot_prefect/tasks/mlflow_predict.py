@@ -1,7 +1,7 @@
 """Batch scoring: load a registered model by alias and predict in chunks.
 
-``predict_frame`` is a plain function so it can run inside Dask partitions
-(``ddf.map_partitions(predict_frame, model_uri)``); ``predict`` is the same as a task.
+``predict_frame`` is a plain function taking the frame first, so it can run inside Dask
+partitions (``ddf.map_partitions(predict_frame, model)``); ``predict`` is the task form.
 """
 
 from __future__ import annotations
@@ -113,26 +113,27 @@ def predict(
     Returns:
         Predictions with ``df``'s index (see :func:`predict_frame`).
     """
-    result = predict_frame(model, df, batch_rows=batch_rows, output_column=output_column)
+    result = predict_frame(df, model, batch_rows=batch_rows, output_column=output_column)
     _log(f"Scored {len(df)} rows in batches of {batch_rows}")
     return result
 
 
 def predict_frame(
-    model: LoadedModel | PyFuncModel | str | Any,
     df: pd.DataFrame,
+    model: LoadedModel | PyFuncModel | str | Any,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     output_column: str = "prediction",
 ) -> pd.DataFrame:
     """Score ``df`` in chunks of ``batch_rows`` rows; a plain function, fit for Dask.
 
+    The frame comes first so the function can be handed to Dask's ``map_partitions``.
     Only the model's input columns (from its signature) are passed to it, so key and
     lineage columns may stay in ``df``; a missing input column fails before scoring.
 
     Args:
+        df: Rows to score.
         model: A ``LoadedModel``, a pyfunc model, any object with ``predict``, or a model
             URI (loaded once per process, e.g. once per Dask worker).
-        df: Rows to score.
         batch_rows: Rows per call to the model; bounds the memory used while scoring.
         output_column: Name of the prediction column (models returning several columns
             keep their own names).
@@ -145,7 +146,7 @@ def predict_frame(
         >>> from sklearn.linear_model import LinearRegression
         >>> train = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
         >>> model = LinearRegression().fit(train, [1.0, 3.0, 5.0])
-        >>> predict_frame(model, pd.DataFrame({"x": [3.0, 4.0, 5.0]}), batch_rows=2)
+        >>> predict_frame(pd.DataFrame({"x": [3.0, 4.0, 5.0]}), model, batch_rows=2)
            prediction
         0         7.0
         1         9.0

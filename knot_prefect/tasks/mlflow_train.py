@@ -44,8 +44,8 @@ def train(
         data: Whatever ``train_fn`` expects, usually a pandas DataFrame.
         params: Hyperparameters, passed on and logged.
         tracking: ``MLflowTracking`` block, its document name, or None for the embedded store.
-        target: The label column of ``data``; the other columns form the model signature
-            (by default, the columns the estimator saw in ``fit``).
+        target: The label column of ``data``. The model signature uses the columns the
+            estimator saw in ``fit``, or else every column but ``target``.
         run_name: Name of the MLflow run.
         autolog_models: Let autologging log models too (slower: it infers pip
             requirements in a subprocess). Off, knot logs the returned model itself
@@ -157,14 +157,15 @@ def _training_features(model: Any, data: Any, target: str | None) -> pd.DataFram
 
     if not isinstance(data, pd.DataFrame):
         return None
-    if target is not None:
-        if target not in data.columns:
-            raise ConfigurationError(
-                f"target={target!r} is not a column of the training data; its columns "
-                f"are {list(data.columns)}."
-            )
-        return data.drop(columns=[target])
+    if target is not None and target not in data.columns:
+        raise ConfigurationError(
+            f"target={target!r} is not a column of the training data; its columns "
+            f"are {list(data.columns)}."
+        )
+    # The columns the estimator saw in fit are its inputs, whatever else the data holds.
     names = getattr(model, "feature_names_in_", None)
     if names is not None and all(name in data.columns for name in names):
         return data[list(names)]
+    if target is not None:
+        return data.drop(columns=[target])
     return None

@@ -85,9 +85,11 @@ def test_unreachable_server_fails_fast_naming_the_uri_not_the_secret() -> None:
     with pytest.raises(TrackingUnavailableError):
         tracking.ensure_reachable()  # The first call also pays for importing MLflow.
     started = time.perf_counter()
-    with pytest.raises(TrackingUnavailableError) as caught:
-        with tracked_run(tracking, run_name="never"):
-            pytest.fail("the run must not start")
+    with (
+        pytest.raises(TrackingUnavailableError) as caught,
+        tracked_run(tracking, run_name="never"),
+    ):
+        pytest.fail("the run must not start")
     elapsed = time.perf_counter() - started
     message = str(caught.value)
     assert f"http://***@127.0.0.1:{port}" in message
@@ -104,7 +106,7 @@ def test_unreachable_server_fails_fast_naming_the_uri_not_the_secret() -> None:
 def test_server_rejects_requests_without_the_token(token_proxy: AuthProxy) -> None:
     anonymous = MLflowTracking(tracking_uri=token_proxy.url, connect_attempts=1)
     rejected = token_proxy.rejected
-    with pytest.raises(TrackingUnavailableError, match="401|credentials|UNAUTHENTICATED"):
+    with pytest.raises(TrackingUnavailableError, match=r"HTTP 401"):
         anonymous.check_connection()
     assert token_proxy.rejected > rejected
 

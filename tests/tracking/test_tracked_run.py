@@ -110,9 +110,8 @@ def test_nested_task_runs_hang_under_the_flow_run(embedded: MLflowTracking) -> N
 
 
 def test_a_failing_block_marks_the_run_failed(embedded: MLflowTracking) -> None:
-    with pytest.raises(ValueError, match="boom"):
-        with tracked_run(embedded, run_name="failing") as run:
-            raise ValueError("boom")
+    with pytest.raises(ValueError, match="boom"), tracked_run(embedded, run_name="failing") as run:
+        raise ValueError("boom")
     assert embedded.get_client().get_run(run.info.run_id).info.status == "FAILED"
     assert mlflow.active_run() is None
 
