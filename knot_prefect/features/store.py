@@ -4,46 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Union
 
-from knot_prefect.errors import ConfigurationError
-
 if TYPE_CHECKING:
     from feast import FeatureStore
 
     from knot_prefect.blocks.feast_store import FeastFeatureStore
 
 StoreLike = Union["FeastFeatureStore", "FeatureStore", str]
-
-
-def load_block(name: str) -> FeastFeatureStore:
-    """Load a ``FeastFeatureStore`` document by name, listing the existing ones on a miss."""
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
-
-    try:
-        return FeastFeatureStore.load(name)  # type: ignore[return-value]
-    except ValueError as exc:
-        if "Unable to find" not in str(exc):
-            raise
-        existing = _document_names()
-        listing = ", ".join(existing) if existing else "none"
-        raise ConfigurationError(
-            f"No FeastFeatureStore block document named {name!r} (existing: {listing}). "
-            "Create it in the Prefect UI, with `knot blocks apply`, or in code with .save()."
-        ) from None
-
-
-def _document_names() -> list[str]:
-    from prefect.client.orchestration import get_client
-
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
-
-    try:
-        with get_client(sync_client=True) as client:
-            documents = client.read_block_documents_by_type(
-                FeastFeatureStore.get_block_type_slug(), include_secrets=False
-            )
-    except Exception:  # the listing only decorates the error message
-        return []
-    return sorted(document.name for document in documents if document.name)
 
 
 def resolve_store(store: StoreLike) -> tuple[FeatureStore, FeastFeatureStore | None]:
@@ -55,11 +21,17 @@ def resolve_store(store: StoreLike) -> tuple[FeatureStore, FeastFeatureStore | N
 
     Returns:
         The ``feast.FeatureStore`` and the block (``None`` for a bare store).
+
+    Raises:
+        BlockNotFoundError: For a name no saved ``FeastFeatureStore`` has; the message
+            lists the saved ones.
     """
     from knot_prefect.blocks.feast_store import FeastFeatureStore
 
     if isinstance(store, str):
-        store = load_block(store)
+        from knot_prefect.blocks.resolve import resolve_block
+
+        store = resolve_block(store, FeastFeatureStore)
     if isinstance(store, FeastFeatureStore):
         return store.get_store(), store
     from feast import FeatureStore

@@ -354,11 +354,11 @@ def _read_entities(
             "training_set got SQL for entities but no warehouse: pass warehouse= (a "
             "Warehouse block or its document name), or pass a DataFrame."
         )
-    if isinstance(warehouse, str):
-        from prefect.blocks.core import Block
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
 
-        warehouse = Block.load(warehouse)  # type: ignore[assignment]
-    return warehouse.read(sql, params)  # type: ignore[union-attr]
+    resolved = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
+    return resolved.read(sql, params)
 
 
 def _is_frame(value: Any) -> bool:

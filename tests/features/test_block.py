@@ -175,7 +175,7 @@ def test_saved_block_works_by_name(local_repo: FeatureRepo) -> None:
 
     with pytest.raises(ConfigurationError) as missing:
         feast_apply.fn("no-such-features")
-    assert "No FeastFeatureStore block document named 'no-such-features'" in str(missing.value)
+    assert "No FeastFeatureStore block document is named 'no-such-features'" in str(missing.value)
     assert name in str(missing.value)
 
 

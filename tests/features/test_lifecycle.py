@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -184,3 +186,35 @@ def test_online_features_accepts_frames_and_services(feature_repo: FeatureRepo) 
         {"customer_id": 3, "spend": 7.0, "orders": 3, "seats": 2},
         {"customer_id": 1, "spend": 20.0, "orders": 2, "seats": 5},
     ]
+
+
+def test_training_set_from_sql_on_a_warehouse(local_repo: FeatureRepo, tmp_path: Path) -> None:
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+
+    feast_apply.fn(local_repo.block)
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    labels = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 3],
+            "snapshot_at": [T0 + timedelta(days=1), T0 + timedelta(days=3), NOW],
+            "churned": [False, True, False],
+        }
+    )
+    warehouse.write(labels, "labels", mode="replace")
+    name = f"features-warehouse-{uuid.uuid4().hex[:8]}"
+    warehouse.save(name)
+
+    frame = training_set.fn(
+        local_repo.block,
+        "SELECT customer_id, snapshot_at, churned FROM labels WHERE customer_id = :id "
+        "ORDER BY snapshot_at",
+        ["customer_activity:spend"],
+        warehouse=name,
+        params={"id": 1},
+        timestamp_column="snapshot_at",
+    )
+    assert frame[["customer_id", "churned", "spend"]].to_dict("list") == {
+        "customer_id": [1, 1],
+        "churned": [False, True],
+        "spend": [10.0, 20.0],
+    }
