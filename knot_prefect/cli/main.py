@@ -12,7 +12,10 @@ import typer
 
 from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
+from knot_prefect.cli import contract as contract_commands
+from knot_prefect.cli import pool as pool_commands
 from knot_prefect.cli.demo import demo
+from knot_prefect.cli.deploy import deploy
 from knot_prefect.cli.doctor import doctor
 from knot_prefect.cli.lineage import lineage
 
@@ -24,9 +27,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(blocks_commands.app, name="blocks")
+app.add_typer(contract_commands.app, name="contract")
+app.add_typer(pool_commands.app, name="pool")
 app.command()(doctor)
 app.command()(demo)
 app.command()(lineage)
+app.command()(deploy)
 
 
 def _print_version(value: bool) -> None:

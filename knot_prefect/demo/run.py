@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,34 +28,17 @@ def demo_flow(rows: int = 100_000, seed: int = 7) -> dict[str, Any]:
     Returns:
         The outcome of each stage.
     """
-    from knot_prefect.blocks.resolve import resolve_block
-    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
-    from knot_prefect.demo.data import DATASET_END, generate_churn_dataset
-    from knot_prefect.demo.seed import seed_warehouse, with_bad_rows, write_feature_repo
-    from knot_prefect.documents import apply_file
+    from knot_prefect.demo.data import DATASET_END
+    from knot_prefect.demo.seed import prepare_demo
     from knot_prefect.flows.batch_inference import batch_inference_flow
     from knot_prefect.flows.monitoring import monitoring_flow
     from knot_prefect.flows.training import training_flow
-    from knot_prefect.settings import get_settings
     from knot_prefect.tasks import feast_apply, materialize
 
     logger = get_run_logger()
-    settings = get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    outcome: dict[str, Any] = {"home": str(settings.home.resolve())}
-
-    blocks_file = resources.files("knot_prefect.demo") / "local_blocks.yaml"
-    with resources.as_file(blocks_file) as path:
-        applied = apply_file(path)
-    outcome["blocks"] = {f"{a.block_type}/{a.name}": a.action for a in applied}
-
-    tables = generate_churn_dataset(customers=max(rows // DAYS, 50), days=DAYS, seed=seed)
-    tables["customers"] = with_bad_rows(tables["customers"])
-    warehouse = resolve_block("local-warehouse", DuckDBWarehouse)
-    outcome["tables"] = seed_warehouse(warehouse, tables)
+    outcome: dict[str, Any] = prepare_demo(customers=max(rows // DAYS, 50), days=DAYS, seed=seed)
     logger.info("Seeded the warehouse: %s", outcome["tables"])
 
-    write_feature_repo(settings.feast_repo_path, tables)
     plan = feast_apply("local-features")
     end = DATASET_END + timedelta(seconds=1)
     outcome["materialized"] = materialize("local-features", end=end)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +69,32 @@ def _write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
     temporary.replace(path)
 
 
-def reset_home(home: Path) -> None:
-    """Remove a knot home folder (``knot demo --fresh``)."""
-    shutil.rmtree(home, ignore_errors=True)
+def prepare_demo(customers: int, days: int, seed: int) -> dict[str, Any]:
+    """Apply the local block documents, seed the warehouse and write the Feast repo.
+
+    Everything lands in the knot home folder (``KNOT_HOME``); running it again gives
+    the same content.
+
+    Returns:
+        ``blocks`` (what happened to each document) and ``tables`` (rows per table).
+    """
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+    from knot_prefect.demo.data import generate_churn_dataset
+    from knot_prefect.documents import apply_file
+    from knot_prefect.settings import get_settings
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(resources.files("knot_prefect.demo") / "local_blocks.yaml") as path:
+        applied = apply_file(path)
+    tables = generate_churn_dataset(customers=customers, days=days, seed=seed)
+    tables["customers"] = with_bad_rows(tables["customers"])
+    warehouse = resolve_block("local-warehouse", DuckDBWarehouse)
+    written = seed_warehouse(warehouse, tables)
+    write_feature_repo(settings.feast_repo_path, tables)
+    return {
+        "home": str(settings.home.resolve()),
+        "blocks": {f"{a.block_type}/{a.name}": a.action for a in applied},
+        "tables": written,
+    }

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 HEAVY = ("feast", "mlflow", "pandera", "dask", "distributed", "sklearn", "boto3",
-         "botocore", "google.cloud", "snowflake.connector", "polars", "torch")
+         "botocore", "google.cloud", "snowflake.connector", "polars", "torch",
+         "prefect_aws", "prefect_gcp", "prefect_kubernetes", "prefect_docker", "kubernetes")
 
 
 def imported_modules(code: str) -> set[str]:
