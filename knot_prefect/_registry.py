@@ -11,6 +11,7 @@ BLOCK_MODULES: dict[str, str] = {
     "DuckDBWarehouse": "knot_prefect.blocks.warehouses.duckdb",
     "SqlWarehouse": "knot_prefect.blocks.warehouses.sql",
     "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
+    "SnowflakeWarehouse": "knot_prefect.blocks.warehouses.snowflake",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
     "FeastFeatureStore": "knot_prefect.blocks.feast_store",
     "DataContract": "knot_prefect.blocks.contract",

@@ -26,7 +26,9 @@ def rsa_private_key_pem() -> str:
     ).decode()
 
 
-def service_account_info(project: str, token_uri: str = "http://127.0.0.1:9/token") -> dict[str, str]:
+def service_account_info(
+    project: str, token_uri: str = "http://127.0.0.1:9/token"
+) -> dict[str, str]:
     """A syntactically valid service account for a project that does not exist."""
     return {
         "type": "service_account",

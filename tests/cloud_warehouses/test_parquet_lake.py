@@ -47,7 +47,7 @@ def scores(ids: list[int], score: float = 0.5) -> pd.DataFrame:
 
 
 def typed_frame() -> pa.Table:
-    utc = dt.timezone.utc
+    utc = dt.UTC
     return pa.table(
         {
             "i64": pa.array([1, None, -(2**62)], pa.int64()),
@@ -56,7 +56,8 @@ def typed_frame() -> pa.Table:
             "flag": pa.array([True, False, None]),
             "text": pa.array(["a", None, "ünïcødé ✓"]),
             "at": pa.array(
-                [dt.datetime(2024, 1, 1, 12, tzinfo=utc), None, dt.datetime(1999, 12, 31, tzinfo=utc)],
+                [dt.datetime(2024, 1, 1, 12, tzinfo=utc), None,
+                 dt.datetime(1999, 12, 31, tzinfo=utc)],
                 pa.timestamp("us", tz="UTC"),
             ),
             "naive": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2000, 2, 29)],
@@ -225,7 +226,7 @@ def test_schema_qualified_tables_and_joins(local: ParquetLake) -> None:
 
 def test_new_columns_need_evolve_and_types_must_convert(local: ParquetLake) -> None:
     local.write(scores([1]), "scores")
-    with pytest.raises(SchemaMismatchError, match="'extra'.*evolve=True"):
+    with pytest.raises(SchemaMismatchError, match=r"'extra'.*evolve=True"):
         local.write(scores([2]).assign(extra="x"), "scores", mode="append")
     with pytest.raises(SchemaMismatchError, match="'id'"):
         local.write(pd.DataFrame({"id": ["not a number"], "score": [1.0]}), "scores",

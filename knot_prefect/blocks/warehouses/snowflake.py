@@ -1,0 +1,391 @@
+"""``SnowflakeWarehouse``: Snowflake through prefect-snowflake's credentials.
+
+Writes load the frame into a temporary staging table with the connector's bulk
+``write_pandas`` (Parquet files PUT to the table stage, then ``COPY INTO``), then
+change the target in one atomic statement:
+
+- ``replace`` (and a new table): ``CREATE OR REPLACE TABLE target AS SELECT * FROM stage``;
+- ``append``: ``INSERT INTO target (...) SELECT ... FROM stage``;
+- ``upsert``: ``MERGE INTO target USING stage ON keys ...``.
+
+A writer that fails or is killed before that statement leaves the target untouched;
+the temporary staging table disappears with its session.
+
+Identifiers are always quoted, so names are case-sensitive exactly as written: a table
+created unquoted in Snowflake (``create table scores``) is ``SCORES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from prefect_snowflake import SnowflakeCredentials
+from pydantic import Field
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.warehouses._common import (
+    bind_named,
+    check_compatible,
+    check_keys,
+    prepare_frame,
+    redact,
+    staging_name,
+)
+from knot_prefect.blocks.warehouses.base import (
+    DEFAULT_BATCH_ROWS,
+    TableExistsError,
+    TableNotFoundError,
+    Warehouse,
+    WarehouseConnectionError,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import (
+    TableName,
+    quote_identifier,
+    validate_identifier,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from snowflake.connector import SnowflakeConnection
+    from snowflake.connector.cursor import SnowflakeCursor
+
+
+class SnowflakeWarehouse(Warehouse):
+    """Read and write Snowflake tables with bulk loads and atomic swaps.
+
+    Examples:
+        ```python
+        from prefect_snowflake import SnowflakeCredentials
+        from knot_prefect import SnowflakeWarehouse
+
+        warehouse = SnowflakeWarehouse(
+            credentials=SnowflakeCredentials.load("snowflake"),
+            database="ANALYTICS", warehouse="COMPUTE_WH", schema_name="ML",
+        )
+        warehouse.write(frame, "PREDICTIONS", mode="upsert", keys=["CUSTOMER_ID"])
+        ```
+    """
+
+    _block_type_name = "Snowflake Warehouse"
+    _description = (
+        "Snowflake tables read as Arrow and written in bulk (write_pandas into a "
+        "staging table, then one atomic statement), with prefect-snowflake credentials."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/snowflake-warehouse.md"  # type: ignore[assignment]
+    _code_example = """
+```python
+from knot_prefect import SnowflakeWarehouse
+
+warehouse = SnowflakeWarehouse.load("BLOCK_NAME")
+frame = warehouse.read("SELECT * FROM FEATURES WHERE DAY = :day", {"day": "2024-01-01"})
+warehouse.write(frame, "PREDICTIONS", mode="replace")
+```
+"""
+
+    credentials: SnowflakeCredentials = Field(
+        description="The prefect-snowflake credentials used to connect."
+    )
+    database: str = Field(description="The database holding the tables.")
+    warehouse: str = Field(description="The Snowflake virtual warehouse that runs queries.")
+    schema_name: str = Field(
+        default="PUBLIC", description="The schema of table names given without one."
+    )
+
+    # -- connection ----------------------------------------------------------------
+    def _secrets(self) -> list[str | None]:
+        values: list[str | None] = []
+        for name in ("password", "token", "private_key_passphrase"):
+            secret = getattr(self.credentials, name, None)
+            if secret is not None:
+                values.append(str(secret.get_secret_value()))
+        return values
+
+    @contextmanager
+    def _connect(self) -> Iterator[SnowflakeConnection]:
+        try:
+            connection = self.credentials.get_client(
+                database=self.database,
+                schema=self.schema_name,
+                warehouse=self.warehouse,
+                paramstyle="qmark",
+                autocommit=True,
+            )
+        except Exception as exc:
+            raise WarehouseConnectionError(
+                f"Cannot connect to Snowflake account {self.credentials.account!r} as user "
+                f"{self.credentials.user!r} (database {self.database!r}): "
+                f"{redact(str(exc), self._secrets())}. Check the credentials block."
+            ) from None
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _name(self, name: str) -> TableName:
+        table = TableName.parse(name)
+        return table if table.schema else TableName(table.table, self.schema_name)
+
+    def _full(self, table: TableName) -> str:
+        return f"{quote_identifier(self.database, 'database')}.{table.quoted()}"
+
+    def _run(self, cursor: SnowflakeCursor, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return cursor.execute(sql, list(params))
+        except Exception as exc:
+            if type(exc).__module__.startswith("snowflake"):
+                message = redact(str(exc), self._secrets())
+                if "does not exist" in message:
+                    raise TableNotFoundError(f"Snowflake: {message}") from None
+                raise WarehouseError(f"Snowflake: {message}") from None
+            raise
+
+    # -- reads ---------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the result as a pyarrow Table.
+
+        Uses the connector's ``fetch_arrow_all``; a connection without it (such as an
+        in-process emulator) is read row by row into the same Arrow types.
+        """
+        import pyarrow as pa
+
+        statement, values = bind_named(sql, params, "qmark")
+        with self._connect() as connection:
+            cursor = self._run(connection.cursor(), statement, values)
+            fetch = getattr(cursor, "fetch_arrow_all", None)
+            if fetch is not None:
+                table = fetch(force_return_table=True)
+                return table if table is not None else pa.table({})
+            return _rows_to_arrow(cursor.description, cursor.fetchall())
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
+        statement, values = bind_named(sql, params, "qmark")
+        with self._connect() as connection:
+            cursor = self._run(connection.cursor(), statement, values)
+            fetch_batches = getattr(cursor, "fetch_arrow_batches", None)
+            if fetch_batches is not None:
+                for table in fetch_batches():
+                    yield from table.to_batches(max_chunksize=batch_rows)
+                return
+            while rows := cursor.fetchmany(batch_rows):
+                yield from _rows_to_arrow(cursor.description, rows).to_batches()
+
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table, or some of its columns, as a pyarrow Table."""
+        table = self._name(name)
+        if not self.table_exists(name):
+            raise TableNotFoundError(
+                f"Table {name!r} does not exist in Snowflake database {self.database!r}: "
+                "check the name (names are case-sensitive) or write it first."
+            )
+        selected = (
+            ", ".join(quote_identifier(c, "column") for c in columns) if columns else "*"
+        )
+        return self.read_arrow(f"SELECT {selected} FROM {self._full(table)}")
+
+    # -- writes --------------------------------------------------------------------
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        import pandas as pd
+        from snowflake.connector import pandas_tools
+
+        target = self._name(table)
+        data = prepare_frame(data, table)
+        for key in keys:
+            validate_identifier(key, "upsert key")
+        if mode == "upsert":
+            check_keys(data, keys, table)
+        # Temporary tables live in the session's schema: name the stage unqualified.
+        stage = TableName(staging_name(target).table)
+        with self._connect() as connection:
+            cursor = connection.cursor()
+            existing = self._columns(cursor, target)
+            if existing and mode == "fail":
+                raise TableExistsError(
+                    f"Table {table!r} already exists in Snowflake and mode='fail': choose "
+                    "mode='append', 'replace' or 'upsert', or another name."
+                )
+            new_columns: list[str] = []
+            if existing and mode != "replace":
+                new_columns = check_compatible(
+                    data.schema, {n: _family(t) for n, t in existing.items()}, table, evolve
+                )
+            columns_ddl = ", ".join(
+                f"{quote_identifier(f.name, 'column')} {snowflake_type(f.type)}"
+                for f in data.schema
+            )
+            self._run(cursor, f"CREATE TEMPORARY TABLE {stage.quoted()} ({columns_ddl})")
+            try:
+                frame = data.to_pandas(types_mapper=pd.ArrowDtype)
+                pandas_tools.write_pandas(
+                    connection, frame, stage.table, quote_identifiers=True,
+                    use_logical_type=True,
+                )
+                self._apply(cursor, target, stage, data, mode, keys, existing, new_columns)
+            finally:
+                self._run(cursor, f"DROP TABLE IF EXISTS {stage.quoted()}")
+        return data.num_rows
+
+    def _apply(
+        self,
+        cursor: SnowflakeCursor,
+        target: TableName,
+        stage: TableName,
+        data: pa.Table,
+        mode: str,
+        keys: list[str],
+        existing: dict[str, str],
+        new_columns: list[str],
+    ) -> None:
+        """Change the target from the staging table in one atomic statement."""
+        full, source = self._full(target), stage.quoted()
+        if not existing or mode == "replace":
+            database = quote_identifier(self.database, "database")
+            schema = quote_identifier(target.schema or self.schema_name, "schema")
+            self._run(cursor, f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+            self._run(cursor, f"CREATE OR REPLACE TABLE {full} AS SELECT * FROM {source}")
+            return
+        for name in new_columns:
+            column_type = snowflake_type(data.schema.field(name).type)
+            self._run(
+                cursor,
+                f"ALTER TABLE {full} ADD COLUMN {quote_identifier(name, 'column')} {column_type}",
+            )
+        columns = [quote_identifier(n, "column") for n in data.column_names]
+        listed = ", ".join(columns)
+        if mode in ("append", "fail"):
+            self._run(cursor, f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}")
+            return
+        match = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys)
+        updates = ", ".join(f"t.{c} = s.{c}" for c in columns if c.strip('"') not in keys)
+        inserted = ", ".join(f"s.{c}" for c in columns)
+        merge = f"MERGE INTO {full} AS t USING {source} AS s ON {match} "
+        if updates:
+            merge += f"WHEN MATCHED THEN UPDATE SET {updates} "
+        merge += f"WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({inserted})"
+        self._run(cursor, merge)
+
+    def _columns(self, cursor: SnowflakeCursor, table: TableName) -> dict[str, str]:
+        """The table's columns (name -> Snowflake type), empty when it does not exist."""
+        self._run(
+            cursor,
+            f"SELECT column_name, data_type, numeric_scale "
+            f"FROM {quote_identifier(self.database, 'database')}.information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [table.schema, table.table],
+        )
+        return {
+            name: ("NUMBER_INT" if kind in ("NUMBER", "FIXED") and not scale else kind)
+            for name, kind, scale in cursor.fetchall()
+        }
+
+    # -- other ---------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"TABLE"`` or ``"SCHEMA.TABLE"``) exists."""
+        table = self._name(name)
+        with self._connect() as connection:
+            cursor = self._run(
+                connection.cursor(),
+                f"SELECT count(*) FROM {quote_identifier(self.database, 'database')}"
+                ".information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [table.schema, table.table],
+            )
+            return bool(cursor.fetchall()[0][0])
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows, with ``:name`` values bound."""
+        statement, values = bind_named(sql, params, "qmark")
+        with self._connect() as connection:
+            self._run(connection.cursor(), statement, values)
+
+    def check_connection(self) -> str:
+        """Connect and ask Snowflake for its version.
+
+        Returns:
+            The Snowflake version, account and database.
+        """
+        with self._connect() as connection:
+            cursor = self._run(connection.cursor(), "SELECT CURRENT_VERSION()")
+            version = cursor.fetchall()[0][0]
+        return (
+            f"Snowflake {version}, account {self.credentials.account}, "
+            f"database {self.database}"
+        )
+
+
+# -- type mapping ----------------------------------------------------------------------
+def snowflake_type(arrow_type: pa.DataType) -> str:
+    """The Snowflake column type that holds an Arrow type without loss.
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> snowflake_type(pa.decimal128(10, 2)), snowflake_type(pa.timestamp("us", "UTC"))
+        ('NUMBER(10,2)', 'TIMESTAMP_TZ')
+    """
+    import pyarrow as pa
+
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_integer(arrow_type):
+        return "NUMBER(38,0)"
+    if pa.types.is_floating(arrow_type):
+        return "FLOAT"
+    if pa.types.is_decimal(arrow_type):
+        return f"NUMBER({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP_TZ" if arrow_type.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "BINARY"
+    if pa.types.is_string(arrow_type) or pa.types.is_null(arrow_type):
+        return "VARCHAR"
+    raise WarehouseError(
+        f"Arrow type {arrow_type} has no Snowflake column type in knot: convert the column "
+        "to a string, number, boolean, date or timestamp first."
+    )
+
+
+def _family(snowflake_data_type: str) -> str:
+    kind = snowflake_data_type.upper()
+    families = {
+        "NUMBER_INT": "integer", "NUMBER": "decimal", "FIXED": "decimal", "FLOAT": "float",
+        "REAL": "float", "TEXT": "string", "VARCHAR": "string", "BOOLEAN": "boolean",
+        "DATE": "date", "TIME": "time", "BINARY": "binary",
+    }
+    if kind.startswith("TIMESTAMP"):
+        return "timestamp"
+    return families.get(kind, "other")
+
+
+def _rows_to_arrow(description: Any, rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Build an Arrow table from DB-API rows, typed from the cursor description."""
+    import pyarrow as pa
+    from snowflake.connector.constants import FIELD_ID_TO_NAME
+
+    arrays, names = [], []
+    for index, column in enumerate(description or []):
+        kind = FIELD_ID_TO_NAME[column.type_code]
+        scale, precision = column.scale or 0, column.precision or 38
+        arrow_type: pa.DataType | None = {
+            "REAL": pa.float64(), "TEXT": pa.string(), "BOOLEAN": pa.bool_(),
+            "DATE": pa.date32(), "TIME": pa.time64("us"), "BINARY": pa.binary(),
+            "TIMESTAMP_NTZ": pa.timestamp("us"), "TIMESTAMP_TZ": pa.timestamp("us", "UTC"),
+            "TIMESTAMP_LTZ": pa.timestamp("us", "UTC"),
+        }.get(kind)
+        if kind == "FIXED":
+            arrow_type = pa.int64() if scale == 0 else pa.decimal128(precision, scale)
+        names.append(column.name)
+        arrays.append(pa.array([row[index] for row in rows], type=arrow_type))
+    return pa.Table.from_arrays(arrays, names=names)
