@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -70,8 +71,8 @@ def feast_apply(store: StoreLike) -> dict[str, Any]:
     When nothing changed, nothing is written.
 
     Args:
-        store: A ``FeastFeatureStore`` block or its document name (the repo's Python
-            definitions are read from the block's repo folder).
+        store: A ``FeastFeatureStore`` block, its document name or a
+            ``feast.FeatureStore``; the Python definitions are read from its repo folder.
 
     Returns:
         ``{"project", "applied", "changes": [{"kind", "object type", "name", "change",
@@ -88,14 +89,11 @@ def feast_apply(store: StoreLike) -> dict[str, Any]:
         ```
     """
     from knot_prefect.features.apply import apply_repo
+    from knot_prefect.features.repo import load_repo_contents
     from knot_prefect.features.store import resolve_store
 
-    feature_store, block = resolve_store(store)
-    if block is None:
-        from knot_prefect.blocks.feast_store import FeastFeatureStore
-
-        block = FeastFeatureStore(repo_path=str(feature_store.repo_path))
-    contents = block.load_definitions()
+    feature_store, _ = resolve_store(store)
+    contents = load_repo_contents(Path(str(feature_store.repo_path)), feature_store.project)
     result = apply_repo(feature_store, contents)
     logger = _logger()
     if result.applied:

@@ -211,3 +211,14 @@ def test_local_feature_store_yaml(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="project name 'my churn' is invalid"):
         write_local_feature_store_yaml(tmp_path / "other", "my churn")
+
+
+def test_tasks_accept_an_open_feast_store(local_repo: FeatureRepo) -> None:
+    from feast import FeatureStore
+
+    store = FeatureStore(repo_path=str(local_repo.path))
+    assert feast_apply.fn(store)["applied"] is True
+    assert feast_apply.fn(local_repo.block)["applied"] is False  # same registry, up to date
+    assert materialize.fn(store, views=["customer_plan"], end=NOW)[0]["rows"] == 3
+    with pytest.raises(TypeError, match="Expected a FeastFeatureStore block"):
+        feast_apply.fn(42)  # type: ignore[arg-type]
