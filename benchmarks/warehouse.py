@@ -107,10 +107,26 @@ def median_time(
     return statistics.median(times)
 
 
+def paired(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    repeat: int,
+    setup_first: Callable[[], object] | None = None,
+    setup_second: Callable[[], object] | None = None,
+) -> tuple[float, float]:
+    """Medians of two operations run alternately, so load on the machine hits both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        a.append(median_time(first, 1, setup_first))
+        b.append(median_time(second, 1, setup_second))
+    return statistics.median(a), statistics.median(b)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k rows; 1M for read_batches")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions of fast steps")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions of fast steps")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
     args = parser.parse_args()
     rows = 100_000 if args.quick else 1_000_000
@@ -150,9 +166,12 @@ def main() -> None:
             cursor.adbc_ingest("raw_append", data, mode="append")
             raw.commit()
 
-        t_raw = median_time(raw_append, repeat, lambda: reset("raw_append"))
-        t_knot = median_time(
-            lambda: warehouse.write(data, "knot_append"), repeat, lambda: reset("knot_append")
+        t_knot, t_raw = paired(
+            lambda: warehouse.write(data, "knot_append"),
+            raw_append,
+            repeat,
+            lambda: reset("knot_append"),
+            lambda: reset("raw_append"),
         )
         print(f"append: knot {t_knot:.2f}s, adbc_ingest {t_raw:.2f}s")
         results.append(
@@ -231,8 +250,9 @@ def main() -> None:
             cursor.execute("select * from knot_append")
             return cursor.fetch_arrow_table()
 
-        t_raw_read = median_time(raw_read, repeat)
-        t_knot_read = median_time(lambda: warehouse.read_arrow("select * from knot_append"), repeat)
+        t_knot_read, t_raw_read = paired(
+            lambda: warehouse.read_arrow("select * from knot_append"), raw_read, repeat
+        )
         t_knot_pandas = median_time(lambda: warehouse.read("select * from knot_append"), repeat)
         started = time.perf_counter()
         pd.read_sql("select * from knot_append", engine)
@@ -310,21 +330,25 @@ def main() -> None:
                 con.register("frame", data)
                 con.sql("create table raw_write as select * from frame")
 
-        t_raw_w = median_time(raw_write, repeat, lambda: drop("raw_write"))
-        t_knot_w = median_time(
-            lambda: duck.write(data, "knot_write"), repeat, lambda: drop("knot_write")
+        t_knot_w, t_raw_w = paired(
+            lambda: duck.write(data, "knot_write"),
+            raw_write,
+            repeat,
+            lambda: drop("knot_write"),
+            lambda: drop("raw_write"),
         )
 
         def raw_read_duck() -> pa.Table:
             with duckdb.connect(path) as con:
                 return con.sql("select * from raw_write").to_arrow_table()
 
-        t_raw_r = median_time(raw_read_duck, repeat)
+        t_knot_r, t_raw_r = paired(
+            lambda: duck.read_arrow("select * from knot_write"), raw_read_duck, repeat
+        )
         with duckdb.connect(path) as open_con:
             t_warm_r = median_time(
                 lambda: open_con.sql("select * from raw_write").to_arrow_table(), repeat
             )
-        t_knot_r = median_time(lambda: duck.read_arrow("select * from knot_write"), repeat)
         print(
             f"duckdb write: knot {t_knot_w:.2f}s raw {t_raw_w:.2f}s; "
             f"read: knot {t_knot_r:.2f}s raw {t_raw_r:.2f}s"
@@ -370,14 +394,16 @@ def main() -> None:
 
 
 STREAM_CHILD = r"""
-import json, resource, sys, time
+import json, re, sys, time
 from knot_prefect import SqlWarehouse
 warehouse = SqlWarehouse(url=sys.argv[1])
 started = time.perf_counter()
 rows = 0
 for batch in warehouse.read_batches("select * from big", batch_rows=100_000):
     rows += batch.num_rows
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak (ru_maxrss would include the parent's at fork).
+status = open("/proc/self/status").read()
+peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 print(json.dumps({"rows": rows, "peak_mb": peak, "seconds": time.perf_counter() - started}))
 """
 
