@@ -132,6 +132,7 @@ def test_history_is_kept_per_check_name(artifacts: Any) -> None:
     assert history == [0.1, 0.15, 0.3]
 
 
+@pytest.mark.heavy
 def test_values_logged_to_an_active_mlflow_run(tmp_path: Path) -> None:
     import mlflow
 
