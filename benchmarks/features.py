@@ -99,9 +99,7 @@ def main() -> None:
         store.materialize(start_date=start, end_date=end, feature_views=["activity"])
 
     def knot_materialize() -> None:
-        result = materialize.fn(
-            block, views=["activity"], end=end, incremental=False, start=start
-        )
+        result = materialize.fn(block, views=["activity"], end=end, incremental=False, start=start)
         assert result[0]["rows"] == args.rows, result
 
     direct_times: list[float] = []
@@ -128,7 +126,9 @@ def main() -> None:
     for _ in range(args.lookups):
         direct_online_times.append(timed(direct_online) * 1000)
         knot_online_times.append(timed(knot_online) * 1000)
-    report("online_features, 100 entities (ms)", knot_online_times, direct_online_times, "delta", 2.0)
+    report(
+        "online_features, 100 entities (ms)", knot_online_times, direct_online_times, "delta", 2.0
+    )
 
     if args.prefect:
         through_prefect(block, store, start, end, refs, rows, args)
@@ -182,9 +182,7 @@ def report(label: str, knot: list[float], baseline: list[float], kind: str, targ
         value = knot_median - base_median
         verdict = "meets" if value <= target else "MISSES"
         figure = f"delta {value:+.3f} ms ({verdict} target <= +{target} ms)"
-    print(
-        f"{label}: knot median {knot_median:.3f}, Feast directly {base_median:.3f}; {figure}"
-    )
+    print(f"{label}: knot median {knot_median:.3f}, Feast directly {base_median:.3f}; {figure}")
 
 
 if __name__ == "__main__":

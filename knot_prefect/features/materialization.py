@@ -157,7 +157,7 @@ class _Discard:
 
 def _select_views(store: FeatureStore, views: Sequence[str] | None) -> list[Any]:
     from knot_prefect.features.errors import FeatureReferenceError
-    from knot_prefect.features.references import _closest
+    from knot_prefect.features.references import describe_closest
 
     available = {view.name: view for view in store.list_feature_views(allow_cache=False)}
     if views is None:
@@ -166,7 +166,7 @@ def _select_views(store: FeatureStore, views: Sequence[str] | None) -> list[Any]
     if unknown:
         raise FeatureReferenceError(
             "Unknown feature view(s): "
-            + "; ".join(f"{name!r} ({_closest(name, list(available))})" for name in unknown)
+            + "; ".join(f"{name!r} ({describe_closest(name, list(available))})" for name in unknown)
         )
     return [available[name] for name in views]
 

@@ -23,7 +23,13 @@ def feature_catalog(store: FeatureStore) -> dict[str, list[str]]:
     return catalog
 
 
-def _closest(name: str, candidates: Sequence[str]) -> str:
+def describe_closest(name: str, candidates: Sequence[str]) -> str:
+    """Suggest the existing names closest to ``name`` (or list some when none is close).
+
+    Examples:
+        >>> describe_closest("customer_activty", ["customer_activity", "orders"])
+        "did you mean 'customer_activity'?"
+    """
     matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
     if matches:
         return "did you mean " + " or ".join(repr(match) for match in matches) + "?"
@@ -42,15 +48,15 @@ def unknown_references(store: FeatureStore, references: Sequence[str]) -> list[s
         if not feature:
             problems.append(
                 f"{reference!r} is not of the form 'view:feature' "
-                f"({_closest(reference, all_references)})"
+                f"({describe_closest(reference, all_references)})"
             )
         elif view not in catalog:
             problems.append(
-                f"{reference!r}: no feature view {view!r} ({_closest(view, list(catalog))})"
+                f"{reference!r}: no feature view {view!r} ({describe_closest(view, list(catalog))})"
             )
         elif feature not in catalog[view]:
             problems.append(
-                f"{reference!r}: no such feature ({_closest(reference, all_references)})"
+                f"{reference!r}: no such feature ({describe_closest(reference, all_references)})"
             )
     return problems
 
@@ -111,7 +117,7 @@ def feature_service(store: FeatureStore, name: str) -> FeatureService:
         services = [service.name for service in store.list_feature_services()]
         raise FeatureReferenceError(
             f"No feature service {name!r} in Feast project {store.project!r} "
-            f"({_closest(name, services)}). To request features directly pass a list of "
+            f"({describe_closest(name, services)}). To request features directly pass a list of "
             "'view:feature' references."
         ) from None
 
