@@ -33,6 +33,7 @@ _current_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 # n-th run of a retried attempt resumes the n-th run of the failed one.
 _ordinals: Counter[tuple[str, int, str]] = Counter()
 _ordinals_lock = threading.Lock()
+_experiment_ids: dict[tuple[str, str], str] = {}
 
 
 @contextlib.contextmanager
@@ -77,6 +78,7 @@ def tracked_run(
         3.0
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     block = resolve_tracking(tracking)
     prefect_run = current_prefect_run()
@@ -85,7 +87,7 @@ def tracked_run(
         if block.is_http():
             # Local stores need no probing; a server gets bounded retries and a clear error.
             block.ensure_reachable()
-        experiment_id = block.get_or_create_experiment_id()
+        experiment_id = _experiment_id(block)
         client = block.get_client()
         run_key = _run_key(prefect_run, name)
         resume_id = _find_run(client, experiment_id, run_key) if run_key else None
@@ -103,13 +105,25 @@ def tracked_run(
             run = mlflow.start_run(run_id=resume_id, nested=nested, parent_run_id=parent_id)
             mlflow.set_tag(RESUMED_TAG, str(prefect_run.attempt - 1))
         else:
-            run = mlflow.start_run(
-                experiment_id=experiment_id,
-                run_name=name,
-                nested=nested,
-                parent_run_id=parent_id,
-                tags=run_tags,
-            )
+            try:
+                run = mlflow.start_run(
+                    experiment_id=experiment_id,
+                    run_name=name,
+                    nested=nested,
+                    parent_run_id=parent_id,
+                    tags=run_tags,
+                )
+            except MlflowException:
+                # The cached experiment may have been deleted since: look it up again.
+                _experiment_ids.pop((block.resolved_tracking_uri(), block.experiment_name), None)
+                experiment_id = _experiment_id(block)
+                run = mlflow.start_run(
+                    experiment_id=experiment_id,
+                    run_name=name,
+                    nested=nested,
+                    parent_run_id=parent_id,
+                    tags=run_tags,
+                )
             link_run(block, experiment_id, run.info.run_id, run.info.run_name or "run")
         _log(
             f"{'Resumed' if resume_id else 'Started'} MLflow run {run.info.run_id} "
@@ -121,6 +135,19 @@ def tracked_run(
                 yield run
         finally:
             _current_run_id.reset(token)
+
+
+def _experiment_id(block: MLflowTracking) -> str:
+    """The block's experiment id, looked up once per process and store (saves a query)."""
+    key = (block.resolved_tracking_uri(), block.experiment_name)
+    with _ordinals_lock:
+        cached = _experiment_ids.get(key)
+    if cached is not None:
+        return cached
+    experiment_id = block.get_or_create_experiment_id()
+    with _ordinals_lock:
+        _experiment_ids[key] = experiment_id
+    return experiment_id
 
 
 def _run_key(prefect_run: PrefectRunInfo, name: str | None) -> str | None:
