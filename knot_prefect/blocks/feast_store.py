@@ -8,7 +8,6 @@ injects secrets at run time and returns a real ``feast.FeatureStore``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import tempfile
@@ -47,7 +46,7 @@ class _StoreCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.store: Any = None
-        self.key: str | None = None
+        self.key: tuple[Any, ...] | None = None
 
     def __copy__(self) -> _StoreCache:
         return self
@@ -284,12 +283,21 @@ class FeastFeatureStore(KnotBlock):
                 cache.key = key
             return cache.store
 
-    def _settings_key(self) -> str:
-        settings = self.model_dump(mode="json", exclude={"secrets"})
-        settings["secret_digest"] = hashlib.sha256(
-            json.dumps(self.secret_values(), sort_keys=True).encode()
-        ).hexdigest()
-        return json.dumps(settings, sort_keys=True, default=str)
+    def _settings_key(self) -> tuple[Any, ...]:
+        # Compared on every get_store() call, so kept cheap (no full model dump): the
+        # serving path calls it once per online lookup. It lives only in memory.
+        buckets = tuple(
+            bucket.model_dump_json() if bucket is not None else None
+            for bucket in (self.s3_bucket, self.gcs_bucket)
+        )
+        return (
+            self.repo_path,
+            self.bucket_folder,
+            self.feature_store_yaml,
+            self.cache_dir,
+            tuple(sorted(self.secret_values().items())),
+            buckets,
+        )
 
     def load_definitions(self) -> RepoContents:
         """Import the repo's Python definitions (what ``feast apply`` would register).
