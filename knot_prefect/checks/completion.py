@@ -66,12 +66,17 @@ def finish_with_warnings(result: Any = None, flow_run_id: str | UUID | None = No
         is ``result``.
 
     Examples:
-        >>> from prefect import flow
-        >>> @flow
-        ... def scoring():
-        ...     return finish_with_warnings("done")
-        >>> scoring()
+        Outside a flow run nothing can have warned, so the result comes back as is:
+
+        >>> finish_with_warnings("done")
         'done'
+
+        In a flow, return it last::
+
+            @flow
+            def scoring():
+                check(auc, "auc", lower=0.7)  # a warning check
+                return finish_with_warnings(summary)
     """
     from prefect.states import Completed
 

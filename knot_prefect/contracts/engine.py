@@ -13,7 +13,7 @@ Examples:
     >>> result.bad_positions.tolist()
     [1]
     >>> [(o.check, o.failures) for o in summarize(schema, [result.failure_cases])]
-    [("dtype('int64')", 0), ('greater_than_or_equal_to(0)', 1)]
+    [("dtype('int64')", 0), ('not_nullable', 0), ('greater_than_or_equal_to(0)', 1)]
 """
 
 from __future__ import annotations
