@@ -74,11 +74,38 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def timed_both(function: Callable[[], object]) -> tuple[float, float]:
+    """Wall time and this process's CPU time (less sensitive to other processes' load)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def alternate(
+    knot: Callable[[], object], direct: Callable[[], object], runs: int, scale: float = 1.0
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Run both sides ``runs`` times, swapping which goes first on every round."""
+    knot_wall, direct_wall, knot_cpu, direct_cpu = [], [], [], []
+    for round_number in range(runs):
+        order = [("knot", knot), ("direct", direct)]
+        if round_number % 2 == 0:
+            order.reverse()
+        for side, function in order:
+            wall, cpu = timed_both(function)
+            if side == "knot":
+                knot_wall.append(wall * scale)
+                knot_cpu.append(cpu * scale)
+            else:
+                direct_wall.append(wall * scale)
+                direct_cpu.append(cpu * scale)
+    return knot_wall, direct_wall, knot_cpu, direct_cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3, help="materialize runs per side")
-    parser.add_argument("--lookups", type=int, default=200, help="online lookups per side")
+    parser.add_argument("--runs", type=int, default=4, help="materialize runs per side")
+    parser.add_argument("--lookups", type=int, default=500, help="online lookups per side")
     parser.add_argument("--prefect", action="store_true", help="also time through Prefect")
     args = parser.parse_args()
     logging.getLogger("knot_prefect").setLevel(logging.WARNING)
@@ -102,12 +129,12 @@ def main() -> None:
         result = materialize.fn(block, views=["activity"], end=end, incremental=False, start=start)
         assert result[0]["rows"] == args.rows, result
 
-    direct_times: list[float] = []
-    knot_times: list[float] = []
-    for _ in range(args.runs):
-        direct_times.append(timed(direct_materialize))
-        knot_times.append(timed(knot_materialize))
-    report(f"materialize {args.rows:,} rows (s)", knot_times, direct_times, "ratio", 1.05)
+    knot_wall, direct_wall, knot_cpu, direct_cpu = alternate(
+        knot_materialize, direct_materialize, args.runs
+    )
+    label = f"materialize {args.rows:,} rows"
+    report(f"{label}, wall (s)", knot_wall, direct_wall, "ratio", 1.05)
+    report(f"{label}, CPU (s)", knot_cpu, direct_cpu, "ratio", 1.05)
 
     refs = ["activity:spend", "activity:orders", "activity:visits"]
     rows = [{"customer_id": i * 7 % args.rows} for i in range(100)]
@@ -121,14 +148,11 @@ def main() -> None:
     for _ in range(10):  # warm both paths (registry cache, connections)
         direct_online()
         knot_online()
-    direct_online_times: list[float] = []
-    knot_online_times: list[float] = []
-    for _ in range(args.lookups):
-        direct_online_times.append(timed(direct_online) * 1000)
-        knot_online_times.append(timed(knot_online) * 1000)
-    report(
-        "online_features, 100 entities (ms)", knot_online_times, direct_online_times, "delta", 2.0
+    knot_wall, direct_wall, knot_cpu, direct_cpu = alternate(
+        knot_online, direct_online, args.lookups, scale=1000
     )
+    report("online_features, 100 entities, wall (ms)", knot_wall, direct_wall, "delta", 2.0)
+    report("online_features, 100 entities, CPU (ms)", knot_cpu, direct_cpu, "delta", 2.0)
 
     if args.prefect:
         through_prefect(block, store, start, end, refs, rows, args)
