@@ -317,6 +317,8 @@ def main() -> None:
         )
 
     # -- DuckDB -------------------------------------------------------------------------------
+    # DuckDB steps take about a second: more pairs keep the medians steady on a busy machine.
+    duck_repeat = 3 * repeat
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "bench.duckdb")
         duck = DuckDBWarehouse(path=path)
@@ -333,7 +335,7 @@ def main() -> None:
         t_knot_w, t_raw_w = paired(
             lambda: duck.write(data, "knot_write"),
             raw_write,
-            repeat,
+            duck_repeat,
             lambda: drop("knot_write"),
             lambda: drop("raw_write"),
         )
@@ -343,11 +345,11 @@ def main() -> None:
                 return con.sql("select * from raw_write").to_arrow_table()
 
         t_knot_r, t_raw_r = paired(
-            lambda: duck.read_arrow("select * from knot_write"), raw_read_duck, repeat
+            lambda: duck.read_arrow("select * from knot_write"), raw_read_duck, duck_repeat
         )
         with duckdb.connect(path) as open_con:
             t_warm_r = median_time(
-                lambda: open_con.sql("select * from raw_write").to_arrow_table(), repeat
+                lambda: open_con.sql("select * from raw_write").to_arrow_table(), duck_repeat
             )
         print(
             f"duckdb write: knot {t_knot_w:.2f}s raw {t_raw_w:.2f}s; "
