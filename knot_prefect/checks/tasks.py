@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.checks.result import CheckFailedError, CheckResult, Severity, evaluate
-from knot_prefect.contracts.reporting import in_run, run_logger, slugify
+from knot_prefect.contracts.reporting import events_wanted, in_run, run_logger, slugify
 
 WARNING_EVENT = "knot.check.warning"
 FAILED_EVENT = "knot.check.failed"
@@ -60,6 +60,8 @@ def publish_check(result: CheckResult) -> None:
             )
         except Exception as exc:  # the check's outcome must not depend on the UI
             logger.warning("Could not create the artifact of check %r: %s", result.name, exc)
+    if not events_wanted():
+        return
     event = {"passed": PASSED_EVENT, "warning": WARNING_EVENT}.get(result.status, FAILED_EVENT)
     emit_event(
         event=event,

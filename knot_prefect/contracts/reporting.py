@@ -68,6 +68,17 @@ def in_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
+def events_wanted() -> bool:
+    """Whether to emit events: inside a run, or when a Prefect API is configured.
+
+    Outside a run without ``PREFECT_API_URL``, emitting would start Prefect's
+    ephemeral server just to record the event; a notebook call should stay fast.
+    """
+    from prefect.settings import get_current_settings
+
+    return in_run() or bool(get_current_settings().api.url)
+
+
 def mask_records(
     rows: Sequence[dict[str, Any]], sensitive_columns: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -134,7 +145,8 @@ def publish(report: ValidationReport, sensitive_columns: Sequence[str]) -> None:
     """Leave the validation's artifact, event and log line.
 
     The artifact is created inside a flow or task run (Prefect ties artifacts to
-    runs); the event and the log line are always sent. Publishing is best effort: an
+    runs); the event inside a run or when a Prefect API is configured; the log line
+    always. Publishing is best effort: an
     unreachable Prefect API is logged as a warning and does not change the outcome.
 
     Args:
@@ -171,6 +183,8 @@ def publish(report: ValidationReport, sensitive_columns: Sequence[str]) -> None:
             )
         except Exception as exc:  # the data outcome must not depend on the UI
             logger.warning("Could not create the artifact of contract %r: %s", report.contract, exc)
+    if not events_wanted():
+        return
     emit_event(
         event=PASSED_EVENT if report.passed else FAILED_EVENT,
         resource={
