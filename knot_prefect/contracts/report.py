@@ -45,7 +45,7 @@ class ValidationReport:
         bad_rows: Rows that failed at least one check (all rows when a failure is
             not tied to rows).
         checks: Every check of the contract, with its failure count.
-        sample: Up to a few failing rows, sensitive columns masked.
+        sample: Up to a few failing rows, sensitive columns masked (``***``).
         quarantined_rows: Rows written to the quarantine table.
         quarantine_table: The quarantine table, when used.
         flow_run_id: The flow run that validated, when inside one.

@@ -79,7 +79,7 @@ def validate_frame(
     from knot_prefect.contracts.engine import summarize
     from knot_prefect.contracts.frames import validate_data
     from knot_prefect.contracts.quarantine import quarantine_frame, write_quarantine
-    from knot_prefect.contracts.reporting import current_flow_run_id, publish
+    from knot_prefect.contracts.reporting import current_flow_run_id, mask_records, publish
     from knot_prefect.contracts.resolve import resolve_contract, resolve_warehouse
 
     _check_arguments(on_failure, max_bad_fraction, quarantine)
@@ -94,7 +94,8 @@ def validate_frame(
         total_rows=validated.total_rows,
         bad_rows=validated.bad_rows,
         checks=summarize(schema, validated.failure_cases, sensitive),
-        sample=validated.sample,
+        # Masked here, so the report can be logged or raised anywhere.
+        sample=mask_records(validated.sample, sensitive),
         flow_run_id=current_flow_run_id(),
     )
     if report.passed:

@@ -50,6 +50,8 @@ def test_raise_lists_each_failed_check_column_and_count(contract: Any) -> None:
     assert "check not_nullable on column 'email': 2 failure(s)" in message
     report = info.value.report
     assert report.bad_rows == 13
+    assert report.sample and {row["email"] for row in report.sample} == {"***"}
+    assert "@example.com" not in message
     assert [(c.column, c.failures) for c in report.failed_checks] == [
         ("amount", 10),
         ("status", 1),
