@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow, get_run_logger
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from knot_prefect.flows.defaults import (
     DEMO_FEATURE_SERVICE,
@@ -31,26 +35,39 @@ def batch_inference_flow(
     entity_params: dict[str, Any] | None = None,
     as_of: datetime | None = None,
     features: str | list[str] = DEMO_FEATURE_SERVICE,
-    feature_source: Literal["historical", "online"] = "historical",
+    feature_source: Literal["historical", "online", "warehouse"] = "historical",
     model_name: str = DEMO_MODEL,
     alias: str = "champion",
     output_table: str = DEMO_PREDICTIONS_TABLE,
     key_columns: list[str] | None = None,
     batch_rows: int = 50_000,
     prediction_bounds: list[float] | None = None,
+    stream: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int = 2,
 ) -> Any:
     """Score entity rows and upsert the predictions, each row carrying its lineage.
 
     Steps: read the rows to score -> validate them (failing rows are quarantined, the
     run fails only above ``max_bad_fraction``) -> features from Feast, historical as of
-    ``as_of`` or online -> load the model holding ``alias`` -> check its inputs match the
-    features (names missing/extra columns) -> predict in batches -> checks on the
-    predictions (no nulls; within ``prediction_bounds``) -> upsert by key with the lineage
-    columns (model name/version/alias, feature views with versions, contract version,
-    source query hash, flow-run id, scored-at time).
+    ``as_of`` or online (or columns of the rows themselves) -> load the model holding
+    ``alias`` -> check its inputs match the features (names missing/extra columns) ->
+    predict in batches -> checks on the predictions (no nulls; within
+    ``prediction_bounds``) -> upsert by key with the lineage columns (model
+    name/version/alias, feature views with versions, contract version, source query
+    hash, flow-run id, scored-at time).
 
-    Re-running (a retry or a new run) never duplicates a key: publishing is an upsert
-    inside one transaction.
+    Re-running (a retry or a new run) never duplicates a key: publishing is an upsert.
+    In memory (the default) it is one upsert inside one transaction.
+
+    Scale-out: with ``dask_address`` (or when the flow runs with
+    ``batch_inference_flow.with_options(task_runner=DaskTaskRunner(...))``) partitions
+    of ``batch_rows`` rows are scored in parallel on Dask workers. With ``stream=True``
+    the rows are read with ``Warehouse.read_batches`` and every batch is validated,
+    given its features, scored and upserted on its own, so the flow process holds only
+    a few batches whatever the input size; a retried batch overwrites its own keys. The
+    contract's bad fraction and uniqueness then hold per batch, and a batch failing a
+    prediction check stops the run before it is written (earlier batches stay).
 
     Args:
         warehouse: Warehouse block document for the rows to score and the output.
@@ -63,116 +80,145 @@ def batch_inference_flow(
         entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
         as_of: Point in time of historical features (default: now, UTC).
         features: Feast feature service name or ``view:feature`` references.
-        feature_source: ``historical`` (offline store, point in time) or ``online``.
+        feature_source: ``historical`` (offline store, point in time), ``online``, or
+            ``warehouse`` (``entity_sql`` already returns the model's input columns;
+            the feature store is not used).
         model_name: Registered model name.
         alias: The alias whose model scores.
         output_table: Table receiving the predictions.
         key_columns: Columns identifying a row (default: the columns ending in ``_id``).
-        batch_rows: Rows per call to the model.
+        batch_rows: Rows per call to the model, per Dask partition and per streamed batch.
         prediction_bounds: ``[lower, upper]`` every prediction must respect (error check).
+        stream: Read, score and upsert batch by batch (inputs larger than memory).
+        dask_address: ``"tcp://HOST:PORT"`` of a running Dask scheduler, or ``"local"``
+            for a temporary local cluster; None scores in the flow process unless the
+            flow's task runner is a ``DaskTaskRunner``.
+        dask_workers: Worker processes of the temporary local cluster.
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
+
+    Examples:
+        Score on an existing Dask scheduler, streaming from and to the warehouse:
+
+        >>> batch_inference_flow(  # doctest: +SKIP
+        ...     dask_address="tcp://scheduler:8786", stream=True, batch_rows=200_000)
     """
     import pandas as pd
 
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
-    from knot_prefect.features.references import resolve_features, views_of
+    from knot_prefect.flows._scoring import (
+        PredictionStats,
+        batch_violates,
+        partitions,
+        run_checks,
+        scored_stream,
+        scoring_runner,
+        workers_of,
+    )
     from knot_prefect.flows._support import publish_summary
-    from knot_prefect.lineage.columns import Lineage, feature_view_versions, source_query_hash
+    from knot_prefect.lineage.columns import Lineage, source_query_hash
     from knot_prefect.tasks import (
         check,
         extract,
         finish_with_warnings,
         load_model,
-        online_features,
         predict,
         publish,
-        training_set,
-        validate,
     )
 
     logger = get_run_logger()
     warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-    store_block = resolve_block(feature_store, FeastFeatureStore)
     tracking_block = resolve_block(tracking, MLflowTracking)
     scored_at = datetime.now(UTC)
     as_of = as_of or scored_at
+    inputs = _FeatureInputs(warehouse_block, feature_store, features, feature_source,
+                            contract, quarantine_table, max_bad_fraction, as_of)
 
-    entities = extract(warehouse_block, entity_sql, entity_params)
-    keys = key_columns or [c for c in entities.columns if c.endswith("_id")]
-    missing_keys = [k for k in keys if k not in entities.columns]
-    if missing_keys or not keys:
-        raise ValueError(
-            f"The rows to score have no key column {missing_keys or '(none ending in _id)'}; "
-            f"their columns are {list(entities.columns)}. Pass key_columns=[...]."
+    def lineage_for(model: Any) -> Lineage:
+        return Lineage(
+            model_name=model.name,
+            model_version=model.version,
+            model_alias=alias,
+            feature_views=inputs.views,
+            contract_version=inputs.contract_version,
+            source_query_hash=source_query_hash(entity_sql, entity_params),
+            flow_run_id=_flow_run_id(),
+            features_as_of=as_of if feature_source == "historical" else scored_at,
+            scored_at=scored_at,
         )
-    contract_version = None
-    rows = entities
-    if contract:
-        from knot_prefect.blocks.contract import DataContract
 
-        contract_block = resolve_block(contract, DataContract)
-        contract_version = contract_block.version
-        rows = validate(
-            entities,
-            contract_block,
-            on_failure="quarantine",
-            max_bad_fraction=max_bad_fraction,
-            quarantine=(warehouse_block, quarantine_table),
-        )
-    quarantined = len(entities) - len(rows)
+    if stream:
+        batches = (batch.to_pandas() for batch in
+                   warehouse_block.read_batches(entity_sql, entity_params, batch_rows))
+        first = next(batches, None)
+        keys = _key_columns(first if first is not None else pd.DataFrame(), key_columns)
+        counts = {"read": 0, "quarantined": 0, "published": 0}
 
-    store = store_block.get_store()
-    references = resolve_features(store, features)
-    views = feature_view_versions(store, views_of(store, references))
-    if feature_source == "online":
-        online = online_features(store_block, rows[keys], features)
-        frame = rows.merge(online, on=keys, how="left")
+        def prepared() -> Any:
+            for entities in itertools.chain([first] if first is not None else [], batches):
+                counts["read"] += len(entities)
+                frame = inputs.prepare(entities, keys)
+                counts["quarantined"] += len(entities) - len(frame)
+                if len(frame):
+                    yield frame
+
+        model = load_model(model_name, alias, tracking_block)
+        lineage = lineage_for(model)
+        stats = PredictionStats()
+        with scoring_runner(dask_address, dask_workers) as runner:
+            window = 2 * workers_of(runner)
+            for scored in scored_stream(runner, prepared(), model, keys, batch_rows, window):
+                columns = [c for c in scored.columns if c not in keys]
+                stats.add(scored, columns)
+                if batch_violates(scored, columns, prediction_bounds):
+                    run_checks(check, stats, output_table, prediction_bounds)  # raises
+                written = warehouse_block.write(lineage.attach(scored), output_table,
+                                                mode="upsert", keys=keys)
+                counts["published"] += written.rows
+                logger.info("Upserted %d predictions to %s (%d so far).", written.rows,
+                            output_table, counts["published"])
+        run_checks(check, stats, output_table, prediction_bounds)
+        rows_read, quarantined = counts["read"], counts["quarantined"]
+        rows_scored, rows_published = stats.rows, counts["published"]
     else:
-        frame = training_set(store_block, rows.assign(event_timestamp=pd.Timestamp(as_of)),
-                             features)
+        entities = extract(warehouse_block, entity_sql, entity_params)
+        keys = _key_columns(entities, key_columns)
+        frame = inputs.prepare(entities, keys)
+        quarantined = len(entities) - len(frame)
 
-    model = load_model(model_name, alias, tracking_block)
-    predictions = predict(model, frame, batch_rows=batch_rows)
-    for column in predictions.columns:
-        check(float(predictions[column].isna().mean()), f"{output_table}-{column}-nulls",
-              equal=0.0, severity="error")
-        if prediction_bounds:
-            lower, upper = prediction_bounds
-            check(float(predictions[column].min()), f"{output_table}-{column}-min",
-                  lower=lower, severity="error")
-            check(float(predictions[column].max()), f"{output_table}-{column}-max",
-                  upper=upper, severity="error")
+        model = load_model(model_name, alias, tracking_block)
+        with scoring_runner(dask_address, dask_workers) as runner:
+            if runner is None:
+                predictions = predict(model, frame, batch_rows=batch_rows)
+            else:
+                parts = partitions(frame, batch_rows)
+                pieces = list(scored_stream(runner, parts, model, keys, batch_rows,
+                                            in_flight=len(parts)))
+                predictions = pd.concat(pieces).drop(columns=keys)
+                logger.info("Scored %d partitions on %d Dask workers.", len(parts),
+                            workers_of(runner))
+        stats = PredictionStats()
+        stats.add(predictions, list(predictions.columns))
+        run_checks(check, stats, output_table, prediction_bounds)
 
-    lineage = Lineage(
-        model_name=model.name,
-        model_version=model.version,
-        model_alias=alias,
-        feature_views=views,
-        contract_version=contract_version,
-        source_query_hash=source_query_hash(entity_sql, entity_params),
-        flow_run_id=_flow_run_id(),
-        features_as_of=as_of if feature_source == "historical" else scored_at,
-        scored_at=scored_at,
-    )
-    output = lineage.attach(frame[keys].join(predictions))
-    result = publish(output, warehouse_block, output_table, mode="upsert", keys=keys)
-    logger.info("Published %d predictions to %s.", result.rows, output_table)
+        output = lineage_for(model).attach(frame[keys].join(predictions))
+        result = publish(output, warehouse_block, output_table, mode="upsert", keys=keys)
+        rows_read, rows_scored, rows_published = len(entities), len(output), result.rows
+    logger.info("Published %d predictions to %s.", rows_published, output_table)
 
     summary = {
-        "rows_read": len(entities),
+        "rows_read": rows_read,
         "rows_quarantined": quarantined,
-        "rows_scored": len(output),
-        "rows_published": result.rows,
+        "rows_scored": rows_scored,
+        "rows_published": rows_published,
         "output_table": output_table,
         "model": f"{model.name} v{model.version} (@{alias})",
-        "feature_views": views,
+        "feature_views": inputs.views,
         "feature_source": feature_source,
-        "contract_version": contract_version,
+        "contract_version": inputs.contract_version,
     }
     publish_summary(
         "batch-inference-summary",
@@ -181,6 +227,77 @@ def batch_inference_flow(
         notes=f"Lineage columns on every row; ask `knot lineage {output_table} --key VALUE`.",
     )
     return finish_with_warnings(summary)
+
+
+def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:
+    keys = key_columns or [c for c in entities.columns if c.endswith("_id")]
+    missing_keys = [k for k in keys if k not in entities.columns]
+    if missing_keys or not keys:
+        raise ValueError(
+            f"The rows to score have no key column {missing_keys or '(none ending in _id)'}; "
+            f"their columns are {list(entities.columns)}. Pass key_columns=[...]."
+        )
+    return keys
+
+
+class _FeatureInputs:
+    """Turns rows to score into model inputs: contract, then features (per batch)."""
+
+    def __init__(self, warehouse: Any, feature_store: str, features: str | list[str],
+                 source: str, contract: str | None, quarantine_table: str,
+                 max_bad_fraction: float, as_of: datetime) -> None:
+        from knot_prefect.blocks.resolve import resolve_block
+
+        if source not in ("historical", "online", "warehouse"):
+            raise ValueError(
+                f"feature_source must be 'historical', 'online' or 'warehouse', not "
+                f"{source!r}."
+            )
+        self.warehouse, self.features, self.source = warehouse, features, source
+        self.quarantine_table, self.max_bad_fraction = quarantine_table, max_bad_fraction
+        self.as_of = as_of
+        self.contract_block: Any = None
+        self.contract_version: str | None = None
+        if contract:
+            from knot_prefect.blocks.contract import DataContract
+
+            self.contract_block = resolve_block(contract, DataContract)
+            self.contract_version = self.contract_block.version
+        self.store_block: Any = None
+        self.views = "warehouse columns"
+        if source != "warehouse":
+            from knot_prefect.blocks.feast_store import FeastFeatureStore
+            from knot_prefect.features.references import resolve_features, views_of
+            from knot_prefect.lineage.columns import feature_view_versions
+
+            self.store_block = resolve_block(feature_store, FeastFeatureStore)
+            store = self.store_block.get_store()
+            references = resolve_features(store, features)
+            self.views = feature_view_versions(store, views_of(store, references))
+
+    def prepare(self, entities: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        """Valid rows (failing ones quarantined) with their features."""
+        import pandas as pd
+
+        from knot_prefect.tasks import online_features, training_set, validate
+
+        rows = entities
+        if self.contract_block is not None:
+            rows = validate(
+                entities,
+                self.contract_block,
+                on_failure="quarantine",
+                max_bad_fraction=self.max_bad_fraction,
+                quarantine=(self.warehouse, self.quarantine_table),
+            )
+        if self.source == "warehouse" or not len(rows):
+            return rows
+        if self.source == "online":
+            online = online_features(self.store_block, rows[keys], self.features)
+            return rows.merge(online, on=keys, how="left")
+        return training_set(self.store_block,
+                            rows.assign(event_timestamp=pd.Timestamp(self.as_of)),
+                            self.features)
 
 
 def _flow_run_id() -> str | None:
