@@ -160,6 +160,8 @@ def _select_views(store: FeatureStore, views: Sequence[str] | None) -> list[Any]
     from knot_prefect.features.references import describe_closest
 
     available = {view.name: view for view in store.list_feature_views(allow_cache=False)}
+    if isinstance(views, str):
+        views = [views]  # one view name, not a sequence of one-letter names
     if views is None:
         return [view for view in available.values() if view.online]
     unknown = [name for name in views if name not in available]
