@@ -120,7 +120,7 @@ def test_incremental_materialization_is_idempotent(feature_repo: FeatureRepo) ->
 
 def test_freshness_gate_trips_then_passes(feature_repo: FeatureRepo) -> None:
     feast_apply.fn(feature_repo.block)
-    materialize.fn(feature_repo.block, views=["customer_activity"], end=T0 + timedelta(days=1))
+    materialize.fn(feature_repo.block, views="customer_activity", end=T0 + timedelta(days=1))
 
     with pytest.raises(StaleFeaturesError) as stale:
         ensure_fresh.fn(feature_repo.block, max_age=timedelta(days=1))
