@@ -20,7 +20,10 @@ Run: ``.venv/bin/python benchmarks/tracking.py [--runs N] [--rows N] [--batch-ro
    - in memory: the whole frame is loaded first; the increment of ``predict_frame`` over
      it in batches is shown next to one unbatched call, for contrast.
 
-   Target: streamed peak <= 1.5 x (model + one batch).
+   Target: streamed peak <= 1.5 x (model + one batch). The subprocesses run with
+   allocator settings that return freed buffers to the system (see
+   ``ALLOCATOR_ENVIRONMENT``), so the peak counts live memory rather than what glibc or
+   Arrow keep cached for reuse.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Allocators keep freed memory for reuse, which would make the peak mark count memory
+# that is no longer live: a fixed mmap threshold makes glibc hand large buffers back on
+# free, and Arrow uses the same system allocator instead of its own pool.
+ALLOCATOR_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "65536", "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
 # -- 1. overhead ---------------------------------------------------------------------
@@ -156,11 +164,14 @@ def measure_child(mode: str, folder: str, model_path: str, batch_rows: int) -> N
     started = time.perf_counter()
     scored = 0
     if mode == "one-batch":
-        batch = next(pq.ParquetFile(source).iter_batches(batch_size=batch_rows)).to_pandas()
+        batch = next(
+            pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=batch_rows)
+        ).to_pandas()
         scored = len(predict_frame(batch, model, batch_rows=batch_rows))
     elif mode == "streamed":
         batches = (
-            b.to_pandas() for b in pq.ParquetFile(source).iter_batches(batch_size=batch_rows)
+            b.to_pandas()
+            for b in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=batch_rows)
         )
         writer = None
         for predictions in predict_batches(model, batches):
@@ -209,6 +220,7 @@ def memory(rows: int, batch_rows: int) -> dict[str, dict[str, float]]:
                 text=True,
                 check=True,
                 cwd=ROOT,
+                env={**os.environ, **ALLOCATOR_ENVIRONMENT},
             ).stdout
             results[mode] = json.loads(output.strip().splitlines()[-1])
     return results

@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from knot_prefect.tracking.fluent import fluent_store
@@ -90,7 +90,10 @@ def tracked_run(
         experiment_id = _experiment_id(block)
         client = block.get_client()
         run_key = _run_key(prefect_run, name)
-        resume_id = _find_run(client, experiment_id, run_key) if run_key else None
+        resume_id = None
+        if run_key and prefect_run.attempt > 1:
+            # Only a retry can have an earlier run to resume: the key holds the run id.
+            resume_id = _find_run(client, experiment_id, run_key)
 
         parent_id = None
         if nested and mlflow.active_run() is None:
@@ -101,6 +104,7 @@ def tracked_run(
         if prefect_run.git_commit:
             run_tags.setdefault("mlflow.source.git.commit", prefect_run.git_commit)
 
+        linking: threading.Thread | None = None
         if resume_id is not None:
             run = mlflow.start_run(run_id=resume_id, nested=nested, parent_run_id=parent_id)
             mlflow.set_tag(RESUMED_TAG, str(prefect_run.attempt - 1))
@@ -124,7 +128,9 @@ def tracked_run(
                     parent_run_id=parent_id,
                     tags=run_tags,
                 )
-            link_run(block, experiment_id, run.info.run_id, run.info.run_name or "run")
+            linking = _in_background(
+                link_run, block, experiment_id, run.info.run_id, run.info.run_name or "run"
+            )
         _log(
             f"{'Resumed' if resume_id else 'Started'} MLflow run {run.info.run_id} "
             f"({run.info.run_name}) at {block.safe_uri()}"
@@ -135,6 +141,8 @@ def tracked_run(
                 yield run
         finally:
             _current_run_id.reset(token)
+            if linking is not None:
+                linking.join()
 
 
 def _experiment_id(block: MLflowTracking) -> str:
@@ -148,6 +156,25 @@ def _experiment_id(block: MLflowTracking) -> str:
     with _ordinals_lock:
         _experiment_ids[key] = experiment_id
     return experiment_id
+
+
+def _in_background(function: Callable[..., object], *args: object) -> threading.Thread:
+    """Run ``function`` in a thread with this context (the Prefect run's), off the hot path.
+
+    The link artifact is one API round trip; it overlaps with the user's code and is
+    joined when the run closes. A failure to write it is logged, never raised.
+    """
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            context.run(function, *args)
+        except Exception as exc:
+            _log(f"Could not write the MLflow link artifact: {type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=target, name="knot-mlflow-link", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run_key(prefect_run: PrefectRunInfo, name: str | None) -> str | None:

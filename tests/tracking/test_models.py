@@ -324,3 +324,26 @@ def test_predict_frame_inside_dask_partitions(
             predict_frame, model, 500, meta={"prediction": "int64"}
         ).compute()
     pd.testing.assert_frame_equal(scored.sort_index(), expected)
+
+
+@pytest.mark.services
+def test_lifecycle_on_a_real_server_with_a_token(
+    served: MLflowTracking, frame: pd.DataFrame, token_proxy: Any
+) -> None:
+    name = unique("served")
+    holdout = churn_frame(seed=13)
+    _, first = train_and_register(served, frame, name, fit_one_feature, {})
+    _, second = train_and_register(served, frame, name, fit_logistic, {})
+
+    @flow
+    def lifecycle() -> tuple[Any, Any, Any, pd.DataFrame]:
+        opening = promote(name, first, data=holdout, target="label", tracking=served)
+        contest = promote(name, second, data=holdout, target="label", tracking=served)
+        model = load_model(name, "champion", served)
+        return opening, contest, model, predict(model, holdout.drop(columns=["label"]), 64)
+
+    opening, contest, model, scored = lifecycle()
+    assert opening.promoted and contest.promoted and contest.champion_version == first
+    assert model.version == second and len(scored) == len(holdout)
+    assert served.get_client().get_registered_model(name).aliases["champion"] == second
+    assert token_proxy.authorized > 0  # Every call above went through the proxy.
