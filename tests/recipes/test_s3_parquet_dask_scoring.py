@@ -1,0 +1,62 @@
+"""s3-parquet-dask-scoring: the recipe's blocks on moto's S3, scoring on a real Dask
+scheduler with two workers, streamed from and upserted to the S3 Parquet lake."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knot_prefect.documents import apply_file
+from knot_prefect.lineage.columns import LINEAGE_COLUMNS
+from tests.recipes.conftest import RECIPES, load_recipe
+
+pytestmark = pytest.mark.heavy
+
+RECIPE = RECIPES / "s3-parquet-dask-scoring"
+ROWS = 3_000
+
+
+def test_generate_train_and_score_on_dask_from_and_to_s3(
+    moto_s3: str, dask_scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from knot_prefect import ParquetLake
+
+    modules = load_recipe("s3-parquet-dask-scoring")
+    bucket = f"knot-recipe-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").create_bucket(
+        Bucket=bucket)
+    monkeypatch.setenv("KNOT_HOME", str(tmp_path / ".knot"))
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", moto_s3)
+    applied = apply_file(RECIPE / "blocks.yaml", environ={
+        "SCORING_BUCKET": bucket, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": moto_s3,
+    })
+    assert {a.name for a in applied} == {"scoring-lake", "scoring-mlflow"}
+
+    written = modules["generate_data"].generate(rows=ROWS, seed=3)
+    assert written["customers"] == ROWS
+    pipeline = modules["pipeline"]
+    version = pipeline.train_model(model_name="recipe-scorer")
+    assert version == 1
+
+    summaries: list[dict[str, Any]] = [
+        pipeline.score_customers(dask_address=dask_scheduler, model_name="recipe-scorer",
+                                 batch_rows=700)
+        for _ in range(2)
+    ]
+    assert [s["rows_scored"] for s in summaries] == [ROWS, ROWS]
+    lake = ParquetLake.load("scoring-lake")
+    assert lake.location.startswith(f"s3://{bucket}/")
+    scores = lake.read("select * from churn_scores")
+    assert len(scores) == ROWS and scores["customer_id"].is_unique  # upserted, not appended
+    assert scores["prediction_1"].between(0, 1).all()
+    assert scores[list(LINEAGE_COLUMNS)].notna().all().all()
+    assert scores["flow_run_id"].nunique() == 1  # the second run overwrote every key
+    objects = boto3.client("s3", endpoint_url=moto_s3).list_objects_v2(
+        Bucket=bucket, Prefix="scoring/mlflow/")
+    assert any(item["Key"].endswith("MLmodel") for item in objects.get("Contents", []))
