@@ -12,6 +12,7 @@ BLOCK_MODULES: dict[str, str] = {
     "SqlWarehouse": "knot_prefect.blocks.warehouses.sql",
     "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
     "SnowflakeWarehouse": "knot_prefect.blocks.warehouses.snowflake",
+    "BigQueryWarehouse": "knot_prefect.blocks.warehouses.bigquery",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
     "FeastFeatureStore": "knot_prefect.blocks.feast_store",
     "DataContract": "knot_prefect.blocks.contract",

@@ -1,0 +1,417 @@
+"""``BigQueryWarehouse``: BigQuery through prefect-gcp's ``GcpCredentials``.
+
+Reads run a query job and fetch the result as Arrow (through the BigQuery Storage
+API when it is installed). Values are always query parameters: ``:name`` in knot's
+SQL becomes ``@name`` bound with a ``ScalarQueryParameter``.
+
+Writes load the frame as Parquet into a staging table (a load job), then change the
+target in one atomic job:
+
+- ``replace`` (and a new table): a copy job from the staging table with
+  ``WRITE_TRUNCATE``;
+- ``append``: ``INSERT INTO target (...) SELECT ... FROM stage``;
+- ``upsert``: ``MERGE target USING stage ON keys ...``.
+
+A write that fails or is killed before that job leaves the target untouched. The
+staging table is deleted afterwards; one left behind by a killed writer is named
+``_knot_stage_<table>_<id>`` and can be dropped at any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prefect_gcp import GcpCredentials
+from pydantic import Field
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.warehouses._common import (
+    check_compatible,
+    check_keys,
+    prepare_frame,
+    staging_name,
+)
+from knot_prefect.blocks.warehouses._named_params import rewrite_named_params
+from knot_prefect.blocks.warehouses.base import (
+    DEFAULT_BATCH_ROWS,
+    TableExistsError,
+    TableNotFoundError,
+    Warehouse,
+    WarehouseError,
+)
+from knot_prefect.blocks.warehouses.identifiers import (
+    TableName,
+    quote_identifier,
+    validate_identifier,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from google.cloud import bigquery
+
+
+class BigQueryWarehouse(Warehouse):
+    """Read BigQuery as Arrow; write through Parquet load jobs and atomic jobs.
+
+    Examples:
+        ```python
+        from prefect_gcp import GcpCredentials
+        from knot_prefect import BigQueryWarehouse
+
+        warehouse = BigQueryWarehouse(
+            gcp_credentials=GcpCredentials.load("gcp"), project="my-project",
+            dataset="ml", location="EU",
+        )
+        warehouse.write(frame, "predictions", mode="upsert", keys=["customer_id"])
+        ```
+    """
+
+    # prefect-gcp already registers a "BigQuery Warehouse" block type; keep ours apart.
+    _block_type_name = "Knot BigQuery Warehouse"
+    _description = (
+        "BigQuery tables read as Arrow and written through Parquet load jobs into a "
+        "staging table, then one atomic copy, INSERT or MERGE job."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/bigquery-warehouse.md"  # type: ignore[assignment]
+    _code_example = """
+```python
+from knot_prefect import BigQueryWarehouse
+
+warehouse = BigQueryWarehouse.load("BLOCK_NAME")
+frame = warehouse.read("SELECT * FROM features WHERE day = :day", {"day": "2024-01-01"})
+warehouse.write(frame, "predictions", mode="replace")
+```
+"""
+
+    gcp_credentials: GcpCredentials = Field(
+        description="The prefect-gcp credentials used to reach BigQuery."
+    )
+    project: str | None = Field(
+        default=None,
+        description=(
+            "The project that runs jobs and holds the dataset (default: the credentials' "
+            "project)."
+        ),
+    )
+    dataset: str = Field(description="The dataset of table names given without one.")
+    location: str = Field(default="US", description="The location of the dataset and its jobs.")
+    api_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "A custom BigQuery API endpoint (e.g. a private service connect URL); reads "
+            "then use the REST API instead of the BigQuery Storage API."
+        ),
+    )
+
+    # -- client --------------------------------------------------------------------
+    @property
+    def _project(self) -> str:
+        project = self.project or self.gcp_credentials.project
+        if not project:
+            raise WarehouseError(
+                "BigQueryWarehouse has no project: set 'project' on the block or on its "
+                "GcpCredentials."
+            )
+        return project
+
+    def _client(self) -> bigquery.Client:
+        from google.cloud import bigquery
+
+        options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
+        return bigquery.Client(
+            project=self._project,
+            credentials=self.gcp_credentials.get_credentials_from_service_account(),
+            location=self.location,
+            client_options=options,
+        )
+
+    def _name(self, name: str) -> TableName:
+        table = TableName.parse(name)
+        return table if table.schema else TableName(table.table, self.dataset)
+
+    def _ref(self, table: TableName) -> str:
+        return f"{self._project}.{table.schema}.{table.table}"
+
+    def _quoted(self, table: TableName) -> str:
+        project = self._project
+        if "`" in project or "\\" in project:
+            raise WarehouseError(f"Invalid BigQuery project id {project!r}.")
+        return f"`{project}`.{table.quoted('`')}"
+
+    # -- reads ---------------------------------------------------------------------
+    def _query(self, client: bigquery.Client, sql: str, params: Mapping[str, Any] | None) -> Any:
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        statement, names = rewrite_named_params(sql, "at")
+        missing = [name for name in dict.fromkeys(names) if name not in (params or {})]
+        if missing:
+            raise WarehouseError(
+                f"The SQL uses {', '.join(':' + m for m in missing)} but params has no value "
+                f"for it (params has: {', '.join(sorted(params or {})) or 'nothing'})."
+            )
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                query_parameter(name, (params or {})[name]) for name in dict.fromkeys(names)
+            ]
+        )
+        try:
+            job = client.query(statement, job_config=config)
+            job.result()
+        except exceptions.NotFound as exc:
+            raise TableNotFoundError(f"BigQuery: {exc.message}") from None
+        except exceptions.GoogleAPICallError as exc:
+            raise WarehouseError(f"BigQuery: {exc.message}") from None
+        return job
+
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the result as a pyarrow Table."""
+        client = self._client()
+        try:
+            job = self._query(client, sql, params)
+            return job.to_arrow(create_bqstorage_client=self.api_endpoint is None)
+        finally:
+            client.close()
+
+    def read_batches(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
+        client = self._client()
+        try:
+            rows = self._query(client, sql, params).result(page_size=batch_rows)
+            for batch in rows.to_arrow_iterable():
+                for offset in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(offset, batch_rows)
+        finally:
+            client.close()
+
+    def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole table, or some of its columns, as a pyarrow Table."""
+        table = self._name(name)
+        selected = (
+            ", ".join(quote_identifier(c, "column", "`") for c in columns) if columns else "*"
+        )
+        return self.read_arrow(f"SELECT {selected} FROM {self._quoted(table)}")
+
+    # -- writes --------------------------------------------------------------------
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        import pyarrow.parquet as pq
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        target = self._name(table)
+        data = prepare_frame(data, table)
+        for key in keys:
+            validate_identifier(key, "upsert key")
+        if mode == "upsert":
+            check_keys(data, keys, table)
+        client = self._client()
+        try:
+            existing = self._columns(client, target)
+            if existing and mode == "fail":
+                raise TableExistsError(
+                    f"Table {table!r} already exists in BigQuery and mode='fail': choose "
+                    "mode='append', 'replace' or 'upsert', or another name."
+                )
+            new_columns: list[str] = []
+            if existing and mode != "replace":
+                new_columns = check_compatible(
+                    data.schema, {n: _family(t) for n, t in existing.items()}, table, evolve
+                )
+            buffer = io.BytesIO()
+            pq.write_table(data, buffer, compression="zstd")
+            size = buffer.tell()
+            buffer.seek(0)
+            stage = staging_name(target)
+            load_config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            )
+            parquet_options = bigquery.ParquetOptions()
+            parquet_options.enable_list_inference = True
+            load_config.parquet_options = parquet_options
+            try:
+                client.load_table_from_file(
+                    buffer, self._ref(stage), size=size, job_config=load_config
+                ).result()
+                self._apply(client, target, stage, data, mode, keys, existing, new_columns)
+            finally:
+                client.delete_table(self._ref(stage), not_found_ok=True)
+        except exceptions.GoogleAPICallError as exc:
+            raise WarehouseError(f"BigQuery write to {table!r} failed: {exc.message}") from None
+        finally:
+            client.close()
+        return data.num_rows
+
+    def _apply(
+        self,
+        client: bigquery.Client,
+        target: TableName,
+        stage: TableName,
+        data: pa.Table,
+        mode: str,
+        keys: list[str],
+        existing: dict[str, str],
+        new_columns: list[str],
+    ) -> None:
+        """Change the target from the staging table in one atomic job."""
+        from google.cloud import bigquery
+
+        if not existing or mode == "replace":
+            config = bigquery.CopyJobConfig(
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            )
+            client.copy_table(self._ref(stage), self._ref(target), job_config=config).result()
+            return
+        full, source = self._quoted(target), self._quoted(stage)
+        for name in new_columns:
+            column_type = bigquery_type(data.schema.field(name).type)
+            client.query(
+                f"ALTER TABLE {full} ADD COLUMN {quote_identifier(name, 'column', '`')} "
+                f"{column_type}"
+            ).result()
+        columns = [quote_identifier(n, "column", "`") for n in data.column_names]
+        listed = ", ".join(columns)
+        if mode in ("append", "fail"):
+            statement = f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}"
+        else:
+            key_set = {quote_identifier(k, "upsert key", "`") for k in keys}
+            match = " AND ".join(f"t.{k} = s.{k}" for k in sorted(key_set))
+            updates = ", ".join(f"t.{c} = s.{c}" for c in columns if c not in key_set)
+            statement = f"MERGE {full} AS t USING {source} AS s ON {match} "
+            if updates:
+                statement += f"WHEN MATCHED THEN UPDATE SET {updates} "
+            statement += (
+                f"WHEN NOT MATCHED THEN INSERT ({listed}) "
+                f"VALUES ({', '.join('s.' + c for c in columns)})"
+            )
+        client.query(statement).result()
+
+    def _columns(self, client: bigquery.Client, table: TableName) -> dict[str, str]:
+        """The table's columns (name -> BigQuery type), empty when it does not exist."""
+        from google.api_core import exceptions
+
+        try:
+            found = client.get_table(self._ref(table))
+        except exceptions.NotFound:
+            return {}
+        return {field.name: field.field_type for field in found.schema}
+
+    # -- other ---------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"dataset.table"``) exists."""
+        client = self._client()
+        try:
+            return bool(self._columns(client, self._name(name)))
+        finally:
+            client.close()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement (DDL, DML or a script), with ``:name`` values bound."""
+        client = self._client()
+        try:
+            self._query(client, sql, params)
+        finally:
+            client.close()
+
+    def check_connection(self) -> str:
+        """Read the dataset's metadata.
+
+        Returns:
+            The dataset and its location.
+        """
+        client = self._client()
+        try:
+            found = client.get_dataset(f"{self._project}.{self.dataset}")
+        finally:
+            client.close()
+        return f"BigQuery dataset {self._project}.{self.dataset} in {found.location}"
+
+
+# -- parameters and types --------------------------------------------------------------
+def query_parameter(name: str, value: Any) -> Any:
+    """A BigQuery query parameter for a Python value (its type inferred).
+
+    Examples:
+        >>> query_parameter("day", "2024-01-01").type_
+        'STRING'
+        >>> query_parameter("ids", [1, 2]).array_type
+        'INT64'
+    """
+    from google.cloud import bigquery
+
+    if isinstance(value, list | tuple):
+        kinds = {_scalar_type(item) for item in value if item is not None} or {"STRING"}
+        if len(kinds) > 1:
+            raise WarehouseError(
+                f"Parameter :{name} mixes types {sorted(kinds)}: pass a list of one type."
+            )
+        return bigquery.ArrayQueryParameter(name, kinds.pop(), list(value))
+    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
+
+
+def _scalar_type(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return "STRING"
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, decimal.Decimal):
+        return "BIGNUMERIC"
+    if isinstance(value, dt.datetime):
+        return "TIMESTAMP" if value.tzinfo else "DATETIME"
+    if isinstance(value, dt.date):
+        return "DATE"
+    if isinstance(value, bytes):
+        return "BYTES"
+    raise WarehouseError(
+        f"Cannot bind a {type(value).__name__} as a BigQuery parameter: pass a str, int, "
+        "float, bool, Decimal, date, datetime, bytes or a list of one of these."
+    )
+
+
+def bigquery_type(arrow_type: pa.DataType) -> str:
+    """The BigQuery column type for an Arrow type (as a Parquet load maps it)."""
+    import pyarrow as pa
+
+    if pa.types.is_boolean(arrow_type):
+        return "BOOL"
+    if pa.types.is_integer(arrow_type):
+        return "INT64"
+    if pa.types.is_floating(arrow_type):
+        return "FLOAT64"
+    if pa.types.is_decimal(arrow_type):
+        return "NUMERIC" if arrow_type.precision <= 38 and arrow_type.scale <= 9 else "BIGNUMERIC"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP" if arrow_type.tz else "DATETIME"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    if pa.types.is_binary(arrow_type):
+        return "BYTES"
+    return "STRING"
+
+
+def _family(bigquery_data_type: str) -> str:
+    return {
+        "INTEGER": "integer", "INT64": "integer", "FLOAT": "float", "FLOAT64": "float",
+        "NUMERIC": "decimal", "BIGNUMERIC": "decimal", "BOOLEAN": "boolean", "BOOL": "boolean",
+        "STRING": "string", "BYTES": "binary", "TIMESTAMP": "timestamp",
+        "DATETIME": "timestamp", "DATE": "date", "TIME": "time",
+    }.get(bigquery_data_type.upper(), "other")
