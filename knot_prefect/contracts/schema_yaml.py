@@ -104,6 +104,26 @@ def _lint(source: str, data: Mapping[str, Any], root: yaml.Node) -> None:
         _lint_component(source, f"columns.{name}", stats, column_node)
 
 
+def _failing_check(
+    name: str,
+    base: dict[str, Any],
+    checks: Any,
+    checks_node: yaml.Node | None,
+    where: str,
+    fails: Any,
+) -> tuple[yaml.Node | None, str]:
+    """The node and path of the one check, in a ``checks:`` mapping or list, that fails."""
+    if isinstance(checks, Mapping) and isinstance(checks_node, yaml.MappingNode):
+        for (key_node, _), (check, value) in zip(checks_node.value, checks.items(), strict=False):
+            if fails({"columns": {name: {**base, "checks": {check: value}}}}):
+                return key_node, f"{where}.{check}"
+    if isinstance(checks, list) and isinstance(checks_node, yaml.SequenceNode):
+        for index, (item_node, item) in enumerate(zip(checks_node.value, checks, strict=False)):
+            if fails({"columns": {name: {**base, "checks": [item]}}}):
+                return item_node, f"{where}[{index}]"
+    return checks_node, where
+
+
 def _locate(source: str, data: Mapping[str, Any], root: yaml.Node, exc: Exception) -> Exception:
     """Find the column property (or schema check) that makes Pandera fail."""
     from pandera.io.pandas_io import deserialize_schema
@@ -115,7 +135,7 @@ def _locate(source: str, data: Mapping[str, Any], root: yaml.Node, exc: Exceptio
             return True
         return False
 
-    problem = f"{type(exc).__name__}: {exc}"
+    problem = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
     _, columns_node = _child(root, "columns")
     for name, stats in (data.get("columns") or {}).items():
         if not fails({"columns": {name: stats}}):
@@ -128,8 +148,11 @@ def _locate(source: str, data: Mapping[str, Any], root: yaml.Node, exc: Exceptio
             return _fail(source, _line(key_node), f"columns.{name}.dtype", problem)
         for key, value in stats.items():
             if key != "dtype" and fails({"columns": {name: {**base, key: value}}}):
-                key_node, _ = _child(column_node, str(key))
-                return _fail(source, _line(key_node), f"columns.{name}.{key}", problem)
+                key_node, value_node = _child(column_node, str(key))
+                where = f"columns.{name}.{key}"
+                if key == "checks":
+                    key_node, where = _failing_check(name, base, value, value_node, where, fails)
+                return _fail(source, _line(key_node), where, problem)
         return _fail(source, _line(column_node), f"columns.{name}", problem)
     for key in data:
         if key != "columns" and fails({key: data[key]}):

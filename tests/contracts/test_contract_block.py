@@ -72,8 +72,13 @@ BAD_YAML = [
     (
         "columns:\n  a:\n    dtype: int64\n    checks:\n    - value: 1\n"
         "      options:\n        check_name: not_a_check\n",
-        4,
-        "columns.a.checks",
+        5,
+        "columns.a.checks[0]",
+    ),
+    (
+        "columns:\n  a:\n    dtype: int64\n    checks:\n      ge: 0\n      less_than_or_equl: 9\n",
+        6,
+        "columns.a.checks.less_than_or_equl",
     ),
     ("- just\n- a list\n", 1, "must be a mapping"),
 ]
