@@ -108,6 +108,7 @@ def test_upsert_updates_matches_inserts_the_rest_and_is_retry_safe(lake: Parquet
     assert table["score"].round(4).tolist() == expected
 
 
+@pytest.mark.heavy
 def test_atomic_when_killed_between_data_files_and_manifest(lake: ParquetLake) -> None:
     lake.write(scores([1, 2, 3]), "scores", mode="replace")
     before = lake.read_table("scores")
