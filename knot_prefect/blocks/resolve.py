@@ -66,7 +66,7 @@ def resolve_block(value: B | str, block_class: type[B]) -> B:
                 f"{', '.join(sorted(c.get_block_type_slug() for c in candidates))}."
             )
         candidates, value = chosen, name
-    documents = _document_names(candidates)
+    documents = document_names(candidates)
     matches = [cls for cls in candidates if value in documents[cls.get_block_type_slug()]]
     if len(matches) == 1:
         return matches[0].load(value)  # type: ignore[return-value]
@@ -99,7 +99,7 @@ def _candidate_classes(block_class: type[B]) -> list[type[B]]:
     return list(seen.values())
 
 
-def _document_names(classes: list[type[B]]) -> dict[str, set[str]]:
+def document_names(classes: list[type[B]]) -> dict[str, set[str]]:
     """Names of the saved documents of each block type slug."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError

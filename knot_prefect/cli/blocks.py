@@ -54,11 +54,12 @@ def export(
 ) -> None:
     """Print block document NAME as YAML, with secrets replaced by ${VAR} references."""
     from knot_prefect.documents import export_document
-    from knot_prefect.inventory import InventoryError, load_document
+    from knot_prefect.blocks.resolve import BlockNotFoundError
+    from knot_prefect.inventory import load_document
 
     try:
         block, document_name = load_document(name)
-    except InventoryError as exc:
+    except BlockNotFoundError as exc:
         fail(str(exc))
     typer.echo(export_document(block, document_name), nl=False)
 
