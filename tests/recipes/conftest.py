@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -28,3 +31,19 @@ def load_recipe(name: str, *modules: str) -> dict[str, ModuleType]:
         sys.path.remove(str(folder))
         for module in names:
             sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def google_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Application default credentials that load offline, as prefect-gcp's workers need.
+
+    Nothing contacts Google: there is no emulator for BigQuery or Vertex AI jobs.
+    """
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps({
+        "type": "authorized_user", "client_id": "knot-tests.apps.googleusercontent.com",
+        "client_secret": "unused", "refresh_token": "unused",
+    }))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "knot-tests")
+    return path

@@ -1,0 +1,108 @@
+"""Every recipe ships CI/CD: a Dockerfile, prefect.yaml build/push steps, and a GitHub
+Actions workflow that tests on every push and deploys on main (linted by actionlint)."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.recipes.conftest import RECIPES
+
+FOLDERS = sorted(p for p in RECIPES.iterdir() if (p / "README.md").is_file())
+IDS = [p.name for p in FOLDERS]
+BUILD = "prefect_docker.deployments.steps.build_docker_image"
+PUSH = "prefect_docker.deployments.steps.push_docker_image"
+
+
+def workflows(folder: Path) -> list[Path]:
+    return sorted((folder / ".github" / "workflows").glob("*.y*ml"))
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    assert Path(found).is_file(), "actionlint is missing: pip install 'knot-prefect[test]'"
+    return found
+
+
+def test_every_workflow_passes_actionlint() -> None:
+    files = [str(path) for folder in FOLDERS for path in workflows(folder)]
+    assert len(files) >= len(FOLDERS)
+    result = subprocess.run([actionlint(), "-no-color", *files], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "ci.yaml"
+    broken.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ github.nope_such_context }}\n"
+        "        shell: not-a-shell\n"
+    )
+    result = subprocess.run([actionlint(), "-no-color", str(broken)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "nope_such_context" in result.stdout
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_workflow_tests_every_push_and_deploys_on_main(folder: Path) -> None:
+    (path,) = workflows(folder)
+    workflow: dict[Any, Any] = yaml.safe_load(path.read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads `on` as True
+    assert "pull_request" in triggers and "push" in triggers
+    jobs = workflow["jobs"]
+    runs = {name: " ".join(str(s.get("run", "")) for s in job["steps"])
+            for name, job in jobs.items()}
+    assert any("pytest" in text for text in runs.values()), runs
+    deploying = [name for name, text in runs.items() if "prefect" in text and "deploy" in text]
+    assert deploying, f"{path}: no job runs `prefect deploy`"
+    for name in deploying:
+        condition = str(jobs[name].get("if", ""))
+        assert "refs/heads/main" in condition, f"{path}: job {name} must deploy only on main"
+        needs = jobs[name].get("needs", [])
+        assert needs, f"{path}: job {name} must wait for the tests"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_prefect_yaml_builds_pushes_and_names_real_flows(folder: Path) -> None:
+    config = yaml.safe_load((folder / "prefect.yaml").read_text())
+    (build,) = [step[BUILD] for step in config["build"] if BUILD in step]
+    assert build["id"] and build["dockerfile"] == "Dockerfile"
+    assert (folder / "Dockerfile").is_file()
+    pushed = [step[PUSH] for step in config["push"] if PUSH in step]
+    assert pushed and pushed[0]["image_name"] == f"{{{{ {build['id']}.image_name }}}}"
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert dockerfile.lstrip().startswith(("FROM", "#")) and "COPY . " in dockerfile
+    for deployment in config["deployments"]:
+        path, _, function = deployment["entrypoint"].partition(":")
+        tree = ast.parse((folder / path).read_text())
+        flows = {
+            node.name for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef)
+            and any("flow" in ast.unparse(d) for d in node.decorator_list)
+        }
+        assert function in flows, f"{folder.name}: {deployment['entrypoint']} is not a flow"
+        assert deployment["work_pool"]["name"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_recipe_has_its_parts(folder: Path) -> None:
+    from knot_prefect.recipes import run_it_commands
+
+    assert run_it_commands((folder / "README.md").read_text()), "README needs '## Run it'"
+    documents = [
+        p for p in folder.rglob("*.y*ml")
+        if p.name != "prefect.yaml" and ".github" not in p.parts
+        and isinstance(content := yaml.safe_load(p.read_text()), dict) and "blocks" in content
+    ]
+    assert documents, "block documents (a YAML file with a 'blocks:' list) are missing"
+    assert list(folder.glob("tests/test_*.py")), "the recipe's own tests are missing"
+    assert (folder / "generate_data.py").is_file() or list(folder.glob("*data*.py"))
