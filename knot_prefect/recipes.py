@@ -77,7 +77,8 @@ def parse_readme(text: str, fallback_title: str) -> tuple[str, str]:
         >>> parse_readme("# churn\\n\\nTrains a model\\non DuckDB.\\n\\n## Run it\\n", "x")
         ('churn', 'Trains a model on DuckDB.')
     """
-    title, summary_lines, seen_title = fallback_title, [], False
+    title, seen_title = fallback_title, False
+    summary_lines: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if not seen_title:
