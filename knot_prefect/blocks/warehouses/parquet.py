@@ -443,6 +443,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         schema: pa.Schema,
     ) -> list[dict[str, Any]]:
         """Write batches to new Parquet files of at most ``rows_per_file`` rows."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         base = self._table_dir(name)
@@ -468,7 +469,13 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
                     if writer is None:
                         relative = f"{DATA_FOLDER}/{write_id}-{len(entries):05d}.parquet"
                         entries.append({"path": relative, "rows": 0})
-                        handle = fs.open(f"{base}/{relative}", "wb")
+                        target = f"{base}/{relative}"
+                        # Local files use Arrow's native I/O; object stores go through fsspec.
+                        handle = (
+                            pa.OSFile(target, "wb")
+                            if self._kind == "local"
+                            else fs.open(target, "wb")
+                        )
                         writer = pq.ParquetWriter(handle, schema, compression=compression)
                         rows_in_file = 0
                     take = min(batch.num_rows - offset, self.rows_per_file - rows_in_file)
