@@ -62,13 +62,13 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
 # -- the world: a lake with generated rows, a registered model -----------------------------
 def setup_blocks(home: Path) -> None:
     """Save the lake and tracking blocks, train and register the model."""
-    import mlflow
     import numpy as np
     import pandas as pd
 
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.warehouses.parquet import ParquetLake
     from knot_prefect.demo.model import train_churn_classifier
+    from knot_prefect.tasks import register_model
     from knot_prefect.tracking.runs import tracked_run
 
     ParquetLake(path=str(home / "lake"), rows_per_file=1_000_000).save(
@@ -79,15 +79,13 @@ def setup_blocks(home: Path) -> None:
     tracking.save("bench-mlflow", overwrite=True)
     rng = np.random.default_rng(1)
     train = pd.DataFrame({name: rng.gamma(2.0, 3.0, 5_000) for name in FEATURES})
+    for name in ("sessions_7d", "tickets_14d", "failed_payments_14d"):
+        train[name] = train[name].round().astype("int64")  # counts, as in the warehouse
     train["churned"] = (train["sessions_7d"] + rng.normal(0, 2, len(train)) < 5).astype(int)
     with tracked_run(tracking, run_name="bench-train"):
         uri = train_churn_classifier(train, {})
-    with tracking.session():
-        client = tracking.get_client()
-        client.create_registered_model(MODEL)
-        version = client.create_model_version(MODEL, uri).version
-        client.set_registered_model_alias(MODEL, "champion", version)
-    del mlflow
+    version = register_model.fn(uri, MODEL, tracking).version
+    tracking.get_client().set_registered_model_alias(MODEL, "champion", str(version))
 
 
 def generate_rows(lake: Any, rows: int, table: str = "rows_to_score") -> None:
@@ -101,10 +99,10 @@ def generate_rows(lake: Any, rows: int, table: str = "rows_to_score") -> None:
         data = duckdb.sql(
             f"select range + 1 as customer_id, "
             f"(hash(range) % 40)::bigint as sessions_7d, "
-            f"(hash(range * 7) % 2000) / 10.0 as minutes_7d, "
+            f"((hash(range * 7) % 2000) / 10.0)::double as minutes_7d, "
             f"(hash(range * 13) % 5)::bigint as tickets_14d, "
             f"(hash(range * 17) % 3)::bigint as failed_payments_14d, "
-            f"[19.0, 49.0, 199.0][1 + (hash(range * 19) % 3)::int] as monthly_fee "
+            f"([19.0, 49.0, 199.0][1 + (hash(range * 19) % 3)::int])::double as monthly_fee "
             f"from range({start}, {stop})"
         ).to_arrow_table()
         lake.write(data, table, mode="append")
@@ -132,17 +130,15 @@ def throughput(rows: int, repeat: int) -> dict[str, float]:
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            dashboard_address=None)
     try:
-        with Client(cluster) as client:
+        with Client(cluster):
             import dask.dataframe as dd
 
             parts = max(rows // batch, 2)
             ddf = dd.from_pandas(frame, npartitions=parts).persist()
-            shipped = client.scatter(model, broadcast=True)
             meta = predict_frame(frame.head(2), model)
             results["raw_dask_2_workers_s"] = median_time(
-                lambda: ddf.map_partitions(predict_frame, shipped, batch, meta=meta)
+                lambda: ddf.map_partitions(predict_frame, model, batch, meta=meta)
                 .compute(), repeat)
-            client.cancel(shipped)
 
             def flow(address: str | None, table: str) -> None:
                 lake.drop_table(table, missing_ok=True)

@@ -123,25 +123,16 @@ def scored_stream(
             yield score_partition(frame, model, keys, batch_rows)
         return
     pending: deque[Any] = deque()
-    shipped = _shippable(runner, model)
     for frame in frames:
         pending.append(runner.submit(
             score_partition,
-            parameters={"frame": frame, "model": shipped, "keys": keys,
+            parameters={"frame": frame, "model": model, "keys": keys,
                         "batch_rows": batch_rows},
         ))
         while len(pending) >= max(in_flight, 1):
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
-
-
-def _shippable(runner: TaskRunner[Any], model: Any) -> Any:
-    """The model sent once to every worker (a Dask future), not once per partition."""
-    try:
-        return runner.client.scatter(model, broadcast=True)  # type: ignore[attr-defined]
-    except Exception:  # an unreachable scatter falls back to shipping the model inline
-        return model
 
 
 def partitions(frame: pd.DataFrame, rows: int) -> list[pd.DataFrame]:

@@ -20,6 +20,7 @@ from prefect.states import State
 from knot_prefect import MLflowTracking, ParquetLake, tracked_run
 from knot_prefect.demo.model import train_churn_classifier
 from knot_prefect.flows import batch_inference_flow
+from knot_prefect.tasks import register_model
 
 LAKE = "scoring-lake"
 TRACKING = "scoring-mlflow"
@@ -39,12 +40,8 @@ def train_model(model_name: str = "churn-scorer") -> int:
         "select " + ", ".join(FEATURES) + ", churned from training_sample")
     with tracked_run(tracking, run_name="train-scoring-model"):
         uri = train_churn_classifier(sample, {"C": 1.0})
-    with tracking.session():
-        client = tracking.get_client()
-        if not client.search_registered_models(f"name = '{model_name}'"):
-            client.create_registered_model(model_name)
-        version = int(client.create_model_version(model_name, uri).version)
-        client.set_registered_model_alias(model_name, "champion", str(version))
+    version = register_model(uri, model_name, tracking).version
+    tracking.get_client().set_registered_model_alias(model_name, "champion", str(version))
     print(f"{model_name} version {version} is @champion")
     return version
 
