@@ -487,6 +487,9 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
                         close()
             close()
         except BaseException:
+            with contextlib.suppress(Exception):
+                if writer is not None:
+                    writer.close()
             if handle is not None:
                 handle.close()
             self._remove_files(fs, name, entries)
