@@ -67,7 +67,7 @@ def prefect_harness() -> Iterator[None]:
     """Run every flow and block operation against a temporary Prefect database."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 
