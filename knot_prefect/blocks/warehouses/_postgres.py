@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from adbc_driver_manager.dbapi import Connection, Cursor
 
 MAX_IDLE_CONNECTIONS = 4
+MERGE_WORK_MEM = "256MB"  # per upsert transaction; PostgreSQL's default of 4MB spills to disk
 IDLE_TRUST_SECONDS = 30.0  # an idle connection older than this is checked before reuse
 
 # PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
@@ -395,6 +396,8 @@ def _write_in_transaction(
         cur.execute(f"insert into {target} ({columns}) select {columns} from {stage}")
     else:
         cur.execute(f"analyze {stage}")
+        # The MERGE hash-joins the whole frame: give it room for this transaction only.
+        cur.execute(f"set local work_mem = '{MERGE_WORK_MEM}'")
         cur.execute(_merge_sql(target, stage, data.column_names, keys))
     cur.execute(f"drop table {stage}")
 
