@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -103,6 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(RECIPE))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     import torch
     from generate_data import generate
     from model import device_name, pick_device

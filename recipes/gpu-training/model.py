@@ -128,8 +128,8 @@ def train_loop(
     """Adam on binary cross-entropy over shuffled full batches (the last partial one dropped).
 
     One untimed warm-up step comes first (kernel selection, allocator); the clock covers
-    every epoch after it, with the device synchronized at both ends. The loss is read
-    back once per epoch, so the host never stalls the device between steps.
+    every epoch after it, with the device synchronized at both ends. Each epoch's last
+    loss stays on the device until the end, so the host never stalls the device.
 
     Raises:
         ValueError: Fewer rows than one batch.

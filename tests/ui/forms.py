@@ -66,9 +66,26 @@ def screenshot_form(page: Page, file_name: str) -> Path:
     path = SCREENSHOTS / file_name
     # One-row text areas would show only the last line of a multi-line value.
     page.eval_on_selector_all(
-        "form textarea", "els => els.forEach(e => e.style.height = e.scrollHeight + 'px')"
+        "form textarea.p-textarea__control",
+        "els => els.forEach(e => e.style.height = (e.scrollHeight + 4) + 'px')",
     )
-    page.locator("form").first.screenshot(path=str(path), animations="disabled")
+    # A form taller than the window scrolls inside the page: grow the window to fit it.
+    form = page.locator("form").first
+    size = page.viewport_size or {"width": 1280, "height": 1000}
+    height = int(form.evaluate("e => e.scrollHeight")) + 200
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    try:
+        form.screenshot(path=str(path), animations="disabled")
+    finally:
+        page.set_viewport_size(size)
+    return path
+
+
+def screenshot_page(page: Page, file_name: str) -> Path:
+    """Keep a picture of the window (a saved block's page) for the docs."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / file_name
+    page.screenshot(path=str(path), animations="disabled")
     return path
 
 

@@ -25,13 +25,20 @@ MASK = "********"
 
 
 def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def _assert_secret_hidden(page: Page, secret: str) -> None:
+def _secret(kind: str) -> str:
+    # Readable in the screenshots, and unique so that finding it in a page means a leak.
+    return f"{kind}-visible-only-while-typing-{uuid.uuid4().hex[:6]}"
+
+
+def _assert_secret_hidden(page: Page, secret: str, screenshot: str | None = None) -> None:
     """The block page and its edit form show the mask, never the value."""
     page.get_by_text(MASK, exact=True).first.wait_for()  # field values render last
     assert secret not in page.content()
+    if screenshot:
+        forms.screenshot_page(page, screenshot)
     page.goto(page.url + "/edit")
     page.get_by_role("button", name="Save").wait_for()
     page.wait_for_function(
@@ -48,7 +55,7 @@ def _assert_secret_hidden(page: Page, secret: str) -> None:
 def test_mlflow_tracking_form(ui_url: str, page: Page, tmp_path: Path) -> None:
     from knot_prefect import MLflowTracking
 
-    name, token = _name("mlflow"), f"tok-{uuid.uuid4().hex}"
+    name, token = _name("churn-mlflow"), _secret("token")
     store = f"sqlite:///{tmp_path}/mlflow.db"
     forms.open_create_form(page, ui_url, "MLflow", "MLflow Tracking")
     forms.fill_block_name(page, name)
@@ -59,7 +66,7 @@ def test_mlflow_tracking_form(ui_url: str, page: Page, tmp_path: Path) -> None:
     forms.field_after(page, "How many times to try reaching").fill("5")
     forms.screenshot_form(page, "ui-mlflow-tracking-form.png")
     forms.submit(page)
-    _assert_secret_hidden(page, token)
+    _assert_secret_hidden(page, token, screenshot="ui-mlflow-tracking-saved.png")
 
     tracking = MLflowTracking.load(name, _sync=True)
     assert tracking.tracking_uri == store
@@ -75,7 +82,7 @@ def test_mlflow_tracking_form(ui_url: str, page: Page, tmp_path: Path) -> None:
 def test_data_contract_form(ui_url: str, page: Page) -> None:
     from knot_prefect import DataContract
 
-    name = _name("orders")
+    name = _name("orders-contract")
     schema_yaml = (
         "schema_type: dataframe\n"
         "columns:\n"
@@ -116,7 +123,7 @@ def test_sql_warehouse_form(
 ) -> None:
     from knot_prefect import SqlWarehouse
 
-    name, password = _name("warehouse"), f"pw-{uuid.uuid4().hex}"
+    name, password = _name("analytics"), _secret("password")
     url = postgres_database["url"]  # postgresql+psycopg://postgres@127.0.0.1:PORT/DB
     forms.open_create_form(page, ui_url, "SQL Warehouse", "SQL Warehouse")
     forms.fill_block_name(page, name)
