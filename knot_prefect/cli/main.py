@@ -14,6 +14,7 @@ from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
 from knot_prefect.cli import contract as contract_commands
 from knot_prefect.cli import pool as pool_commands
+from knot_prefect.cli import recipe as recipe_commands
 from knot_prefect.cli.demo import demo
 from knot_prefect.cli.deploy import deploy
 from knot_prefect.cli.doctor import doctor
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(blocks_commands.app, name="blocks")
 app.add_typer(contract_commands.app, name="contract")
 app.add_typer(pool_commands.app, name="pool")
+app.add_typer(recipe_commands.app, name="recipe")
 app.command()(doctor)
 app.command()(demo)
 app.command()(lineage)
