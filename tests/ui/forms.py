@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 BLOCK_PAGE = re.compile(r".*/blocks/block/[0-9a-f-]{36}$")
 
 
@@ -60,10 +62,21 @@ def submit(page: Page) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def screenshot_dir() -> Path:
+    """docs/images with ``KNOT_UPDATE_SCREENSHOTS=1``, else a scratch folder.
+
+    Every run names its blocks afresh, so the docs' pictures change only when asked to.
+    """
+    if os.environ.get("KNOT_UPDATE_SCREENSHOTS") == "1":
+        return DOC_IMAGES
+    folder = Path(tempfile.gettempdir()) / "knot-ui-screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def screenshot_form(page: Page, file_name: str) -> Path:
     """Keep a picture of the filled form for the docs."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / file_name
+    path = screenshot_dir() / file_name
     # One-row text areas would show only the last line of a multi-line value.
     page.eval_on_selector_all(
         "form textarea.p-textarea__control",
@@ -83,8 +96,7 @@ def screenshot_form(page: Page, file_name: str) -> Path:
 
 def screenshot_page(page: Page, file_name: str) -> Path:
     """Keep a picture of the window (a saved block's page) for the docs."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / file_name
+    path = screenshot_dir() / file_name
     page.screenshot(path=str(path), animations="disabled")
     return path
 
