@@ -195,7 +195,7 @@ def test_champion_challenger_promotion_and_rollback(
     first = contest(good)
     assert first.promoted and first.champion_version is None
     client = embedded.get_client()
-    assert client.get_registered_model(name).aliases["champion"] == good
+    assert int(client.get_registered_model(name).aliases["champion"]) == good
 
     # A worse challenger: nothing moves, the flow succeeds, the decision is recorded.
     state = contest(weak, return_state=True)
@@ -210,7 +210,7 @@ def test_champion_challenger_promotion_and_rollback(
         }
     assert decision.champion_score == pytest.approx(expected["champion"])
     assert decision.challenger_score == pytest.approx(expected["challenger"])
-    assert client.get_registered_model(name).aliases["champion"] == good
+    assert int(client.get_registered_model(name).aliases["champion"]) == good
     tags = client.get_model_version(name, str(weak)).tags
     assert tags["knot.promotion.champion.decision"] == "kept-champion"
     assert float(tags["knot.promotion.champion.challenger_score"]) == decision.challenger_score
@@ -225,7 +225,7 @@ def test_champion_challenger_promotion_and_rollback(
     win = contest(better)
     assert win.promoted and win.champion_version == good
     assert win.challenger_score > win.champion_score
-    assert client.get_registered_model(name).aliases["champion"] == better
+    assert int(client.get_registered_model(name).aliases["champion"]) == better
     events = wait_for_events(name, 2)
     versions = sorted(e["resource"]["knot.model.version"] for e in events)
     assert versions == sorted([str(good), str(better)])
@@ -237,7 +237,7 @@ def test_champion_challenger_promotion_and_rollback(
 
     move = undo()
     assert (move.from_version, move.to_version) == (better, good)
-    assert client.get_registered_model(name).aliases["champion"] == good
+    assert int(client.get_registered_model(name).aliases["champion"]) == good
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         undo()
 
@@ -345,5 +345,5 @@ def test_lifecycle_on_a_real_server_with_a_token(
     opening, contest, model, scored = lifecycle()
     assert opening.promoted and contest.promoted and contest.champion_version == first
     assert model.version == second and len(scored) == len(holdout)
-    assert served.get_client().get_registered_model(name).aliases["champion"] == second
+    assert int(served.get_client().get_registered_model(name).aliases["champion"]) == second
     assert token_proxy.authorized > 0  # Every call above went through the proxy.
