@@ -5,8 +5,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_WHEELS ?= /opt/wheels
+TORCH_STAMP := $(VENV)/.torch-installed
 
-.PHONY: demo test lint typecheck check bench clean services
+.PHONY: demo test lint typecheck check bench clean services install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,6 +18,16 @@ $(STAMP): $(BIN)/python pyproject.toml requirements/constraints.txt
 	$(BIN)/uv pip install -q --python $(BIN)/python -c requirements/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+$(TORCH_STAMP): $(STAMP)
+	# PyTorch for the GPU recipe's CPU test: the CPU build from this machine's wheel folder
+	# when present (PyPI's default build is a multi-GB CUDA download), else PyPI's.
+	if ls $(TORCH_WHEELS)/torch-2.13.0*.whl >/dev/null 2>&1; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --find-links $(TORCH_WHEELS) "torch==2.13.0"; \
+	else \
+	  $(BIN)/uv pip install -q --python $(BIN)/python "torch==2.13.0"; \
+	fi
+	touch $(TORCH_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -24,7 +36,7 @@ demo: $(STAMP)
 services:
 	./scripts/install-services.sh
 
-test: $(STAMP) services
+test: $(STAMP) $(TORCH_STAMP) services
 	$(BIN)/pytest
 
 lint: $(STAMP)
