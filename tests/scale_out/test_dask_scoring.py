@@ -88,7 +88,10 @@ def test_existing_scheduler_scores_partitions_on_the_workers(
 def test_temporary_local_cluster_streams_batches_and_reruns_without_duplicates(
     scoring_world: dict[str, Any], reference: pd.DataFrame
 ) -> None:
-    options = {"dask_address": "local", "dask_workers": 2, "stream": True, "batch_rows": 64}
+    # The bad fraction holds per batch when streaming; the last batch (44 rows) holds
+    # the 3 bad customers, 6.8%.
+    options = {"dask_address": "local", "dask_workers": 2, "stream": True, "batch_rows": 64,
+               "max_bad_fraction": 0.1}
     summary = score(scoring_world, "scores_streamed", **options)
     assert summary["rows_read"] == CUSTOMERS
     assert summary["rows_quarantined"] == BAD_ROWS
@@ -130,15 +133,18 @@ def test_stream_with_warehouse_features_stops_at_a_failing_check(
            "a.tickets_14d, a.failed_payments_14d "
            "from customers c join customer_activity a using (customer_id) "
            "where a.event_timestamp = (select max(event_timestamp) from customer_activity)")
+    # These rows carry feature columns, so their quarantine is a table of its own.
     summary = score(scoring_world, "scores_from_warehouse", stream=True, batch_rows=100,
-                    feature_source="warehouse", entity_sql=sql)
+                    feature_source="warehouse", entity_sql=sql,
+                    quarantine_table="scoring_rows_quarantine")
     assert summary["rows_published"] == CUSTOMERS - BAD_ROWS
     assert summary["feature_views"] == "warehouse columns"
 
     # Bounds no churn probability meets: the first batch fails its check, unwritten.
     with pytest.raises(Exception, match=r"scores_bounded-prediction_\d-(min|max)"):
         score(scoring_world, "scores_bounded", stream=True, batch_rows=100,
-              feature_source="warehouse", entity_sql=sql, prediction_bounds=[0.4, 0.6])
+              feature_source="warehouse", entity_sql=sql, prediction_bounds=[0.4, 0.6],
+              quarantine_table="scoring_rows_quarantine")
     assert not warehouse.table_exists("scores_bounded")
 
 
