@@ -197,7 +197,7 @@ def start_mlflow_server() -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}"
         with managed_process("mlflow server", command, lambda: http_ok(f"{url}/health"),
-                             timeout=90):
+                             timeout=240):
             yield url
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -220,7 +220,7 @@ def start_prefect_server() -> Iterator[str]:
                str(port)]
     try:
         with managed_process("prefect server", command, lambda: http_ok(f"{api}/health"),
-                             timeout=120, env=env):
+                             timeout=240, env=env):
             yield api
     finally:
         shutil.rmtree(home, ignore_errors=True)
