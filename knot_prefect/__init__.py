@@ -19,17 +19,18 @@ from knot_prefect._registry import EXPORTS
 from knot_prefect._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from knot_prefect.blocks.compute_profile import ComputeProfile
-    from knot_prefect.blocks.contract import DataContract
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
-    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-    from knot_prefect.blocks.warehouses.base import Warehouse, WriteResult
-    from knot_prefect.blocks.warehouses.bigquery import BigQueryWarehouse
-    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
-    from knot_prefect.blocks.warehouses.parquet import ParquetLake
-    from knot_prefect.blocks.warehouses.snowflake import SnowflakeWarehouse
-    from knot_prefect.blocks.warehouses.sql import SqlWarehouse
-    from knot_prefect.settings import KnotSettings
+    from knot_prefect.blocks.compute_profile import ComputeProfile as ComputeProfile
+    from knot_prefect.blocks.contract import DataContract as DataContract
+    from knot_prefect.blocks.feast_store import FeastFeatureStore as FeastFeatureStore
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking as MLflowTracking
+    from knot_prefect.blocks.warehouses.base import Warehouse as Warehouse
+    from knot_prefect.blocks.warehouses.base import WriteResult as WriteResult
+    from knot_prefect.blocks.warehouses.bigquery import BigQueryWarehouse as BigQueryWarehouse
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse as DuckDBWarehouse
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake as ParquetLake
+    from knot_prefect.blocks.warehouses.snowflake import SnowflakeWarehouse as SnowflakeWarehouse
+    from knot_prefect.blocks.warehouses.sql import SqlWarehouse as SqlWarehouse
+    from knot_prefect.settings import KnotSettings as KnotSettings
 
 __all__ = ["__version__", *EXPORTS]
 

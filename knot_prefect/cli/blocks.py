@@ -53,8 +53,8 @@ def export(
     name: str = typer.Argument(..., help="Document name, or TYPE/NAME when names clash."),
 ) -> None:
     """Print block document NAME as YAML, with secrets replaced by ${VAR} references."""
-    from knot_prefect.documents import export_document
     from knot_prefect.blocks.resolve import BlockNotFoundError
+    from knot_prefect.documents import export_document
     from knot_prefect.inventory import load_document
 
     try:
