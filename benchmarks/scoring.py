@@ -281,6 +281,9 @@ def main() -> None:
             # A real Prefect server of its own; the flow runs report to it.
             os.environ["PREFECT_API_URL"] = stack.enter_context(start_prefect_server())
         setup_blocks(home)
+        if ARGS.only_stream:
+            streaming(ARGS.stream_rows, ARGS.batch_rows)
+            return
         print(f"Throughput on {ARGS.rows:,} rows ...", flush=True)
         tp = throughput(ARGS.rows, ARGS.repeat)
         for name, seconds in tp.items():
@@ -302,6 +305,8 @@ def parse() -> argparse.Namespace:
                         default=[1_000_000, 5_000_000, 10_000_000])
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only-stream", action="store_true",
+                        help="only the peak-RSS part, printed, no doc update")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:

@@ -120,7 +120,10 @@ def scored_stream(
     """
     if runner is None:
         for frame in frames:
-            yield score_partition(frame, model, keys, batch_rows)
+            # The plain function: a task call in the flow process would keep its
+            # result referenced by the flow run for dependency tracking, so memory
+            # would grow with every batch.
+            yield score_partition.fn(frame, model, keys, batch_rows)
         return
     pending: deque[Any] = deque()
     for frame in frames:

@@ -135,7 +135,8 @@ def batch_inference_flow(
     scored_at = datetime.now(UTC)
     as_of = as_of or scored_at
     inputs = _FeatureInputs(warehouse_block, feature_store, features, feature_source,
-                            contract, quarantine_table, max_bad_fraction, as_of)
+                            contract, quarantine_table, max_bad_fraction, as_of,
+                            per_batch=stream)
 
     def lineage_for(model: Any) -> Lineage:
         return Lineage(
@@ -245,7 +246,7 @@ class _FeatureInputs:
 
     def __init__(self, warehouse: Any, feature_store: str, features: str | list[str],
                  source: str, contract: str | None, quarantine_table: str,
-                 max_bad_fraction: float, as_of: datetime) -> None:
+                 max_bad_fraction: float, as_of: datetime, per_batch: bool = False) -> None:
         from knot_prefect.blocks.resolve import resolve_block
 
         if source not in ("historical", "online", "warehouse"):
@@ -255,7 +256,7 @@ class _FeatureInputs:
             )
         self.warehouse, self.features, self.source = warehouse, features, source
         self.quarantine_table, self.max_bad_fraction = quarantine_table, max_bad_fraction
-        self.as_of = as_of
+        self.as_of, self.per_batch = as_of, per_batch
         self.contract_block: Any = None
         self.contract_version: str | None = None
         if contract:
@@ -281,6 +282,12 @@ class _FeatureInputs:
 
         from knot_prefect.tasks import online_features, training_set, validate
 
+        if self.per_batch:
+            # Plain functions per streamed batch (their artifacts and logs still attach
+            # to the flow run): a task call's result stays referenced by the flow run
+            # for dependency tracking, which would keep every batch in memory.
+            validate, online_features, training_set = (
+                validate.fn, online_features.fn, training_set.fn)
         rows = entities
         if self.contract_block is not None:
             rows = validate(
