@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
-from knot_prefect.errors import ConfigurationError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
@@ -21,8 +19,9 @@ def resolve_tracking(tracking: MLflowTracking | str | None = None) -> MLflowTrac
         The block.
 
     Raises:
-        ConfigurationError: When no document has that name; the message lists the
+        BlockNotFoundError: When no document has that name; the message lists the
             existing ``MLflowTracking`` documents.
+        TypeError: When ``tracking`` is neither a block nor a name.
 
     Examples:
         >>> resolve_tracking().experiment_name
@@ -34,33 +33,6 @@ def resolve_tracking(tracking: MLflowTracking | str | None = None) -> MLflowTrac
         return MLflowTracking()
     if isinstance(tracking, MLflowTracking):
         return tracking
-    if not isinstance(tracking, str):
-        raise ConfigurationError(
-            f"tracking must be an MLflowTracking block or a block document name, "
-            f"not {type(tracking).__name__}."
-        )
-    try:
-        block = cast("MLflowTracking", MLflowTracking.load(tracking))
-    except ValueError:
-        raise ConfigurationError(
-            f"No MLflowTracking block document named {tracking!r}. Existing documents: "
-            f"{', '.join(_document_names()) or 'none'}. Create one with "
-            "`MLflowTracking(...).save(NAME)` or `knot blocks apply FILE`."
-        ) from None
-    return block
+    from knot_prefect.blocks.resolve import resolve_block
 
-
-def _document_names() -> list[str]:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-
-    with get_client(sync_client=True) as client:
-        try:
-            documents = client.read_block_documents_by_type(
-                MLflowTracking.get_block_type_slug(), include_secrets=False
-            )
-        except ObjectNotFound:
-            return []
-    return sorted(d.name for d in documents if d.name and not d.is_anonymous)
+    return resolve_block(tracking, MLflowTracking)

@@ -141,6 +141,6 @@ def test_documents_resolve_by_name_and_unknown_names_list_existing() -> None:
     assert loaded.tracking_uri == "http://mlflow.internal:5000"
     assert loaded.token is not None and loaded.token.get_secret_value() == TOKEN
     with pytest.raises(
-        ConfigurationError, match=f"No MLflowTracking block document named 'nope'.*{name}"
+        ConfigurationError, match=f"No MLflowTracking block document is named 'nope'.*{name}"
     ):
         resolve_tracking("nope")
