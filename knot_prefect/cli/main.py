@@ -19,6 +19,7 @@ from knot_prefect.cli.demo import demo
 from knot_prefect.cli.deploy import deploy
 from knot_prefect.cli.doctor import doctor
 from knot_prefect.cli.lineage import lineage
+from knot_prefect.cli.serve import serve
 
 app = typer.Typer(
     name="knot",
@@ -35,6 +36,7 @@ app.command()(doctor)
 app.command()(demo)
 app.command()(lineage)
 app.command()(deploy)
+app.command()(serve)
 
 
 def _print_version(value: bool) -> None:

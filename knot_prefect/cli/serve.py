@@ -1,0 +1,62 @@
+"""``knot serve --model NAME@ALIAS --features STORE``: predictions behind an HTTP API."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve(
+    model: str = typer.Option(..., "--model", help="Registered model and alias, NAME@ALIAS."),
+    features: str = typer.Option(
+        ..., "--features", help="FeastFeatureStore block document, or a Feast repo folder."
+    ),
+    contract: str = typer.Option(
+        None, "--contract", help="DataContract block document, or a Pandera YAML file."
+    ),
+    tracking: str = typer.Option(
+        None, "--tracking",
+        help="MLflowTracking block document, or a tracking URI (default: embedded store).",
+    ),
+    feature_service: str = typer.Option(
+        None, "--feature-service",
+        help="Feast feature service to read (default: match the model's input names).",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    max_feature_age: float = typer.Option(
+        None, "--max-feature-age", help="Oldest acceptable feature value, in seconds."
+    ),
+    stale: str = typer.Option(
+        "error", "--stale", help="Stale features: 'error' (HTTP 409) or 'flag' (answer, flagged)."
+    ),
+    refresh: float = typer.Option(30.0, "--refresh", help="Seconds between alias checks."),
+    max_batch: int = typer.Option(1000, "--max-batch", help="Most entities per request."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Serve predictions of the model holding an alias, fed with online features."""
+    import logging.config
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from knot_prefect.cli._output import fail
+    from knot_prefect.errors import KnotError
+    from knot_prefect.serving import ServeSettings, build_app
+    from knot_prefect.serving.logs import log_config
+
+    config = log_config(log_level)
+    logging.config.dictConfig(config)
+    try:
+        settings = ServeSettings(
+            model=model, features=features, contract=contract, tracking=tracking,
+            feature_service=feature_service, max_feature_age=max_feature_age,
+            stale=stale, refresh=refresh, max_batch=max_batch,
+        )
+        app = build_app(settings)
+    except ValidationError as exc:
+        fail("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                       for e in exc.errors()))
+    except KnotError as exc:
+        fail(str(exc))
+    uvicorn.run(app, host=host, port=port, log_config=config, access_log=False,
+                log_level=log_level.lower())

@@ -1,0 +1,144 @@
+"""Request and response bodies of ``POST /predict``, typed from the served entity keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+    model_validator,
+)
+
+from knot_prefect.serving.features import JoinKey
+
+Scalar = StrictInt | StrictFloat | StrictStr | StrictBool
+
+
+def _key_type(key: JoinKey) -> Any:
+    description = f"The {key.name} entity key."
+    if key.kind == "int":
+        bound = 2 ** (key.bits - 1)
+        return Annotated[StrictInt, Field(ge=-bound, le=bound - 1, description=description)]
+    if key.kind == "float":
+        return Annotated[StrictFloat, Field(allow_inf_nan=False, description=description)]
+    if key.kind == "bool":
+        return Annotated[StrictBool, Field(description=description)]
+    # Bytes keys are sent as text, like strings.
+    return Annotated[StrictStr, Field(min_length=1, max_length=1024, description=description)]
+
+
+class _EntityBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _RequestBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> _RequestBase:
+        entity = getattr(self, "entity", None)
+        entities = getattr(self, "entities", None)
+        if (entity is None) == (entities is None):
+            raise ValueError(
+                "Send exactly one of 'entity' (one key object) or 'entities' (a list of them)."
+            )
+        return self
+
+    def keys(self) -> list[dict[str, Any]]:
+        """The entity keys asked for, in request order."""
+        entity = getattr(self, "entity", None)
+        items = [entity] if entity is not None else list(getattr(self, "entities", None) or [])
+        return [item.model_dump() for item in items]
+
+
+def request_model(join_keys: Sequence[JoinKey], max_batch: int) -> type[_RequestBase]:
+    """The ``POST /predict`` body: ``{"entity": {...}}`` or ``{"entities": [{...}, ...]}``.
+
+    Examples:
+        >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10)
+        >>> Request.model_validate({"entities": [{"customer_id": 7}]}).keys()
+        [{'customer_id': 7}]
+    """
+    fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
+    entity = create_model("EntityKey", __base__=_EntityBase, **fields)
+    return create_model(
+        "PredictRequest",
+        __base__=_RequestBase,
+        entity=(
+            entity | None,
+            Field(default=None, description="One entity to score."),
+        ),
+        entities=(
+            list[entity] | None,  # type: ignore[valid-type]
+            Field(default=None, min_length=1, max_length=max_batch,
+                  description=f"Entities to score (1 to {max_batch})."),
+        ),
+    )
+
+
+class ModelInfo(BaseModel):
+    """The model version that scored the request."""
+
+    name: str = Field(description="Registered model name.")
+    version: int = Field(description="Model version that scored.")
+    alias: str = Field(description="The alias followed.")
+    uri: str = Field(description="Pinned model URI, models:/NAME/VERSION.")
+
+
+class FeatureViewInfo(BaseModel):
+    """A feature view read, with the hash of its definition."""
+
+    name: str = Field(description="Feature view name.")
+    version: str = Field(description="First 12 hex digits of the SHA-256 of the view's spec.")
+
+
+class Prediction(BaseModel):
+    """The answer for one entity."""
+
+    entity: dict[str, Scalar] = Field(description="The entity key, as sent.")
+    prediction: Scalar | list[Scalar] | None = Field(
+        description="The model's output for the entity (a list for multi-column outputs)."
+    )
+    features: dict[str, Scalar | list[Scalar] | None] = Field(
+        description="The feature values the model was given."
+    )
+    feature_timestamps: dict[str, datetime | None] = Field(
+        description="Per feature view, the event time of the values read."
+    )
+    feature_age_seconds: dict[str, float | None] = Field(
+        description="Per feature view, seconds between the event time and scoring."
+    )
+    stale_views: list[str] = Field(
+        description="Views older than the configured maximum age (stale=flag only)."
+    )
+
+
+class PredictResponse(BaseModel):
+    """Predictions with their lineage."""
+
+    predictions: list[Prediction]
+    model: ModelInfo
+    feature_views: list[FeatureViewInfo]
+    feature_view_versions: str = Field(
+        description="view@version of each view, as the batch lineage column holds it."
+    )
+    contract_version: str | None = Field(description="Version of the data contract checked.")
+    stale: bool = Field(description="Whether any prediction used stale features.")
+    scored_at: datetime = Field(description="When the request was scored (UTC).")
+
+
+class ErrorResponse(BaseModel):
+    """What was wrong with a request."""
+
+    error: str = Field(description="Kind of error.")
+    message: str = Field(description="What was wrong and how to fix it.")
+    detail: Any = Field(default=None, description="Structured detail (entities, views, checks).")

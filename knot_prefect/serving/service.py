@@ -1,0 +1,370 @@
+"""One prediction: entity keys -> online features -> contract -> model -> answer with lineage."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.serving.errors import (
+    ContractViolationError,
+    FeatureStoreUnavailableError,
+    StaleFeaturesError,
+    UnknownEntityError,
+)
+from knot_prefect.serving.features import FeaturePlan, OnlineRows, plan_features, read_online
+from knot_prefect.serving.model_holder import ModelHolder, ServedModel
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.serving.settings import ServeSettings
+
+logger = logging.getLogger("knot_prefect.serving")
+MASK = "***"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _describe(key: Any) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in key.items())
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-safe value: numpy scalars unwrapped, NaN and infinities as null."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _output_rows(output: Any, rows: int) -> list[Any]:
+    """One JSON value per entity from whatever the pyfunc model returned."""
+    import numpy as np
+
+    if hasattr(output, "to_numpy"):  # DataFrame or Series
+        output = output.to_numpy()
+    values = np.asarray(output)
+    if values.ndim == 0 or len(values) != rows:
+        raise ConfigurationError(
+            f"The model returned {values.size} value(s) for {rows} entities; a served "
+            "model must return one prediction per row."
+        )
+    if values.ndim > 1 and values.shape[1:] == (1,):
+        values = values.reshape(rows)
+    return [_json_value(item) for item in values.tolist()]
+
+
+class PredictionService:
+    """Scores entity keys with online features and the model holding an alias.
+
+    Args:
+        store: The open Feast store.
+        holder: The model holder (its first model already loaded).
+        contract: Data contract the features (and keys) must satisfy, if any.
+        max_feature_age: Oldest acceptable feature age in seconds (None: no limit).
+        stale: ``error`` refuses stale features (409); ``flag`` answers and flags them.
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        holder: ModelHolder,
+        contract: DataContract | None = None,
+        max_feature_age: float | None = None,
+        stale: str = "error",
+    ) -> None:
+        self.store = store
+        self.holder = holder
+        self.contract = contract
+        self.max_feature_age = max_feature_age
+        self.stale = stale
+        self.sensitive = frozenset(contract.sensitive_columns if contract else ())
+        self.contract_version = contract.version if contract else None
+        if contract is not None:
+            self._check_contract_columns(holder.current.plan)
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: ServeSettings) -> PredictionService:
+        """Open the store, load the model the alias points at and read the contract.
+
+        Raises:
+            ConfigurationError: Naming the block, model, alias or feature that is wrong.
+        """
+        feature_block = resolve_features(settings.features)
+        tracking = resolve_tracking_setting(settings.tracking)
+        contract = resolve_contract(settings.contract) if settings.contract else None
+        store = feature_block.get_store()
+
+        def plan_for(inputs: list[str]) -> FeaturePlan:
+            return plan_features(store, inputs, settings.feature_service)
+
+        holder = ModelHolder(settings.model_name, settings.alias, tracking, plan_for,
+                             refresh=settings.refresh)
+        holder.refresh()
+        return cls(store, holder, contract, settings.max_feature_age, settings.stale)
+
+    def _check_contract_columns(self, plan: FeaturePlan) -> None:
+        assert self.contract is not None
+        offered = {key.name for key in plan.join_keys} | set(plan.view_of)
+        absent = [str(name) for name in self.contract.schema().columns if name not in offered]
+        if absent:
+            raise ConfigurationError(
+                f"DataContract {self.contract.contract_name!r} checks the columns {absent}, "
+                f"which a request does not carry (entity keys and features: {sorted(offered)}); "
+                "serve with a contract on the keys and features only."
+            )
+
+    # -- serving -------------------------------------------------------------------------
+    def predict(self, keys: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Score entity keys; the answer is JSON-ready (see ``PredictResponse``).
+
+        Raises:
+            UnknownEntityError: 404, naming keys the online store does not hold.
+            StaleFeaturesError: 409 under ``stale="error"``, naming the view and its age.
+            ContractViolationError: 422, naming each failed column and check.
+        """
+        served = self.holder.current  # the model this request finishes with
+        plan = served.plan
+        scored_at = datetime.now(UTC)
+        columns = {key.name: [entity[key.name] for entity in keys] for key in plan.join_keys}
+        self._check_keys(columns)
+        try:
+            rows = read_online(self.store, plan, columns)
+        except Exception as exc:
+            raise FeatureStoreUnavailableError(
+                f"Reading the online store failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._check_present(keys, rows)
+        ages, stale_views = self._ages(keys, rows, scored_at)
+        if self.contract is not None:
+            self._validate(columns, rows)
+        outputs = self._score(served, columns, rows, len(keys))
+        predictions = [
+            {
+                "entity": dict(entity),
+                "prediction": outputs[i],
+                "features": {
+                    name: MASK if name in self.sensitive else _json_value(values[i])
+                    for name, values in rows.columns.items()
+                },
+                "feature_timestamps": {
+                    view: _iso(times[i]) for view, times in rows.event_times.items()
+                },
+                "feature_age_seconds": {view: ages[view][i] for view in ages},
+                "stale_views": stale_views[i],
+            }
+            for i, entity in enumerate(keys)
+        ]
+        return {
+            "predictions": predictions,
+            "model": {"name": served.name, "version": served.version, "alias": served.alias,
+                      "uri": served.uri},
+            "feature_views": [{"name": view, "version": plan.view_versions[view]}
+                              for view in plan.views],
+            "feature_view_versions": plan.lineage,
+            "contract_version": self.contract_version,
+            "stale": any(stale_views),
+            "scored_at": scored_at.isoformat(),
+        }
+
+    def _check_keys(self, columns: dict[str, list[Any]]) -> None:
+        for name, values in columns.items():
+            for value in values:
+                if isinstance(value, str):
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise ContractViolationError(
+                            f"Entity key {name} must be valid UTF-8 text.",
+                            {"field": name},
+                        ) from None
+
+    def _check_present(self, keys: Sequence[dict[str, Any]], rows: OnlineRows) -> None:
+        unknown: list[dict[str, Any]] = []
+        incomplete: list[dict[str, Any]] = []
+        views = len(rows.event_times)
+        lacking: dict[int, list[str]] = {}
+        for view, positions in rows.missing.items():
+            for position in positions:
+                lacking.setdefault(position, []).append(view)
+        for position, missing_views in sorted(lacking.items()):
+            if len(missing_views) == views:
+                unknown.append(keys[position])
+            else:
+                incomplete.append({"entity": keys[position], "views": sorted(missing_views)})
+        if unknown or incomplete:
+            parts = []
+            if unknown:
+                parts.append("no online features for " + "; ".join(_describe(k) for k in unknown))
+            if incomplete:
+                parts.append("; ".join(
+                    f"{_describe(item['entity'])} has no values in view(s) "
+                    f"{', '.join(item['views'])}" for item in incomplete
+                ))
+            raise UnknownEntityError(
+                "Unknown entity: " + "; ".join(parts) + ". Check the key, or materialize "
+                "the feature views for it.",
+                {"unknown": unknown, "incomplete": incomplete},
+            )
+        nulls = [
+            {"entity": keys[i], "feature": name}
+            for name, values in rows.columns.items() for i, value in enumerate(values)
+            if value is None
+        ]
+        if nulls:
+            raise ContractViolationError(
+                "The online store holds no value for "
+                + "; ".join(f"{item['feature']} of {_describe(item['entity'])}" for item in nulls)
+                + ". The model needs every feature: fix the source rows and materialize again.",
+                {"null_features": nulls},
+            )
+
+    def _ages(
+        self, keys: Sequence[dict[str, Any]], rows: OnlineRows, scored_at: datetime
+    ) -> tuple[dict[str, list[float | None]], list[list[str]]]:
+        ages: dict[str, list[float | None]] = {}
+        stale: list[list[str]] = [[] for _ in keys]
+        limit = self.max_feature_age
+        problems: list[dict[str, Any]] = []
+        for view, times in rows.event_times.items():
+            view_ages: list[float | None] = []
+            for i, stamp in enumerate(times):
+                age = round((scored_at - stamp).total_seconds(), 3) if stamp else None
+                view_ages.append(age)
+                if limit is not None and age is not None and age > limit:
+                    stale[i].append(view)
+                    problems.append({"entity": keys[i], "view": view, "age_seconds": age,
+                                     "max_age_seconds": limit})
+            ages[view] = view_ages
+        if problems and self.stale == "error":
+            shown = "; ".join(
+                f"view {p['view']} for {_describe(p['entity'])} is {p['age_seconds']:.0f}s old"
+                for p in problems[:5]
+            )
+            raise StaleFeaturesError(
+                f"Stale features (max age {limit:.0f}s): {shown}. Materialize the views, or "
+                "raise --max-feature-age.",
+                {"stale": problems},
+            )
+        return ages, stale
+
+    def _validate(self, columns: dict[str, list[Any]], rows: OnlineRows) -> None:
+        import pandas as pd
+
+        from knot_prefect.contracts.engine import run_schema, summarize
+
+        assert self.contract is not None
+        schema = self.contract.schema()
+        frame = pd.DataFrame({**columns, **rows.columns})
+        result = run_schema(frame, schema)
+        if result.passed:
+            return
+        failed = [
+            {"column": outcome.column, "check": outcome.check, "failures": outcome.failures,
+             "examples": list(outcome.examples)}
+            for outcome in summarize(schema, [result.failure_cases], sorted(self.sensitive))
+            if outcome.failures
+        ]
+        raise ContractViolationError(
+            f"The features break DataContract {self.contract.contract_name!r}: "
+            + "; ".join(f"column {f['column']} failed {f['check']} ({f['failures']} row(s))"
+                        for f in failed) + ".",
+            {"contract_version": self.contract_version, "failed_checks": failed},
+        )
+
+    def _score(
+        self, served: ServedModel, columns: dict[str, list[Any]], rows: OnlineRows, count: int
+    ) -> list[Any]:
+        import pandas as pd
+
+        values = {**columns, **rows.columns}
+        frame = pd.DataFrame({name: values[name] for name in served.inputs})
+        return _output_rows(served.model.predict(frame), count)
+
+    # -- health --------------------------------------------------------------------------
+    def readiness(self) -> dict[str, Any]:
+        """Whether a model is loaded and the online store answers a read.
+
+        Returns:
+            ``{"ready": bool, "model": ..., "feature_store": ...}``.
+        """
+        model: dict[str, Any]
+        if self.holder.ready:
+            served = self.holder.current
+            model = {"ok": True, "name": served.name, "alias": served.alias,
+                     "version": served.version}
+        else:
+            model = {"ok": False, "error": self.holder.last_error or "not loaded yet"}
+        try:
+            plan = self.holder.current.plan if self.holder.ready else None
+            if plan is not None:
+                probe = {key.name: [_probe_value(key.kind)] for key in plan.join_keys}
+                read_online(self.store, plan, probe)
+            else:
+                self.store.list_feature_views()
+            features: dict[str, Any] = {"ok": True, "project": self.store.project}
+        except Exception as exc:
+            features = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ready": bool(model["ok"] and features["ok"]), "model": model,
+                "feature_store": features}
+
+    def start(self) -> None:
+        """Start following the alias."""
+        self.holder.start()
+
+    def stop(self) -> None:
+        """Stop following the alias."""
+        self.holder.stop()
+
+
+def _probe_value(kind: str) -> Any:
+    return {"int": 0, "float": 0.0, "bool": False}.get(kind, "knot-readiness-probe")
+
+
+# -- settings -> blocks ------------------------------------------------------------------
+def resolve_features(value: str) -> FeastFeatureStore:
+    """A ``FeastFeatureStore`` from a block document name or a Feast repo folder."""
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.blocks.resolve import resolve_block
+
+    folder = Path(value).expanduser()
+    if (folder / "feature_store.yaml").is_file():
+        return FeastFeatureStore(repo_path=str(folder))
+    return resolve_block(value, FeastFeatureStore)
+
+
+def resolve_tracking_setting(value: str | None) -> MLflowTracking:
+    """An ``MLflowTracking`` from a block document name, a tracking URI, or the default."""
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.tracking.resolve import resolve_tracking
+
+    if value and ("://" in value or value.startswith("sqlite:")):
+        return MLflowTracking(tracking_uri=value)
+    return resolve_tracking(value or None)
+
+
+def resolve_contract(value: str) -> DataContract:
+    """A ``DataContract`` from a block document name or a Pandera YAML file."""
+    from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.blocks.resolve import resolve_block
+
+    path = Path(value).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return DataContract(schema_yaml=path.read_text())
+    return resolve_block(value, DataContract)
