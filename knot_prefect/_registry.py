@@ -73,4 +73,5 @@ FLOW_EXPORTS: dict[str, str] = {
     "batch_inference_flow": "knot_prefect.flows.batch_inference",
     "monitoring_flow": "knot_prefect.flows.monitoring",
     "data_quality_flow": "knot_prefect.flows.data_quality",
+    "tuning_flow": "knot_prefect.flows.tuning",
 }
