@@ -24,8 +24,18 @@ def deploy(
     param: list[str] = typer.Option(
         [], "--param", help="Default parameter as KEY=VALUE (VALUE is JSON, or a string)."
     ),
+    on_promotion: list[str] = typer.Option(
+        [], "--on-promotion", metavar="MODEL@ALIAS",
+        help="Run the deployment whenever this model alias moves (promotion or rollback); "
+        "the flow's model_name, alias and model_version parameters get the event's "
+        "values. Repeatable.",
+    ),
 ) -> None:
-    """Deploy FLOW to a work pool, with the job variables of a compute profile."""
+    """Deploy FLOW to a work pool, with the job variables of a compute profile.
+
+    With --on-promotion the deployment also runs whenever the alias moves, e.g.
+    batch inference re-scores when the champion changes.
+    """
     import json
 
     from knot_prefect.deploy.deployment import deploy_flow
@@ -43,7 +53,7 @@ def deploy(
     try:
         deployment_id = deploy_flow(
             flow, pool, profile=profile, schedule=schedule, name=name,
-            parameters=parameters or None,
+            parameters=parameters or None, on_promotion=on_promotion or None,
         )
     except (ConfigurationError, ValueError) as exc:
         fail(str(exc))
@@ -53,4 +63,6 @@ def deploy(
         deployment = client.read_deployment(deployment_id)
         flow_name = client.read_flow(deployment.flow_id).name
     typer.echo(f"deployed {flow_name}/{deployment.name} ({deployment_id}) to work pool {pool!r}")
+    for target in on_promotion:
+        typer.echo(f"runs when {target.strip()} moves (a promotion or a rollback)")
     typer.echo(f"run it: prefect deployment run '{flow_name}/{deployment.name}'")

@@ -11,12 +11,14 @@ a profile's ``image`` is an image that already exists.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.deploy.errors import WorkPoolTemplateError
 from knot_prefect.deploy.job_variables import render_job_variables
 from knot_prefect.deploy.templates import missing_variables, template_defaults
+from knot_prefect.deploy.triggers import PromotionTarget, promotion_trigger
 from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
     from prefect import Flow
     from prefect.client.schemas.objects import WorkPool
+    from prefect.events import DeploymentTriggerTypes
     from prefect.types.entrypoint import EntrypointType
 
     from knot_prefect.blocks.compute_profile import ComputeProfile
@@ -38,6 +41,8 @@ async def adeploy_flow(
     parameters: dict[str, Any] | None = None,
     job_variables: dict[str, Any] | None = None,
     tags: list[str] | None = None,
+    on_promotion: Sequence[str] | None = None,
+    triggers: Sequence[DeploymentTriggerTypes] | None = None,
 ) -> UUID:
     """Deploy a flow to a work pool with a compute profile (async).
 
@@ -51,16 +56,24 @@ async def adeploy_flow(
         parameters: Default parameters of the deployment.
         job_variables: Other job variables; any that contradict the profile raise.
         tags: Tags of the deployment.
+        on_promotion: ``MODEL@ALIAS`` targets: the deployment runs whenever one of
+            these aliases moves (a promotion or a rollback), its ``model_name``,
+            ``alias`` and ``model_version`` parameters set from the event (see
+            :func:`~knot_prefect.deploy.triggers.promotion_trigger`).
+        triggers: Other Prefect deployment triggers to attach.
 
     Returns:
         The deployment's id.
 
     Raises:
-        ConfigurationError: The flow, the pool or the profile cannot be found.
+        ConfigurationError: The flow, the pool or the profile cannot be found, or an
+            ``on_promotion`` target is not ``MODEL@ALIAS``.
         ProfileNotSatisfiableError: The pool type cannot satisfy the profile.
         WorkPoolTemplateError: The pool's base job template lacks variables the profile
             sets; the message says how to update it.
     """
+    # Checked first: a bad MODEL@ALIAS must not leave a deployment without its trigger.
+    targets = [PromotionTarget.parse(target) for target in on_promotion or ()]
     work_pool = await _read_work_pool(pool)
     variables = dict(job_variables or {})
     if profile is not None:
@@ -73,13 +86,20 @@ async def adeploy_flow(
             pool_defaults=template_defaults(work_pool.base_job_template),
         )
     flow_object, entrypoint_type = await _load_flow(flow)
+    deployment_name = name or pool
+    all_triggers = [
+        *(triggers or ()),
+        *(promotion_trigger(target, flow_object, name=f"{deployment_name}: {target} moved")
+          for target in targets),
+    ]
     deployment_id = await flow_object.adeploy(
-        name=name or pool,
+        name=deployment_name,
         work_pool_name=pool,
         job_variables=variables,
         cron=schedule,
         parameters=parameters,
         tags=tags,
+        triggers=all_triggers or None,
         build=False,
         push=False,
         entrypoint_type=entrypoint_type,
@@ -98,6 +118,8 @@ def deploy_flow(
     parameters: dict[str, Any] | None = None,
     job_variables: dict[str, Any] | None = None,
     tags: list[str] | None = None,
+    on_promotion: Sequence[str] | None = None,
+    triggers: Sequence[DeploymentTriggerTypes] | None = None,
 ) -> UUID:
     """Deploy a flow to a work pool with a compute profile.
 
@@ -110,11 +132,16 @@ def deploy_flow(
 
             deploy_flow("flows/train.py:train", pool="gke-gpu", profile="a100-train",
                         schedule="0 6 * * *")
+
+        Re-score with the new champion whenever ``churn@champion`` moves::
+
+            deploy_flow("batch_inference_flow", pool="cpu", on_promotion=["churn@champion"])
     """
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     result = run_coro_as_sync(
-        adeploy_flow(flow, pool, profile, schedule, name, parameters, job_variables, tags)
+        adeploy_flow(flow, pool, profile, schedule, name, parameters, job_variables, tags,
+                     on_promotion, triggers)
     )
     assert result is not None
     return result

@@ -29,6 +29,21 @@ SOURCE_TAG = "knot.source_uri"
 HISTORY_TAG = "knot.alias_history.{alias}"
 HISTORY_LIMIT = 100
 
+# The Prefect events promote and rollback emit; deployment triggers match on them.
+PROMOTED_EVENT = "knot.model.promoted"
+ROLLED_BACK_EVENT = "knot.model.rolled-back"
+MODEL_RESOURCE_PREFIX = "knot.mlflow.registered-model."
+
+
+def model_resource_id(name: str) -> str:
+    """The Prefect resource id of a registered model in knot's events.
+
+    Examples:
+        >>> model_resource_id("churn")
+        'knot.mlflow.registered-model.churn'
+    """
+    return f"{MODEL_RESOURCE_PREFIX}{name}"
+
 
 class RegistryError(KnotError):
     """A registered model, version or alias is not what the call needs."""
@@ -279,7 +294,7 @@ def promote(
     _report_promotion(decision)
     if promoted:
         _emit(
-            "knot.model.promoted",
+            PROMOTED_EVENT,
             name,
             alias,
             challenger,
@@ -413,7 +428,7 @@ def rollback(
         f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
     )
     move = AliasMove(name=name, alias=alias, from_version=holder, to_version=target)
-    _emit("knot.model.rolled-back", name, alias, target, {"previous_version": holder})
+    _emit(ROLLED_BACK_EVENT, name, alias, target, {"previous_version": holder})
     _report_rollback(move)
     _log(f"{name!r} {alias!r} rolled back from version {holder} to {target}")
     return move
@@ -502,15 +517,24 @@ def _move_alias(
 def _emit(event: str, name: str, alias: str, version: int, payload: dict[str, Any]) -> None:
     from prefect.events import emit_event
 
+    # Labels are strings; a trigger matches on the resource id (the model) and the
+    # alias label, and templates flow parameters from the payload.
     emit_event(
         event=event,
         resource={
-            "prefect.resource.id": f"knot.mlflow.registered-model.{name}",
+            "prefect.resource.id": model_resource_id(name),
             "prefect.resource.name": name,
+            "knot.model.name": name,
             "knot.model.alias": alias,
             "knot.model.version": str(version),
         },
-        payload={"name": name, "alias": alias, "version": version, **payload},
+        payload={
+            "name": name,
+            "alias": alias,
+            "version": version,
+            "model_uri": f"models:/{name}/{version}",
+            **payload,
+        },
     )
 
 
@@ -523,10 +547,14 @@ def _log(message: str) -> None:
 
 
 __all__ = [
+    "MODEL_RESOURCE_PREFIX",
+    "PROMOTED_EVENT",
+    "ROLLED_BACK_EVENT",
     "AliasMove",
     "ModelVersionRef",
     "PromotionDecision",
     "RegistryError",
+    "model_resource_id",
     "promote",
     "register_model",
     "rollback",
