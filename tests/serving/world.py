@@ -94,3 +94,23 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def model_predictions(world: World, version: int, customers: list[int]) -> list[Any]:
+    """What the registered model version itself predicts on the customers' online features.
+
+    Features are read with knot's ``online_features`` task (Feast's own online read)
+    and passed to the pyfunc model loaded by pinned version.
+    """
+    import mlflow
+
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.tasks import online_features
+    from knot_prefect.tracking.fluent import fluent_store
+
+    store = FeastFeatureStore(repo_path=str(world.repo))
+    frame = online_features.fn(store, [{"customer_id": c} for c in customers], "churn_model")
+    with fluent_store(MLflowTracking(tracking_uri=world.tracking_uri)):
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
+    return [list(row) for row in model.predict(frame[FEATURES])]
