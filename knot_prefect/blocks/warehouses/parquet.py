@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -46,6 +47,9 @@ from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
     Warehouse,
     WarehouseError,
+    to_arrow,
+    validate_write_mode,
+    warehouse_logger,
 )
 from knot_prefect.blocks.warehouses.identifiers import (
     InvalidIdentifierError,
@@ -67,6 +71,31 @@ MANIFEST_FORMAT = "knot-parquet-lake/1"
 
 class ConcurrentWriteError(WarehouseError):
     """Another writer switched the table's manifest while this write was running."""
+
+
+@dataclasses.dataclass
+class StagedPart:
+    """Data files written by :meth:`ParquetLake.stage`, not yet part of the table.
+
+    Small and picklable: a Dask worker stages its rows and returns this; the flow
+    process gathers the parts and publishes them all with one
+    :meth:`ParquetLake.commit_staged`.
+
+    Attributes:
+        table: The table the files are for.
+        stage_id: The staged write they belong to.
+        part: The part's number within the staged write.
+        rows: Rows in the files.
+        files: ``{"path", "rows"}`` of each file, paths relative to the table.
+        schema: The files' Arrow schema, encoded (None when no rows were staged).
+    """
+
+    table: str
+    stage_id: str
+    part: int
+    rows: int = 0
+    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    schema: str | None = None
 
 
 class ParquetLake(Warehouse):
@@ -132,6 +161,21 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         default=1_000_000,
         gt=0,
         description="Most rows written to one Parquet file; larger writes make several files.",
+    )
+    threads: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "DuckDB threads per query and upsert; empty uses every core (set 1 on Dask "
+            "workers that run one task per core)."
+        ),
+    )
+    memory_limit: str = Field(
+        default="1GB",
+        description=(
+            "Most memory DuckDB may use for an upsert's anti-join before it spills to "
+            "a temporary folder, e.g. '1GB' or '512MB'."
+        ),
     )
 
     @model_validator(mode="after")
@@ -298,8 +342,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
     def _prepare_query(
         self, sql: str, params: Mapping[str, Any] | None
     ) -> tuple[duckdb.DuckDBPyConnection, str, dict[str, Any]]:
-        import duckdb
-
         _, names = rewrite_named_params(sql, "dollar")
         missing = [name for name in dict.fromkeys(names) if name not in (params or {})]
         if missing:
@@ -309,7 +351,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             )
         statement, values = bind_named(sql, params, "named_dollar")
         fs = self._filesystem()
-        connection = duckdb.connect()
+        connection = self._duckdb()
         try:
             for table in _referenced_tables(connection, statement):
                 manifest = self._read_manifest(fs, table)
@@ -320,6 +362,28 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             connection.close()
             raise
         return connection, statement, values
+
+    def _duckdb(self, spill: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the block's thread count (and memory limit to spill)."""
+        import duckdb
+
+        config: dict[str, Any] = {}
+        if self.threads:
+            config["threads"] = self.threads
+        if spill:
+            import tempfile
+
+            config["memory_limit"] = self.memory_limit
+            config["temp_directory"] = tempfile.gettempdir() + "/knot-duckdb-spill"
+            # Rows come out in any order; keeping the input order would buffer them.
+            config["preserve_insertion_order"] = False
+        try:
+            return duckdb.connect(config=config)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"Cannot open DuckDB for the Parquet lake at {self.location}: {exc}. Check "
+                "the block's threads and memory_limit (e.g. '1GB')."
+            ) from exc
 
     @staticmethod
     def _register(
@@ -406,33 +470,343 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             raise
         return data.num_rows
 
+    # -- staged writes ---------------------------------------------------------------
+    @staticmethod
+    def new_stage_id() -> str:
+        """A fresh id for a staged write (its files sort and vacuum like other writes)."""
+        return f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}-stage"
+
+    def stage(
+        self,
+        data: Any,
+        table: str,
+        stage_id: str,
+        part: int = 0,
+        unique_keys: Sequence[str] | None = None,
+    ) -> StagedPart:
+        """Write rows as data files of ``table`` that no reader sees until committed.
+
+        Many processes may stage parts of one write at the same time (each Dask worker
+        its own part); :meth:`commit_staged` then publishes all of them in one manifest
+        switch. Staging the same ``(stage_id, part)`` again (a retried task) overwrites
+        the part's files, so nothing is staged twice. Parts never committed are
+        removed by :meth:`discard_staged` or, later, :meth:`vacuum`.
+
+        Args:
+            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
+                to the files one at a time).
+            table: ``"table"`` or ``"schema.table"``.
+            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
+            part: This part's number, distinct within the staged write.
+            unique_keys: Check, after writing, that these columns are never null and
+                unique together within the part (out of core); when every part is
+                checked and the parts hold disjoint keys, the commit can skip its
+                own check (``check_unique=False``).
+
+        Returns:
+            The staged part, to pass to :meth:`commit_staged`.
+
+        Raises:
+            SchemaMismatchError: When later frames of ``data`` do not convert to the
+                first one's column types, or ``unique_keys`` are null or repeat (the
+                part's files are then removed).
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> lake = ParquetLake(path=tempfile.mkdtemp())
+            >>> stage = lake.new_stage_id()
+            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
+            >>> lake.table_exists("scores")
+            False
+            >>> lake.commit_staged("scores", [part], keys=["id"])
+            2
+            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
+            [2]
+        """
+        name = TableName.parse(table)
+        if not stage_id.endswith("-stage") or "/" in stage_id:
+            raise WarehouseError(
+                f"{stage_id!r} is not a stage id: take one from ParquetLake.new_stage_id()."
+            )
+        frames = [data] if _is_frame(data) else data
+        fs = self._filesystem()
+        schema: pa.Schema | None = None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            nonlocal schema
+            for frame in frames:
+                arrow = prepare_frame(to_arrow(frame), table)
+                if not arrow.num_rows:
+                    continue
+                if schema is None:
+                    schema = arrow.schema.remove_metadata()
+                yield from _conform(arrow, schema, table).to_batches()
+
+        iterator = batches()
+        first = next(iterator, None)
+        if first is None or schema is None:
+            return StagedPart(table=table, stage_id=stage_id, part=part)
+        files = self._write_files(
+            fs, name, f"{stage_id}-{part:05d}", _chain_first(first, iterator), schema
+        )
+        if unique_keys:
+            try:
+                self._check_staged_keys(fs, name, [entry["path"] for entry in files],
+                                        list(unique_keys), table, check_unique=True)
+            except BaseException:
+                self._remove_files(fs, name, files)
+                raise
+        return StagedPart(table=table, stage_id=stage_id, part=part,
+                          rows=sum(entry["rows"] for entry in files), files=files,
+                          schema=_encode_schema(schema))
+
+    def commit_staged(
+        self,
+        table: str,
+        parts: Sequence[StagedPart],
+        keys: Sequence[str],
+        evolve: bool = False,
+        check_unique: bool = True,
+    ) -> int:
+        """Upsert every staged part into ``table`` in one atomic manifest switch.
+
+        The table's rows whose keys the parts hold are replaced, the others kept:
+        DuckDB anti-joins the table's files with the staged keys out of core (within
+        ``memory_limit``), and the staged files themselves become table files without
+        being rewritten. Until the switch nothing is visible; a failure leaves the
+        table as it was (the staged files stay until :meth:`discard_staged`).
+
+        Args:
+            table: ``"table"`` or ``"schema.table"``; created when missing.
+            parts: What :meth:`stage` returned, for every part of the write.
+            keys: Columns identifying a row.
+            evolve: Allow new columns to be added to an existing table.
+            check_unique: Check that no key is staged twice (skip only when the parts
+                are known to hold disjoint, unique keys).
+
+        Returns:
+            Rows upserted.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key (naming an example), new
+                columns without ``evolve``, or types the table cannot hold.
+            ConcurrentWriteError: When another writer switched the table meanwhile.
+        """
+        name = TableName.parse(table)
+        validate_write_mode("upsert", keys)
+        keys = [validate_identifier(key, "upsert key") for key in keys]
+        parts = [part for part in parts if part.rows]
+        others = {part.table for part in parts} - {table}
+        if others:
+            raise WarehouseError(
+                f"commit_staged({table!r}) was given parts staged for {sorted(others)}: "
+                "commit each table's parts separately."
+            )
+        rows = sum(part.rows for part in parts)
+        if not rows:
+            warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
+            return 0
+        fs = self._filesystem()
+        current = self._read_manifest(fs, name)
+        schemas = [_decode_schema(part.schema) for part in parts if part.schema]
+        for part_schema in schemas:
+            missing = [key for key in keys if key not in part_schema.names]
+            if missing:
+                raise SchemaMismatchError(
+                    f"Upsert keys {missing} are not columns of the rows staged for {table} "
+                    f"(their columns: {', '.join(part_schema.names)})."
+                )
+        if current is None:
+            schema = _unify(schemas, table)
+        else:
+            schema = _decode_schema(current["schema"])
+            families = {f.name: type_family(f.type) for f in schema}
+            for part_schema in schemas:
+                check_compatible(part_schema, families, table, evolve)
+                schema = _target_schema(schema, _pa_table_of(part_schema))
+        write_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}"
+        written: list[dict[str, Any]] = []
+        try:
+            staged = self._conform_staged(fs, name, parts, schema, write_id, written)
+            staged_paths = [entry["path"] for entry in staged]
+            self._check_staged_keys(fs, name, staged_paths, keys, table, check_unique)
+            kept: list[dict[str, Any]] = []
+            if current is not None:
+                kept = self._write_files(
+                    fs, name, f"{write_id}-kept",
+                    self._rows_not_matching(fs, name, current, schema, staged_paths, keys),
+                    schema,
+                )
+                written += kept
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "table": str(name),
+                "generation": (current["generation"] + 1) if current else 1,
+                "write_id": write_id,
+                "mode": "upsert",
+                "updated_at": datetime.now(UTC).isoformat(),
+                "rows": sum(entry["rows"] for entry in kept + staged),
+                "schema": _encode_schema(schema),
+                "files": kept + staged,
+            }
+            if _generation(self._read_manifest(fs, name)) != _generation(current):
+                raise ConcurrentWriteError(
+                    f"Another writer changed {table!r} in the Parquet lake at "
+                    f"{self.location} while staged rows were committed; nothing was "
+                    "written. Commit again."
+                )
+            self._switch_manifest(fs, name, manifest)
+        except BaseException:
+            self._remove_files(fs, name, written)
+            raise
+        return rows
+
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Remove the files of staged parts that will not be committed."""
+        fs = self._filesystem()
+        for part in parts:
+            self._remove_files(fs, TableName.parse(part.table), part.files)
+
+    def _conform_staged(
+        self,
+        fs: AbstractFileSystem,
+        name: TableName,
+        parts: Sequence[StagedPart],
+        schema: pa.Schema,
+        write_id: str,
+        written: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The parts' files in the table's schema: as they are, or rewritten when not."""
+        import pyarrow.dataset as pads
+
+        files: list[dict[str, Any]] = []
+        for part in parts:
+            part_schema = _decode_schema(part.schema) if part.schema else schema
+            if part_schema == schema:
+                files += part.files
+                continue
+            # Rare: a column's type differs from the table's (say all-null in this
+            # part), so its rows are cast into new files.
+            base = self._table_dir(name)
+            source = pads.dataset([f"{base}/{entry['path']}" for entry in part.files],
+                                  schema=part_schema, format="parquet",
+                                  filesystem=None if self._kind == "local" else fs)
+            rewritten = self._write_files(
+                fs, name, f"{write_id}-{part.part:05d}",
+                (batch for chunk in source.to_batches()
+                 for batch in _conform(_pa_table_of(part_schema, chunk), schema,
+                                       str(name)).to_batches()),
+                schema,
+            )
+            written += rewritten
+            files += rewritten
+        return files
+
+    def _check_staged_keys(
+        self,
+        fs: AbstractFileSystem,
+        name: TableName,
+        paths: list[str],
+        keys: list[str],
+        table: str,
+        check_unique: bool,
+    ) -> None:
+        """Refuse null keys and, when asked, keys staged more than once (out of core)."""
+        connection = self._duckdb(spill=True)
+        try:
+            source = self._scan(connection, fs, name, paths, "__knot_staged")
+            quoted = ", ".join(f'"{key}"' for key in keys)
+            nulls = " OR ".join(f'"{key}" IS NULL' for key in keys)
+            null_rows = connection.execute(
+                f"SELECT count(*) FROM {source} WHERE {nulls}").fetchone()
+            if null_rows and null_rows[0]:
+                raise SchemaMismatchError(
+                    f"Upsert keys {keys} are null in {null_rows[0]} staged row(s) for "
+                    f"{table}: every row needs a key value."
+                )
+            if not check_unique:
+                return
+            repeated = connection.execute(
+                f"SELECT {quoted}, count(*) AS n FROM {source} GROUP BY {quoted} "
+                "HAVING count(*) > 1 LIMIT 1"
+            ).fetchall()
+            if repeated:
+                example = dict(zip(keys, repeated[0][:-1], strict=True))
+                raise SchemaMismatchError(
+                    f"Upsert keys {keys} repeat in the rows staged for {table}, e.g. "
+                    f"{example} ({repeated[0][-1]} times): deduplicate the rows first. "
+                    "Nothing was written."
+                )
+        finally:
+            connection.close()
+
     def _rows_not_matching(
         self,
         fs: AbstractFileSystem,
         name: TableName,
         current: dict[str, Any],
         schema: pa.Schema,
-        new: pa.Table,
+        new: pa.Table | list[str],
         keys: list[str],
     ) -> Iterator[pa.RecordBatch]:
-        """Stream the table's rows whose keys are not in ``new`` (DuckDB anti-join)."""
-        import duckdb
+        """Stream the table's rows whose keys are not in ``new`` (DuckDB anti-join).
 
-        connection = duckdb.connect()
+        ``new`` is a frame, or the paths (relative to the table) of staged data files.
+        Out of core: DuckDB keeps a hash table of the new keys (spilling past the
+        block's ``memory_limit``) and streams the table's files through it, so memory
+        does not grow with the table.
+        """
+        connection = self._duckdb(spill=True)
         try:
-            connection.register("__knot_old", self._dataset(fs, name, current))
-            connection.register("__knot_new", new.select(keys))
+            if isinstance(new, list):
+                new_source = self._scan(connection, fs, name, new, "__knot_new")
+            else:
+                connection.register("__knot_new", new.select(keys))
+                new_source = '"__knot_new"'
             match = " AND ".join(
                 f'o."{key}" IS NOT DISTINCT FROM n."{key}"' for key in keys
             )
-            columns = ", ".join(f'o."{column}"' for column in schema.names)
-            reader = connection.sql(
-                f'SELECT {columns} FROM "__knot_old" o ANTI JOIN "__knot_new" n ON {match}'
-            ).to_arrow_reader(self.rows_per_file)
-            for batch in reader:
-                yield batch.cast(schema) if batch.schema != schema else batch
+            stored = _decode_schema(current["schema"])
+            # Columns this write adds (evolve) are not in the table's files yet.
+            columns = ", ".join(
+                f'o."{column}"' if column in stored.names else f'NULL AS "{column}"'
+                for column in schema.names
+            )
+            old_files = [entry["path"] for entry in current["files"]]
+            # DuckDB's own Parquet reader streams local files in constant memory; a
+            # remote table is read one file at a time (a file is at most rows_per_file).
+            groups = [old_files] if self._kind == "local" else [[f] for f in old_files]
+            for number, group in enumerate(groups):
+                old_source = self._scan(connection, fs, name, group, f"__knot_old_{number}",
+                                        stored)
+                reader = connection.sql(
+                    f"SELECT {columns} FROM {old_source} o ANTI JOIN {new_source} n ON {match}"
+                ).to_arrow_reader(min(self.rows_per_file, 100_000))
+                for batch in reader:
+                    yield batch.cast(schema) if batch.schema != schema else batch
         finally:
             connection.close()
+
+    def _scan(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        fs: AbstractFileSystem,
+        name: TableName,
+        paths: list[str],
+        alias: str,
+        schema: pa.Schema | None = None,
+    ) -> str:
+        """A FROM expression reading data files of ``name`` (paths relative to the table)."""
+        import pyarrow.dataset as pads
+
+        base = self._table_dir(name)
+        if self._kind == "local":
+            listed = ", ".join("'" + f"{base}/{path}".replace("'", "''") + "'" for path in paths)
+            return f"read_parquet([{listed}], union_by_name = true)"
+        dataset = pads.dataset([f"{base}/{path}" for path in paths], schema=schema,
+                               format="parquet", filesystem=fs)
+        connection.register(alias, dataset)
+        return f'"{alias}"'
 
     def _write_files(
         self,
@@ -698,6 +1072,39 @@ def _referenced_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> list[
         elif isinstance(node, list):
             stack.extend(node)
     return list(found.values())
+
+
+def _is_frame(data: Any) -> bool:
+    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
+    module = type(data).__module__.split(".")[0]
+    return module in ("pandas", "polars", "pyarrow")
+
+
+def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _pa_table_of(schema: pa.Schema, batch: pa.RecordBatch | None = None) -> pa.Table:
+    """An Arrow table of ``batch``, or an empty one of ``schema``."""
+    import pyarrow as pa
+
+    if batch is None:
+        return schema.empty_table()
+    return pa.Table.from_batches([batch], schema=schema)
+
+
+def _unify(schemas: list[pa.Schema], table: str) -> pa.Schema:
+    """One schema for the parts of a new table (an all-null column takes a real type)."""
+    import pyarrow as pa
+
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaMismatchError(
+            f"The rows staged for {table} have columns of conflicting types ({exc}); "
+            "convert them to one type before scoring."
+        ) from exc
 
 
 def _target_schema(existing: pa.Schema, data: pa.Table) -> pa.Schema:
