@@ -96,11 +96,14 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def model_predictions(world: World, version: int, customers: list[int]) -> list[Any]:
+def model_predictions(
+    world: World, version: int, customers: list[int], one_by_one: bool = False
+) -> list[Any]:
     """What the registered model version itself predicts on the customers' online features.
 
     Features are read with knot's ``online_features`` task (Feast's own online read)
-    and passed to the pyfunc model loaded by pinned version.
+    and passed to the pyfunc model loaded by pinned version: as one batch, or one row
+    per call (the last bits of a float can depend on the batch a row is scored in).
     """
     import mlflow
 
@@ -113,4 +116,7 @@ def model_predictions(world: World, version: int, customers: list[int]) -> list[
     frame = online_features.fn(store, [{"customer_id": c} for c in customers], "churn_model")
     with fluent_store(MLflowTracking(tracking_uri=world.tracking_uri)):
         model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
-    return [list(row) for row in model.predict(frame[FEATURES])]
+    inputs = frame[FEATURES]
+    if one_by_one:
+        return [list(model.predict(inputs.iloc[[i]])[0]) for i in range(len(inputs))]
+    return [list(row) for row in model.predict(inputs)]
