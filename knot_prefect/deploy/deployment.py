@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from prefect import Flow
     from prefect.client.schemas.objects import WorkPool
-    from prefect.events import DeploymentTriggerTypes
+    from prefect.events import DeploymentTriggerTypes, TriggerTypes
     from prefect.types.entrypoint import EntrypointType
 
     from knot_prefect.blocks.compute_profile import ComputeProfile
@@ -87,7 +87,7 @@ async def adeploy_flow(
         )
     flow_object, entrypoint_type = await _load_flow(flow)
     deployment_name = name or pool
-    all_triggers = [
+    all_triggers: list[DeploymentTriggerTypes | TriggerTypes] = [
         *(triggers or ()),
         *(promotion_trigger(target, flow_object, name=f"{deployment_name}: {target} moved")
           for target in targets),

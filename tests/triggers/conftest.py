@@ -73,13 +73,13 @@ class Models:
     warehouse_path: Path  # DuckDB with table scoring_rows (customer_id, x1, x2)
 
 
-def _rows(seed: int) -> pd.DataFrame:
+def rows(seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=ROWS), rng.normal(size=ROWS)
     return pd.DataFrame({"x1": x1, "x2": x2, "label": (x1 + 0.3 * x2 > 0).astype("int64")})
 
 
-def _log_and_register(block: Any, name: str, estimator: Any, data: pd.DataFrame) -> int:
+def log_and_register(block: Any, name: str, estimator: Any, data: pd.DataFrame) -> int:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -112,18 +112,18 @@ def models(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Models:
         artifact_location=(folder / "artifacts").as_uri(),
         experiment_name="triggers",
     )
-    data = _rows(seed=11)
-    weak = _log_and_register(block, MODEL, DummyClassifier(strategy="most_frequent"), data)
-    strong = _log_and_register(block, MODEL, LogisticRegression(), data)
-    other = _log_and_register(block, OTHER_MODEL, LogisticRegression(), data)
+    data = rows(seed=11)
+    weak = log_and_register(block, MODEL, DummyClassifier(strategy="most_frequent"), data)
+    strong = log_and_register(block, MODEL, LogisticRegression(), data)
+    other = log_and_register(block, OTHER_MODEL, LogisticRegression(), data)
     assert (weak, strong, other) == (1, 2, 1)
     # Set by hand, as a team's first champion often is: no promotion, no event.
     block.get_client().set_registered_model_alias(MODEL, "champion", "1")
 
     labelled = folder / "labelled.parquet"
-    _rows(seed=12).to_parquet(labelled)
+    rows(seed=12).to_parquet(labelled)
     warehouse = DuckDBWarehouse(path=str(folder / "warehouse.duckdb"))
-    scoring = _rows(seed=13).drop(columns="label")
+    scoring = rows(seed=13).drop(columns="label")
     scoring.insert(0, "customer_id", np.arange(1, ROWS + 1, dtype="int64"))
     warehouse.write(scoring, "scoring_rows", mode="replace")
     block.save(TRACKING, overwrite=True)
