@@ -155,7 +155,7 @@ def tuning_flow(
         mlflow.log_metrics({"trials_finished": len(finished), "trials_failed": len(failed)})
         _publish_table(ranked, metric)
         if not finished:
-            errors = "; ".join(f"trial {r.index}: {r.error}" for r in failed[:3])
+            errors = "; ".join(f"trial {r.index}: {_first_line(r.error)}" for r in failed[:3])
             raise TuningFailedError(
                 f"All {len(failed)} trials of the search failed, so there is no best "
                 f"trial. First errors: {errors}. See the failed runs under MLflow run "
@@ -361,6 +361,12 @@ def _register_best(best: TrialRecord, model_name: str | None, alias: str,
     logger.info("Registered trial %d as %s v%d @%s.", best.index, model_name,
                 version.version, alias)
     return version.version
+
+
+def _first_line(error: str | None, limit: int = 300) -> str:
+    """The start of an error message, short enough for a one-line summary."""
+    line = (error or "").strip().splitlines()[0] if (error or "").strip() else "no message"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _describe(train_fn: Any) -> str:

@@ -190,11 +190,15 @@ def _log_model(model: Any) -> str | None:
     if isinstance(model, str):
         return model
     if type(model).__module__.startswith("sklearn"):
+        from knot_prefect.tasks.mlflow_train import skops_trusted_types
+
         info = mlflow.sklearn.log_model(
             model,
             name="model",
             # Known requirements instead of inferring them in a subprocess (seconds).
             pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+            # Built by the team's own function in this trial: its types are trusted.
+            skops_trusted_types=skops_trusted_types(model),
         )
         return str(info.model_uri)
     if isinstance(model, mlflow.pyfunc.PythonModel):
