@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -23,11 +24,20 @@ from knot_prefect.serving.features import JoinKey
 Scalar = StrictInt | StrictFloat | StrictStr | StrictBool
 
 
+def _no_text_or_bool(value: Any) -> Any:
+    # JSON Schema's "integer" includes 1.0 (which pydantic turns into 1), but a key
+    # sent as text or as true/false is a mistake worth naming.
+    if isinstance(value, str | bool):
+        raise ValueError(f"Input should be a valid integer, not {type(value).__name__}")
+    return value
+
+
 def _key_type(key: JoinKey) -> Any:
     description = f"The {key.name} entity key."
     if key.kind == "int":
-        bound = 2 ** (key.bits - 1)
-        return Annotated[StrictInt, Field(ge=-bound, le=bound - 1, description=description)]
+        # No range here: a key beyond the store's integer width cannot exist, which
+        # the service answers with 404 naming it.
+        return Annotated[int, BeforeValidator(_no_text_or_bool), Field(description=description)]
     if key.kind == "float":
         return Annotated[StrictFloat, Field(allow_inf_nan=False, description=description)]
     if key.kind == "bool":
@@ -41,13 +51,16 @@ class _EntityBase(BaseModel):
 
 
 class _RequestBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The document says what the validator enforces: exactly one of the two forms.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["entity"]}, {"required": ["entities"]}]},
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> _RequestBase:
-        entity = getattr(self, "entity", None)
-        entities = getattr(self, "entities", None)
-        if (entity is None) == (entities is None):
+        given = [name for name in ("entity", "entities") if name in self.model_fields_set]
+        if len(given) != 1:
             raise ValueError(
                 "Send exactly one of 'entity' (one key object) or 'entities' (a list of them)."
             )
@@ -70,17 +83,17 @@ def request_model(join_keys: Sequence[JoinKey], max_batch: int) -> type[_Request
     """
     fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
     entity = create_model("EntityKey", __base__=_EntityBase, **fields)
+    # Absent fields stay None (defaults are not validated); an explicit null is refused.
     return create_model(
         "PredictRequest",
         __base__=_RequestBase,
         entity=(
-            entity | None,
+            entity,
             Field(default=None, description="One entity to score."),
         ),
         entities=(
-            list[entity] | None,  # type: ignore[valid-type]
-            Field(default=None, min_length=1, max_length=max_batch,
-                  description=f"Entities to score (1 to {max_batch})."),
+            Annotated[list[entity], Field(min_length=1, max_length=max_batch)],  # type: ignore[valid-type]
+            Field(default=None, description=f"Entities to score (1 to {max_batch})."),
         ),
     )
 

@@ -143,7 +143,7 @@ class PredictionService:
         plan = served.plan
         scored_at = datetime.now(UTC)
         columns = {key.name: [entity[key.name] for entity in keys] for key in plan.join_keys}
-        self._check_keys(columns)
+        self._check_keys(plan, columns)
         try:
             rows = read_online(self.store, plan, columns)
         except Exception as exc:
@@ -183,16 +183,22 @@ class PredictionService:
             "scored_at": scored_at.isoformat(),
         }
 
-    def _check_keys(self, columns: dict[str, list[Any]]) -> None:
-        for name, values in columns.items():
-            for value in values:
+    def _check_keys(self, plan: FeaturePlan, columns: dict[str, list[Any]]) -> None:
+        for key in plan.join_keys:
+            for value in columns[key.name]:
+                if key.kind == "int" and not -(2 ** (key.bits - 1)) <= value < 2 ** (key.bits - 1):
+                    raise UnknownEntityError(
+                        f"Unknown entity: {key.name}={value} is outside the {key.bits}-bit "
+                        "integer range of the store's keys, so no features exist for it.",
+                        {"unknown": [{key.name: value}], "incomplete": []},
+                    )
                 if isinstance(value, str):
                     try:
                         value.encode("utf-8")
                     except UnicodeEncodeError:
                         raise ContractViolationError(
-                            f"Entity key {name} must be valid UTF-8 text.",
-                            {"field": name},
+                            f"Entity key {key.name} must be valid UTF-8 text.",
+                            {"field": key.name},
                         ) from None
 
     def _check_present(self, keys: Sequence[dict[str, Any]], rows: OnlineRows) -> None:
