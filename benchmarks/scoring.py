@@ -42,6 +42,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# Per-core comparison: one thread per process on both sides. Dask's nanny already
+# starts its workers with these limits (distributed's pre-spawn-environ); without them
+# here the one-process baseline would use every core for BLAS, Arrow and DuckDB. Set
+# before numpy and pyarrow are imported; the lake's DuckDB gets threads=1.
+THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                 "MKL_NUM_THREADS": "1"}
+os.environ.update(THREAD_LIMITS)
+
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- dask-scoring:start -->", "<!-- dask-scoring:end -->"
 MODEL = "bench-churn"
@@ -71,7 +79,7 @@ def setup_blocks(home: Path) -> None:
     from knot_prefect.tasks import register_model
     from knot_prefect.tracking.runs import tracked_run
 
-    ParquetLake(path=str(home / "lake"), rows_per_file=1_000_000).save(
+    ParquetLake(path=str(home / "lake"), rows_per_file=1_000_000, threads=1).save(
         "bench-lake", overwrite=True)
     tracking = MLflowTracking(tracking_uri=f"sqlite:///{home}/mlflow.db",
                               artifact_location=str(home / "artifacts"),

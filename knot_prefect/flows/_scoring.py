@@ -1,9 +1,15 @@
 """Where ``batch_inference_flow`` scores: in the flow process or on a Dask cluster.
 
-Scoring is the part of batch inference that parallelises: each partition of rows is
-scored by :func:`score_partition`, a Prefect task that runs wherever the chosen task
-runner puts it. The flow process reads, validates, fetches features and writes; Dask
-workers only score, so they need neither the warehouse nor the feature store.
+Scoring is the part of batch inference that parallelises. Two ways:
+
+- next to the data (:func:`score_lake_partition`): for a ParquetLake with the model's
+  inputs in the lake, the flow process only plans ranges of the key column; each Dask
+  worker reads its range from the lake, scores it and stages the predictions in the
+  lake, and the flow commits every staged part in one atomic step. No row passes
+  through the flow process.
+- frames shipped to the workers (:func:`score_partition`): the flow process reads,
+  validates, fetches features and writes; the workers only score, so they need neither
+  the warehouse nor the feature store.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -20,7 +27,11 @@ from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from prefect.task_runners import TaskRunner
+
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake, StagedPart
+    from knot_prefect.lineage.columns import Lineage
 
 LOCAL_CLUSTER = "local"
 
@@ -175,6 +186,16 @@ class PredictionStats:
                 self.low[column] = min(self.low.get(column, low), low)
                 self.high[column] = max(self.high.get(column, high), high)
 
+    def merge(self, other: PredictionStats) -> None:
+        """Fold in the statistics of another set of batches (say, a worker's partition)."""
+        self.rows += other.rows
+        for column, nulls in other.nulls.items():
+            self.nulls[column] = self.nulls.get(column, 0) + nulls
+        for column, low in other.low.items():
+            self.low[column] = min(self.low.get(column, low), low)
+        for column, high in other.high.items():
+            self.high[column] = max(self.high.get(column, high), high)
+
     def null_fraction(self, column: str) -> float:
         """Share of null predictions in ``column`` so far."""
         return self.nulls.get(column, 0) / self.rows if self.rows else 0.0
@@ -208,3 +229,152 @@ def batch_violates(batch: pd.DataFrame, columns: Sequence[str],
         if bounds and len(values) and (values.min() < bounds[0] or values.max() > bounds[1]):
             return True
     return False
+
+
+def with_lineage(scored: pd.DataFrame, lineage: Lineage) -> pa.Table:
+    """Keys and predictions as an Arrow table with the lineage columns appended.
+
+    The same columns and value types as ``lineage.attach(scored)``, but each lineage
+    column holds one value: text columns are dictionary-encoded (one string and an
+    index per row, which a ParquetLake writes without decoding), others repeat one
+    Arrow value, so attaching lineage costs next to nothing per row.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    template = pa.Table.from_pandas(lineage.attach(pd.DataFrame(index=range(1))),
+                                    preserve_index=False)
+    table = pa.Table.from_pandas(scored, preserve_index=False)
+    rows = table.num_rows
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    for name in template.column_names:
+        value = template.column(name).combine_chunks()
+        if pa.types.is_string(value.type):
+            column = pa.DictionaryArray.from_arrays(indices, value)
+        else:
+            column = pa.repeat(value[0], rows)
+        table = table.append_column(name, column)
+    return table
+
+
+# -- scoring next to the data: partitions read and written by the workers ----------------
+PARTITION_ROWS = 2_000_000
+QUANTILE_GRID = 64
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One range of the first key column: ``lower <= key < upper`` (None: unbounded)."""
+
+    number: int
+    lower: Any
+    upper: Any
+
+    def sql(self, entity_sql: str, key: str) -> tuple[str, dict[str, Any]]:
+        """The entity query restricted to this partition, with its bound values."""
+        conditions, values = [], {}
+        if self.lower is not None:
+            conditions.append(f'q."{key}" >= :knot_partition_lower')
+            values["knot_partition_lower"] = self.lower
+        if self.upper is not None:
+            conditions.append(f'q."{key}" < :knot_partition_upper')
+            values["knot_partition_upper"] = self.upper
+        where = " AND ".join(conditions) or "TRUE"
+        if self.lower is None:
+            # Null keys land in the first partition, where publishing refuses them.
+            where = f'({where}) OR q."{key}" IS NULL'
+        return f"SELECT * FROM ({entity_sql.strip().rstrip(';')}) AS q WHERE {where}", values
+
+
+def plan_partitions(
+    lake: ParquetLake,
+    entity_sql: str,
+    params: dict[str, Any] | None,
+    key: str,
+    workers: int,
+    partition_rows: int | None = None,
+) -> tuple[int, list[Partition]]:
+    """Split the rows of ``entity_sql`` into ranges of ``key`` of about equal size.
+
+    Only the key column is read (DuckDB, in the flow process); the rows themselves
+    are read by the workers, one range each. The number of partitions is a multiple
+    of ``workers`` so that every worker gets the same share.
+
+    Returns:
+        The number of rows, and the partitions.
+    """
+    import pyarrow as pa
+
+    if partition_rows is not None and partition_rows < 1:
+        raise ConfigurationError(f"partition_rows must be at least 1, not {partition_rows}.")
+    clash = {"knot_partition_lower", "knot_partition_upper"} & set(params or {})
+    if clash:
+        raise ConfigurationError(
+            f"entity_params may not use the names {sorted(clash)}: knot binds them to split "
+            "the rows into partitions. Rename them in entity_sql and entity_params."
+        )
+    source = f"({entity_sql.strip().rstrip(';')}) AS q"
+    column = f'q."{key}"'
+    key_type = lake.read_arrow(f"SELECT {column} FROM {source} LIMIT 0", params).schema[0].type
+    # One pass over the key column: the row count and quantiles on a fixed grid (a
+    # sample for numbers; exact for other types, which DuckDB sorts).
+    numeric = pa.types.is_integer(key_type) or pa.types.is_floating(key_type)
+    grid = [i / QUANTILE_GRID for i in range(1, QUANTILE_GRID)]
+    quantiles = "reservoir_quantile" if numeric else "quantile_disc"
+    found = lake.read_arrow(
+        f"SELECT count(*) AS n, {quantiles}({column}, {grid}) AS cuts FROM {source}", params
+    )
+    total = int(found.column("n")[0].as_py())
+    points = found.column("cuts")[0].as_py() or []
+    workers = max(workers, 1)
+    if partition_rows is None:
+        count = workers * max(1, -(-total // (workers * PARTITION_ROWS)))
+    else:
+        count = max(1, -(-total // partition_rows))
+    count = min(count, max(total, 1), QUANTILE_GRID)
+    # Repeated values (few distinct keys) merge, leaving fewer partitions.
+    cuts = sorted({points[round(i * QUANTILE_GRID / count) - 1] for i in range(1, count)}
+                  if points else set())
+    bounds = [None, *cuts, None]
+    return total, [Partition(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+@task(name="score-partition", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def score_lake_partition(
+    lake: ParquetLake,
+    entity_sql: str,
+    params: dict[str, Any] | None,
+    partition: Partition,
+    model: Any,
+    keys: list[str],
+    batch_rows: int,
+    lineage: Lineage,
+    output_table: str,
+    stage_id: str,
+) -> tuple[StagedPart, PredictionStats]:
+    """Read one partition from the lake, score it and stage the predictions there.
+
+    Runs on a Dask worker: the rows go from the lake to this worker and the scored
+    rows back to the lake, never through the flow process. Nothing is visible until
+    the flow commits every partition at once; a retry overwrites this partition's
+    staged files.
+
+    Returns:
+        The staged part and the statistics of its predictions (for the checks).
+    """
+    from knot_prefect.tasks.mlflow_predict import predict_frame
+
+    sql, values = partition.sql(entity_sql, keys[0])
+    stats = PredictionStats()
+
+    def scored_batches() -> Iterator[pa.Table]:
+        for batch in lake.read_batches(sql, {**(params or {}), **values}, batch_rows):
+            frame = batch.to_pandas()
+            predictions = predict_frame(frame, model, batch_rows=batch_rows)
+            stats.add(predictions, list(predictions.columns))
+            yield with_lineage(frame[keys].join(predictions), lineage)
+
+    part = lake.stage(scored_batches(), output_table, stage_id, partition.number,
+                      unique_keys=keys)
+    return part, stats

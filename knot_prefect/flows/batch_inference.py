@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +46,7 @@ def batch_inference_flow(
     stream: bool = False,
     dask_address: str | None = None,
     dask_workers: int = 2,
+    partition_rows: int | None = None,
 ) -> Any:
     """Score entity rows and upsert the predictions, each row carrying its lineage.
 
@@ -60,14 +62,29 @@ def batch_inference_flow(
     Re-running (a retry or a new run) never duplicates a key: publishing is an upsert.
     In memory (the default) it is one upsert inside one transaction.
 
+    Next to the data: when the warehouse is a ``ParquetLake``, the model's inputs come
+    from the lake (``feature_source="warehouse"``) and no contract is set, the flow
+    process only splits the first key column into ranges (``partition_rows`` rows
+    each); each range is read from the lake, scored and staged back in the lake by the
+    process scoring it, and the flow commits all ranges in one manifest switch after
+    the prediction checks. Memory then depends on ``batch_rows``, not on the input,
+    whether ``stream`` is set or not, and a failed run publishes nothing.
+
     Scale-out: with ``dask_address`` (or when the flow runs with
-    ``batch_inference_flow.with_options(task_runner=DaskTaskRunner(...))``) partitions
-    of ``batch_rows`` rows are scored in parallel on Dask workers. With ``stream=True``
-    the rows are read with ``Warehouse.read_batches`` and every batch is validated,
-    given its features, scored and upserted on its own, so the flow process holds only
-    a few batches whatever the input size; a retried batch overwrites its own keys. The
-    contract's bad fraction and uniqueness then hold per batch, and a batch failing a
-    prediction check stops the run before it is written (earlier batches stay).
+    ``batch_inference_flow.with_options(task_runner=DaskTaskRunner(...))``) the rows are
+    scored in parallel on Dask workers: next to the data, each worker reads and stages
+    its own ranges, and no row passes through the flow process; otherwise the flow
+    process reads, validates and gets features, and partitions of ``batch_rows`` rows
+    are shipped to the workers to be scored.
+
+    With ``stream=True`` the rows are read with ``Warehouse.read_batches`` and every
+    batch is validated, given its features and scored on its own, so the flow process
+    holds only a few batches whatever the input size. On a ``ParquetLake`` each scored
+    batch is staged and all are published at the end in one atomic commit (a failed
+    run publishes nothing); other warehouses upsert batch by batch (a failed run keeps
+    the batches written so far; a re-run overwrites them). The contract's bad fraction
+    and uniqueness hold per batch, and a batch failing a prediction check stops the
+    run before it is written.
 
     Args:
         warehouse: Warehouse block document for the rows to score and the output.
@@ -87,13 +104,17 @@ def batch_inference_flow(
         alias: The alias whose model scores.
         output_table: Table receiving the predictions.
         key_columns: Columns identifying a row (default: the columns ending in ``_id``).
-        batch_rows: Rows per call to the model, per Dask partition and per streamed batch.
+        batch_rows: Rows per call to the model, per streamed batch and per partition
+            shipped to Dask.
         prediction_bounds: ``[lower, upper]`` every prediction must respect (error check).
         stream: Read, score and upsert batch by batch (inputs larger than memory).
         dask_address: ``"tcp://HOST:PORT"`` of a running Dask scheduler, or ``"local"``
             for a temporary local cluster; None scores in the flow process unless the
             flow's task runner is a ``DaskTaskRunner``.
         dask_workers: Worker processes of the temporary local cluster.
+        partition_rows: Rows per partition when Dask workers read and write a
+            ``ParquetLake`` themselves (default: a multiple of the worker count of
+            partitions of at most 2M rows).
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
@@ -109,6 +130,7 @@ def batch_inference_flow(
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
     from knot_prefect.flows._scoring import (
         PredictionStats,
         batch_violates,
@@ -116,6 +138,7 @@ def batch_inference_flow(
         run_checks,
         scored_stream,
         scoring_runner,
+        with_lineage,
         workers_of,
     )
     from knot_prefect.flows._support import publish_summary
@@ -151,47 +174,72 @@ def batch_inference_flow(
             scored_at=scored_at,
         )
 
-    if stream:
-        batches = (batch.to_pandas() for batch in
-                   warehouse_block.read_batches(entity_sql, entity_params, batch_rows))
-        first = next(batches, None)
-        keys = _key_columns(first if first is not None else pd.DataFrame(), key_columns)
-        counts = {"read": 0, "quarantined": 0, "published": 0}
+    lake = warehouse_block if isinstance(warehouse_block, ParquetLake) else None
+    with scoring_runner(dask_address, dask_workers) as runner:
+        if lake is not None and feature_source == "warehouse" and inputs.contract_block is None:
+            model = load_model(model_name, alias, tracking_block)
+            rows_read, stats, rows_published = _score_next_to_data(
+                lake, runner, entity_sql, entity_params, key_columns, model,
+                lineage_for(model), output_table, batch_rows, partition_rows,
+                prediction_bounds)
+            quarantined, rows_scored = 0, stats.rows
+        elif stream:
+            batches = (batch.to_pandas() for batch in
+                       warehouse_block.read_batches(entity_sql, entity_params, batch_rows))
+            first = next(batches, None)
+            keys = _key_columns(first if first is not None else pd.DataFrame(), key_columns)
+            counts = {"read": 0, "quarantined": 0, "published": 0}
 
-        def prepared() -> Any:
-            for entities in itertools.chain([first] if first is not None else [], batches):
-                counts["read"] += len(entities)
-                frame = inputs.prepare(entities, keys)
-                counts["quarantined"] += len(entities) - len(frame)
-                if len(frame):
-                    yield frame
+            def prepared() -> Any:
+                for entities in itertools.chain([first] if first is not None else [],
+                                                batches):
+                    counts["read"] += len(entities)
+                    frame = inputs.prepare(entities, keys)
+                    counts["quarantined"] += len(entities) - len(frame)
+                    if len(frame):
+                        yield frame
 
-        model = load_model(model_name, alias, tracking_block)
-        lineage = lineage_for(model)
-        stats = PredictionStats()
-        with scoring_runner(dask_address, dask_workers) as runner:
+            model = load_model(model_name, alias, tracking_block)
+            lineage = lineage_for(model)
+            stats = PredictionStats()
+            # A lake stages every batch and publishes them all at the end in one
+            # manifest switch; other warehouses upsert batch by batch.
+            stage_id = lake.new_stage_id() if lake is not None else ""
+            staged: list[Any] = []
             window = 2 * workers_of(runner)
-            for scored in scored_stream(runner, prepared(), model, keys, batch_rows, window):
-                columns = [c for c in scored.columns if c not in keys]
-                stats.add(scored, columns)
-                if batch_violates(scored, columns, prediction_bounds):
-                    run_checks(check, stats, output_table, prediction_bounds)  # raises
-                written = warehouse_block.write(lineage.attach(scored), output_table,
-                                                mode="upsert", keys=keys)
-                counts["published"] += written.rows
-                logger.info("Upserted %d predictions to %s (%d so far).", written.rows,
-                            output_table, counts["published"])
-        run_checks(check, stats, output_table, prediction_bounds)
-        rows_read, quarantined = counts["read"], counts["quarantined"]
-        rows_scored, rows_published = stats.rows, counts["published"]
-    else:
-        entities = extract(warehouse_block, entity_sql, entity_params)
-        keys = _key_columns(entities, key_columns)
-        frame = inputs.prepare(entities, keys)
-        quarantined = len(entities) - len(frame)
+            try:
+                for scored in scored_stream(runner, prepared(), model, keys, batch_rows,
+                                            window):
+                    columns = [c for c in scored.columns if c not in keys]
+                    stats.add(scored, columns)
+                    if batch_violates(scored, columns, prediction_bounds):
+                        run_checks(check, stats, output_table, prediction_bounds)  # raises
+                    output = with_lineage(scored, lineage)
+                    if lake is not None:
+                        staged.append(lake.stage(output, output_table, stage_id,
+                                                 len(staged)))
+                        continue
+                    written = warehouse_block.write(output, output_table, mode="upsert",
+                                                    keys=keys)
+                    counts["published"] += written.rows
+                    logger.info("Upserted %d predictions to %s (%d so far).", written.rows,
+                                output_table, counts["published"])
+                run_checks(check, stats, output_table, prediction_bounds)
+                if lake is not None:
+                    counts["published"] = lake.commit_staged(output_table, staged, keys)
+            except BaseException:
+                if lake is not None:
+                    lake.discard_staged(staged)
+                raise
+            rows_read, quarantined = counts["read"], counts["quarantined"]
+            rows_scored, rows_published = stats.rows, counts["published"]
+        else:
+            entities = extract(warehouse_block, entity_sql, entity_params)
+            keys = _key_columns(entities, key_columns)
+            frame = inputs.prepare(entities, keys)
+            quarantined = len(entities) - len(frame)
 
-        model = load_model(model_name, alias, tracking_block)
-        with scoring_runner(dask_address, dask_workers) as runner:
+            model = load_model(model_name, alias, tracking_block)
             if runner is None:
                 predictions = predict(model, frame, batch_rows=batch_rows)
             else:
@@ -201,13 +249,13 @@ def batch_inference_flow(
                 predictions = pd.concat(pieces).drop(columns=keys)
                 logger.info("Scored %d partitions on %d Dask workers.", len(parts),
                             workers_of(runner))
-        stats = PredictionStats()
-        stats.add(predictions, list(predictions.columns))
-        run_checks(check, stats, output_table, prediction_bounds)
+            stats = PredictionStats()
+            stats.add(predictions, list(predictions.columns))
+            run_checks(check, stats, output_table, prediction_bounds)
 
-        output = lineage_for(model).attach(frame[keys].join(predictions))
-        result = publish(output, warehouse_block, output_table, mode="upsert", keys=keys)
-        rows_read, rows_scored, rows_published = len(entities), len(output), result.rows
+            output = with_lineage(frame[keys].join(predictions), lineage_for(model))
+            result = publish(output, warehouse_block, output_table, mode="upsert", keys=keys)
+            rows_read, rows_scored, rows_published = len(entities), output.num_rows, result.rows
     logger.info("Published %d predictions to %s.", rows_published, output_table)
 
     summary = {
@@ -228,6 +276,79 @@ def batch_inference_flow(
         notes=f"Lineage columns on every row; ask `knot lineage {output_table} --key VALUE`.",
     )
     return finish_with_warnings(summary)
+
+
+def _score_next_to_data(
+    lake: Any,
+    runner: Any,
+    entity_sql: str,
+    entity_params: dict[str, Any] | None,
+    key_columns: list[str] | None,
+    model: Any,
+    lineage: Any,
+    output_table: str,
+    batch_rows: int,
+    partition_rows: int | None,
+    prediction_bounds: list[float] | None,
+) -> tuple[int, Any, int]:
+    """Score a lake's rows next to the data: no row passes through the flow process.
+
+    The flow process plans ranges of the first key column; each Dask worker (or, with
+    no Dask runner, the flow process itself, one range after another) reads a range
+    from the lake, scores it and stages its predictions there; the flow commits all
+    staged parts in one manifest switch once the checks pass. A failed run publishes
+    nothing, a re-run upserts the same keys, and memory depends on ``batch_rows``.
+
+    Returns:
+        Rows read, the predictions' statistics, rows published.
+    """
+    from knot_prefect.flows._scoring import (
+        PredictionStats,
+        plan_partitions,
+        run_checks,
+        score_lake_partition,
+        workers_of,
+    )
+    from knot_prefect.tasks import check
+
+    logger = get_run_logger()
+    sql = entity_sql.strip().rstrip(";")
+    probe = lake.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", entity_params)
+    keys = _key_columns(probe.to_pandas(), key_columns)
+    total, plan = plan_partitions(lake, sql, entity_params, keys[0], workers_of(runner),
+                                  partition_rows)
+    stage_id = lake.new_stage_id()
+    arguments = [
+        {"lake": lake, "entity_sql": sql, "params": entity_params, "partition": part,
+         "model": model, "keys": keys, "batch_rows": batch_rows, "lineage": lineage,
+         "output_table": output_table, "stage_id": stage_id}
+        for part in plan
+    ]
+    futures = [] if runner is None else [
+        runner.submit(score_lake_partition, parameters=values) for values in arguments
+    ]
+    # In the flow process the partitions run one after another as plain functions.
+    results = (future.result() for future in futures) if futures else (
+        score_lake_partition.fn(**values) for values in arguments)
+    staged: list[Any] = []
+    stats = PredictionStats()
+    try:
+        for part, part_stats in results:
+            staged.append(part)
+            stats.merge(part_stats)
+        run_checks(check, stats, output_table, prediction_bounds)
+        # Ranges of the key are disjoint and each part checked its own keys.
+        published = lake.commit_staged(output_table, staged, keys, check_unique=False)
+    except BaseException:
+        for future in futures[len(staged):]:
+            with contextlib.suppress(BaseException):
+                staged.append(future.result()[0])
+        lake.discard_staged(staged)
+        raise
+    where = f"on {workers_of(runner)} Dask worker(s)" if futures else "in the flow process"
+    logger.info("Scored %d rows in %d partition(s) %s, each read from and staged in the "
+                "lake by the process scoring it.", total, len(plan), where)
+    return total, stats, published
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:

@@ -14,9 +14,12 @@ DAYS = 12
 MODEL = "churn-dask"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def scoring_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """KNOT_HOME with the demo's blocks, tables and Feast repo, and a promoted model."""
+    """KNOT_HOME with the demo's blocks, tables and Feast repo, and a promoted model.
+
+    Built once for the whole folder (training takes most of its time).
+    """
     from knot_prefect.demo.data import DATASET_END
     from knot_prefect.demo.seed import prepare_demo
     from knot_prefect.flows import training_flow

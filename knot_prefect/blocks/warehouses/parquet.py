@@ -414,7 +414,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
         name = TableName.parse(table)
-        data = prepare_frame(data, table)
+        data = _prepare(data, table)
         for key in keys:
             validate_identifier(key, "upsert key")
         if mode == "upsert":
@@ -428,12 +428,12 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             )
         if current is None or mode == "replace":
             # A new table (every mode creates a missing one) takes the frame's schema.
-            schema = data.schema.remove_metadata()
-            data = data.cast(schema)
+            schema = _logical(data.schema)
         else:
             existing = _decode_schema(current["schema"])
             check_compatible(
-                data.schema, {f.name: type_family(f.type) for f in existing}, table, evolve
+                _logical(data.schema), {f.name: type_family(f.type) for f in existing}, table,
+                evolve,
             )
             schema = _target_schema(existing, data)
             data = _conform(data, schema, table)
@@ -535,11 +535,11 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         def batches() -> Iterator[pa.RecordBatch]:
             nonlocal schema
             for frame in frames:
-                arrow = prepare_frame(to_arrow(frame), table)
+                arrow = _prepare(to_arrow(frame), table)
                 if not arrow.num_rows:
                     continue
                 if schema is None:
-                    schema = arrow.schema.remove_metadata()
+                    schema = _logical(arrow.schema)
                 yield from _conform(arrow, schema, table).to_batches()
 
         iterator = batches()
@@ -828,6 +828,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         writer: pq.ParquetWriter | None = None
         handle: Any = None
         rows_in_file = 0
+        physical: pa.Schema | None = None
 
         def close() -> None:
             nonlocal writer, handle
@@ -840,6 +841,13 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             for batch in batches:
                 offset = 0
                 while offset < batch.num_rows:
+                    if physical is None:
+                        # Dictionary columns are written as they are (no decoding, no
+                        # re-hashing of repeated values); the table's schema has their
+                        # value types, and readers see plain columns.
+                        physical = (batch.schema.remove_metadata()
+                                    if _logical(batch.schema).equals(schema) else schema)
+                    batch = _as_physical(batch, physical)
                     if writer is None:
                         relative = f"{DATA_FOLDER}/{write_id}-{len(entries):05d}.parquet"
                         entries.append({"path": relative, "rows": 0})
@@ -850,7 +858,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
                             if self._kind == "local"
                             else fs.open(target, "wb")
                         )
-                        writer = pq.ParquetWriter(handle, schema, compression=compression)
+                        writer = pq.ParquetWriter(handle, physical, compression=compression)
                         rows_in_file = 0
                     take = min(batch.num_rows - offset, self.rows_per_file - rows_in_file)
                     writer.write_batch(batch.slice(offset, take))
@@ -1129,8 +1137,10 @@ def _conform(data: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
             columns.append(pa.nulls(data.num_rows, field.type))
             continue
         column = data.column(field.name)
-        if column.type == field.type:
-            columns.append(column)
+        if column.type == field.type or (
+            pa.types.is_dictionary(column.type) and column.type.value_type == field.type
+        ):
+            columns.append(column)  # dictionaries stay encoded: see _write_files
             continue
         try:
             columns.append(column.cast(field.type, safe=True))
@@ -1140,4 +1150,56 @@ def _conform(data: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
                 f"{table!r} stores {field.type}, and the values do not convert ({exc}). "
                 "Convert the column first, or rewrite the table with mode='replace'."
             ) from exc
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(
+        columns, schema=pa.schema(
+            [field.with_type(column.type) for field, column in zip(schema, columns, strict=True)]
+        ),
+    )
+
+
+def _prepare(data: pa.Table, table: str) -> pa.Table:
+    """``prepare_frame``, except that dictionary columns of a plain value type stay encoded.
+
+    A lineage column repeats one value on every row; as a dictionary it costs four
+    bytes a row and is written to Parquet without decoding (see :func:`_logical`).
+    """
+    import pyarrow as pa
+
+    logical = prepare_frame(data.schema.empty_table(), table).schema
+    if logical.equals(data.schema):
+        return data
+    columns = []
+    for field, column in zip(logical, data.columns, strict=True):
+        encoded = pa.types.is_dictionary(column.type) and column.type.value_type == field.type
+        columns.append(column if encoded or column.type == field.type
+                       else column.cast(field.type))
+    return pa.Table.from_arrays(columns, names=logical.names)
+
+
+def _logical(schema: pa.Schema) -> pa.Schema:
+    """The schema a table records for data of ``schema``: dictionaries as their values."""
+    import pyarrow as pa
+
+    return pa.schema([
+        field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+        for field in schema
+    ])
+
+
+def _as_physical(batch: pa.RecordBatch, physical: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in the column types of the file being written (encoding or decoding)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if batch.schema.equals(physical):
+        return batch
+    columns = []
+    for field, column in zip(physical, batch.columns, strict=True):
+        if column.type == field.type:
+            columns.append(column)
+        elif pa.types.is_dictionary(field.type):
+            columns.append(pc.dictionary_encode(column.cast(field.type.value_type))
+                           .cast(field.type))
+        else:
+            columns.append(column.cast(field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=physical)
