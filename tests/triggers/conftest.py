@@ -89,29 +89,42 @@ def log_and_register(block: Any, name: str, estimator: Any, data: pd.DataFrame) 
     features = data[["x1", "x2"]]
     estimator.fit(features, data["label"])
     with tracked_run(block, run_name=f"{name}-{type(estimator).__name__}"):
+        # Requirements given and cloudpickle: MLflow would otherwise infer requirements
+        # in a subprocess, and skops imports every estimator to save or load a model.
         info = mlflow.sklearn.log_model(
-            estimator, name="model",
+            estimator, name="model", pip_requirements=["scikit-learn"],
+            serialization_format="cloudpickle",
             signature=infer_signature(features, estimator.predict(features)),
         )
     return int(register_model.fn(info.model_uri, name, block).version)
 
 
+@pytest.fixture(scope="session")
+def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An ``MLflowTracking`` block on an MLflow SQLite store shared by the trigger tests
+    (creating a store runs MLflow's migrations, which takes seconds)."""
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+
+    folder = tmp_path_factory.mktemp("trigger-mlflow")
+    return MLflowTracking(
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        artifact_location=(folder / "artifacts").as_uri(),
+        experiment_name="triggers",
+    )
+
+
 @pytest.fixture(scope="module")
-def models(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Models:
+def models(server: Any, tracking_store: Any, tmp_path_factory: pytest.TempPathFactory
+           ) -> Models:
     """``churn-triggers`` v1 (a constant) holding ``champion``, v2 (logistic) better;
     ``churn-triggers-other`` v1. Block documents of the store and warehouse on the server."""
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
 
     folder = tmp_path_factory.mktemp("trigger-models")
-    block = MLflowTracking(
-        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        artifact_location=(folder / "artifacts").as_uri(),
-        experiment_name="triggers",
-    )
+    block = tracking_store
     data = rows(seed=11)
     weak = log_and_register(block, MODEL, DummyClassifier(strategy="most_frequent"), data)
     strong = log_and_register(block, MODEL, LogisticRegression(), data)

@@ -3,7 +3,7 @@ and the YAML form in flows/prefect.yaml."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import uuid
 from typing import Any
 
 import pytest
@@ -101,20 +101,17 @@ def test_knot_deploy_refuses_a_bad_target_before_deploying() -> None:
     assert "no-such-pool" not in result.output
 
 
-def test_event_emitted_by_promote_is_what_the_trigger_matches(tmp_path: Path) -> None:
+def test_event_emitted_by_promote_is_what_the_trigger_matches(tracking_store: Any) -> None:
     """The real promote task's event, read back from the Prefect API, fires the trigger."""
     from prefect.client.orchestration import get_client
     from prefect.events.schemas.events import ReceivedEvent
     from sklearn.dummy import DummyClassifier
 
-    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.tasks.mlflow_registry import promote
 
-    block = MLflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                           artifact_location=(tmp_path / "artifacts").as_uri())
-    name = f"trigger-unit-{tmp_path.name}"[:60]
-    version = log_and_register(block, name, DummyClassifier(), rows(seed=1))
-    decision = promote.fn(name, version, "champion", tracking=block)
+    name = f"trigger-unit-{uuid.uuid4().hex[:8]}"
+    version = log_and_register(tracking_store, name, DummyClassifier(), rows(seed=1))
+    decision = promote.fn(name, version, "champion", tracking=tracking_store)
     assert decision.promoted
 
     trigger = promotion_trigger(f"{name}@champion")
