@@ -240,9 +240,10 @@ def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metr
                 retries: int) -> list[TrialRecord]:
     """Map the trials over the chosen task runner and wait for every one of them."""
     from knot_prefect.flows._scoring import LOCAL_CLUSTER, dask_runner_for
-    from knot_prefect.tuning.trial import run_trial
+    from knot_prefect.tuning.trial import LOCK_RETRIES, RetryTrial, run_trial
 
-    trial = run_trial.with_options(retries=retries, retry_delay_seconds=1)
+    trial = run_trial.with_options(retries=retries + LOCK_RETRIES, retry_delay_seconds=1,
+                                   retry_condition_fn=RetryTrial(retries))
     parameters: dict[str, Any] = {
         "train_fn": unmapped(function),
         "params": points,

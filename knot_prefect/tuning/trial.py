@@ -74,6 +74,42 @@ class TrialRecord:
     seconds: float | None = None
 
 
+LOCK_RETRIES = 2  # extra attempts when only the store was busy
+
+
+class RetryTrial:
+    """A trial's retry condition: ``retries`` attempts for any failure, and up to
+    ``LOCK_RETRIES`` more when SQLite answered "database is locked".
+
+    MLflow's SQLite store already waits 20 s for a lock; past that, trying the trial
+    again (its MLflow run is resumed, not duplicated) beats losing it. A module-level
+    class so that Dask can pickle the task options by reference.
+
+    Examples:
+        >>> from prefect.states import Failed
+        >>> class Run: run_count = 1
+        >>> locked = Failed(data=RuntimeError("(sqlite3.OperationalError) database is locked"))
+        >>> other = Failed(data=KeyError("x"))
+        >>> RetryTrial(0)(None, Run(), locked), RetryTrial(0)(None, Run(), other)
+        (True, False)
+        >>> RetryTrial(1)(None, Run(), other)
+        True
+    """
+
+    def __init__(self, retries: int) -> None:
+        self.retries = retries
+
+    def __call__(self, task: Any, task_run: Any, state: Any) -> bool:
+        if (task_run.run_count or 1) <= self.retries:
+            return True
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception as exc:  # The result may be unreadable: judge what was raised.
+            error = exc
+        text = f"{error} {getattr(error, 'error', '')}"
+        return "database is locked" in text
+
+
 def trial_run_name(index: int) -> str:
     """The MLflow run name and Prefect task-run name of trial ``index``.
 
