@@ -59,8 +59,11 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
+    from knot_prefect.serving.batching import RequestBatcher
+
     served = service.holder.current
     predict_request = request_model(served.plan.join_keys, max_batch)
+    batcher = RequestBatcher(service, max_rows=max(max_batch, 256))
     keys = ", ".join(key.name for key in served.plan.join_keys)
 
     @asynccontextmanager
@@ -73,6 +76,7 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
         try:
             yield
         finally:
+            await batcher.stop()
             service.stop()
 
     app = FastAPI(
@@ -109,10 +113,10 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
             status_code=422,
         )
 
-    def predict(body: predict_request) -> JSONResponse:  # type: ignore[valid-type]
+    async def predict(body: predict_request) -> JSONResponse:  # type: ignore[valid-type]
         started = time.perf_counter()
         entities = body.keys()  # type: ignore[attr-defined]
-        answer = service.predict(entities)
+        answer = await batcher.predict(entities)
         logger.debug("Scored %d entities", len(entities),
                      extra={"event": "predicted", "entities": len(entities),
                             "version": answer["model"]["version"],

@@ -80,6 +80,18 @@ class OnlineRows:
     event_times: dict[str, list[datetime | None]]
     missing: dict[str, list[int]] = field(default_factory=dict)
 
+    def slice(self, start: int, stop: int) -> OnlineRows:
+        """The rows of entities ``start`` to ``stop`` (positions renumbered from 0)."""
+        return OnlineRows(
+            columns={name: values[start:stop] for name, values in self.columns.items()},
+            event_times={view: times[start:stop] for view, times in self.event_times.items()},
+            missing={
+                view: shifted
+                for view, positions in self.missing.items()
+                if (shifted := [p - start for p in positions if start <= p < stop])
+            },
+        )
+
 
 def _join_key_of(column: Any) -> JoinKey:
     from feast.types import Bool, Bytes, Float32, Float64, Int32, Int64, String

@@ -13,6 +13,7 @@ from knot_prefect.errors import ConfigurationError
 from knot_prefect.serving.errors import (
     ContractViolationError,
     FeatureStoreUnavailableError,
+    ServingError,
     StaleFeaturesError,
     UnknownEntityError,
 )
@@ -139,22 +140,90 @@ class PredictionService:
             StaleFeaturesError: 409 under ``stale="error"``, naming the view and its age.
             ContractViolationError: 422, naming each failed column and check.
         """
-        served = self.holder.current  # the model this request finishes with
+        answer = self.predict_many([keys])[0]
+        if isinstance(answer, ServingError):
+            raise answer
+        return answer
+
+    def predict_many(
+        self, requests: Sequence[Sequence[dict[str, Any]]]
+    ) -> list[dict[str, Any] | ServingError]:
+        """Score several requests together: one online read and one model call in all.
+
+        Each request is checked on its own, so one request's unknown key or stale view
+        fails that request only. All of them are scored by the same model version.
+
+        Returns:
+            Per request, its answer or the error that refused it.
+        """
+        served = self.holder.current  # the model these requests finish with
         plan = served.plan
         scored_at = datetime.now(UTC)
-        columns = {key.name: [entity[key.name] for entity in keys] for key in plan.join_keys}
-        self._check_keys(plan, columns)
+        results: list[dict[str, Any] | ServingError | None] = [None] * len(requests)
+        columns: list[dict[str, list[Any]]] = []
+        for index, keys in enumerate(requests):
+            columns.append({key.name: [entity[key.name] for entity in keys]
+                            for key in plan.join_keys})
+            try:
+                self._check_keys(plan, columns[index])
+            except ServingError as exc:
+                results[index] = exc
+        pending = [index for index, result in enumerate(results) if result is None]
+        if not pending:
+            return results  # type: ignore[return-value]
+        merged = {key.name: [value for index in pending for value in columns[index][key.name]]
+                  for key in plan.join_keys}
         try:
-            rows = read_online(self.store, plan, columns)
+            rows = read_online(self.store, plan, merged)
         except Exception as exc:
-            raise FeatureStoreUnavailableError(
+            failure = FeatureStoreUnavailableError(
                 f"Reading the online store failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        self._check_present(keys, rows)
-        ages, stale_views = self._ages(keys, rows, scored_at)
-        if self.contract is not None:
-            self._validate(columns, rows)
-        outputs = self._score(served, columns, rows, len(keys))
+            )
+            return [result if result is not None else failure for result in results]
+        start = 0
+        accepted: list[tuple[int, OnlineRows, dict[str, list[float | None]], list[list[str]]]] = []
+        for index in pending:
+            keys = requests[index]
+            part = rows.slice(start, start + len(keys))
+            start += len(keys)
+            try:
+                self._check_present(keys, part)
+                ages, stale_views = self._ages(keys, part, scored_at)
+                if self.contract is not None:
+                    self._validate(columns[index], part)
+            except ServingError as exc:
+                results[index] = exc
+                continue
+            accepted.append((index, part, ages, stale_views))
+        if accepted:
+            outputs = self._score(served, [(columns[i], part) for i, part, _, _ in accepted])
+            lineage = {
+                "model": {"name": served.name, "version": served.version,
+                          "alias": served.alias, "uri": served.uri},
+                "feature_views": [{"name": view, "version": plan.view_versions[view]}
+                                  for view in plan.views],
+                "feature_view_versions": plan.lineage,
+                "contract_version": self.contract_version,
+            }
+            offset = 0
+            for index, part, ages, stale_views in accepted:
+                keys = requests[index]
+                results[index] = self._answer(keys, part, ages, stale_views,
+                                              outputs[offset:offset + len(keys)],
+                                              lineage, scored_at)
+                offset += len(keys)
+        return results  # type: ignore[return-value]
+
+    def _answer(
+        self,
+        keys: Sequence[dict[str, Any]],
+        rows: OnlineRows,
+        ages: dict[str, list[float | None]],
+        stale_views: list[list[str]],
+        outputs: list[Any],
+        lineage: dict[str, Any],
+        scored_at: datetime,
+    ) -> dict[str, Any]:
         predictions = [
             {
                 "entity": dict(entity),
@@ -173,12 +242,7 @@ class PredictionService:
         ]
         return {
             "predictions": predictions,
-            "model": {"name": served.name, "version": served.version, "alias": served.alias,
-                      "uri": served.uri},
-            "feature_views": [{"name": view, "version": plan.view_versions[view]}
-                              for view in plan.views],
-            "feature_view_versions": plan.lineage,
-            "contract_version": self.contract_version,
+            **lineage,
             "stale": any(stale_views),
             "scored_at": scored_at.isoformat(),
         }
@@ -295,13 +359,18 @@ class PredictionService:
         )
 
     def _score(
-        self, served: ServedModel, columns: dict[str, list[Any]], rows: OnlineRows, count: int
+        self, served: ServedModel, parts: list[tuple[dict[str, list[Any]], OnlineRows]]
     ) -> list[Any]:
         import pandas as pd
 
-        values = {**columns, **rows.columns}
-        frame = pd.DataFrame({name: values[name] for name in served.inputs})
-        return _output_rows(served.model.predict(frame), count)
+        values: dict[str, list[Any]] = {name: [] for name in served.inputs}
+        count = 0
+        for keys, rows in parts:
+            merged = {**keys, **rows.columns}
+            for name in served.inputs:
+                values[name].extend(merged[name])
+            count += len(next(iter(merged.values()))) if merged else 0
+        return _output_rows(served.model.predict(pd.DataFrame(values)), count)
 
     # -- health --------------------------------------------------------------------------
     def readiness(self) -> dict[str, Any]:

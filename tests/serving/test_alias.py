@@ -77,7 +77,10 @@ def test_alias_switch_under_load_fails_no_request(world: World, registry: Any) -
     for version, seen in ((1, old), (2, new)):
         customers = sorted(seen)
         expected = model_predictions(world, version, customers, one_by_one=True)
-        assert [seen[c] for c in customers] == expected
+        # Concurrent requests are scored together; a row scored in a batch may differ
+        # from its single-row score in the last bits only.
+        for customer, want in zip(customers, expected, strict=True):
+            assert seen[customer] == pytest.approx(want, rel=1e-12, abs=1e-15)
     assert any(new[c] != old[c] for c in set(new) & set(old))
 
 

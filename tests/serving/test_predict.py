@@ -53,6 +53,28 @@ def test_batch_predictions_equal_the_models_own_in_request_order(
     assert [a["prediction"] for a in answers] == model_predictions(world, 1, customers)
 
 
+def test_concurrent_requests_get_their_own_answers_and_errors(
+    client: httpx.Client, world: World
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    customers = [world.customers[i] for i in range(12)]
+    requests = [[c] for c in customers] + [[customers[0], 555555]]
+
+    def send(keys: list[int]) -> httpx.Response:
+        return client.post("/predict", json={"entities": [{"customer_id": k} for k in keys]})
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(send, requests))
+    assert [r.status_code for r in responses] == [200] * 12 + [404]
+    assert "customer_id=555555" in responses[-1].json()["message"]
+    expected = model_predictions(world, 1, customers, one_by_one=True)
+    for response, customer, want in zip(responses, customers, expected, strict=False):
+        [answer] = response.json()["predictions"]
+        assert answer["entity"] == {"customer_id": customer}
+        assert answer["prediction"] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
 def test_answer_carries_lineage(client: httpx.Client, world: World) -> None:
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.lineage.columns import feature_view_versions
