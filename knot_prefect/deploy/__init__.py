@@ -5,6 +5,7 @@
 - :func:`base_job_template`: knot's base job templates, which add GPU, node selector and
   toleration variables where the worker's default template has none.
 - :func:`render_job_configuration`: the job configuration a worker would build.
+- :func:`promotion_trigger`: a deployment trigger that fires when a model alias moves.
 
 Names are imported on first access so ``import knot_prefect.deploy`` stays cheap.
 """
@@ -22,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "render_job_variables": "knot_prefect.deploy.job_variables",
     "POOL_TYPES": "knot_prefect.deploy.job_variables",
     "GPU_KINDS": "knot_prefect.deploy.gpus",
+    "promotion_trigger": "knot_prefect.deploy.triggers",
+    "PromotionTarget": "knot_prefect.deploy.triggers",
     "ProfileNotSatisfiableError": "knot_prefect.deploy.errors",
     "WorkPoolTemplateError": "knot_prefect.deploy.errors",
 }
