@@ -176,6 +176,17 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
         f"{'>=' if ratio >= TARGET else '<'} {TARGET}x. \"median trial\" is the wall time of "
         "one trial task (training, logging the parameters, metrics and model).",
     ]
+    ceiling = median("raw-dask", "per_minute") / median("raw-sequential", "per_minute")
+    if ceiling < 1.5:
+        lines += [
+            "",
+            f"**The machine had no spare core during this run**: even the bare trainings "
+            f"gained only {ceiling:.2f}x on 2 workers. Other jobs were running (load "
+            f"{load:.1f}), and Linux shares CPU time fairly between sessions (autogroup "
+            "scheduling): the 2 workers, started in a session of their own, shared one "
+            "session's share, as the one sequential process had. These figures say nothing "
+            "about the flow's scaling; re-run on a quiet machine.",
+        ]
     return "\n".join(lines)
 
 
