@@ -357,7 +357,10 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
                 manifest = self._read_manifest(fs, table)
                 if manifest is None:
                     continue  # a CTE, or a missing table DuckDB reports by name
-                self._register(connection, table, self._dataset(fs, table, manifest))
+                if self._kind == "local" and manifest["files"]:
+                    self._register_files(connection, fs, table, manifest)
+                else:
+                    self._register(connection, table, self._dataset(fs, table, manifest))
         except BaseException:
             connection.close()
             raise
@@ -384,6 +387,26 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
                 f"Cannot open DuckDB for the Parquet lake at {self.location}: {exc}. Check "
                 "the block's threads and memory_limit (e.g. '1GB')."
             ) from exc
+
+    def _register_files(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        fs: AbstractFileSystem,
+        table: TableName,
+        manifest: dict[str, Any],
+    ) -> None:
+        """Name a local table as a view over its files, read by DuckDB's Parquet reader.
+
+        DuckDB streams its own Parquet scans in constant memory and prunes row groups
+        by their statistics; a registered pyarrow dataset is buffered ahead and grows
+        with the table.
+        """
+        schema = _decode_schema(manifest["schema"])
+        source = self._scan(connection, fs, table, [e["path"] for e in manifest["files"]], "")
+        columns = ", ".join(f'"{name}"' for name in schema.names)  # the table's order
+        if table.schema is not None:
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
+        connection.execute(f"CREATE VIEW {table.quoted()} AS SELECT {columns} FROM {source}")
 
     @staticmethod
     def _register(
