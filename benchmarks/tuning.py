@@ -51,7 +51,7 @@ TRAIN_FN = "knot_prefect.tuning.examples:train_churn_trial"
 CUSTOMERS = 30_000
 SPACE: dict[str, Any] = {
     "learning_rate": {"kind": "log_uniform", "low": 0.03, "high": 0.3},
-    "n_estimators": {"kind": "int", "low": 60, "high": 150, "step": 10},
+    "n_estimators": {"kind": "int", "low": 150, "high": 300, "step": 10},
     "max_depth": {"kind": "int", "low": 2, "high": 4},
     "subsample": {"kind": "uniform", "low": 0.6, "high": 1.0},
     "customers": CUSTOMERS,
