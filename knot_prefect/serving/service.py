@@ -363,13 +363,13 @@ class PredictionService:
     ) -> list[Any]:
         import pandas as pd
 
+        # Every model input gets one value per row, so any input column gives the count.
         values: dict[str, list[Any]] = {name: [] for name in served.inputs}
-        count = 0
         for keys, rows in parts:
             merged = {**keys, **rows.columns}
             for name in served.inputs:
                 values[name].extend(merged[name])
-            count += len(next(iter(merged.values()))) if merged else 0
+        count = len(values[served.inputs[0]])
         return _output_rows(served.model.predict(pd.DataFrame(values)), count)
 
     # -- health --------------------------------------------------------------------------
