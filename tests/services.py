@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -289,3 +290,48 @@ def start_dask_cluster(workers: int = 2) -> Iterator[str]:
         managed_process("dask workers", worker, workers_ready, timeout=90),
     ):
         yield address
+
+
+@contextlib.contextmanager
+def process_worker(
+    client: Any, api_url: str, pool: str, folder: Path, env: dict[str, str] | None = None
+) -> Iterator[Path]:
+    """A real ``prefect worker start`` serving process pool ``pool``; yields its log path.
+
+    The pool is created (with knot's process base job template) when missing. The
+    worker polls every second and runs with the test's environment minus ``KNOT_HOME``,
+    plus ``env``.
+    """
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from knot_prefect.deploy import base_job_template
+
+    with contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(
+            name=pool, type="process", base_job_template=base_job_template("process")
+        ))
+    log_path = folder / "worker.log"
+    environment = {k: v for k, v in os.environ.items() if k != "KNOT_HOME"}
+    environment.update({
+        "PREFECT_API_URL": api_url,
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        **(env or {}),
+    })
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", pool,
+             "--type", "process"],
+            cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield log_path
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)

@@ -484,6 +484,30 @@ def _require_version(client: MlflowClient, name: str, version: int) -> None:
         ) from None
 
 
+def set_alias(client: MlflowClient, name: str, alias: str, version: int) -> int | None:
+    """Point ``alias`` of ``name`` at ``version`` with knot's bookkeeping; retry-safe.
+
+    The move is recorded in the alias history (so :func:`rollback` can undo it) and
+    emits ``knot.model.promoted``, as a move made by :func:`promote` does; pointing the
+    alias where it already is changes and emits nothing. For callers that have already
+    decided (e.g. a tuning search naming its best trial ``challenger``).
+
+    Args:
+        client: An MLflow client on the registry.
+        name: Registered model name.
+        alias: The alias to move.
+        version: The version that receives it.
+
+    Returns:
+        The version that held the alias before, or None.
+    """
+    previous = _alias_holder(client, name, alias)
+    if previous != version:
+        _move_alias(client, name, alias, previous, version)
+        _emit(PROMOTED_EVENT, name, alias, version, {"previous_version": previous})
+    return previous
+
+
 def _alias_holder(client: MlflowClient, name: str, alias: str) -> int | None:
     model = _require_model(client, name)
     holder = model.aliases.get(alias)

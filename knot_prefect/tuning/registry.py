@@ -3,8 +3,8 @@
 The model is registered with the ``register_model`` task (retry-safe: the same URI is
 never registered twice). The alias then moves unconditionally: the search has already
 compared the candidates, and ``challenger`` names the candidate that ``promote`` will
-later contest against the ``champion``. The move goes through the registry module's
-alias bookkeeping, so its history is recorded (``rollback`` works) and the
+later contest against the ``champion``. The move goes through the registry's
+``set_alias``, so its history is recorded (``rollback`` works) and the
 ``knot.model.promoted`` event is emitted as for any move made by ``promote``.
 """
 
@@ -51,14 +51,11 @@ def assign_alias(
     Returns:
         The assignment, with the version that held the alias before.
     """
-    from knot_prefect.tasks.mlflow_registry import _alias_holder, _emit, _log, _move_alias
+    from knot_prefect.tasks.mlflow_registry import _log, set_alias
 
     client = tracking.get_client()
-    previous = _alias_holder(client, name, alias)
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, str(version), key, value)
-    if previous != version:
-        _move_alias(client, name, alias, previous, version)
-        _emit("knot.model.promoted", name, alias, version, {"previous_version": previous})
+    previous = set_alias(client, name, alias, version)
     _log(f"{name!r} {alias!r} -> version {version} (was {previous})")
     return AliasAssignment(name=name, alias=alias, version=version, previous_version=previous)

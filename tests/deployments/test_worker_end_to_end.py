@@ -7,11 +7,6 @@ way to find the knot home folder is the deployment's job variables (the profile'
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +15,7 @@ import pytest
 
 from knot_prefect import ComputeProfile
 from knot_prefect.deploy import deploy_flow
+from tests import services
 from tests.deployments.conftest import FLOWS_DIR
 
 pytestmark = pytest.mark.heavy
@@ -48,38 +44,9 @@ def demo_home(real_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def worker(real_server: Any, prefect_server: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Path]:
     """A real `prefect worker start` process serving a process work pool."""
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
-    from knot_prefect.deploy import base_job_template
-
-    with contextlib.suppress(ObjectAlreadyExists):
-        real_server.create_work_pool(WorkPoolCreate(
-            name=POOL, type="process", base_job_template=base_job_template("process")
-        ))
     folder = tmp_path_factory.mktemp("worker")
-    log_path = folder / "worker.log"
-    env = {k: v for k, v in os.environ.items() if k != "KNOT_HOME"}
-    env.update({
-        "PREFECT_API_URL": prefect_server,
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-    })
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", POOL,
-             "--type", "process"],
-            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        yield log_path
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+    with services.process_worker(real_server, prefect_server, POOL, folder) as log:
+        yield log
 
 
 def test_training_deployment_runs_on_a_process_worker(

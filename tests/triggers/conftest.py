@@ -7,11 +7,6 @@ checks that the trigger service is enabled there before any test relies on it.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +16,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests import services
 
 POOL = "triggers-process-pool"
 MODEL = "churn-triggers"
@@ -148,36 +145,7 @@ def models(server: Any, tracking_store: Any, tmp_path_factory: pytest.TempPathFa
 def worker(server: Any, prefect_server: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Path]:
     """A real `prefect worker start` process serving a process work pool; yields its log."""
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
-    from knot_prefect.deploy import base_job_template
-
-    with contextlib.suppress(ObjectAlreadyExists):
-        server.create_work_pool(WorkPoolCreate(
-            name=POOL, type="process", base_job_template=base_job_template("process")
-        ))
     folder = tmp_path_factory.mktemp("trigger-worker")
-    log_path = folder / "worker.log"
-    env = {k: v for k, v in os.environ.items() if k != "KNOT_HOME"}
-    env.update({
-        "KNOT_HOME": str(folder / "knot-home"),
-        "PREFECT_API_URL": prefect_server,
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-    })
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", POOL,
-             "--type", "process"],
-            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        yield log_path
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+    home = {"KNOT_HOME": str(folder / "knot-home")}
+    with services.process_worker(server, prefect_server, POOL, folder, env=home) as log:
+        yield log
