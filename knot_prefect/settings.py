@@ -43,6 +43,15 @@ class KnotSettings(BaseSettings):
             "servers point it at an internal copy of knot_prefect/blocks/logo.png."
         ),
     )
+    worker_mmap_threshold: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description=(
+            "Bytes: the glibc mmap threshold knot sets on a Dask worker before it scores "
+            "there, when Dask's nanny froze it (see docs/performance.md, 'Dask scoring'). "
+            "0 leaves the worker's allocator alone."
+        ),
+    )
     require_services: bool = Field(
         default=False,
         description="In the test suite: fail, instead of skip, when a real service cannot start.",

@@ -24,6 +24,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.errors import ConfigurationError
+from knot_prefect.flows._worker_allocator import tune_worker_allocator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +57,7 @@ def score_partition(
     """
     from knot_prefect.tasks.mlflow_predict import predict_frame
 
+    tune_worker_allocator()
     predictions = predict_frame(frame, model, batch_rows=batch_rows)
     return frame[keys].join(predictions)
 
@@ -365,6 +367,7 @@ def score_lake_partition(
     """
     from knot_prefect.tasks.mlflow_predict import predict_frame
 
+    tune_worker_allocator()
     sql, values = partition.sql(entity_sql, keys[0])
     stats = PredictionStats()
 
