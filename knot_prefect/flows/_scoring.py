@@ -79,10 +79,13 @@ def dask_runner_for(address: str, workers: int = 2) -> TaskRunner[Any]:
         An unstarted task runner.
 
     Raises:
-        ConfigurationError: For an address that is neither ``"local"`` nor a URL.
+        ConfigurationError: For an address that is neither ``"local"`` nor a URL, or
+            when this process has a default Dask client connected elsewhere
+            (prefect-dask would run on that client's cluster instead).
     """
     from prefect_dask import DaskTaskRunner
 
+    _refuse_other_default_client(address)
     if address == LOCAL_CLUSTER:
         if workers < 1:
             raise ConfigurationError(f"dask_workers must be at least 1, not {workers}.")
@@ -96,6 +99,41 @@ def dask_runner_for(address: str, workers: int = 2) -> TaskRunner[Any]:
             f"of a running scheduler, or {LOCAL_CLUSTER!r} for a temporary local cluster."
         )
     return DaskTaskRunner(address=address)
+
+
+def _refuse_other_default_client(address: str) -> None:
+    """Refuse an address that prefect-dask would silently replace.
+
+    ``DaskTaskRunner`` connects to the cluster of the process's default Dask client
+    (``distributed.get_client()``) whenever there is one, whatever address or cluster
+    settings it was given.
+    """
+    import sys
+
+    if "distributed" not in sys.modules:
+        return  # no client can exist yet
+    import distributed
+    from distributed.comm.addressing import resolve_address
+
+    try:
+        scheduler = distributed.get_client().scheduler
+    except ValueError:
+        return
+    current = getattr(scheduler, "address", None)
+    if not isinstance(current, str):
+        return
+    with contextlib.suppress(Exception):
+        if address != LOCAL_CLUSTER and resolve_address(address) == resolve_address(current):
+            return
+    if address == current:
+        return
+    wanted = "a temporary local cluster" if address == LOCAL_CLUSTER else address
+    raise ConfigurationError(
+        f"This process has a default Dask client connected to {current}, and "
+        f"prefect-dask's DaskTaskRunner would run on that cluster instead of {wanted}. "
+        f"Pass {current!r} as the address to use it, or close that client (or create it "
+        "with Client(..., set_as_default=False)) to run where asked."
+    )
 
 
 @contextlib.contextmanager
