@@ -6,7 +6,7 @@ the *mmap* threshold at its 128 KiB default (glibc stops adapting it), so every 
 bigger than that (a column of a 250,000-row batch is 2 MB) is mapped fresh from the
 kernel and zeroed page by page, then unmapped when freed. Batch scoring allocates such
 arrays all the time: on a worker it took three times the page faults of the same code
-in a plain process and ran about 1.35x slower per row.
+in a plain process and ran about 1.3x slower per row.
 
 :func:`tune_worker_allocator` raises the mmap threshold once per worker process
 (``KnotSettings.worker_mmap_threshold``, 32 MiB: the ceiling glibc's own adaptive
