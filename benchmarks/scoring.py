@@ -12,15 +12,16 @@ One run, on this machine, measures side by side:
    - knot: the whole flow (plan key ranges, read each range from the lake, score,
      stage the predictions with their lineage columns, commit once) in the flow
      process vs on the same 2 Dask workers, each worker reading and writing its own
-     ranges; timed as Prefect records the run and as the caller waits for it, and
-     once more with the workers' allocator left as Dask's nanny sets it;
+     ranges; timed as Prefect records the run and as the caller waits for it; once
+     more on 2 workers started with ``KNOT_WORKER_MMAP_THRESHOLD=0`` (their allocator
+     left as Dask's nanny sets it) and once with one range per worker;
    - bare: the flow's partitions as plain functions (no Prefect), one after another
      vs two at a time on the workers: the ceiling of the part that runs in parallel.
    Every process is limited to one thread (``THREAD_LIMITS``, the lake's ``threads=1``),
    as Dask's workers are by default: a per-core comparison.
 2. Peak RSS of the flow process with ``stream=True`` as the input grows from 1M to 10M
    rows (``--stream-rows``), read from and staged in the ParquetLake batch by batch and
-   committed once; each size runs in a fresh process whose ``ru_maxrss`` is reported.
+   committed once; each size runs in a fresh process whose ``VmHWM`` is reported.
 
 Prints medians and ratios and writes them into docs/performance.md ("Dask scoring").
 
