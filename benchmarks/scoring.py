@@ -14,7 +14,7 @@ One run, on this machine, measures side by side:
      process vs on the same 2 Dask workers, each worker reading and writing its own
      ranges; timed as Prefect records the run and as the caller waits for it; once
      more on 2 workers started with ``KNOT_WORKER_MMAP_THRESHOLD=0`` (their allocator
-     left as Dask's nanny sets it) and once with one range per worker;
+     left as Dask's nanny sets it) and once with two ranges per worker;
    - bare: the flow's partitions as plain functions (no Prefect), one after another
      vs two at a time on the workers: the ceiling of the part that runs in parallel.
    Every process is limited to one thread (``THREAD_LIMITS``, the lake's ``threads=1``),
@@ -213,9 +213,9 @@ def throughput(rows: int, repeat: int) -> dict[str, float]:
                 "knot_one_process": lambda: flow(None, "scores_one_process"),
                 "knot_dask_2_workers": lambda: flow(cluster.scheduler_address, "scores_dask"),
                 "knot_dask_frozen": lambda: flow(frozen.scheduler_address, "scores_frozen"),
-                "knot_dask_one_range_each": lambda: flow(
-                    cluster.scheduler_address, "scores_two_ranges",
-                    partition_rows=-(-rows // 2)),
+                "knot_dask_two_ranges_each": lambda: flow(
+                    cluster.scheduler_address, "scores_four_ranges",
+                    partition_rows=-(-rows // 4)),
                 "bare_one_process": lambda: (bare.serial(), 0.0),
                 "bare_dask_2_workers": lambda: (bare.on_workers(), 0.0),
             }
@@ -437,9 +437,9 @@ def report(rows: int, tp: dict[str, float], stream: list[dict[str, Any]],
         row("the flow on workers whose allocator is left as Dask's nanny sets it "
             "(workers started with `KNOT_WORKER_MMAP_THRESHOLD=0`), recorded duration",
             "knot_one_process_recorded_s", "knot_dask_frozen_recorded_s"),
-        row("the flow on 2 workers with one range each (`partition_rows` = half the "
-            "rows; by default a worker gets ranges of up to 2M rows, here two each)",
-            "knot_one_process_recorded_s", "knot_dask_one_range_each_recorded_s"),
+        row("the flow on 2 workers with two ranges each (`partition_rows` = a quarter of "
+            "the rows; by default a worker gets ranges of up to 4M rows, here one each)",
+            "knot_one_process_recorded_s", "knot_dask_two_ranges_each_recorded_s"),
         row("the flow's partitions as plain functions: no flow, no Prefect task runs, no "
             "plan or commit (the ceiling of the part that runs in parallel)",
             "bare_one_process_s", "bare_dask_2_workers_s"),

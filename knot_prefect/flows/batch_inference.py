@@ -114,7 +114,7 @@ def batch_inference_flow(
         dask_workers: Worker processes of the temporary local cluster.
         partition_rows: Rows per partition when Dask workers read and write a
             ``ParquetLake`` themselves (default: a multiple of the worker count of
-            partitions of at most 2M rows).
+            partitions of at most 4M rows).
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
