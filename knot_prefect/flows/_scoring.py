@@ -15,6 +15,7 @@ Scoring is the part of batch inference that parallelises. Two ways:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -151,8 +152,47 @@ def scoring_runner(address: str | None, workers: int = 2) -> Iterator[TaskRunner
         runner = context.task_runner if context else None
         yield runner if is_dask_runner(runner) else None
         return
-    with dask_runner_for(address, workers) as runner:
+    with started_dask_runner(address, workers) as runner:
         yield runner
+
+
+@contextlib.contextmanager
+def started_dask_runner(address: str, workers: int = 2) -> Iterator[TaskRunner[Any]]:
+    """:func:`dask_runner_for`, started for the ``with`` block, its cluster up at once.
+
+    Each nanny of a temporary local cluster writes its workers' settings
+    (``distributed.nanny.pre-spawn-environ``: ``OMP_NUM_THREADS=1``,
+    ``MALLOC_TRIM_THRESHOLD_``, ``PYTHONHASHSEED`` ...) into this process's environment
+    before it spawns a worker. They are put back as they were once the cluster is up and
+    again when the block ends, so that the caller, and libraries or processes it starts
+    later, keep their own thread counts and allocator.
+    """
+    names = _nanny_environment_names()
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        with dask_runner_for(address, workers) as runner:
+            # prefect-dask starts (or connects to) the cluster on first use of its client.
+            getattr(runner, "client", None)
+            _restore_environment(before)
+            yield runner
+    finally:
+        _restore_environment(before)
+
+
+def _nanny_environment_names() -> set[str]:
+    import dask.config
+    import distributed  # noqa: F401  (registers the distributed.* configuration)
+
+    configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return set(configured) | {"PYTHONHASHSEED"}
+
+
+def _restore_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def scored_stream(

@@ -239,7 +239,7 @@ def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metr
                 block: MLflowTracking, parent_id: str, runner: str | None, workers: int,
                 retries: int) -> list[TrialRecord]:
     """Map the trials over the chosen task runner and wait for every one of them."""
-    from knot_prefect.flows._scoring import LOCAL_CLUSTER, dask_runner_for
+    from knot_prefect.flows._scoring import LOCAL_CLUSTER, started_dask_runner
     from knot_prefect.tuning.trial import LOCK_RETRIES, RetryTrial, run_trial
 
     trial = run_trial.with_options(retries=retries + LOCK_RETRIES, retry_delay_seconds=1,
@@ -257,7 +257,7 @@ def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metr
         return [_record(future, point, i) for i, (future, point)
                 in enumerate(zip(futures, points, strict=True))]
     address = LOCAL_CLUSTER if runner in TEMPORARY_CLUSTERS else runner
-    with dask_runner_for(address, workers) as dask_runner:
+    with started_dask_runner(address, workers) as dask_runner:
         futures = dask_runner.map(trial, parameters)  # type: ignore[arg-type]
         return [_record(future, point, i) for i, (future, point)
                 in enumerate(zip(futures, points, strict=True))]
