@@ -114,19 +114,13 @@ def _refuse_other_default_client(address: str) -> None:
     if "distributed" not in sys.modules:
         return  # no client can exist yet
     import distributed
-    from distributed.comm.addressing import resolve_address
 
     try:
         scheduler = distributed.get_client().scheduler
     except ValueError:
         return
     current = getattr(scheduler, "address", None)
-    if not isinstance(current, str):
-        return
-    with contextlib.suppress(Exception):
-        if address != LOCAL_CLUSTER and resolve_address(address) == resolve_address(current):
-            return
-    if address == current:
+    if not isinstance(current, str) or _same_scheduler(address, current):
         return
     wanted = "a temporary local cluster" if address == LOCAL_CLUSTER else address
     raise ConfigurationError(
@@ -135,6 +129,18 @@ def _refuse_other_default_client(address: str) -> None:
         f"Pass {current!r} as the address to use it, or close that client (or create it "
         "with Client(..., set_as_default=False)) to run where asked."
     )
+
+
+def _same_scheduler(address: str, current: str) -> bool:
+    """Whether ``address`` names ``current``'s scheduler (``localhost`` = ``127.0.0.1``)."""
+    if address == LOCAL_CLUSTER:
+        return False
+    from distributed.comm.addressing import resolve_address
+
+    try:
+        return bool(resolve_address(address) == resolve_address(current))
+    except (ValueError, OSError):  # an address that does not resolve
+        return address == current
 
 
 @contextlib.contextmanager

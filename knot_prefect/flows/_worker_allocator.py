@@ -44,9 +44,9 @@ def tune_worker_allocator() -> bool:
     """
     global _tuned
     if _tuned is None:
-        threshold = _threshold()
-        _tuned = bool(threshold) and _frozen_by_dask_nanny() and _on_dask_worker() and (
-            raise_mmap_threshold(threshold))
+        # Cheapest checks first: most processes are not Dask workers.
+        threshold = _threshold() if _frozen_by_dask_nanny() and _on_dask_worker() else 0
+        _tuned = threshold > 0 and raise_mmap_threshold(threshold)
         if _tuned:
             logger.debug("Raised this Dask worker's glibc mmap threshold to %d bytes.",
                          threshold)
