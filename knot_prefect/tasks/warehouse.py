@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from knot_prefect.blocks.resolve import resolve_block
 from knot_prefect.blocks.warehouses.base import (
     Warehouse,
+    WarehouseConnectionError,
     WriteMode,
     WriteResult,
     validate_write_mode,
@@ -38,9 +39,39 @@ from knot_prefect.blocks.warehouses.base import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    from prefect import Task
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.states import State
 
-# "table" or "schema.table" without spaces: anything else is treated as SQL.
+# "table" or "schema.table" without spaces: anything else is treated as SQL (or, when
+# it is a valid name with spaces, as a table if the warehouse has one by that name).
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$\-]*(\.[A-Za-z_][A-Za-z0-9_$\-]*)?$")
+
+#: How many times ``extract`` and ``publish`` retry after a transient connection
+#: error (a server restarting, a connection it ended), and the seconds between tries.
+#: Other errors (bad SQL, a schema mismatch, refused credentials) are never retried.
+IO_RETRIES = 2
+IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
+
+
+def retry_on_connection_errors(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
+    """Prefect ``retry_condition_fn``: retry transient connection errors only.
+
+    Those are a ``WarehouseConnectionError`` marked transient, and Python's own
+    ``ConnectionError`` (a socket refused, reset or aborted under a client library).
+
+    Examples:
+        >>> from prefect.states import Failed
+        >>> lost = WarehouseConnectionError("PostgreSQL ended the session.")
+        >>> retry_on_connection_errors(None, None, Failed(data=lost))
+        True
+        >>> retry_on_connection_errors(None, None, Failed(data=ValueError("bad SQL")))
+        False
+    """
+    error = state.data
+    if isinstance(error, WarehouseConnectionError):
+        return error.transient
+    return isinstance(error, ConnectionError)
 
 
 def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
@@ -77,7 +108,25 @@ def is_table_name(text: str) -> bool:
     return bool(_TABLE.match(text.strip()))
 
 
-@task(name="extract", cache_policy=NO_CACHE)
+def _is_spaced_table(warehouse: Warehouse, text: str) -> bool:
+    """Whether ``text`` names an existing table whose name holds spaces (``"a b"``)."""
+    from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
+
+    if " " not in text.strip():
+        return False
+    try:
+        return warehouse.table_exists(str(TableName.parse(text.strip())))
+    except InvalidIdentifierError:  # not a name: a query
+        return False
+
+
+@task(
+    name="extract",
+    cache_policy=NO_CACHE,
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAYS,
+    retry_condition_fn=retry_on_connection_errors,
+)
 def extract(
     warehouse: Warehouse | str,
     sql_or_table: str,
@@ -91,12 +140,24 @@ def extract(
             query with ``:name`` placeholders.
         params: Values bound to the query's placeholders (never formatted in).
 
+    A name with spaces (``"daily scores"``) reads that table when the warehouse has
+    it, and runs as SQL otherwise. A transient connection error is retried
+    ``IO_RETRIES`` times.
+
     Returns:
         The rows as a pandas DataFrame.
+
+    Raises:
+        ValueError: For an empty or blank ``sql_or_table``, or ``params`` with a table.
     """
+    if not sql_or_table.strip():
+        raise ValueError(
+            "extract needs a table name or a SQL query, and got an empty string: pass a "
+            "table name such as 'analytics.scores' or a query such as 'select * from scores'."
+        )
     block = resolve_warehouse(warehouse)
     logger = warehouse_logger()
-    if is_table_name(sql_or_table):
+    if is_table_name(sql_or_table) or _is_spaced_table(block, sql_or_table):
         if params:
             raise ValueError(
                 f"params were given but {sql_or_table!r} is a table name, not a query: "
@@ -117,7 +178,13 @@ def extract(
     return frame
 
 
-@task(name="publish", cache_policy=NO_CACHE)
+@task(
+    name="publish",
+    cache_policy=NO_CACHE,
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAYS,
+    retry_condition_fn=retry_on_connection_errors,
+)
 def publish(
     df: Any,
     warehouse: Warehouse | str,
@@ -129,7 +196,10 @@ def publish(
     """Write a frame to a warehouse table atomically and report what was written.
 
     Use ``mode="upsert"`` with ``keys`` for retry-safe publishing: a retried or
-    re-run task updates the same rows instead of adding them twice.
+    re-run task updates the same rows instead of adding them twice. A transient
+    connection error is retried ``IO_RETRIES`` times (a connection lost while the
+    server acknowledged a commit could make a retried ``append`` write twice: upsert
+    where that matters).
 
     Args:
         df: A pandas, polars or pyarrow frame.

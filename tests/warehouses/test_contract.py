@@ -317,3 +317,51 @@ def test_reads_as_pandas_arrow_and_batches(warehouse: Warehouse) -> None:
         assert all(batch.num_rows <= 100 for batch in batches)
         ids = [i for batch in batches for i in batch.column(0).to_pylist()]
         assert ids == list(range(1, 251))
+
+
+# -- identifier limits -------------------------------------------------------------------------
+def test_names_over_the_backend_limit_are_refused_never_truncated(
+    warehouse: Warehouse, backend: str
+) -> None:
+    first, second = "P" * 63 + "A" * 10, "P" * 63 + "B" * 10
+    long_column = "c" * 100
+    if backend.startswith("postgres"):
+        warehouse.write(scores([1]), "P" * 63)  # exactly the limit is fine
+        for attempt in (
+            lambda: warehouse.write(scores([1]), second, mode="replace"),
+            lambda: warehouse.write(scores([1]).rename(columns={"score": long_column}), "t"),
+            lambda: warehouse.read_table(second),
+            lambda: warehouse.write(scores([1]), "x" * 64, mode="upsert", keys=["id"]),
+        ):
+            with pytest.raises(InvalidIdentifierError, match="63 bytes"):
+                attempt()
+        assert not warehouse.table_exists("t")
+        return
+    warehouse.write(scores([1]), first)
+    warehouse.write(scores([2]), second, mode="replace")
+    assert [r["id"] for r in rows(warehouse, first)] == [1]
+    warehouse.write(scores([3]).rename(columns={"score": long_column}), "wide")
+    assert warehouse.read_table("wide").columns.tolist() == ["id", long_column]
+
+
+# -- reads by name -----------------------------------------------------------------------------
+def test_reading_an_unknown_column_names_it_and_lists_the_columns(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    with pytest.raises(SchemaMismatchError, match=r"no column 'nope'.*id, score"):
+        warehouse.read_table("scores", columns=["id", "nope"])
+
+
+def test_extract_reads_a_table_whose_name_has_a_space(warehouse: Warehouse) -> None:
+    from knot_prefect.tasks import extract
+
+    warehouse.write(scores([1, 2]), "a b")
+    assert sorted(extract.fn(warehouse, "a b")["id"]) == [1, 2]
+    assert extract.fn(warehouse, "select count(*) as n from \"a b\"")["n"].tolist() == [2]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_extract_of_nothing_is_a_clear_error(warehouse: Warehouse, text: str) -> None:
+    from knot_prefect.tasks import extract
+
+    with pytest.raises(ValueError, match="needs a table name or a SQL query"):
+        extract.fn(warehouse, text)

@@ -109,3 +109,57 @@ def test_read_batches_with_parameters_pages_a_server_side_cursor(
     )
     assert [b.num_rows for b in batches] == [300, 300, 300, 90]
     assert pa.types.is_decimal(batches[0].schema.field("amount").type)
+
+
+def terminate_other_sessions(dsn: str, query_like: str = "%") -> int:
+    """End the database's other sessions from the server side, as a restart does."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        rows = admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = "
+            "current_database() and pid <> pg_backend_pid() and query like %s",
+            (query_like,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_pooled_connection_the_server_ended_is_replaced_before_a_write(
+    postgres_database: dict[str, str], fast_path: bool
+) -> None:
+    warehouse = SqlWarehouse(url=postgres_database["url"], fast_path=fast_path)
+    warehouse.write(pd.DataFrame({"id": [1]}), "t")
+    assert terminate_other_sessions(postgres_database["dsn"]) >= 1  # the pooled one
+    warehouse.write(pd.DataFrame({"id": [2]}), "t")
+    assert sorted(warehouse.read_table("t")["id"]) == [1, 2]
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_connection_lost_mid_query_is_a_connection_error(
+    postgres_database: dict[str, str], fast_path: bool
+) -> None:
+    import threading
+    import time
+
+    warehouse = SqlWarehouse(url=postgres_database["url"], fast_path=fast_path)
+    warehouse.check_connection()
+    caught: list[BaseException] = []
+
+    def slow_read() -> None:
+        try:
+            warehouse.read("select pg_sleep(30) as slept")
+        except BaseException as exc:
+            caught.append(exc)
+
+    reader = threading.Thread(target=slow_read)
+    reader.start()
+    deadline = time.monotonic() + 20
+    while not terminate_other_sessions(postgres_database["dsn"], "%pg_sleep%"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    reader.join(timeout=20)
+    assert len(caught) == 1
+    assert isinstance(caught[0], WarehouseConnectionError), repr(caught[0])
+    assert caught[0].transient
+    assert "terminating connection" in str(caught[0])

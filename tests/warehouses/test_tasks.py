@@ -107,3 +107,47 @@ def test_extract_refuses_params_with_a_table_name() -> None:
     warehouse = DuckDBWarehouse(path=":memory:")
     with pytest.raises(ValueError, match="is a table name, not a query"):
         extract.fn(warehouse, "scores", {"id": 1})
+
+
+def test_io_tasks_retry_connection_errors_by_default_but_never_logical_ones(
+    tmp_path: Path,
+) -> None:
+    from knot_prefect.blocks.warehouses.base import SchemaMismatchError, WarehouseConnectionError
+    from knot_prefect.tasks.warehouse import IO_RETRIES
+
+    assert IO_RETRIES >= 1
+    assert publish.retries == IO_RETRIES and extract.retries == IO_RETRIES
+    # a port where nothing listens: every attempt fails to connect
+    from tests.services import free_port
+
+    unreachable = SqlWarehouse(url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    attempts: list[str] = []
+
+    class Counting(DuckDBWarehouse):
+        _block_type_name = "Counting Warehouse"
+
+        def _write_arrow(self, *args: Any, **kwargs: Any) -> int:
+            attempts.append("logical")
+            return super()._write_arrow(*args, **kwargs)
+
+    quick_extract = extract.with_options(retry_delay_seconds=0)
+    quick_publish = publish.with_options(retry_delay_seconds=0)
+
+    @flow
+    def read_unreachable() -> None:
+        quick_extract(unreachable, "select 1")
+
+    with pytest.raises(WarehouseConnectionError):
+        read_unreachable()
+    counting = Counting(path=str(tmp_path / "w.duckdb"))
+    counting.write(pd.DataFrame({"id": [1]}), "t")
+    attempts.clear()
+
+    @flow
+    def publish_mismatch() -> None:
+        quick_publish(pd.DataFrame({"id": ["text"]}), counting, "t")
+
+    with pytest.raises(SchemaMismatchError):
+        publish_mismatch()
+    assert attempts == ["logical"]  # one attempt only
+

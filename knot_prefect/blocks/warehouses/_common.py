@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -156,6 +157,17 @@ def staging_name(table: TableName, purpose: str = "stage", token: str | None = N
     suffix = token or uuid.uuid4().hex[:8]
     base = re.sub(r"[^A-Za-z0-9_]", "_", table.table)[:32]
     return table.with_table(f"_knot_{purpose}_{base}_{suffix}")
+
+
+def unique_key_name(table: TableName) -> str:
+    """The name of the unique index knot puts on the keys of a table it creates.
+
+    Examples:
+        >>> unique_key_name(TableName.parse("analytics.scores"))
+        'scores_knot_key_5e42644a'
+    """
+    digest = hashlib.sha1(str(table).encode()).hexdigest()[:8]
+    return f"{table.table[:40]}_knot_key_{digest}"
 
 
 # -- frames ----------------------------------------------------------------------------
@@ -309,6 +321,38 @@ def check_compatible(
     return new
 
 
+def check_columns_exist(
+    requested: Sequence[str],
+    available: Sequence[str],
+    table: str,
+    case_insensitive: bool = False,
+) -> None:
+    """Check that a read asks only for columns the table has.
+
+    Raises:
+        SchemaMismatchError: Naming the unknown columns and listing the table's.
+
+    Examples:
+        >>> check_columns_exist(["id"], ["id", "score"], "scores")
+        >>> check_columns_exist(["nope"], ["id", "score"], "scores")
+        Traceback (most recent call last):
+        ...
+        knot_prefect.blocks.warehouses.base.SchemaMismatchError: Table scores has no \
+column 'nope' (its columns: id, score).
+    """
+
+    def norm(name: str) -> str:
+        return name.lower() if case_insensitive else name
+
+    have = {norm(name) for name in available}
+    unknown = [name for name in requested if norm(name) not in have]
+    if unknown:
+        raise SchemaMismatchError(
+            f"Table {table} has no column {', '.join(map(repr, unknown))} "
+            f"(its columns: {', '.join(available)})."
+        )
+
+
 def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
     """Check upsert keys: present in the frame, never null, unique together.
 
@@ -354,3 +398,51 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
             text = text.replace(form, "***")
     return text
+
+
+# -- connection errors -----------------------------------------------------------------
+# SQLSTATEs of a connection the server ended or could not open: class 08 (connection
+# exception), admin/crash shutdown and "cannot connect now" (a server starting up).
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+_LOST_WORDS = (
+    "terminating connection",
+    "server closed the connection",
+    "no connection to the server",
+    "could not receive data",
+    "could not send data",
+    "connection already closed",
+    "the database system is",
+    "connection refused",
+    "failed to connect",
+    "could not connect",
+    "timeout expired",
+)
+_REFUSED_WORDS = ("authentication failed", "no pg_hba.conf entry", "does not exist")
+
+
+def is_lost_connection(sqlstate: str | None, message: str) -> bool:
+    """Whether a driver error means the connection failed, not the statement.
+
+    Examples:
+        >>> is_lost_connection("57P01", "terminating connection due to administrator command")
+        True
+        >>> is_lost_connection("42P01", 'relation "t" does not exist')
+        False
+    """
+    if sqlstate and sqlstate.startswith(_LOST_STATES):
+        return True
+    lowered = message.lower()
+    return any(word in lowered for word in _LOST_WORDS)
+
+
+def is_transient_connect_failure(message: str) -> bool:
+    """Whether a failure to connect may pass (a server down) rather than a refusal.
+
+    Examples:
+        >>> is_transient_connect_failure("Connection refused")
+        True
+        >>> is_transient_connect_failure('password authentication failed for user "x"')
+        False
+    """
+    lowered = message.lower()
+    return not any(word in lowered for word in _REFUSED_WORDS)

@@ -17,21 +17,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
+    check_columns_exist,
     check_compatible,
     check_keys,
+    is_lost_connection,
+    is_transient_connect_failure,
     prepare_frame,
     staging_name,
+    unique_key_name,
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
+    WarehouseConnectionError,
     WarehouseError,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
 
 MAX_IDLE_CONNECTIONS = 4
 MERGE_WORK_MEM = "256MB"  # per upsert transaction; PostgreSQL's default of 4MB spills to disk
-IDLE_TRUST_SECONDS = 30.0  # an idle connection older than this is checked before reuse
 
 # PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
 # left by :func:`ingest_frame`; a column of exactly that type takes a direct COPY.
@@ -203,7 +206,7 @@ class PostgresAdbc:
         self._redact = redact
         # Opening a connection costs a round trip and authentication (about 0.1 s):
         # a few idle ones are kept for the next call, each after a ROLLBACK.
-        self._idle: list[tuple[float, Connection]] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -228,7 +231,7 @@ class PostgresAdbc:
             return
         with self._lock:
             if len(self._idle) < MAX_IDLE_CONNECTIONS:
-                self._idle.append((time.monotonic(), con))
+                self._idle.append(con)
                 return
         con.close()
 
@@ -236,30 +239,32 @@ class PostgresAdbc:
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as pgdb
 
-        from knot_prefect.blocks.warehouses.base import WarehouseConnectionError
-
         while True:
             with self._lock:
                 if not self._idle:
                     break
-                since, con = self._idle.pop()
-            if time.monotonic() - since < IDLE_TRUST_SECONDS or _alive(con):
+                con = self._idle.pop()
+            # A pooled connection may have been ended by the server (a restart, an
+            # administrator) since it was last used: one round trip finds out.
+            if _alive(con):
                 return con
             with contextlib.suppress(Exception):
                 con.close()
         try:
             return pgdb.connect(self._uri)
         except adbc_driver_manager.Error as exc:
+            message = self._redact(str(exc)).strip()
             raise WarehouseConnectionError(
-                f"Cannot connect to {self._describe}: {self._redact(str(exc)).strip()} "
-                "Check the URL, the user and the password of the block."
+                f"Cannot connect to {self._describe}: {message} "
+                "Check the URL, the user and the password of the block.",
+                transient=is_transient_connect_failure(message),
             ) from None
 
     def close(self) -> None:
         """Close the idle connections."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for _, con in idle:
+        for con in idle:
             with contextlib.suppress(Exception):
                 con.close()
 
@@ -271,8 +276,14 @@ class PostgresAdbc:
             yield
         except adbc_driver_manager.Error as exc:
             message = self._redact(str(exc)).strip()
+            said = f"PostgreSQL ({self._describe}) said: {message}"
+            if is_lost_connection(exc.sqlstate, message):
+                raise WarehouseConnectionError(
+                    f"{said} The connection was lost; the operation was rolled back and may "
+                    "be retried."
+                ) from None
             error = TableNotFoundError if "SQLSTATE: 42P01" in message else WarehouseError
-            raise error(f"PostgreSQL ({self._describe}) said: {message}") from None
+            raise error(said) from None
 
     # -- reads -----------------------------------------------------------------------
     def read_arrow(self, sql: str, params: Mapping[str, Any] | None) -> pa.Table:
@@ -311,6 +322,7 @@ class PostgresAdbc:
                     f"Table {table} does not exist in {self._describe} "
                     f"(tables: {_listing(cur, table.schema)})."
                 )
+            check_columns_exist(columns or [], list(_columns(cur, table)), str(table))
             cur.execute(f"select {selected} from {table.quoted()}")
             return fix_numeric(cur.fetch_arrow_table())
 
@@ -355,6 +367,11 @@ def _write_in_transaction(
     if name.schema:
         cur.execute(f"create schema if not exists {quote_identifier(name.schema)}")
     typnames = _columns(cur, name)
+    if not typnames:
+        # Two first writers would both create the table: the second waits for the
+        # first to commit (the lock ends with the transaction), then sees its table.
+        cur.execute("select pg_advisory_xact_lock(hashtextextended($1, 0))", (f"knot {target}",))
+        typnames = _columns(cur, name)
     exists = bool(typnames)
     if mode == "fail" and exists:
         raise TableExistsError(
@@ -363,6 +380,12 @@ def _write_in_transaction(
         )
     if not exists:
         cur.execute(f"create table {target} ({_column_ddl(data.schema)})")
+        if mode == "upsert":
+            # The unique key lets concurrent upserters run in parallel (ON CONFLICT).
+            cur.execute(
+                f"create unique index {quote_identifier(unique_key_name(name))} on {target} "
+                f"({', '.join(quote_identifier(k) for k in keys)})"
+            )
         _copy(cur, name, data)
         return
     if mode == "replace":
@@ -396,10 +419,48 @@ def _write_in_transaction(
         cur.execute(f"insert into {target} ({columns}) select {columns} from {stage}")
     else:
         cur.execute(f"analyze {stage}")
-        # The MERGE hash-joins the whole frame: give it room for this transaction only.
+        # The upsert hash-joins the whole frame: give it room for this transaction only.
         cur.execute(f"set local work_mem = '{MERGE_WORK_MEM}'")
-        cur.execute(_merge_sql(target, stage, data.column_names, keys))
+        if _has_unique_key(cur, name, keys):
+            cur.execute(_on_conflict_sql(target, stage, data.column_names, keys))
+        else:
+            # Without a unique key two MERGEs would both insert a missing key: take
+            # turns (readers are not blocked; other writers wait for the commit).
+            cur.execute(f"lock table {target} in share row exclusive mode")
+            cur.execute(_merge_sql(target, stage, data.column_names, keys))
     cur.execute(f"drop table {stage}")
+
+
+def _has_unique_key(cur: Cursor, table: TableName, keys: Sequence[str]) -> bool:
+    """Whether a unique index (or primary key) of the table is exactly on ``keys``."""
+    cur.execute(
+        "select i.indexrelid, a.attname from pg_index i join pg_attribute a "
+        "on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
+        "where i.indrelid = to_regclass($1) and i.indisunique and i.indimmediate "
+        "and i.indpred is null and i.indexprs is null",
+        (table.quoted(),),
+    )
+    indexes: dict[int, set[str]] = {}
+    for index, column in cur.fetchall():
+        indexes.setdefault(index, set()).add(column)
+    return set(keys) in indexes.values()
+
+
+def _on_conflict_sql(
+    target: str, stage: str, column_names: Sequence[str], keys: Sequence[str]
+) -> str:
+    quoted = [quote_identifier(c) for c in column_names]
+    key_list = ", ".join(quote_identifier(k) for k in keys)
+    updates = ", ".join(
+        f"{q} = excluded.{q}" for q, raw in zip(quoted, column_names, strict=True)
+        if raw not in keys
+    )
+    action = f"do update set {updates}" if updates else "do nothing"
+    # Rows in key order: concurrent upserters lock keys in the same order (no deadlock).
+    return (
+        f"insert into {target} ({', '.join(quoted)}) select {', '.join(quoted)} from {stage} "
+        f"order by {key_list} on conflict ({key_list}) {action}"
+    )
 
 
 def _copy(cur: Cursor, name: TableName, data: pa.Table) -> None:

@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
+    check_columns_exist,
     check_compatible,
     check_keys,
+    is_lost_connection,
+    is_transient_connect_failure,
     prepare_frame,
     staging_name,
+    unique_key_name,
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
@@ -121,7 +125,8 @@ def make_engine(url: Any) -> Engine:
     """An engine for ``url``; on SQLite, DDL joins the write's transaction."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, hide_parameters=True)
+    # pre_ping: a pooled connection the server ended (a restart) is replaced, not used.
+    engine = sa.create_engine(url, hide_parameters=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
         # pysqlite only opens transactions before DML; take over so that
         # CREATE/DROP/ALTER are rolled back with the rest of a failed write.
@@ -159,15 +164,23 @@ class SqlAlchemyOps:
             context = self.engine.begin() if transaction else self.engine.connect()
             conn = context.__enter__()
         except sqlalchemy.exc.DBAPIError as exc:
+            message = self._message(exc)
             raise WarehouseConnectionError(
-                f"Cannot connect to {self._describe}: {self._message(exc)} "
-                "Check the URL, the user and the password of the block."
+                f"Cannot connect to {self._describe}: {message} "
+                "Check the URL, the user and the password of the block.",
+                transient=is_transient_connect_failure(message),
             ) from None
         try:
             yield conn
         except sqlalchemy.exc.DBAPIError as exc:
             context.__exit__(type(exc), exc, exc.__traceback__)
             message = self._message(exc)
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if exc.connection_invalidated or is_lost_connection(sqlstate, message):
+                raise WarehouseConnectionError(
+                    f"{self._describe} said: {message} The connection was lost; the "
+                    "operation was rolled back and may be retried."
+                ) from None
             missing = any(
                 marker in message
                 for marker in ("no such table", "does not exist", "doesn't exist")
@@ -217,12 +230,7 @@ class SqlAlchemyOps:
         with self.connect() as conn:
             reflected = self._reflect(conn, table)
             chosen = [validate_identifier(c, "column name") for c in columns or []]
-            unknown = [c for c in chosen if c not in reflected.c]
-            if unknown:
-                raise SchemaMismatchError(
-                    f"Table {table} has no column {', '.join(map(repr, unknown))} "
-                    f"(its columns: {', '.join(reflected.c.keys())})."
-                )
+            check_columns_exist(chosen, reflected.c.keys(), str(table))
             selected = [reflected.c[c] for c in chosen] or list(reflected.c)
             result = conn.execute(sa.select(*selected))
             return rows_to_arrow(list(result.keys()), result.fetchall())
@@ -289,13 +297,27 @@ class SqlAlchemyOps:
         if name.schema and conn.dialect.name != "sqlite" and not inspector.has_schema(name.schema):
             conn.execute(sa.schema.CreateSchema(name.schema, if_not_exists=True))
         exists = inspector.has_table(name.table, schema=name.schema)
+        if not exists and conn.dialect.name == "postgresql":
+            # Two first writers would both create the table: the second waits for the
+            # first to commit, then sees its table.
+            conn.execute(
+                sa.text("select pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                {"name": f"knot {name.quoted()}"},
+            )
+            exists = sa.inspect(conn).has_table(name.table, schema=name.schema)
         if mode == "fail" and exists:
             raise TableExistsError(
                 f"Table {name} already exists and mode='fail': choose mode='append', "
                 "'replace' or 'upsert', or another table name."
             )
         if not exists:
-            _insert(conn, _create(conn, name, data.schema), data)
+            created = _create(conn, name, data.schema)
+            if mode == "upsert":
+                # A unique key: a concurrent upsert can never add a key twice.
+                sa.Index(
+                    unique_key_name(name), *[created.c[k] for k in keys], unique=True
+                ).create(conn)
+            _insert(conn, created, data)
             return
         if mode == "replace":
             stage = staging_name(name)
@@ -315,6 +337,12 @@ class SqlAlchemyOps:
         if mode == "append":
             _insert(conn, target, data)
             return
+        if conn.dialect.name == "postgresql":
+            # UPDATE then INSERT of the missing keys is only right if no other writer
+            # adds keys in between: take turns (readers are not blocked).
+            conn.execute(sa.text(
+                f"lock table {name.quoted()} in share row exclusive mode"
+            ))
         stage = staging_name(name)
         staged = _create(conn, stage, data.schema)
         _insert(conn, staged, data)

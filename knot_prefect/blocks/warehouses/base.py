@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from knot_prefect.blocks.base import KnotBlock
-from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
 from knot_prefect.errors import KnotError
 
 if TYPE_CHECKING:
@@ -47,10 +47,22 @@ class TableExistsError(WarehouseError):
 
 
 class WarehouseConnectionError(WarehouseError):
-    """The warehouse could not be reached or refused the credentials.
+    """The warehouse could not be reached, refused the credentials or lost the connection.
 
     The message names the host, database and user, never a password or token.
+
+    Attributes:
+        transient: Whether trying again later may succeed (the server was unreachable,
+            restarting or ended the session), as opposed to refused credentials or
+            a database that does not exist. The I/O tasks retry transient errors only.
     """
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.transient))
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,28 @@ class Warehouse(KnotBlock, ABC):
 
     _block_schema_capabilities = ["read-sql", "write-table"]
 
+    # -- names ---------------------------------------------------------------------
+    def identifier_limit(self) -> IdentifierLimit | None:
+        """The longest name this backend keeps whole; ``None`` when 128 characters fit."""
+        return None
+
+    def table_name(self, name: str) -> TableName:
+        """Parse ``"table"`` or ``"schema.table"`` and check it against the backend's limit.
+
+        Raises:
+            InvalidIdentifierError: For an unsafe name, or one longer than the backend
+                keeps (never truncated).
+        """
+        table = TableName.parse(name)
+        limit = self.identifier_limit()
+        return limit.check_table(table) if limit else table
+
+    def check_column_names(self, names: Sequence[str], kind: str = "column name") -> None:
+        """Refuse column names longer than the backend keeps whole."""
+        limit = self.identifier_limit()
+        for name in names if limit else ():
+            limit.check(name, kind)  # type: ignore[union-attr]
+
     # -- reads ---------------------------------------------------------------------
     @abstractmethod
     def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
@@ -206,8 +240,10 @@ class Warehouse(KnotBlock, ABC):
             TableExistsError: For ``mode='fail'`` when the table exists.
         """
         validate_write_mode(mode, keys)
-        TableName.parse(table)
+        self.table_name(table)
         arrow = to_arrow(data)
+        self.check_column_names(arrow.column_names)
+        self.check_column_names(list(keys or []), "upsert key")
         started = time.perf_counter()
         if arrow.num_rows == 0:
             warehouse_logger().info("Nothing to write to %s: the frame is empty.", table)

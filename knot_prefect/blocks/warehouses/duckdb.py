@@ -18,6 +18,7 @@ from pydantic import Field, PrivateAttr
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
+    check_columns_exist,
     check_compatible,
     check_keys,
     prepare_frame,
@@ -175,6 +176,9 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         with self.connect() as con:
             if not _exists(con, table):
                 raise TableNotFoundError(_not_found_message(con, table, self.database_path))
+            if columns:
+                existing = con.sql(f"select * from {table.quoted()} limit 0").columns
+                check_columns_exist(columns, existing, str(table), case_insensitive=True)
             return utc(con.sql(f"select {selected} from {table.quoted()}").to_arrow_table())
 
     # -- writes ----------------------------------------------------------------------

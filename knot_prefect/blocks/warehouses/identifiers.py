@@ -117,3 +117,45 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.table}" if self.schema else self.table
+
+
+@dataclass(frozen=True)
+class IdentifierLimit:
+    """The longest name a backend keeps whole (longer names it would cut or refuse).
+
+    Attributes:
+        max_bytes: The most UTF-8 bytes a name may have.
+        backend: The backend's name, for the error message.
+
+    Examples:
+        >>> IdentifierLimit(63, "PostgreSQL").check("scores", "table name")
+        'scores'
+        >>> IdentifierLimit(63, "PostgreSQL").check("x" * 64)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        InvalidIdentifierError: ... is 64 bytes long: PostgreSQL keeps at most 63 bytes ...
+    """
+
+    max_bytes: int
+    backend: str
+
+    def check(self, name: str, kind: str = "identifier") -> str:
+        """Refuse ``name`` when it is longer than the limit; return it unchanged otherwise.
+
+        Raises:
+            InvalidIdentifierError: Naming the limit and the backend.
+        """
+        size = len(name.encode())
+        if size > self.max_bytes:
+            raise InvalidIdentifierError(
+                f"The {kind} {name!r} is {size} bytes long: {self.backend} keeps at most "
+                f"{self.max_bytes} bytes of a name (it would cut the rest off, so two long "
+                "names could become one). Use a shorter name."
+            )
+        return name
+
+    def check_table(self, table: TableName) -> TableName:
+        """Check both parts of a table name."""
+        self.check(table.table, "table name")
+        if table.schema is not None:
+            self.check(table.schema, "schema name")
+        return table

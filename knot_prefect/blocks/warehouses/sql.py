@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
 from knot_prefect.blocks.warehouses.base import DEFAULT_BATCH_ROWS, Warehouse
-from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
     from knot_prefect.blocks.warehouses._postgres import PostgresAdbc
     from knot_prefect.blocks.warehouses._sqlalchemy import SqlAlchemyOps
+
+
+# Names longer than these are cut short by the server: knot refuses them instead.
+_IDENTIFIER_LIMITS = {
+    "postgresql": IdentifierLimit(63, "PostgreSQL"),
+    "mysql": IdentifierLimit(64, "MySQL"),
+}
 
 
 class SqlWarehouse(Warehouse):
@@ -127,6 +134,10 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         secret = self.password.get_secret_value() if self.password else None
         return redact(text, [secret])
 
+    def identifier_limit(self) -> IdentifierLimit | None:
+        """PostgreSQL keeps 63 bytes of a name and MySQL 64 characters; others more."""
+        return _IDENTIFIER_LIMITS.get(self.dialect)
+
     def uses_fast_path(self) -> bool:
         """Whether reads and writes go through ADBC (PostgreSQL with the driver installed)."""
         return (
@@ -188,18 +199,19 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             TableNotFoundError: When the table does not exist; the message lists the
                 tables that do.
         """
-        return self._backend().read_table_arrow(TableName.parse(name), columns)
+        self.check_column_names(columns or [])
+        return self._backend().read_table_arrow(self.table_name(name), columns)
 
     # -- writes ----------------------------------------------------------------------
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        return self._backend().write(data, TableName.parse(table), mode, keys, evolve)
+        return self._backend().write(data, self.table_name(table), mode, keys, evolve)
 
     # -- other -----------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
-        return self._backend().table_exists(TableName.parse(name))
+        return self._backend().table_exists(self.table_name(name))
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement that returns no rows (DDL, DML), committed on success."""
