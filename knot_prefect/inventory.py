@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from prefect.blocks.core import Block
@@ -85,7 +85,8 @@ def load_any_document(reference: str) -> tuple[Block, str]:
     documents = all_documents()
     matches = [(s, n) for s, n in documents if n == name and (not slug or s == slug)]
     if len(matches) == 1:
-        return Block.load(f"{matches[0][0]}/{name}"), name
+        block = Block.load(f"{matches[0][0]}/{name}", _sync=True)  # type: ignore[call-arg]
+        return cast("Block", block), name
     if matches:
         raise BlockNotFoundError(
             f"Several block documents are named {name!r}: pass one of "
