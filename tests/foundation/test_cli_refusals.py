@@ -26,7 +26,7 @@ from knot_prefect.cli.main import app
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
 
 runner = CliRunner()
-BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _unique(prefix: str) -> str:
@@ -181,8 +181,9 @@ def test_an_unreachable_prefect_api_is_named_with_how_to_set_it(
     env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_CLIENT_MAX_RETRIES": "0",
            "COLUMNS": "300"}
     result = subprocess.run(
-        [str(BIN / "knot"), *[str(file) if part == "FILE" else part for part in command]],
-        capture_output=True, text=True, env=env, timeout=180,
+        [sys.executable, "-m", "knot_prefect.cli.main",
+         *[str(file) if part == "FILE" else part for part in command]],
+        capture_output=True, text=True, env=env, timeout=180, cwd=ROOT,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"Cannot reach the Prefect API at {api}" in result.stderr
