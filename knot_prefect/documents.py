@@ -3,7 +3,8 @@
 A block document file lists documents under ``blocks:``; each names its block type
 (the slug, as ``prefect block type ls`` shows it), a document name and its data.
 ``${VAR}`` and ``${VAR:-default}`` in any string are replaced from the environment, which
-is how secrets reach a document without being written in the file.
+is how secrets reach a document without being written in the file; ``$${NAME}`` is kept
+as the literal text ``${NAME}``.
 
 Examples:
     >>> text = '''
@@ -27,14 +28,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import SecretBytes, SecretStr, ValidationError
+from pydantic import Secret, SecretBytes, SecretStr, ValidationError
 
 from knot_prefect.errors import BlockDocumentError
 
 if TYPE_CHECKING:
     from prefect.blocks.core import Block
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ``${VAR}`` or ``${VAR:-default}``; ``$${NAME}`` stays a literal ``${NAME}`` (for text
+# that has references of its own, such as an inline feature_store.yaml).
+_ENV_REFERENCE = re.compile(r"(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass
@@ -68,7 +71,9 @@ def _expand(value: Any, where: str, path: str, environ: Mapping[str, str]) -> An
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
-            variable, default = match.group(1), match.group(2)
+            escaped, variable, default = match.group(1), match.group(2), match.group(3)
+            if escaped:
+                return match.group(0)[1:]
             if variable in environ:
                 return environ[variable]
             if default is not None:
@@ -228,8 +233,8 @@ def _comparable(block: Block) -> dict[str, Any]:
     """Field values with secrets revealed, to tell whether a document changed."""
 
     def reveal(value: Any) -> Any:
-        if isinstance(value, (SecretStr, SecretBytes)):
-            return value.get_secret_value()
+        if isinstance(value, (SecretStr, SecretBytes, Secret)):
+            return reveal(value.get_secret_value())
         if isinstance(value, dict):
             return {k: reveal(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -293,16 +298,25 @@ def export_document(block: Block, name: str) -> str:
         name: Its document name.
 
     Returns:
-        A block document file that ``knot blocks apply`` accepts.
+        A block document file that ``knot blocks apply`` accepts. Every secret (a
+        ``SecretStr``, or each key of a ``SecretDict``) becomes a ``${VAR}`` reference
+        named after the document and the field, so no secret value is ever printed.
     """
 
     def render(value: Any, path: str) -> Any:
         if isinstance(value, (SecretStr, SecretBytes)):
             return f"${{{secret_env_name(name, path)}}}"
+        if isinstance(value, Secret):  # e.g. prefect's SecretDict: one variable per key
+            inner = value.get_secret_value()
+            if isinstance(inner, dict):
+                return {k: f"${{{secret_env_name(name, f'{path}_{k}')}}}" for k in inner}
+            return f"${{{secret_env_name(name, path)}}}"
         if hasattr(value, "model_fields") and hasattr(value, "_block_document_name"):
             return {k: render(getattr(value, k), f"{path}_{k}") for k in type(value).model_fields}
         if isinstance(value, Path):
             return str(value)
+        if isinstance(value, str):
+            return _ENV_REFERENCE.sub(lambda m: "$" + m.group(0), value)  # kept literal
         if isinstance(value, dict):
             return {k: render(v, f"{path}_{k}") for k, v in value.items()}
         if isinstance(value, list):

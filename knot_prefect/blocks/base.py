@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from prefect.blocks.core import Block
+from pydantic import ValidationError
 
+from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import BlockDocument
+
 DOCS_BASE_URL = "https://github.com/knot-prefect/knot-prefect/blob/main/docs/blocks"
+
+
+class InvalidBlockDocumentError(ConfigurationError, RuntimeError):
+    """A saved block document does not pass its block's validation; nothing is echoed."""
 
 
 class KnotBlock(Block):
@@ -31,3 +40,26 @@ class KnotBlock(Block):
             Exception: Whatever the underlying client raised; ``knot doctor`` reports it.
         """
         raise NotImplementedError(f"{type(self).__name__} has no connection check")
+
+    @classmethod
+    def _load_from_block_document(
+        cls, block_document: BlockDocument, validate: bool = True
+    ) -> Self:
+        # Prefect replaces the validation error with a message that names no field;
+        # knot names each field and why, never the stored value.
+        try:
+            return super()._load_from_block_document(block_document, validate=validate)
+        except RuntimeError as exc:
+            cause: Any = exc.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            problems = "; ".join(
+                f"field '{'.'.join(str(part) for part in error['loc']) or '(document)'}': "
+                f"{error['msg']}"
+                for error in cause.errors(include_input=False, include_url=False)
+            )
+            raise InvalidBlockDocumentError(
+                f"Block document {block_document.name!r} ({cls.get_block_type_slug()}) "
+                f"does not load: {problems}. Fix it in the Prefect UI, or re-apply it with "
+                "`knot blocks apply FILE`."
+            ) from None

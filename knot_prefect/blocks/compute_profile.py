@@ -16,6 +16,18 @@ from knot_prefect.deploy.gpus import GKE_ACCELERATOR_LABEL, GPU_KINDS, gpu_kind
 from knot_prefect.deploy.quantities import parse_memory
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+# The same rules as the validators below, as JSON schema patterns, so the Prefect UI
+# refuses what loading the block would (JavaScript reads them too: no inline flags).
+MEMORY_PATTERN = r"^\s*(?:[1-9][0-9]*(?:Mi|Gi)\s*)?$"
+GPU_KIND_PATTERN = (
+    r"^\s*(?:(?:" + "|".join(_any_case(name) for name in GPU_KINDS) + r")\s*)?$"
+)
+
+
 class ComputeProfile(KnotBlock):
     """The compute a flow run needs, portable across work pool types.
 
@@ -70,6 +82,7 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
             "Memory for the flow run as a whole number with a Mi or Gi suffix, e.g. 512Mi "
             "or 8Gi; empty for the pool's default."
         ),
+        json_schema_extra={"pattern": MEMORY_PATTERN},
     )
     gpu_count: int = Field(
         default=0,
@@ -82,6 +95,7 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
             "GPU model in knot's naming, e.g. nvidia-tesla-t4, nvidia-l4 or "
             "nvidia-a100-80gb; required by vertex-ai and cloud-run-v2 pools."
         ),
+        json_schema_extra={"pattern": GPU_KIND_PATTERN},
     )
     image: str | None = Field(
         default=None,

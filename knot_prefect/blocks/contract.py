@@ -100,6 +100,13 @@ class DataContract(KnotBlock):
                 f"DataContract model {self.model!r} is not a 'module:Class' reference, "
                 "e.g. 'my_project.contracts:Orders'."
             )
+        if has_yaml:
+            # What is saved must load: the YAML is parsed and its checks resolved now,
+            # not in the middle of a flow run. (A model is imported where flows run.)
+            try:
+                self._parsed()
+            except ContractDefinitionError as exc:
+                raise ValueError(f"schema_yaml: {exc}") from None
         return self
 
     # -- identity --------------------------------------------------------------------

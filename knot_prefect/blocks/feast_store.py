@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.types import SecretDict
 from prefect_aws.s3 import S3Bucket
 from prefect_gcp.cloud_storage import GcsBucket
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
 from knot_prefect.errors import ConfigurationError
@@ -142,6 +142,37 @@ class FeastFeatureStore(KnotBlock):
     )
 
     _cache: _StoreCache = PrivateAttr(default_factory=_StoreCache)
+
+    # YAML typed with a password must not echo back in a validation error.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @field_validator("feature_store_yaml")
+    @classmethod
+    def _yaml_parses_without_credentials(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return value
+        import yaml
+
+        from knot_prefect.urls import credentials_in_settings
+
+        try:
+            settings = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ValueError(f"feature_store_yaml does not parse{line}: {problem}.") from None
+        if not isinstance(settings, dict):
+            raise ValueError("feature_store_yaml must be a mapping (Feast's feature_store.yaml).")
+        found = credentials_in_settings(settings)
+        if found:
+            raise ValueError(
+                f"feature_store_yaml holds {' and '.join(found)}: put the value in "
+                "online_store_password, offline_store_password or secrets, and reference "
+                "it as ${KNOT_ONLINE_STORE_PASSWORD}, ${KNOT_OFFLINE_STORE_PASSWORD} or "
+                "${NAME}."
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_repo_source(self) -> FeastFeatureStore:

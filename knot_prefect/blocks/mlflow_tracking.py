@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
 from knot_prefect.errors import ConfigurationError, ConnectionCheckError
 from knot_prefect.settings import get_settings
+from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -41,19 +42,15 @@ class TrackingUnavailableError(ConnectionCheckError):
 
 
 def redact_uri(uri: str) -> str:
-    """Drop any ``user:password@`` part of a URI so it is safe to show.
+    """Mask any password or token in a URI so it is safe to show.
 
     Examples:
         >>> redact_uri("https://alice:s3cret@mlflow.example.com/path")
-        'https://***@mlflow.example.com/path'
+        'https://alice:***@mlflow.example.com/path'
         >>> redact_uri("sqlite:////tmp/mlflow.db")
         'sqlite:////tmp/mlflow.db'
     """
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return mask_url(uri)
 
 
 class MLflowTracking(KnotBlock):
@@ -105,10 +102,12 @@ with tracked_run(tracking, run_name="train") as run:
             "MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the "
             "embedded SQLite store in the knot home folder."
         ),
+        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     registry_uri: str | None = Field(
         default=None,
         description="Model registry URI when it differs from the tracking URI.",
+        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     experiment_name: str = Field(
         default="knot",
@@ -120,6 +119,7 @@ with tracked_run(tracking, run_name="train") as run:
             "Artifact location for experiments this block creates; empty uses the "
             "server's default (or the knot home folder for the embedded store)."
         ),
+        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     token: SecretStr | None = Field(
         default=None,
@@ -154,6 +154,16 @@ with tracked_run(tracking, run_name="train") as run:
     )
 
     _secret_fields: ClassVar[tuple[str, ...]] = ("token", "password")
+
+    # A URI typed with its password must not echo back in a validation error.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @field_validator("tracking_uri", "registry_uri", "artifact_location")
+    @classmethod
+    def _uri_without_credentials(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        return check_no_credentials(value, str(info.field_name), "token (or username/password)")
 
     @model_validator(mode="after")
     def _one_kind_of_authentication(self) -> MLflowTracking:
@@ -199,7 +209,8 @@ with tracked_run(tracking, run_name="train") as run:
         """The MLflow UI page of a run, when the tracking URI is a server."""
         if not self.is_http():
             return None
-        base = self.safe_uri().rstrip("/").replace("***@", "")
+        parts = urlsplit(self.resolved_tracking_uri())
+        base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
         return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
     # -- credentials -----------------------------------------------------------------
@@ -207,13 +218,10 @@ with tracked_run(tracking, run_name="train") as run:
         """Replace every secret value of this block that occurs in ``text`` with ``***``."""
         secrets = [getattr(self, name) for name in self._secret_fields]
         values = [secret.get_secret_value() for secret in secrets if secret is not None]
-        # A password written into the URI itself is as secret as the fields.
-        values += [
-            urlsplit(uri).password or "" for uri in (self.tracking_uri, self.registry_uri) if uri
-        ]
         for value in sorted((v for v in values if v), key=len, reverse=True):
             text = text.replace(value, "***")
-        return text
+        # Server messages may echo a URL with somebody else's credentials.
+        return mask_urls(text)
 
     def _session_environment(self) -> dict[str, str | None]:
         env: dict[str, str | None] = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from knot_prefect.cli._output import fail
+from knot_prefect.cli._output import fail, prefect_api
 
 app = typer.Typer(help="Register block types; apply and export block documents.",
                   no_args_is_help=True)
@@ -21,7 +21,7 @@ def register() -> None:
 
     console = Console(stderr=True)
     classes = load_block_classes()
-    with console.status("Registering knot block types..."):
+    with prefect_api(), console.status("Registering knot block types..."):
         for cls in classes.values():
             cls.register_type_and_schema()
     for cls in classes.values():
@@ -41,7 +41,8 @@ def apply(
     from knot_prefect.errors import BlockDocumentError
 
     try:
-        outcomes = apply_file(file)
+        with prefect_api():
+            outcomes = apply_file(file)
     except BlockDocumentError as exc:
         fail(str(exc))
     for outcome in outcomes:
@@ -53,13 +54,15 @@ def export(
     name: str = typer.Argument(..., help="Document name, or TYPE/NAME when names clash."),
 ) -> None:
     """Print block document NAME as YAML, with secrets replaced by ${VAR} references."""
+    from knot_prefect.blocks.base import InvalidBlockDocumentError
     from knot_prefect.blocks.resolve import BlockNotFoundError
     from knot_prefect.documents import export_document
-    from knot_prefect.inventory import load_document
+    from knot_prefect.inventory import load_any_document
 
     try:
-        block, document_name = load_document(name)
-    except BlockNotFoundError as exc:
+        with prefect_api():
+            block, document_name = load_any_document(name)
+    except (BlockNotFoundError, InvalidBlockDocumentError) as exc:
         fail(str(exc))
     typer.echo(export_document(block, document_name), nl=False)
 
@@ -69,5 +72,7 @@ def list_documents() -> None:
     """List the knot block documents of the current Prefect API."""
     from knot_prefect.inventory import knot_documents
 
-    for slug, name in knot_documents():
+    with prefect_api():
+        documents = knot_documents()
+    for slug, name in documents:
         typer.echo(f"{slug}/{name}")

@@ -8,15 +8,18 @@ import typer
 def doctor() -> None:
     """Check every knot block document of the current Prefect API: can it connect?
 
-    Prints a table of ok/failed with the reason, and exits with 1 if any failed.
+    Prints a table of ok/failed with the reason, and exits with 1 if any failed. The
+    checks change nothing: DuckDB files are opened read-only, and a missing local file
+    or folder is a failure that names its path.
     """
     from rich.console import Console
     from rich.table import Table
 
+    from knot_prefect.cli._output import prefect_api
     from knot_prefect.diagnostics import check_all_documents
 
     console = Console()
-    with console.status("Checking knot block documents..."):
+    with prefect_api(), console.status("Checking knot block documents..."):
         results = check_all_documents()
     if not results:
         typer.echo("No knot block documents found. Apply some with: knot blocks apply FILE")

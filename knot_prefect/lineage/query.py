@@ -92,17 +92,32 @@ def explain_prediction(
 
 
 def _typed(value: Any, warehouse: Warehouse, name: Any, column: str) -> Any:
-    """Convert a command-line value to the key column's type."""
+    """Convert a command-line value to the key column's type.
+
+    Raises:
+        ConfigurationError: When the value is not of that type; names the column.
+    """
     import pyarrow as pa
 
     field_type = warehouse.read_arrow(f"select * from {name.quoted()} where 1 = 0").schema.field(
         column
     ).type
+    if not isinstance(value, str):
+        return value
     if pa.types.is_integer(field_type):
-        return int(value)
-    if pa.types.is_floating(field_type):
-        return float(value)
-    return value
+        convert: Any = int
+    elif pa.types.is_floating(field_type):
+        convert = float
+    else:
+        return value
+    try:
+        return convert(value.strip())
+    except ValueError:
+        wanted = "a whole number" if convert is int else "a number"
+        raise ConfigurationError(
+            f"Key {value!r} is not a valid key of {name}: column {column!r} holds "
+            f"{field_type} values, so pass {wanted} (e.g. --key 42)."
+        ) from None
 
 
 def _model_details(tracking: MLflowTracking, model_name: str, version: Any) -> dict[str, Any]:

@@ -104,15 +104,14 @@ def test_definitions_that_do_not_load_name_the_file_and_line(local_repo: Feature
 
 def test_feature_store_yaml_errors_name_the_line(tmp_path: Path) -> None:
     broken = "project: demo\nprovider: local\nonline_store:\n  type: sqlite\n   path: x.db\n"
-    with pytest.raises(RepoLoadError) as syntax:
-        FeastFeatureStore(feature_store_yaml=broken, cache_dir=str(tmp_path)).get_store()
-    assert "FeastFeatureStore.feature_store_yaml, line 5: invalid YAML" in str(syntax.value)
+    with pytest.raises(ValueError, match="feature_store_yaml does not parse at line 5"):
+        FeastFeatureStore(feature_store_yaml=broken, cache_dir=str(tmp_path))
 
     secret = "hunter2-secret"
     invalid = (
         "project: demo\nprovider: local\nregistry: data/registry.db\n"
         "offline_store:\n  type: postgres\n  host: db\n  port: ${KNOT_OFFLINE_STORE_PASSWORD}\n"
-        "  database: d\n  user: u\n  password: p\n"
+        "  database: d\n  user: u\n  password: ${KNOT_OFFLINE_STORE_PASSWORD}\n"
     )
     block = FeastFeatureStore(
         feature_store_yaml=invalid, offline_store_password=secret, cache_dir=str(tmp_path)

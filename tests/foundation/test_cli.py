@@ -33,6 +33,7 @@ def test_blocks_register_registers_every_type() -> None:
 
 def test_blocks_apply_export_and_doctor(tmp_path: Path) -> None:
     good, broken = f"wh-{uuid.uuid4().hex[:6]}", f"broken-{uuid.uuid4().hex[:6]}"
+    DuckDBWarehouse(path=f"{tmp_path}/warehouse.duckdb").table_exists("t")  # creates the file
     path = tmp_path / "blocks.yaml"
     path.write_text(f"""
 blocks:

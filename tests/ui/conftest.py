@@ -24,10 +24,10 @@ def ui_url(prefect_server: str) -> Iterator[str]:
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from knot_prefect import DataContract, MLflowTracking, SqlWarehouse
+    from knot_prefect import ComputeProfile, DataContract, MLflowTracking, SqlWarehouse
 
     with temporary_settings({PREFECT_API_URL: prefect_server}):
-        for block_class in (MLflowTracking, DataContract, SqlWarehouse):
+        for block_class in (MLflowTracking, DataContract, SqlWarehouse, ComputeProfile):
             block_class.register_type_and_schema(_sync=True)  # type: ignore[call-arg]
         yield prefect_server.removesuffix("/api")
 

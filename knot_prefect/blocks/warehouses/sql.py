@@ -19,6 +19,7 @@ from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
 from knot_prefect.blocks.warehouses.base import DEFAULT_BATCH_ROWS, Warehouse
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit
+from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,6 +74,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             "SQLAlchemy URL without the password, e.g. "
             "'postgresql+psycopg://analyst@db.internal:5432/warehouse' or 'sqlite:///data.db'."
         ),
+        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     password: SecretStr | None = Field(
         default=None, description="Password of the URL's user; leave empty when none is needed."
@@ -96,17 +98,12 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         from sqlalchemy.exc import ArgumentError
 
         try:
-            url = make_url(value)
+            make_url(value)
         except ArgumentError:
             raise ValueError(
                 "url is not a SQLAlchemy URL: use 'dialect+driver://user@host:port/database'."
             ) from None
-        if url.password is not None:
-            raise ValueError(
-                "url holds a password: remove it from the URL and put it in the password field "
-                "(a secret, masked in the UI and never logged)."
-            )
-        return value
+        return check_no_credentials(value, "url", "password")
 
     # -- connections -----------------------------------------------------------------
     def _url(self) -> URL:
@@ -128,7 +125,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
     def describe(self) -> str:
         """The database as text without secrets (for messages and artifacts)."""
-        return self._url().render_as_string(hide_password=True)
+        return mask_url(self._url().render_as_string(hide_password=True))
 
     def _redact(self, text: str) -> str:
         secret = self.password.get_secret_value() if self.password else None
