@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from knot_prefect._embedded import apply_embedded_prefect_defaults
 from knot_prefect._lazy import lazy_module_attributes
 from knot_prefect._registry import EXPORTS
 from knot_prefect._version import __version__
@@ -33,5 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from knot_prefect.settings import KnotSettings as KnotSettings
 
 __all__ = ["__version__", *EXPORTS]
+
+apply_embedded_prefect_defaults()
 
 __getattr__, __dir__ = lazy_module_attributes(__name__, EXPORTS, globals())

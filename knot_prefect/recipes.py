@@ -165,8 +165,8 @@ def copy_recipe(name: str, destination: str | Path) -> Path:
         The project folder.
 
     Raises:
-        ConfigurationError: For an unknown recipe, or a destination that is a file or
-            a folder with content (nothing is overwritten).
+        ConfigurationError: For an unknown recipe, a destination that is a file or a
+            folder with content (nothing is overwritten), or one that cannot be written.
     """
     recipe = get_recipe(name)
     target = Path(destination).expanduser()
@@ -179,6 +179,15 @@ def copy_recipe(name: str, destination: str | Path) -> Path:
                 "overwritten."
             )
         target.rmdir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(recipe.path, target, ignore=shutil.ignore_patterns(*_IGNORED))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(recipe.path, target, ignore=shutil.ignore_patterns(*_IGNORED))
+    except (OSError, shutil.Error) as exc:
+        # Leave nothing half-copied behind; a partial project would look complete.
+        shutil.rmtree(target, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(
+            f"Cannot create the project folder {str(target)!r}: {reason}. Give a folder "
+            "you can write to, e.g. `knot recipe new NAME ./my-project`."
+        ) from exc
     return target

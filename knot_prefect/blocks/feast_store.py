@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect.types import SecretDict
-from prefect_aws.s3 import S3Bucket
-from prefect_gcp.cloud_storage import GcsBucket
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.optional import optional_block
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
 
@@ -28,6 +27,11 @@ if TYPE_CHECKING:
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
     from feast.repo_contents import RepoContents
+    from prefect_aws.s3 import S3Bucket
+    from prefect_gcp.cloud_storage import GcsBucket
+else:  # the feast extra alone has neither integration: see blocks/optional.py
+    S3Bucket = optional_block("prefect_aws.s3", "S3Bucket", "aws")
+    GcsBucket = optional_block("prefect_gcp.cloud_storage", "GcsBucket", "gcp")
 
 logger = logging.getLogger(__name__)
 

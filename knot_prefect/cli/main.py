@@ -6,10 +6,9 @@ every command imports what it needs when it runs.
 
 from __future__ import annotations
 
-import os
-
 import typer
 
+from knot_prefect._embedded import apply_embedded_prefect_defaults
 from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
 from knot_prefect.cli import contract as contract_commands
@@ -53,10 +52,9 @@ def main(
     ),
 ) -> None:
     """knot-prefect: Prefect blocks, tasks and flow templates for ML teams."""
-    # Without PREFECT_API_URL, commands start Prefect's ephemeral server; its first
-    # start migrates a new database, which takes longer than Prefect's default wait on
-    # a small machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # Without PREFECT_API_URL, commands start Prefect's temporary server: the same
+    # wait and telemetry settings as a script importing knot_prefect.
+    apply_embedded_prefect_defaults()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -162,22 +162,27 @@ def training_flow(
     )(train_fn, train_frame, params, tracking_block, target=target)
 
     evaluation = evaluate(model_uri, test_frame, target, task, tracking_block)
-    for spec in checks if checks is not None else DEFAULT_CHECKS:
-        metric = spec["metric"]
-        if metric not in evaluation.metrics:
-            raise ValueError(
-                f"Check on {metric!r}: the evaluation has no such metric; it has "
-                f"{sorted(evaluation.metrics)}."
+    from knot_prefect.tracking.fluent import fluent_store
+
+    # The checks log to the evaluation's run in the block's store (never MLflow's
+    # default store, a stray ./mlflow.db in the working folder).
+    with tracking_block.session(), fluent_store(tracking_block):
+        for spec in checks if checks is not None else DEFAULT_CHECKS:
+            metric = spec["metric"]
+            if metric not in evaluation.metrics:
+                raise ValueError(
+                    f"Check on {metric!r}: the evaluation has no such metric; it has "
+                    f"{sorted(evaluation.metrics)}."
+                )
+            check(
+                evaluation.metrics[metric],
+                f"{model_name}-{metric}-{spec.get('severity', 'warning')}",
+                lower=spec.get("lower"),
+                upper=spec.get("upper"),
+                equal=spec.get("equal"),
+                severity=spec.get("severity", "warning"),
+                mlflow_run_id=evaluation.run_id,
             )
-        check(
-            evaluation.metrics[metric],
-            f"{model_name}-{metric}-{spec.get('severity', 'warning')}",
-            lower=spec.get("lower"),
-            upper=spec.get("upper"),
-            equal=spec.get("equal"),
-            severity=spec.get("severity", "warning"),
-            mlflow_run_id=evaluation.run_id,
-        )
 
     store = store_block.get_store()
     from knot_prefect.features.references import resolve_features, views_of

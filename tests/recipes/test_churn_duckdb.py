@@ -33,3 +33,4 @@ def test_a_copied_project_passes_its_own_tests(tmp_path: Path) -> None:
     assert "1 passed" in completed.stdout, output
     # The run wrote its state where the blocks pointed, not into the copied project.
     assert not (project / "data").exists() and not (project / ".knot").exists()
+    assert not (project / "mlflow.db").exists(), "MLflow's default store was used"

@@ -66,3 +66,12 @@ def test_unknown_recipe_names_the_closest_one(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
     with pytest.raises(ConfigurationError, match="No recipe called 'nope'"):
         copy_recipe("nope", tmp_path / "y")
+
+
+@pytest.mark.parametrize("destination", ["/proc/x", "/proc/self/x/y"])
+def test_new_into_a_folder_that_cannot_be_created_says_so(destination: str) -> None:
+    result = runner.invoke(app, ["new", "churn-duckdb", destination])
+    assert result.exit_code == 1, result.output
+    assert f"Cannot create the project folder {destination!r}" in result.output
+    assert "folder you can write to" in result.output
+    assert not isinstance(result.exception, FileNotFoundError)

@@ -27,11 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from prefect_aws import S3Bucket
-from prefect_gcp import GcsBucket
 from pydantic import Field, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_compatible,
@@ -63,6 +62,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
     from fsspec import AbstractFileSystem
+    from prefect_aws import S3Bucket
+    from prefect_gcp import GcsBucket
+else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
+    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
+    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
 
 MANIFEST_NAME = "_manifest.json"
 DATA_FOLDER = "data"

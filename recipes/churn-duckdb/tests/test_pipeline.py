@@ -23,6 +23,10 @@ def test_pipeline_trains_promotes_and_publishes_each_key_once(blocks: Path) -> N
     client = MLflowTracking.load("churn-mlflow").get_client()
     champion = client.get_model_version_by_alias("churn-recipe", "champion")
     assert int(champion.version) == first["training"]["model_version"]
+    # The quality checks are logged with the evaluation, in the block's store.
+    experiment = client.get_experiment_by_name("churn")
+    runs = client.search_runs([experiment.experiment_id])
+    assert any(key.startswith("check.") for run in runs for key in run.data.metrics)
 
     second = churn_pipeline(model_name="churn-recipe")  # same data: the champion stays
     assert second["training"]["promotion"]["decision"] == "kept-champion"
