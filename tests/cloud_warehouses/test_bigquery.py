@@ -115,7 +115,7 @@ def test_upsert_is_one_merge_with_quoted_identifiers(
         "ALTER TABLE `knot-proj`.`ml`.`scores` ADD COLUMN `churn score` FLOAT64"
     )
     assert merge["query"]["query"] == (
-        f"MERGE `knot-proj`.`ml`.`scores` AS t USING `knot-proj`.`ml`.`{stage}` AS s "
+        f"MERGE INTO `knot-proj`.`ml`.`scores` AS t USING `knot-proj`.`ml`.`{stage}` AS s "
         "ON t.`id` = s.`id` WHEN MATCHED THEN UPDATE SET t.`churn score` = s.`churn score` "
         "WHEN NOT MATCHED THEN INSERT (`id`, `churn score`) VALUES (s.`id`, s.`churn score`)"
     )

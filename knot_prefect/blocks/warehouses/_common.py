@@ -16,6 +16,8 @@ Examples:
     ('select * from t where id = $1 and day = $2', [1, 2])
     >>> bind_named("select x::int from t where y = :y", {"y": 3}, style="named_dollar")
     ('select x::int from t where y = $y', {'y': 3})
+    >>> bind_named("select `a:b` from t where d = :d", {"d": 1, "e": 2}, style="named_at")
+    ('select `a:b` from t where d = @d', {'d': 1})
     >>> staging_name(TableName.parse("analytics.scores"), token="0123abcd").quoted()
     '"analytics"."_knot_stage_scores_0123abcd"'
 """
@@ -26,15 +28,24 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from knot_prefect.blocks.warehouses.base import SchemaMismatchError, WarehouseError
-from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.base import (
+    SchemaMismatchError,
+    WarehouseError,
+    table_exists_error,
+)
+from knot_prefect.blocks.warehouses.identifiers import (
+    TableName,
+    quote_identifier,
+    validate_identifier,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ParamStyle = Literal["named_colon", "named_dollar", "numeric_dollar", "qmark"]
+ParamStyle = Literal["named_colon", "named_dollar", "named_at", "numeric_dollar", "qmark"]
 
 # A ``:name`` placeholder; ``::`` casts are skipped by the scanner below.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -46,25 +57,31 @@ def bind_named(
 ) -> tuple[str, Any]:
     """Translate ``:name`` placeholders into a driver's parameter style.
 
-    Placeholders inside string literals, quoted identifiers and comments are left
-    alone, and so are PostgreSQL/DuckDB ``::type`` casts.
+    Placeholders inside string literals, quoted identifiers (``"x"`` or ```x```) and
+    comments are left alone, and so are PostgreSQL/DuckDB ``::type`` casts and a colon
+    right after a letter or digit (``12:30``). This is the one placeholder parser of
+    every backend.
 
     Args:
         sql: SQL text with ``:name`` placeholders.
-        params: The values; ``None`` or empty leaves ``sql`` untouched.
+        params: The values.
         style: ``named_colon`` (``:name``, SQLAlchemy), ``named_dollar`` (``$name``,
-            DuckDB), ``numeric_dollar`` (``$1``, PostgreSQL) or ``qmark`` (``?``).
+            DuckDB), ``named_at`` (``@name``, BigQuery), ``numeric_dollar`` (``$1``,
+            PostgreSQL) or ``qmark`` (``?``).
 
     Returns:
         The SQL text and the parameters in the driver's shape: a dict for the named
-        styles, a list (in placeholder order) for the positional ones.
+        styles (for ``named_at``, only the values used, in order of appearance), a
+        list (in placeholder order) for the positional ones.
 
     Raises:
         WarehouseError: When the SQL names a placeholder missing from ``params``.
     """
-    if not params and style != "named_colon":
-        return sql, ({} if style.startswith("named") else [])
     params = params or {}
+    if ":" not in sql:  # no placeholder to translate
+        if style == "named_at":
+            return sql, {}
+        return sql, (dict(params) if style.startswith("named") else [])
     # SQLAlchemy's text() reads ":word" anywhere, literals included: escape those.
     escape = style == "named_colon"
     out: list[str] = []
@@ -74,7 +91,7 @@ def bind_named(
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
-        if ch in ("'", '"'):
+        if ch in ("'", '"', "`"):
             end = _end_of_quoted(sql, i, ch)
             out.append(_escape_colons(sql[i:end], escape))
             i = end
@@ -91,7 +108,7 @@ def bind_named(
         elif sql.startswith("::", i):
             out.append("::")
             i += 2
-        elif ch == ":" and (match := _NAME.match(sql, i + 1)):
+        elif ch == ":" and not _after_word(sql, i) and (match := _NAME.match(sql, i + 1)):
             name = match.group(0)
             i = match.end()
             if name not in params:
@@ -101,6 +118,9 @@ def bind_named(
                 out.append(f":{name}")
             elif style == "named_dollar":
                 out.append(f"${name}")
+            elif style == "named_at":
+                numbers.setdefault(name, len(numbers))
+                out.append(f"@{name}")
             elif style == "numeric_dollar":
                 if name not in numbers:
                     ordered.append(params[name])
@@ -117,9 +137,15 @@ def bind_named(
             f"The SQL uses {', '.join(':' + m for m in dict.fromkeys(missing))} but params "
             f"has no value for it (params has: {', '.join(sorted(params)) or 'nothing'})."
         )
+    if style == "named_at":
+        return "".join(out), {name: params[name] for name in numbers}
     if style.startswith("named"):
         return "".join(out), dict(params)
     return "".join(out), ordered
+
+
+def _after_word(sql: str, index: int) -> bool:
+    return index > 0 and (sql[index - 1].isalnum() or sql[index - 1] == "_")
 
 
 def _escape_colons(text: str, escape: bool) -> str:
@@ -168,6 +194,47 @@ def unique_key_name(table: TableName) -> str:
     """
     digest = hashlib.sha1(str(table).encode()).hexdigest()[:8]
     return f"{table.table[:40]}_knot_key_{digest}"
+
+
+# -- statements ------------------------------------------------------------------------
+def merge_sql(
+    target: str,
+    source: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    quote: str = '"',
+    qualify_set: bool = False,
+) -> str:
+    """One ``MERGE``: update the target's rows whose keys match the source's, insert the rest.
+
+    Args:
+        target: The target table, quoted.
+        source: The source table (quoted) or a parenthesised query.
+        columns: The source's columns (the keys among them).
+        keys: The columns that identify a row.
+        quote: The dialect's identifier quote.
+        qualify_set: Write ``SET t.col = ...`` (Snowflake, BigQuery) rather than
+            ``SET col = ...`` (PostgreSQL and DuckDB refuse a qualified target column).
+
+    Examples:
+        >>> sql = merge_sql('"scores"', '"stage"', ["id", "score"], ["id"])
+        >>> print(sql.replace(" WHEN", "\\nWHEN"))
+        MERGE INTO "scores" AS t USING "stage" AS s ON t."id" = s."id"
+        WHEN MATCHED THEN UPDATE SET "score" = s."score"
+        WHEN NOT MATCHED THEN INSERT ("id", "score") VALUES (s."id", s."score")
+    """
+    quoted = {column: quote_identifier(column, "column name", quote) for column in columns}
+    on = " AND ".join(f"t.{quoted[k]} = s.{quoted[k]}" for k in keys)
+    target_prefix = "t." if qualify_set else ""
+    updates = ", ".join(
+        f"{target_prefix}{q} = s.{q}" for column, q in quoted.items() if column not in keys
+    )
+    statement = f"MERGE INTO {target} AS t USING {source} AS s ON {on} "
+    if updates:
+        statement += f"WHEN MATCHED THEN UPDATE SET {updates} "
+    listed = ", ".join(quoted.values())
+    values = ", ".join(f"s.{q}" for q in quoted.values())
+    return statement + f"WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({values})"
 
 
 # -- frames ----------------------------------------------------------------------------
@@ -321,6 +388,63 @@ def check_compatible(
     return new
 
 
+@dataclass(frozen=True)
+class WritePlan:
+    """What a write into a table will do, decided before any data moves.
+
+    Attributes:
+        table: The target table, as the caller named it.
+        mode: The write mode.
+        keys: The upsert keys (empty for other modes).
+        exists: Whether the table exists now.
+        new_columns: The frame's columns to add to the table (``evolve=True``).
+    """
+
+    table: str
+    mode: str
+    keys: list[str]
+    exists: bool
+    new_columns: list[str]
+
+    @property
+    def creates(self) -> bool:
+        """Whether the write creates the table (missing) or recreates it (``replace``)."""
+        return not self.exists or self.mode == "replace"
+
+
+def plan_write(
+    data: pa.Table,
+    table: str,
+    mode: str,
+    keys: Sequence[str],
+    evolve: bool,
+    existing: Mapping[str, str],
+    where: str,
+) -> WritePlan:
+    """The checks every backend makes against the table before it writes.
+
+    Args:
+        data: The prepared frame.
+        table: The target table, for messages.
+        mode: The write mode.
+        keys: The upsert keys.
+        evolve: Whether new columns may be added.
+        existing: The table's columns, name -> type family; empty when it is missing.
+        where: The warehouse, described without secrets.
+
+    Raises:
+        TableExistsError: For ``mode='fail'`` on an existing table.
+        SchemaMismatchError: For new columns without ``evolve``, or a type mismatch.
+    """
+    exists = bool(existing)
+    if exists and mode == "fail":
+        raise table_exists_error(table, where)
+    new_columns: list[str] = []
+    if exists and mode != "replace":
+        new_columns = check_compatible(data.schema, existing, table, evolve)
+    return WritePlan(table, mode, list(keys), exists, new_columns)
+
+
 def check_columns_exist(
     requested: Sequence[str],
     available: Sequence[str],
@@ -353,6 +477,20 @@ column 'nope' (its columns: id, score).
         )
 
 
+def check_key_columns(keys: Sequence[str], columns: Sequence[str], what: str) -> None:
+    """Check that every upsert key is one of ``columns`` (of ``what``, for the message).
+
+    Raises:
+        SchemaMismatchError: Naming the missing keys and listing the columns.
+    """
+    missing = [key for key in keys if key not in columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"Upsert keys {', '.join(map(repr, missing))} are not columns of {what} "
+            f"(its columns: {', '.join(columns)})."
+        )
+
+
 def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
     """Check upsert keys: present in the frame, never null, unique together.
 
@@ -365,12 +503,7 @@ def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
     """
     import pyarrow.compute as pc
 
-    missing = [key for key in keys if key not in data.column_names]
-    if missing:
-        raise SchemaMismatchError(
-            f"Upsert keys {', '.join(map(repr, missing))} are not columns of the frame for "
-            f"{table} (its columns: {', '.join(data.column_names)})."
-        )
+    check_key_columns(keys, data.column_names, f"the frame for {table}")
     for key in keys:
         nulls = data.column(key).null_count
         if nulls:

@@ -23,17 +23,15 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
-    check_compatible,
-    check_keys,
     is_lost_connection,
     is_transient_connect_failure,
-    prepare_frame,
+    merge_sql,
+    plan_write,
     staging_name,
     unique_key_name,
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
-    TableExistsError,
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
@@ -348,20 +346,24 @@ class PostgresAdbc:
     def write(
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        data = ingest_frame(prepare_frame(data, str(name)))
+        data = ingest_frame(data)
         for field in data.schema:
             pg_type(field.type)  # refuse unsupported types before connecting
-        if mode == "upsert":
-            check_keys(data, keys, str(name))
         with self.connect() as con:
             with con.cursor() as cur:
-                _write_in_transaction(cur, data, name, mode, keys, evolve)
+                _write_in_transaction(cur, data, name, mode, keys, evolve, self._describe)
             con.commit()
         return data.num_rows
 
 
 def _write_in_transaction(
-    cur: Cursor, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+    cur: Cursor,
+    data: pa.Table,
+    name: TableName,
+    mode: str,
+    keys: list[str],
+    evolve: bool,
+    where: str,
 ) -> None:
     target = name.quoted()
     if name.schema:
@@ -372,13 +374,9 @@ def _write_in_transaction(
         # first to commit (the lock ends with the transaction), then sees its table.
         cur.execute("select pg_advisory_xact_lock(hashtextextended($1, 0))", (f"knot {target}",))
         typnames = _columns(cur, name)
-    exists = bool(typnames)
-    if mode == "fail" and exists:
-        raise TableExistsError(
-            f"Table {name} already exists and mode='fail': choose mode='append', 'replace' "
-            "or 'upsert', or another table name."
-        )
-    if not exists:
+    families = {column: _FAMILY.get(typname, "other") for column, typname in typnames.items()}
+    plan = plan_write(data, str(name), mode, keys, evolve, families, where)
+    if not plan.exists:
         cur.execute(f"create table {target} ({_column_ddl(data.schema)})")
         if mode == "upsert":
             # The unique key lets concurrent upserters run in parallel (ON CONFLICT).
@@ -397,9 +395,7 @@ def _write_in_transaction(
             f"alter table {replacement.quoted()} rename to {quote_identifier(name.table)}"
         )
         return
-    families = {column: _FAMILY.get(typname, "other") for column, typname in typnames.items()}
-    new = check_compatible(data.schema, families, str(name), evolve)
-    for column in new:
+    for column in plan.new_columns:
         field = data.schema.field(column)
         cur.execute(
             f"alter table {target} add column {quote_identifier(column)} {pg_type(field.type)}"
@@ -427,7 +423,7 @@ def _write_in_transaction(
             # Without a unique key two MERGEs would both insert a missing key: take
             # turns (readers are not blocked; other writers wait for the commit).
             cur.execute(f"lock table {target} in share row exclusive mode")
-            cur.execute(_merge_sql(target, stage, data.column_names, keys))
+            cur.execute(merge_sql(target, stage, data.column_names, keys))
     cur.execute(f"drop table {stage}")
 
 
@@ -465,20 +461,6 @@ def _on_conflict_sql(
 
 def _copy(cur: Cursor, name: TableName, data: pa.Table) -> None:
     cur.adbc_ingest(name.table, data, mode="append", db_schema_name=name.schema)
-
-
-def _merge_sql(target: str, stage: str, column_names: Sequence[str], keys: Sequence[str]) -> str:
-    quoted = [quote_identifier(c) for c in column_names]
-    on = " and ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys)
-    updates = ", ".join(
-        f"{q} = s.{q}" for q, raw in zip(quoted, column_names, strict=True) if raw not in keys
-    )
-    matched = f" when matched then update set {updates}" if updates else ""
-    values = ", ".join(f"s.{q}" for q in quoted)
-    return (
-        f"merge into {target} as t using {stage} as s on {on}{matched} "
-        f"when not matched then insert ({', '.join(quoted)}) values ({values})"
-    )
 
 
 def _column_ddl(schema: pa.Schema) -> str:

@@ -17,19 +17,17 @@ from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
     check_compatible,
-    check_keys,
     is_lost_connection,
     is_transient_connect_failure,
-    prepare_frame,
     staging_name,
     unique_key_name,
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
-    TableExistsError,
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
+    table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 
@@ -273,11 +271,9 @@ class SqlAlchemyOps:
     def write(
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        data = _utc_timestamps(prepare_frame(data, str(name)))
+        data = _utc_timestamps(data)
         for field in data.schema:
             sa_type(field.type)  # refuse unsupported types before connecting
-        if mode == "upsert":
-            check_keys(data, keys, str(name))
         with self.connect(transaction=True) as conn:
             self._write_in_transaction(conn, data, name, mode, keys, evolve)
         return data.num_rows
@@ -306,10 +302,7 @@ class SqlAlchemyOps:
             )
             exists = sa.inspect(conn).has_table(name.table, schema=name.schema)
         if mode == "fail" and exists:
-            raise TableExistsError(
-                f"Table {name} already exists and mode='fail': choose mode='append', "
-                "'replace' or 'upsert', or another table name."
-            )
+            raise table_exists_error(str(name), self._describe)
         if not exists:
             created = _create(conn, name, data.schema)
             if mode == "upsert":

@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from knot_prefect.blocks.base import KnotBlock
-from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
+from knot_prefect.blocks.warehouses.identifiers import (
+    IdentifierLimit,
+    TableName,
+    validate_identifier,
+)
 from knot_prefect.errors import KnotError
 
 if TYPE_CHECKING:
@@ -44,6 +48,19 @@ class SchemaMismatchError(WarehouseError):
 
 class TableExistsError(WarehouseError):
     """``mode='fail'`` was asked for and the table already exists."""
+
+
+def table_exists_error(table: str, where: str) -> TableExistsError:
+    """The one error for ``mode='fail'`` on an existing table.
+
+    Args:
+        table: The table as the caller named it.
+        where: The warehouse, described without secrets.
+    """
+    return TableExistsError(
+        f"Table {table} already exists in {where} and mode='fail': choose mode='append', "
+        "'replace' or 'upsert', or another table name."
+    )
 
 
 class WarehouseConnectionError(WarehouseError):
@@ -195,9 +212,20 @@ class Warehouse(KnotBlock, ABC):
     ) -> Iterator[pa.RecordBatch]:
         """Stream a query's result in record batches of at most ``batch_rows`` rows.
 
-        Backends override this to stream from the server; the default reads the
-        whole result first.
+        Args:
+            sql: The query, with ``:name`` placeholders for values.
+            params: Values bound to the placeholders.
+            batch_rows: The most rows in one batch.
+
+        Returns:
+            The batches, streamed from the server where the backend can.
         """
+        return self._read_batches(sql, params, batch_rows)
+
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Backends stream from the server; this default reads the whole result first."""
         yield from self.read_arrow(sql, params).to_batches(max_chunksize=batch_rows)
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -243,21 +271,38 @@ class Warehouse(KnotBlock, ABC):
         self.table_name(table)
         arrow = to_arrow(data)
         self.check_column_names(arrow.column_names)
+        for key in keys or []:
+            validate_identifier(key, "upsert key")
         self.check_column_names(list(keys or []), "upsert key")
         started = time.perf_counter()
         if arrow.num_rows == 0:
             warehouse_logger().info("Nothing to write to %s: the frame is empty.", table)
             return WriteResult(table=table, mode=mode, rows=0, seconds=0.0)
+        arrow = self._prepare_frame(arrow, table)
+        if mode == "upsert":
+            from knot_prefect.blocks.warehouses._common import check_keys
+
+            check_keys(arrow, list(keys or []), table)
         rows = self._write_arrow(arrow, table, mode, list(keys or []), evolve)
         return WriteResult(
             table=table, mode=mode, rows=rows, seconds=time.perf_counter() - started
         )
 
+    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
+        """Check column names and normalise types before a write (see ``prepare_frame``)."""
+        from knot_prefect.blocks.warehouses._common import prepare_frame
+
+        return prepare_frame(data, table)
+
     @abstractmethod
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        """Write a non-empty Arrow table atomically and return the rows written."""
+        """Write a prepared, non-empty Arrow table atomically; return the rows written.
+
+        ``write`` has already checked the mode, the names and (for ``upsert``) the
+        keys, and prepared the frame.
+        """
 
     # -- other ---------------------------------------------------------------------
     @abstractmethod

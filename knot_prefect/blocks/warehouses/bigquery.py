@@ -30,15 +30,13 @@ from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
-    check_compatible,
-    check_keys,
-    prepare_frame,
+    WritePlan,
+    bind_named,
+    merge_sql,
+    plan_write,
     staging_name,
 )
-from knot_prefect.blocks.warehouses._named_params import rewrite_named_params
 from knot_prefect.blocks.warehouses.base import (
-    DEFAULT_BATCH_ROWS,
-    TableExistsError,
     TableNotFoundError,
     Warehouse,
     WarehouseError,
@@ -46,7 +44,6 @@ from knot_prefect.blocks.warehouses.base import (
 from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
-    validate_identifier,
 )
 
 if TYPE_CHECKING:
@@ -147,17 +144,9 @@ warehouse.write(frame, "predictions", mode="replace")
         from google.api_core import exceptions
         from google.cloud import bigquery
 
-        statement, names = rewrite_named_params(sql, "at")
-        missing = [name for name in dict.fromkeys(names) if name not in (params or {})]
-        if missing:
-            raise WarehouseError(
-                f"The SQL uses {', '.join(':' + m for m in missing)} but params has no value "
-                f"for it (params has: {', '.join(sorted(params or {})) or 'nothing'})."
-            )
+        statement, used = bind_named(sql, params, "named_at")
         config = bigquery.QueryJobConfig(
-            query_parameters=[
-                query_parameter(name, (params or {})[name]) for name in dict.fromkeys(names)
-            ]
+            query_parameters=[query_parameter(name, value) for name, value in used.items()]
         )
         try:
             job = client.query(statement, job_config=config)
@@ -177,13 +166,9 @@ warehouse.write(frame, "predictions", mode="replace")
         finally:
             client.close()
 
-    def read_batches(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
         client = self._client()
         try:
             rows = self._query(client, sql, params).result(page_size=batch_rows)
@@ -210,24 +195,12 @@ warehouse.write(frame, "predictions", mode="replace")
         from google.cloud import bigquery
 
         target = self._name(table)
-        data = prepare_frame(data, table)
-        for key in keys:
-            validate_identifier(key, "upsert key")
-        if mode == "upsert":
-            check_keys(data, keys, table)
         client = self._client()
         try:
-            existing = self._columns(client, target)
-            if existing and mode == "fail":
-                raise TableExistsError(
-                    f"Table {table!r} already exists in BigQuery and mode='fail': choose "
-                    "mode='append', 'replace' or 'upsert', or another name."
-                )
-            new_columns: list[str] = []
-            if existing and mode != "replace":
-                new_columns = check_compatible(
-                    data.schema, {n: _family(t) for n, t in existing.items()}, table, evolve
-                )
+            families = {n: _family(t) for n, t in self._columns(client, target).items()}
+            plan = plan_write(
+                data, table, mode, keys, evolve, families, f"BigQuery project {self._project}"
+            )
             buffer = io.BytesIO()
             pq.write_table(data, buffer, compression="zstd")
             size = buffer.tell()
@@ -245,7 +218,7 @@ warehouse.write(frame, "predictions", mode="replace")
                 client.load_table_from_file(
                     buffer, self._ref(stage), size=size, job_config=load_config
                 ).result()
-                self._apply(client, target, stage, data, mode, keys, existing, new_columns)
+                self._apply(client, target, stage, data, plan)
             finally:
                 client.delete_table(self._ref(stage), not_found_ok=True)
         except exceptions.GoogleAPICallError as exc:
@@ -255,20 +228,13 @@ warehouse.write(frame, "predictions", mode="replace")
         return data.num_rows
 
     def _apply(
-        self,
-        client: bigquery.Client,
-        target: TableName,
-        stage: TableName,
-        data: pa.Table,
-        mode: str,
-        keys: list[str],
-        existing: dict[str, str],
-        new_columns: list[str],
+        self, client: bigquery.Client, target: TableName, stage: TableName, data: pa.Table,
+        plan: WritePlan,
     ) -> None:
         """Change the target from the staging table in one atomic job."""
         from google.cloud import bigquery
 
-        if not existing or mode == "replace":
+        if plan.creates:
             config = bigquery.CopyJobConfig(
                 write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
                 create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
@@ -276,7 +242,7 @@ warehouse.write(frame, "predictions", mode="replace")
             client.copy_table(self._ref(stage), self._ref(target), job_config=config).result()
             return
         full, source = self._quoted(target), self._quoted(stage)
-        for name in new_columns:
+        for name in plan.new_columns:
             column_type = bigquery_type(data.schema.field(name).type)
             client.query(
                 f"ALTER TABLE {full} ADD COLUMN {quote_identifier(name, 'column', '`')} "
@@ -284,19 +250,10 @@ warehouse.write(frame, "predictions", mode="replace")
             ).result()
         columns = [quote_identifier(n, "column", "`") for n in data.column_names]
         listed = ", ".join(columns)
-        if mode in ("append", "fail"):
+        if plan.mode == "append":
             statement = f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}"
         else:
-            key_set = {quote_identifier(k, "upsert key", "`") for k in keys}
-            match = " AND ".join(f"t.{k} = s.{k}" for k in sorted(key_set))
-            updates = ", ".join(f"t.{c} = s.{c}" for c in columns if c not in key_set)
-            statement = f"MERGE {full} AS t USING {source} AS s ON {match} "
-            if updates:
-                statement += f"WHEN MATCHED THEN UPDATE SET {updates} "
-            statement += (
-                f"WHEN NOT MATCHED THEN INSERT ({listed}) "
-                f"VALUES ({', '.join('s.' + c for c in columns)})"
-            )
+            statement = merge_sql(full, source, data.column_names, plan.keys, "`", True)
         client.query(statement).result()
 
     def _columns(self, client: bigquery.Client, table: TableName) -> dict[str, str]:

@@ -20,16 +20,14 @@ from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
     check_compatible,
-    check_keys,
-    prepare_frame,
+    merge_sql,
     type_family,
 )
 from knot_prefect.blocks.warehouses.base import (
-    DEFAULT_BATCH_ROWS,
-    TableExistsError,
     TableNotFoundError,
     Warehouse,
     WarehouseError,
+    table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
 from knot_prefect.settings import get_settings
@@ -132,15 +130,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
     # -- reads -----------------------------------------------------------------------
     def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a query and return the result as a pyarrow Table.
-
-        Args:
-            sql: The query, with ``:name`` placeholders for values.
-            params: Values bound to the placeholders.
-
-        Returns:
-            The result.
-        """
+        """Run a query and return the result as a pyarrow Table (zero-copy from DuckDB)."""
         import pyarrow as pa
 
         sql, bound = bind_named(sql, params, "named_dollar")
@@ -148,13 +138,9 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             relation = con.sql(sql, params=bound or None)
             return utc(relation.to_arrow_table()) if relation is not None else pa.table({})
 
-    def read_batches(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
         sql, bound = bind_named(sql, params, "named_dollar")
         with self.connect() as con:
             with _translate_errors(sql):
@@ -186,16 +172,15 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
         name = TableName.parse(table)
-        data = prepare_frame(data, table)
-        if mode == "upsert":
-            check_keys(data, keys, table)
         source = f"_knot_source_{uuid.uuid4().hex[:12]}"
         with self.connect() as con, _translate_errors(f"write to {name}"):
             con.register(source, data)
             try:
                 con.sql("BEGIN TRANSACTION")
                 try:
-                    _write_in_transaction(con, source, data, name, mode, keys, evolve)
+                    _write_in_transaction(
+                        con, source, data, name, mode, keys, evolve, self.database_path
+                    )
                     con.sql("COMMIT")
                 except BaseException:
                     con.sql("ROLLBACK")
@@ -227,6 +212,7 @@ def _write_in_transaction(
     mode: str,
     keys: list[str],
     evolve: bool,
+    where: str,
 ) -> None:
     columns = [quote_identifier(c, "column name") for c in data.column_names]
     select = _select_list(data)
@@ -235,10 +221,7 @@ def _write_in_transaction(
         con.sql(f"create schema if not exists {quote_identifier(name.schema)}")
     exists = _exists(con, name)
     if mode == "fail" and exists:
-        raise TableExistsError(
-            f"Table {name} already exists and mode='fail': choose mode='append', 'replace' "
-            "or 'upsert', or another table name."
-        )
+        raise table_exists_error(str(name), f"the DuckDB warehouse {where}")
     if mode == "replace" or not exists:
         # DuckDB's DDL is transactional: the old table stays until COMMIT.
         verb = "create or replace table" if mode == "replace" else "create table"
@@ -266,17 +249,8 @@ def _write_in_transaction(
         )
         return
     # upsert: one MERGE keyed on the upsert keys.
-    on = " and ".join(
-        f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys
-    )
-    updates = ", ".join(f"{c} = s.{c}" for c, raw in zip(columns, data.column_names,
-                                                          strict=True) if raw not in keys)
-    matched = f"when matched then update set {updates} " if updates else ""
-    values = ", ".join(f"s.{c}" for c in columns)
-    con.sql(
-        f"merge into {target} as t using (select {select} from {quote_identifier(source)}) as s "
-        f"on {on} {matched}when not matched then insert ({column_list}) values ({values})"
-    )
+    frame = f"(select {select} from {quote_identifier(source)})"
+    con.sql(merge_sql(target, frame, data.column_names, keys))
 
 
 def utc(data: T) -> T:

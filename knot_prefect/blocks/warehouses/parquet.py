@@ -34,18 +34,16 @@ from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_compatible,
-    check_keys,
+    check_key_columns,
     prepare_frame,
     type_family,
 )
-from knot_prefect.blocks.warehouses._named_params import rewrite_named_params
 from knot_prefect.blocks.warehouses.base import (
-    DEFAULT_BATCH_ROWS,
     SchemaMismatchError,
-    TableExistsError,
     TableNotFoundError,
     Warehouse,
     WarehouseError,
+    table_exists_error,
     to_arrow,
     validate_write_mode,
     warehouse_logger,
@@ -303,11 +301,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         finally:
             connection.close()
 
-    def read_batches(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         """Stream a query's result in record batches of at most ``batch_rows`` rows.
 
@@ -346,13 +341,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
     def _prepare_query(
         self, sql: str, params: Mapping[str, Any] | None
     ) -> tuple[duckdb.DuckDBPyConnection, str, dict[str, Any]]:
-        _, names = rewrite_named_params(sql, "dollar")
-        missing = [name for name in dict.fromkeys(names) if name not in (params or {})]
-        if missing:
-            raise WarehouseError(
-                f"The SQL uses {', '.join(':' + m for m in missing)} but params has no value "
-                f"for it (params has: {', '.join(sorted(params or {})) or 'nothing'})."
-            )
         statement, values = bind_named(sql, params, "named_dollar")
         fs = self._filesystem()
         connection = self._duckdb()
@@ -437,22 +425,18 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         return exc
 
     # -- writes --------------------------------------------------------------------
+    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
+        """``prepare_frame``, keeping dictionary columns encoded (see :func:`_prepare`)."""
+        return _prepare(data, table)
+
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
         name = TableName.parse(table)
-        data = _prepare(data, table)
-        for key in keys:
-            validate_identifier(key, "upsert key")
-        if mode == "upsert":
-            check_keys(data, keys, table)
         fs = self._filesystem()
         current = self._read_manifest(fs, name)
         if mode == "fail" and current is not None:
-            raise TableExistsError(
-                f"Table {table!r} already exists in the Parquet lake at {self.location} and "
-                "mode='fail': choose mode='append', 'replace' or 'upsert', or another name."
-            )
+            raise table_exists_error(table, f"the Parquet lake at {self.location}")
         if current is None or mode == "replace":
             # A new table (every mode creates a missing one) takes the frame's schema.
             schema = _logical(data.schema)
@@ -637,12 +621,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         current = self._read_manifest(fs, name)
         schemas = [_decode_schema(part.schema) for part in parts if part.schema]
         for part_schema in schemas:
-            missing = [key for key in keys if key not in part_schema.names]
-            if missing:
-                raise SchemaMismatchError(
-                    f"Upsert keys {missing} are not columns of the rows staged for {table} "
-                    f"(their columns: {', '.join(part_schema.names)})."
-                )
+            check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
         if current is None:
             schema = _unify(schemas, table)
         else:

@@ -26,16 +26,14 @@ from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
+    WritePlan,
     bind_named,
-    check_compatible,
-    check_keys,
-    prepare_frame,
+    merge_sql,
+    plan_write,
     redact,
     staging_name,
 )
 from knot_prefect.blocks.warehouses.base import (
-    DEFAULT_BATCH_ROWS,
-    TableExistsError,
     TableNotFoundError,
     Warehouse,
     WarehouseConnectionError,
@@ -44,7 +42,6 @@ from knot_prefect.blocks.warehouses.base import (
 from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
-    validate_identifier,
 )
 
 if TYPE_CHECKING:
@@ -160,13 +157,9 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
                 return table if table is not None else pa.table({})
             return _rows_to_arrow(cursor.description, cursor.fetchall())
 
-    def read_batches(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
         statement, values = bind_named(sql, params, "qmark")
         with self._connect() as connection:
             cursor = self._run(connection.cursor(), statement, values)
@@ -199,26 +192,14 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
         from snowflake.connector import pandas_tools
 
         target = self._name(table)
-        data = prepare_frame(data, table)
-        for key in keys:
-            validate_identifier(key, "upsert key")
-        if mode == "upsert":
-            check_keys(data, keys, table)
         # Temporary tables live in the session's schema: name the stage unqualified.
         stage = TableName(staging_name(target).table)
         with self._connect() as connection:
             cursor = connection.cursor()
-            existing = self._columns(cursor, target)
-            if existing and mode == "fail":
-                raise TableExistsError(
-                    f"Table {table!r} already exists in Snowflake and mode='fail': choose "
-                    "mode='append', 'replace' or 'upsert', or another name."
-                )
-            new_columns: list[str] = []
-            if existing and mode != "replace":
-                new_columns = check_compatible(
-                    data.schema, {n: _family(t) for n, t in existing.items()}, table, evolve
-                )
+            families = {n: _family(t) for n, t in self._columns(cursor, target).items()}
+            plan = plan_write(
+                data, table, mode, keys, evolve, families, f"Snowflake database {self.database}"
+            )
             columns_ddl = ", ".join(
                 f"{quote_identifier(f.name, 'column')} {snowflake_type(f.type)}"
                 for f in data.schema
@@ -230,31 +211,24 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
                     connection, frame, stage.table, quote_identifiers=True,
                     use_logical_type=True,
                 )
-                self._apply(cursor, target, stage, data, mode, keys, existing, new_columns)
+                self._apply(cursor, target, stage, data, plan)
             finally:
                 self._run(cursor, f"DROP TABLE IF EXISTS {stage.quoted()}")
         return data.num_rows
 
     def _apply(
-        self,
-        cursor: SnowflakeCursor,
-        target: TableName,
-        stage: TableName,
-        data: pa.Table,
-        mode: str,
-        keys: list[str],
-        existing: dict[str, str],
-        new_columns: list[str],
+        self, cursor: SnowflakeCursor, target: TableName, stage: TableName, data: pa.Table,
+        plan: WritePlan,
     ) -> None:
         """Change the target from the staging table in one atomic statement."""
         full, source = self._full(target), stage.quoted()
-        if not existing or mode == "replace":
+        if plan.creates:
             database = quote_identifier(self.database, "database")
             schema = quote_identifier(target.schema or self.schema_name, "schema")
             self._run(cursor, f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
             self._run(cursor, f"CREATE OR REPLACE TABLE {full} AS SELECT * FROM {source}")
             return
-        for name in new_columns:
+        for name in plan.new_columns:
             column_type = snowflake_type(data.schema.field(name).type)
             self._run(
                 cursor,
@@ -262,17 +236,10 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
             )
         columns = [quote_identifier(n, "column") for n in data.column_names]
         listed = ", ".join(columns)
-        if mode in ("append", "fail"):
+        if plan.mode == "append":
             self._run(cursor, f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}")
             return
-        match = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys)
-        updates = ", ".join(f"t.{c} = s.{c}" for c in columns if c.strip('"') not in keys)
-        inserted = ", ".join(f"s.{c}" for c in columns)
-        merge = f"MERGE INTO {full} AS t USING {source} AS s ON {match} "
-        if updates:
-            merge += f"WHEN MATCHED THEN UPDATE SET {updates} "
-        merge += f"WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({inserted})"
-        self._run(cursor, merge)
+        self._run(cursor, merge_sql(full, source, data.column_names, plan.keys, qualify_set=True))
 
     def _columns(self, cursor: SnowflakeCursor, table: TableName) -> dict[str, str]:
         """The table's columns (name -> Snowflake type), empty when it does not exist."""

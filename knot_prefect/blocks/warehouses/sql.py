@@ -11,22 +11,44 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
-from knot_prefect.blocks.warehouses.base import DEFAULT_BATCH_ROWS, Warehouse
-from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit
+from knot_prefect.blocks.warehouses.base import Warehouse
+from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
 from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from sqlalchemy.engine import URL
 
-    from knot_prefect.blocks.warehouses._postgres import PostgresAdbc
-    from knot_prefect.blocks.warehouses._sqlalchemy import SqlAlchemyOps
+
+class SqlPath(Protocol):
+    """One way of reaching the database: ADBC (``_postgres.PostgresAdbc``) or SQLAlchemy
+    Core (``_sqlalchemy.SqlAlchemyOps``). ``SqlWarehouse`` has checked names, mode, keys
+    and the frame before it calls ``write``.
+    """
+
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None) -> pa.Table: ...
+
+    def read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]: ...
+
+    def read_table_arrow(self, table: TableName, columns: Sequence[str] | None) -> pa.Table: ...
+
+    def write(
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+    ) -> int: ...
+
+    def table_exists(self, table: TableName) -> bool: ...
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None) -> None: ...
+
+    def server_version(self) -> str: ...
 
 
 # Names longer than these are cut short by the server: knot refuses them instead.
@@ -89,7 +111,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
     # A URL typed with its password must not echo back in a validation error.
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    _ops: Any = PrivateAttr(default=None)
+    _path: SqlPath | None = PrivateAttr(default=None)
 
     @field_validator("url")
     @classmethod
@@ -143,20 +165,22 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             and importlib.util.find_spec("adbc_driver_postgresql") is not None
         )
 
-    def _backend(self) -> PostgresAdbc | SqlAlchemyOps:
-        if self._ops is None:
+    def _backend(self) -> SqlPath:
+        if self._path is None:
             if self.uses_fast_path():
                 from knot_prefect.blocks.warehouses._postgres import PostgresAdbc
 
                 uri = self._url().set(drivername="postgresql")
-                self._ops = PostgresAdbc(
+                self._path = PostgresAdbc(
                     uri.render_as_string(hide_password=False), self.describe(), self._redact
                 )
             else:
                 from knot_prefect.blocks.warehouses._sqlalchemy import SqlAlchemyOps, make_engine
 
-                self._ops = SqlAlchemyOps(make_engine(self._url()), self.describe(), self._redact)
-        return self._ops
+                self._path = SqlAlchemyOps(
+                    make_engine(self._url()), self.describe(), self._redact
+                )
+        return self._path
 
     def check_connection(self) -> str:
         """Connect and report the server's version (no secrets in the text)."""
@@ -165,22 +189,11 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
     # -- reads -----------------------------------------------------------------------
     def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a query and return the result as a pyarrow Table.
-
-        Args:
-            sql: The query, with ``:name`` placeholders for values.
-            params: Values bound to the placeholders.
-
-        Returns:
-            The result.
-        """
+        """Run a query and return the result as a pyarrow Table (ADBC: Arrow from COPY)."""
         return self._backend().read_arrow(sql, params)
 
-    def read_batches(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         """Stream a query's result in record batches of at most ``batch_rows`` rows.
 
