@@ -1,15 +1,17 @@
-"""What the Prefect UI can save, knot can load: invalid values are refused in the form.
+"""Invalid values saved through the Prefect UI's block form are refused where knot loads them.
 
-Field constraints live in each block's JSON schema (patterns, minimums), so the UI's own
-validation refuses a URL with a password in it, a memory amount written ``8GB`` or an
-unknown GPU kind, shows why, and saves nothing. What a schema cannot express (a contract
-whose YAML names an unknown check) is refused by ``Block.load`` naming the field.
+Field constraints live in each block's JSON schema (patterns, minimums), so Prefect's own
+schema validation (``/api/ui/schemas/validate``, which the UI calls) refuses a URL with a
+password in it, a memory amount written ``8GB`` or an unknown GPU kind. Prefect's
+default UI saves a block form without that validation, so ``Block.load`` refuses the
+saved document with a message that names the field and never the value; what a schema
+cannot express (a contract naming an unknown check) is refused the same way.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,62 +27,86 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def _assert_refused(page: Page, name: str, slug: str, screenshot: str) -> None:
-    """Create stays on the form with an error under the field, and nothing is saved."""
+def _schema_errors(ui_url: str, cls: Any, values: dict[str, Any]) -> list[str]:
+    """Fields that the server's schema validation (as the UI calls it) refuses."""
+    import httpx
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
 
-    page.get_by_role("button", name="Create", exact=True).click()
-    page.locator(".p-message--error, .p-label__message--invalid, [class*='invalid']").first \
-        .wait_for()
-    page.wait_for_timeout(1500)  # a save, had it happened, would navigate away by now
-    assert "/create" in page.url
-    forms.screenshot_form(page, screenshot)
-    assert CANARY not in page.inner_text("body")
-    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
-        client.read_block_document_by_name(name, block_type_slug=slug)
+    with get_client(sync_client=True) as client:
+        block_type = client.read_block_type_by_slug(cls.get_block_type_slug())
+        schema = client.get_most_recent_block_schema_for_block_type(block_type.id)
+    assert schema is not None
+    response = httpx.post(
+        f"{ui_url}/api/ui/schemas/validate",
+        json={"schema": schema.fields, "values": values},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return [error["property"] for error in response.json()["errors"]]
 
 
-def test_sql_warehouse_form_refuses_a_password_in_the_url(ui_url: str, page: Page) -> None:
+def _refused_on_load(cls: Any, name: str, field: str) -> str:
+    from knot_prefect.blocks.base import InvalidBlockDocumentError
+
+    with pytest.raises(InvalidBlockDocumentError) as caught:
+        cls.load(name, _sync=True)
+    message = str(caught.value)
+    assert CANARY not in message + repr(caught.value)
+    assert f"Block document {name!r}" in message and f"field '{field}'" in message
+    return message
+
+
+def test_sql_warehouse_with_a_password_in_its_url(ui_url: str, page: Page) -> None:
+    from knot_prefect import SqlWarehouse
+
     name = _name("pw-in-url")
+    url = f"postgresql+psycopg://db.internal/warehouse?user=analyst&password={CANARY}"
+    assert _schema_errors(ui_url, SqlWarehouse, {"url": url}) == ["url"]
     forms.open_create_form(page, ui_url, "SQL Warehouse", "SQL Warehouse")
     forms.fill_block_name(page, name)
-    forms.field_after(page, "SQLAlchemy URL without the password").fill(
-        f"postgresql+psycopg://db.internal/warehouse?user=analyst&password={CANARY}"
-    )
-    _assert_refused(page, name, "sql-warehouse", "ui-sql-warehouse-refused.png")
+    forms.field_after(page, "SQLAlchemy URL without the password").fill(url)
+    forms.submit(page)
+    message = _refused_on_load(SqlWarehouse, name, "url")
+    assert "put it in the password field" in message
 
 
-def test_mlflow_form_refuses_credentials_in_the_tracking_uri(ui_url: str, page: Page) -> None:
+def test_mlflow_tracking_with_credentials_in_its_uri(ui_url: str, page: Page) -> None:
+    from knot_prefect import MLflowTracking
+
     name = _name("creds-in-uri")
+    uri = f"http://alice:{CANARY}@mlflow.internal:5000"
+    assert _schema_errors(ui_url, MLflowTracking, {"tracking_uri": uri}) == ["tracking_uri"]
     forms.open_create_form(page, ui_url, "MLflow", "MLflow Tracking")
     forms.fill_block_name(page, name)
-    forms.field_after(page, "MLflow tracking URI, e.g.").fill(
-        f"http://alice:{CANARY}@mlflow.internal:5000"
-    )
-    _assert_refused(page, name, "mlflow-tracking", "ui-mlflow-tracking-refused.png")
+    forms.field_after(page, "MLflow tracking URI, e.g.").fill(uri)
+    forms.submit(page)
+    _refused_on_load(MLflowTracking, name, "tracking_uri")
 
 
 @pytest.mark.parametrize(
-    ("description", "value"),
-    [("Memory for the flow run as a whole number", "8GB"), ("GPU model in knot's naming", "h100")],
+    ("field", "description", "value"),
+    [
+        ("memory", "Memory for the flow run as a whole number", "8GB"),
+        ("gpu_kind", "GPU model in knot's naming", "h100"),
+    ],
 )
-def test_compute_profile_form_refuses_what_load_would(
-    ui_url: str, page: Page, description: str, value: str
+def test_compute_profile_values_that_do_not_load(
+    ui_url: str, page: Page, field: str, description: str, value: str
 ) -> None:
+    from knot_prefect import ComputeProfile
+
+    assert _schema_errors(ui_url, ComputeProfile, {field: value}) == [field]
+    assert _schema_errors(ui_url, ComputeProfile, {"memory": "8Gi", "gpu_kind": "nvidia-l4"}) == []
     name = _name("profile")
     forms.open_create_form(page, ui_url, "Compute Profile", "Compute Profile")
     forms.fill_block_name(page, name)
-    forms.field_after(page, "Number of GPUs for the flow run").fill("1")
     forms.field_after(page, description).fill(value)
-    _assert_refused(page, name, "compute-profile", f"ui-compute-profile-refused-{value}.png")
+    forms.submit(page)
+    _refused_on_load(ComputeProfile, name, field)
 
 
-def test_a_contract_with_an_unknown_check_is_refused_on_load_naming_the_field(
-    ui_url: str, page: Page
-) -> None:
+def test_a_contract_with_an_unknown_check(ui_url: str, page: Page) -> None:
     from knot_prefect import DataContract
-    from knot_prefect.blocks.base import InvalidBlockDocumentError
 
     name = _name("bad-contract")
     forms.open_create_form(page, ui_url, "contract", "Data Contract")
@@ -89,8 +115,5 @@ def test_a_contract_with_an_unknown_check_is_refused_on_load_naming_the_field(
         "columns:\n  amount:\n    dtype: float64\n    checks:\n      no_such_check: 1\n"
     )
     forms.submit(page)
-    with pytest.raises(InvalidBlockDocumentError) as caught:
-        DataContract.load(name, _sync=True)
-    message = str(caught.value)
-    assert f"Block document {name!r}" in message
+    message = _refused_on_load(DataContract, name, "(document)")
     assert "schema_yaml" in message and "no_such_check" in message and "line 5" in message
