@@ -1,6 +1,7 @@
 """Sample data for the recipe: customers with feature columns, written to the S3 lake.
 
-Rows are generated and written in chunks of one million, so any size fits in memory:
+Rows are generated and written in chunks of one million, so any size fits in memory.
+The lake's bucket is created first when it does not exist yet:
 
     python generate_data.py --rows 5000000
 """
@@ -36,6 +37,27 @@ def customers(first_id: int, rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
+def ensure_bucket(lake: ParquetLake) -> bool:
+    """Create the lake's S3 bucket when it does not exist; True when it was created."""
+    from botocore.exceptions import ClientError
+
+    if lake.s3_bucket is None:
+        return False
+    bucket = lake.s3_bucket.bucket_name
+    client = lake.s3_bucket.credentials.get_s3_client()
+    try:
+        client.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise  # e.g. 403: the bucket exists but belongs to someone else
+    region = client.meta.region_name
+    options = ({} if region in (None, "us-east-1")
+               else {"CreateBucketConfiguration": {"LocationConstraint": region}})
+    client.create_bucket(Bucket=bucket, **options)
+    return True
+
+
 def generate(rows: int = 100_000, seed: int = 7, lake: str = LAKE) -> dict[str, int]:
     """Write ``customers`` (``rows`` rows) and a labelled ``training_sample`` to the lake.
 
@@ -43,6 +65,7 @@ def generate(rows: int = 100_000, seed: int = 7, lake: str = LAKE) -> dict[str, 
         Rows written per table.
     """
     target = ParquetLake.load(lake)
+    ensure_bucket(target)
     for start in range(0, rows, CHUNK):
         mode = "replace" if start == 0 else "append"
         chunk = customers(start + 1, min(CHUNK, rows - start), seed)

@@ -1,5 +1,6 @@
-"""Every recipe ships CI/CD: a Dockerfile, prefect.yaml build/push steps, and a GitHub
-Actions workflow that tests on every push and deploys on main (linted by actionlint)."""
+"""Every recipe ships CI/CD: prefect.yaml deployments (container ones with a Dockerfile and
+build/push steps, process ones with none), and a GitHub Actions workflow that tests on
+every push and deploys on main (linted by actionlint)."""
 
 from __future__ import annotations
 
@@ -76,21 +77,53 @@ def test_workflow_tests_every_push_and_deploys_on_main(folder: Path) -> None:
         assert needs, f"{path}: job {name} must wait for the tests"
 
 
+def resolved_steps(config: dict[str, Any], deployment: dict[str, Any], kind: str) -> list[Any]:
+    """The build or push steps ``prefect deploy --name`` runs for a deployment.
+
+    As Prefect 3.9 does: the deployment's own steps when it has the key, else the
+    file's; and an empty push (``push: null``) still falls back to the file's push.
+    """
+    steps = deployment.get(kind, config.get(kind)) or []
+    if kind == "push" and not steps:
+        steps = config.get("push") or []
+    return list(steps)
+
+
+def is_container_deployment(deployment: dict[str, Any]) -> bool:
+    return "image" in (deployment["work_pool"].get("job_variables") or {})
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
 def test_prefect_yaml_builds_pushes_and_names_real_flows(folder: Path) -> None:
     config = yaml.safe_load((folder / "prefect.yaml").read_text())
-    builds = [step[BUILD] for step in config.get("build") or [] if BUILD in step]
-    assert len(builds) == 1, (
-        f"{folder.name}: prefect.yaml needs a `build` step {BUILD} (id: build-image) and a "
-        f"`push` step {PUSH} (see docs/recipes.md)"
-    )
-    (build,) = builds
-    assert build["id"] and build["dockerfile"] == "Dockerfile"
-    assert (folder / "Dockerfile").is_file()
-    pushed = [step[PUSH] for step in config.get("push") or [] if PUSH in step]
-    assert pushed and pushed[0]["image_name"] == f"{{{{ {build['id']}.image_name }}}}"
-    dockerfile = (folder / "Dockerfile").read_text()
-    assert dockerfile.lstrip().startswith(("FROM", "#")) and "COPY . " in dockerfile
+    containers = [d for d in config["deployments"] if is_container_deployment(d)]
+    for deployment in config["deployments"]:
+        name = deployment["name"]
+        builds = [step[BUILD] for step in resolved_steps(config, deployment, "build")
+                  if BUILD in step]
+        pushes = [step[PUSH] for step in resolved_steps(config, deployment, "push")
+                  if PUSH in step]
+        if deployment not in containers:
+            assert not builds and not pushes, (
+                f"{folder.name}: `prefect deploy --name {name}` (a process pool) would build "
+                "or push an image: keep the image steps on the container deployments "
+                "(see docs/recipes.md)"
+            )
+            continue
+        assert len(builds) == 1 and len(pushes) == 1, (
+            f"{folder.name}: {name} needs a `build` step {BUILD} (id: build-image) and a "
+            f"`push` step {PUSH} (see docs/recipes.md)"
+        )
+        (build,), (push,) = builds, pushes
+        assert build["id"] and build["dockerfile"] == "Dockerfile"
+        assert push["image_name"] == f"{{{{ {build['id']}.image_name }}}}"
+        assert deployment["work_pool"]["job_variables"]["image"] == (
+            f"{{{{ {build['id']}.image }}}}")
+    if containers:
+        dockerfile = (folder / "Dockerfile").read_text()
+        assert dockerfile.lstrip().startswith(("FROM", "#")) and "COPY . " in dockerfile
+    else:
+        assert not (folder / "Dockerfile").exists(), f"{folder.name}: no deployment uses it"
     for deployment in config["deployments"]:
         path, _, function = deployment["entrypoint"].partition(":")
         tree = ast.parse((folder / path).read_text())

@@ -27,9 +27,7 @@ def test_generate_train_and_score_on_dask_from_and_to_s3(
     from knot_prefect import ParquetLake
 
     modules = load_recipe("s3-parquet-dask-scoring")
-    bucket = f"knot-recipe-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").create_bucket(
-        Bucket=bucket)
+    bucket = f"knot-recipe-{uuid.uuid4().hex[:8]}"  # not created: the generator does it
     monkeypatch.setenv("KNOT_HOME", str(tmp_path / ".knot"))
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", moto_s3)
     applied = apply_file(RECIPE / "blocks.yaml", environ={
