@@ -17,6 +17,7 @@ BLOCK_MODULES: dict[str, str] = {
     "FeastFeatureStore": "knot_prefect.blocks.feast_store",
     "DataContract": "knot_prefect.blocks.contract",
     "ComputeProfile": "knot_prefect.blocks.compute_profile",
+    "ModelSpec": "knot_prefect.blocks.model_spec",
 }
 
 # Other public names re-exported from the package root.

@@ -1,14 +1,21 @@
-"""``knot serve --model NAME@ALIAS --features STORE``: predictions behind an HTTP API."""
+"""``knot serve --model NAME@ALIAS --features STORE`` (or ``--spec SPEC``): predictions behind
+an HTTP API."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
 
 def serve(
-    model: str = typer.Option(..., "--model", help="Registered model and alias, NAME@ALIAS."),
+    model: str = typer.Option(None, "--model", help="Registered model and alias, NAME@ALIAS."),
     features: str = typer.Option(
-        ..., "--features", help="FeastFeatureStore block document, or a Feast repo folder."
+        None, "--features", help="FeastFeatureStore block document, or a Feast repo folder."
+    ),
+    spec: str = typer.Option(
+        None, "--spec",
+        help="Model spec (document name or YAML file) giving the model, store and tracking.",
     ),
     contract: str = typer.Option(
         None, "--contract", help="DataContract block document, or a Pandera YAML file."
@@ -47,11 +54,16 @@ def serve(
     config = log_config(log_level)
     logging.config.dictConfig(config)
     try:
-        settings = ServeSettings(
-            model=model, features=features, contract=contract, tracking=tracking,
-            feature_service=feature_service, max_feature_age=max_feature_age,
-            stale=stale, refresh=refresh, max_batch=max_batch,
+        options: dict[str, Any] = dict(
+            contract=contract, tracking=tracking, feature_service=feature_service,
+            max_feature_age=max_feature_age, stale=stale, refresh=refresh, max_batch=max_batch,
         )
+        if spec:
+            settings = ServeSettings.from_spec(spec, model=model, features=features, **options)
+        elif not model or not features:
+            fail("Pass --model NAME@ALIAS and --features STORE, or --spec MODEL_SPEC.")
+        else:
+            settings = ServeSettings(model=model, features=features, **options)
         app = build_app(settings)
     except ValidationError as exc:
         fail("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

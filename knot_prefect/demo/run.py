@@ -29,6 +29,11 @@ def demo_flow(rows: int = 100_000, seed: int = 7) -> dict[str, Any]:
         The outcome of each stage.
     """
     from knot_prefect.demo.data import DATASET_END
+    from knot_prefect.demo.params import (
+        monitoring_parameters,
+        scoring_parameters,
+        training_parameters,
+    )
     from knot_prefect.demo.seed import prepare_demo
     from knot_prefect.flows.batch_inference import batch_inference_flow
     from knot_prefect.flows.monitoring import monitoring_flow
@@ -44,9 +49,9 @@ def demo_flow(rows: int = 100_000, seed: int = 7) -> dict[str, Any]:
     outcome["materialized"] = materialize("local-features", end=end)
     outcome["feast_apply"] = plan
 
-    outcome["training"] = training_flow()
-    outcome["scoring"] = batch_inference_flow(as_of=DATASET_END)
-    outcome["monitoring"] = monitoring_flow()
+    outcome["training"] = training_flow(**training_parameters())
+    outcome["scoring"] = batch_inference_flow(**scoring_parameters(as_of=DATASET_END))
+    outcome["monitoring"] = monitoring_flow(**monitoring_parameters())
     return outcome
 
 

@@ -267,7 +267,8 @@ class PredictionStats:
         for column in columns:
             values = predictions[column]
             self.nulls[column] = self.nulls.get(column, 0) + int(values.isna().sum())
-            if values.notna().any():
+            # Bounds apply to numbers; a classifier's label may be text.
+            if _is_number(values) and values.notna().any():
                 low, high = float(values.min()), float(values.max())
                 self.low[column] = min(self.low.get(column, low), low)
                 self.high[column] = max(self.high.get(column, high), high)
@@ -312,9 +313,14 @@ def batch_violates(batch: pd.DataFrame, columns: Sequence[str],
         values = batch[column]
         if values.isna().any():
             return True
-        if bounds and len(values) and (values.min() < bounds[0] or values.max() > bounds[1]):
+        if bounds and len(values) and _is_number(values) and (
+                values.min() < bounds[0] or values.max() > bounds[1]):
             return True
     return False
+
+
+def _is_number(values: pd.Series) -> bool:
+    return values.dtype.kind in "iuf"
 
 
 def with_lineage(scored: pd.DataFrame, lineage: Lineage) -> pa.Table:

@@ -13,11 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from knot_prefect.flows.defaults import (
-    DEMO_FEATURE_SERVICE,
-    DEMO_MODEL,
-    DEMO_PREDICTIONS_TABLE,
-    DEMO_SCORING_CONTRACT,
-    DEMO_SCORING_SQL,
+    DEFAULT_ALIAS,
     LOCAL_FEATURES,
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
@@ -26,21 +22,22 @@ from knot_prefect.flows.defaults import (
 
 @flow(name="knot-batch-inference", log_prints=True)
 def batch_inference_flow(
-    warehouse: str = LOCAL_WAREHOUSE,
-    feature_store: str = LOCAL_FEATURES,
-    tracking: str = LOCAL_TRACKING,
-    contract: str | None = DEMO_SCORING_CONTRACT,
-    quarantine_table: str = "churn_scoring_quarantine",
+    spec: str | None = None,
+    entity_sql: str | None = None,
+    key_columns: list[str] | None = None,
+    model_name: str | None = None,
+    output_table: str | None = None,
+    features: str | list[str] | None = None,
+    feature_source: Literal["historical", "online", "warehouse"] | None = None,
+    contract: str | None = None,
+    quarantine_table: str | None = None,
     max_bad_fraction: float = 0.05,
-    entity_sql: str = DEMO_SCORING_SQL,
     entity_params: dict[str, Any] | None = None,
     as_of: datetime | None = None,
-    features: str | list[str] = DEMO_FEATURE_SERVICE,
-    feature_source: Literal["historical", "online", "warehouse"] = "historical",
-    model_name: str = DEMO_MODEL,
-    alias: str = "champion",
-    output_table: str = DEMO_PREDICTIONS_TABLE,
-    key_columns: list[str] | None = None,
+    alias: str = DEFAULT_ALIAS,
+    warehouse: str | None = None,
+    feature_store: str | None = None,
+    tracking: str | None = None,
     batch_rows: int = 50_000,
     prediction_bounds: list[float] | None = None,
     stream: bool = False,
@@ -86,24 +83,38 @@ def batch_inference_flow(
     and uniqueness hold per batch, and a batch failing a prediction check stops the
     run before it is written.
 
+    Predictions have one shape per task: ``prediction`` (the value, or the label of a
+    classifier), ``probability`` (binary: of the positive class) or one
+    ``probability_<class>`` per class (multiclass); see docs/flows.md.
+
+    Every parameter left empty comes from the model spec when one is given.
+
     Args:
-        warehouse: Warehouse block document for the rows to score and the output.
-        feature_store: FeastFeatureStore block document.
-        tracking: MLflowTracking block document.
-        contract: DataContract block document for the rows to score (None to skip).
-        quarantine_table: Where rows failing the contract go.
-        max_bad_fraction: Largest tolerated share of quarantined rows.
-        entity_sql: Query returning the entity keys to score.
-        entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
-        as_of: Point in time of historical features (default: now, UTC).
-        features: Feast feature service name or ``view:feature`` references.
+        spec: ModelSpec block document name, or the path of a model spec YAML file.
+        entity_sql: Table name or query returning the rows to score: their keys and,
+            without a feature store, the model's input columns (required; the spec's
+            ``scoring_source`` or ``source``).
+        key_columns: Columns identifying a row; when empty, the single column ending
+            in ``_id`` (logged; several or none is an error).
+        model_name: Registered model name (required).
+        output_table: Table receiving the predictions (required).
+        features: Feast feature service name or ``view:feature`` references; empty
+            when the rows carry the model's inputs themselves.
         feature_source: ``historical`` (offline store, point in time), ``online``, or
             ``warehouse`` (``entity_sql`` already returns the model's input columns;
-            the feature store is not used).
-        model_name: Registered model name.
+            the feature store is not used). Default: ``historical`` with
+            ``features``, ``warehouse`` without.
+        contract: DataContract block document for the rows to score (none: no check).
+        quarantine_table: Where rows failing the contract go (default:
+            ``<output_table>_quarantine``).
+        max_bad_fraction: Largest tolerated share of quarantined rows.
+        entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
+        as_of: Point in time of historical features (default: now, UTC).
         alias: The alias whose model scores.
-        output_table: Table receiving the predictions.
-        key_columns: Columns identifying a row (default: the columns ending in ``_id``).
+        warehouse: Warehouse block document for the rows to score and the output
+            (default ``local-warehouse``).
+        feature_store: FeastFeatureStore block document (default ``local-features``).
+        tracking: MLflowTracking block document (default ``local-mlflow``).
         batch_rows: Rows per call to the model, per streamed batch and per partition
             shipped to Dask.
         prediction_bounds: ``[lower, upper]`` every prediction must respect (error check).
@@ -123,14 +134,20 @@ def batch_inference_flow(
         Score on an existing Dask scheduler, streaming from and to the warehouse:
 
         >>> batch_inference_flow(  # doctest: +SKIP
-        ...     dask_address="tcp://scheduler:8786", stream=True, batch_rows=200_000)
+        ...     spec="loan-default", dask_address="tcp://scheduler:8786", stream=True,
+        ...     batch_rows=200_000)
     """
     import pandas as pd
 
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.parquet import ParquetLake
+    from knot_prefect.flows._parameters import (
+        EXAMPLES,
+        MissingParameterError,
+        resolve_named,
+        settle,
+    )
     from knot_prefect.flows._scoring import (
         PredictionStats,
         batch_violates,
@@ -153,8 +170,31 @@ def batch_inference_flow(
     )
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-    tracking_block = resolve_block(tracking, MLflowTracking)
+    given = settle("batch_inference_flow", spec)
+    entity_sql = given.required(
+        entity_sql if entity_sql is not None else (
+            given.spec.rows_to_score if given.spec is not None else None),
+        "entity_sql", "source", "the table or query of the rows to score")
+    model_name = given.required(model_name, "model_name", "model_name",
+                                "the registered model name")
+    output_table = given.required(output_table, "output_table", "output_table",
+                                  "the table receiving the predictions")
+    key_columns = given.value(key_columns, "key_columns")
+    features = given.value(features, "features")
+    contract = given.value(contract, "scoring_contract")
+    feature_source = feature_source or ("historical" if features else "warehouse")
+    if feature_source != "warehouse" and not features:
+        raise MissingParameterError(
+            f"batch_inference_flow needs features= with feature_source={feature_source!r}: "
+            "the Feast feature service or 'view:feature' references to read. Example: "
+            f"{EXAMPLES['batch_inference_flow']}."
+        )
+    quarantine_table = quarantine_table or f"{output_table}_quarantine"
+    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
+    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                    MLflowTracking, "tracking")
+    feature_store = given.or_default(feature_store, "feature_store", LOCAL_FEATURES)
     scored_at = datetime.now(UTC)
     as_of = as_of or scored_at
     inputs = _FeatureInputs(warehouse_block, feature_store, features, feature_source,
@@ -352,23 +392,18 @@ def _score_next_to_data(
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:
-    keys = key_columns or [c for c in entities.columns if c.endswith("_id")]
-    missing_keys = [k for k in keys if k not in entities.columns]
-    if missing_keys or not keys:
-        raise ValueError(
-            f"The rows to score have no key column {missing_keys or '(none ending in _id)'}; "
-            f"their columns are {list(entities.columns)}. Pass key_columns=[...]."
-        )
-    return keys
+    from knot_prefect.flows._parameters import key_columns_of
+
+    return key_columns_of(entities.columns, key_columns, get_run_logger(), "the rows to score")
 
 
 class _FeatureInputs:
     """Turns rows to score into model inputs: contract, then features (per batch)."""
 
-    def __init__(self, warehouse: Any, feature_store: str, features: str | list[str],
+    def __init__(self, warehouse: Any, feature_store: str, features: str | list[str] | None,
                  source: str, contract: str | None, quarantine_table: str,
                  max_bad_fraction: float, as_of: datetime, per_batch: bool = False) -> None:
-        from knot_prefect.blocks.resolve import resolve_block
+        from knot_prefect.flows._parameters import resolve_named
 
         if source not in ("historical", "online", "warehouse"):
             raise ValueError(
@@ -383,7 +418,7 @@ class _FeatureInputs:
         if contract:
             from knot_prefect.blocks.contract import DataContract
 
-            self.contract_block = resolve_block(contract, DataContract)
+            self.contract_block = resolve_named(contract, DataContract, "contract")
             self.contract_version = self.contract_block.version
         self.store_block: Any = None
         self.views = "warehouse columns"
@@ -392,9 +427,9 @@ class _FeatureInputs:
             from knot_prefect.features.references import resolve_features, views_of
             from knot_prefect.lineage.columns import feature_view_versions
 
-            self.store_block = resolve_block(feature_store, FeastFeatureStore)
+            self.store_block = resolve_named(feature_store, FeastFeatureStore, "feature_store")
             store = self.store_block.get_store()
-            references = resolve_features(store, features)
+            references = resolve_features(store, features or [])
             self.views = feature_view_versions(store, views_of(store, references))
 
     def prepare(self, entities: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -11,9 +11,10 @@ from knot_prefect.flows.defaults import LOCAL_WAREHOUSE
 
 @flow(name="knot-data-quality", log_prints=True)
 def data_quality_flow(
-    table_or_sql: str,
-    contract: str,
-    warehouse: str = LOCAL_WAREHOUSE,
+    table_or_sql: str | None = None,
+    contract: str | None = None,
+    spec: str | None = None,
+    warehouse: str | None = None,
     params: dict[str, Any] | None = None,
     on_failure: Literal["raise", "warn", "quarantine"] = "warn",
     quarantine_table: str | None = None,
@@ -27,9 +28,10 @@ def data_quality_flow(
     automations can act on.
 
     Args:
-        table_or_sql: A table name, or a query.
-        contract: DataContract block document.
-        warehouse: Warehouse block document.
+        table_or_sql: A table name, or a query (required; the spec's ``source``).
+        contract: DataContract block document (required; the spec's ``contract``).
+        spec: ModelSpec block document name, or the path of a model spec YAML file.
+        warehouse: Warehouse block document (default ``local-warehouse``).
         params: Values bound to ``:name`` placeholders of a query.
         on_failure: ``warn`` (default: report, finish with warnings), ``raise`` or
             ``quarantine``.
@@ -51,14 +53,20 @@ def data_quality_flow(
         ```
     """
     from knot_prefect.blocks.contract import DataContract
-    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.checks import metrics
+    from knot_prefect.flows._parameters import resolve_named, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.tasks import check, extract, finish_with_warnings, validate
 
-    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-    contract_block = resolve_block(contract, DataContract)
+    given = settle("data_quality_flow", spec)
+    table_or_sql = given.required(table_or_sql, "table_or_sql", "source",
+                                  "the table or query to validate")
+    contract = given.required(contract, "contract", "contract",
+                              "the DataContract block document")
+    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
+    contract_block = resolve_named(contract, DataContract, "contract")
     frame = extract(warehouse_block, table_or_sql, params)
     quarantine = (warehouse_block, quarantine_table) if quarantine_table else None
     valid = validate(frame, contract_block, on_failure=on_failure,
@@ -74,16 +82,16 @@ def data_quality_flow(
         "freshness": lambda column: metrics.freshness(frame, column),
     }
     results = []
-    for spec in checks or []:
-        name = spec["metric"]
+    for rule in checks or []:
+        name = rule["metric"]
         if name not in compute:
             raise ValueError(f"Unknown metric {name!r}: use one of {sorted(compute)}.")
-        column = spec.get("column")
+        column = rule.get("column")
         value = compute[name](column)
         label = "-".join(p for p in (contract_block.contract_name, name, column) if p)
         results.append(
-            check(value, label, lower=spec.get("lower"), upper=spec.get("upper"),
-                  equal=spec.get("equal"), severity=spec.get("severity", "warning"))
+            check(value, label, lower=rule.get("lower"), upper=rule.get("upper"),
+                  equal=rule.get("equal"), severity=rule.get("severity", "warning"))
         )
     summary = {
         "rows_read": len(frame),

@@ -8,9 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from knot_prefect.flows.defaults import (
-    DEMO_FEATURE_SERVICE,
-    DEMO_MODEL,
-    DEMO_PREDICTIONS_TABLE,
+    DEFAULT_ALIAS,
     LOCAL_FEATURES,
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
@@ -19,14 +17,17 @@ from knot_prefect.flows.defaults import (
 
 @flow(name="knot-monitoring", log_prints=True)
 def monitoring_flow(
-    warehouse: str = LOCAL_WAREHOUSE,
-    feature_store: str = LOCAL_FEATURES,
-    tracking: str = LOCAL_TRACKING,
-    model_name: str = DEMO_MODEL,
-    alias: str = "champion",
-    predictions_table: str = DEMO_PREDICTIONS_TABLE,
-    features: str | list[str] = DEMO_FEATURE_SERVICE,
+    spec: str | None = None,
+    model_name: str | None = None,
+    predictions_table: str | None = None,
     key_columns: list[str] | None = None,
+    features: str | list[str] | None = None,
+    entity_sql: str | None = None,
+    entity_params: dict[str, Any] | None = None,
+    alias: str = DEFAULT_ALIAS,
+    warehouse: str | None = None,
+    feature_store: str | None = None,
+    tracking: str | None = None,
     since: datetime | None = None,
     psi_warning: float = 0.1,
     psi_error: float = 0.25,
@@ -34,22 +35,34 @@ def monitoring_flow(
     """Compare recent predictions and their features with the model's reference profile.
 
     Reads the predictions the alias's current version published (since ``since``),
-    fetches the features they were scored on (at each row's ``features_as_of``),
+    fetches the features they were scored on (from Feast at each row's
+    ``features_as_of``, or, without a feature store, the rows of ``entity_sql`` joined
+    on the keys),
     and computes per column the population stability index and the Kolmogorov-Smirnov
     test against the profile stored at training. Each column's PSI is a check:
     above ``psi_warning`` warns, above ``psi_error`` fails the run. Values are logged
     to MLflow (one run per monitoring run) and kept as keyed Prefect artifacts, whose
     history shows drift over time.
 
+    Every parameter left empty comes from the model spec when one is given.
+
     Args:
-        warehouse: Warehouse block document holding the predictions.
-        feature_store: FeastFeatureStore block document.
-        tracking: MLflowTracking block document.
-        model_name: Registered model name.
+        spec: ModelSpec block document name, or the path of a model spec YAML file.
+        model_name: Registered model name (required).
+        predictions_table: Table written by ``batch_inference_flow`` (required; the
+            spec's ``output_table``).
+        key_columns: Entity keys; when empty, the single column ending in ``_id``
+            (logged; several or none is an error).
+        features: Feast feature service name or ``view:feature`` references; empty
+            when the model reads the table's own columns.
+        entity_sql: Without ``features``: the table or query whose own columns the
+            model scored (the spec's ``scoring_source`` or ``source``).
+        entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
         alias: The alias whose current version is monitored.
-        predictions_table: Table written by ``batch_inference_flow``.
-        features: Feast feature service name or ``view:feature`` references.
-        key_columns: Entity keys (default: the columns ending in ``_id``).
+        warehouse: Warehouse block document holding the predictions (default
+            ``local-warehouse``).
+        feature_store: FeastFeatureStore block document (default ``local-features``).
+        tracking: MLflowTracking block document (default ``local-mlflow``).
         since: Only predictions scored at or after this time.
         psi_warning: PSI above which a column warns.
         psi_error: PSI above which the run fails.
@@ -61,9 +74,9 @@ def monitoring_flow(
 
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.flows._parameters import key_columns_of, resolve_named, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
@@ -72,9 +85,22 @@ def monitoring_flow(
     from knot_prefect.tracking.runs import tracked_run
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-    store_block = resolve_block(feature_store, FeastFeatureStore)
-    tracking_block = resolve_block(tracking, MLflowTracking)
+    given = settle("monitoring_flow", spec)
+    model_name = given.required(model_name, "model_name", "model_name",
+                                "the registered model name")
+    predictions_table = given.required(predictions_table, "predictions_table",
+                                       "output_table", "the table of predictions")
+    features = given.value(features, "features")
+    if not features:
+        entity_sql = given.required(
+            entity_sql if entity_sql is not None else (
+                given.spec.rows_to_score if given.spec is not None else None),
+            "entity_sql", "source",
+            "without features=, the table or query whose columns the model scored")
+    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
+    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                    MLflowTracking, "tracking")
 
     client = tracking_block.get_client()
     version = int(client.get_model_version_by_alias(model_name, alias).version)
@@ -92,13 +118,26 @@ def monitoring_flow(
             f"No predictions of {model_name} v{version} in {predictions_table}"
             f"{f' since {since}' if since else ''}: run batch_inference_flow first."
         )
-    keys = key_columns or [c for c in predictions.columns if c.endswith("_id")]
-    # Features as the model saw them: at the point in time scoring used.
-    entities = predictions[keys].assign(event_timestamp=predictions["features_as_of"])
-    feature_rows = training_set(store_block, entities, features)
-    current = feature_rows.drop(columns=[*keys, "event_timestamp"]).join(
-        predictions.drop(columns=[*keys, *LINEAGE_COLUMNS], errors="ignore").reset_index(drop=True)
-    )
+    keys = key_columns_of([c for c in predictions.columns if c not in LINEAGE_COLUMNS],
+                          given.value(key_columns, "key_columns"), logger,
+                          predictions_table)
+    scored = predictions.drop(columns=[*keys, *LINEAGE_COLUMNS], errors="ignore")
+    if features:
+        # Features as the model saw them: at the point in time scoring used.
+        store_block = resolve_named(
+            given.or_default(feature_store, "feature_store", LOCAL_FEATURES), FeastFeatureStore,
+            "feature_store")
+        entities = predictions[keys].assign(event_timestamp=predictions["features_as_of"])
+        feature_rows = training_set(store_block, entities, features).drop(
+            columns=[*keys, "event_timestamp"])
+    else:
+        # The table's own columns, as they are now, for the scored keys.
+        source_rows = extract(warehouse_block, entity_sql, entity_params)
+        feature_rows = predictions[keys].merge(
+            source_rows.drop(columns=[c for c in scored.columns if c in source_rows.columns]),
+            on=keys, how="left",
+        ).drop(columns=keys)
+    current = feature_rows.reset_index(drop=True).join(scored.reset_index(drop=True))
 
     drift = column_drift(profile, current)
     with tracked_run(tracking_block, run_name="monitoring",

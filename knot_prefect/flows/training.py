@@ -1,26 +1,28 @@
-"""``training_flow``: entity rows -> contract -> Feast training set -> train -> promote.
+"""``training_flow``: training rows -> contract -> features -> train -> promote.
 
 Every external system is a block document name, so the flow runs on embedded defaults
-and, unchanged, against a team's PostgreSQL, Feast repo and MLflow server.
+and, unchanged, against a team's PostgreSQL, Feast repo and MLflow server. The
+table, keys, label and model are the caller's (parameters or a model spec).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
+from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows.defaults import (
-    DEMO_CONTRACT,
-    DEMO_ENTITY_SQL,
-    DEMO_FEATURE_SERVICE,
-    DEMO_MODEL,
-    DEMO_TRAINER,
+    DEFAULT_ALIAS,
+    DEFAULT_TRAINER,
     LOCAL_FEATURES,
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
 )
+
+# Lineage's name for "no feature store": the model read the source table's own columns.
+WAREHOUSE_COLUMNS = "warehouse columns"
 
 
 @dataclass
@@ -33,6 +35,7 @@ class TrainingSummary:
     model_uri: str
     model_name: str
     model_version: int
+    task: str
     metrics: dict[str, float]
     promotion: dict[str, Any]
     feature_views: str
@@ -44,61 +47,73 @@ class TrainingSummary:
         return asdict(self)
 
 
-DEFAULT_CHECKS: list[dict[str, Any]] = [
-    {"metric": "roc_auc", "lower": 0.6, "severity": "error"},
-    {"metric": "roc_auc", "lower": 0.75, "severity": "warning"},
-]
-
-
 @flow(name="knot-training", log_prints=True)
 def training_flow(
-    warehouse: str = LOCAL_WAREHOUSE,
-    feature_store: str = LOCAL_FEATURES,
-    tracking: str = LOCAL_TRACKING,
-    contract: str | None = DEMO_CONTRACT,
-    entity_sql: str = DEMO_ENTITY_SQL,
-    entity_params: dict[str, Any] | None = None,
-    features: str | list[str] = DEMO_FEATURE_SERVICE,
-    target: str = "churned",
+    spec: str | None = None,
+    entity_sql: str | None = None,
+    target: str | None = None,
     key_columns: list[str] | None = None,
-    model_name: str = DEMO_MODEL,
-    trainer: str = DEMO_TRAINER,
+    timestamp_column: str | None = None,
+    task: Literal["binary", "multiclass", "regression"] | None = None,
+    model_name: str | None = None,
+    features: str | list[str] | None = None,
+    trainer: str | None = None,
     params: dict[str, Any] | None = None,
-    task: str = "classification",
-    alias: str = "champion",
-    promotion_metric: str = "roc_auc",
+    contract: str | None = None,
+    entity_params: dict[str, Any] | None = None,
+    warehouse: str | None = None,
+    feature_store: str | None = None,
+    tracking: str | None = None,
+    alias: str = DEFAULT_ALIAS,
+    promotion_metric: str | None = None,
     min_delta: float = 0.0,
     test_fraction: float = 0.25,
     checks: list[dict[str, Any]] | None = None,
 ) -> Any:
-    """Train a model on point-in-time correct features and promote it if it wins.
+    """Train a model on a team's table and promote it if it wins.
 
-    Steps: read entity rows (keys, timestamp, label) from the warehouse -> validate them
-    against the contract -> build the training set from Feast -> split train/test by a
-    hash of the keys -> train under a tracked MLflow run -> evaluate -> metric checks
-    (``error`` stops the run before anything is registered) -> register -> store the
-    reference profile of training features and predictions with the version -> promote
-    (champion/challenger on the same test rows) -> run-summary artifact.
+    Steps: read the training rows (keys, label, and either the model's input columns or
+    an event timestamp for Feast) from the warehouse -> validate them against the
+    contract -> features: the table's own columns, or Feast's point-in-time join at
+    ``timestamp_column`` -> split train/test by a hash of the keys -> train under a
+    tracked MLflow run -> evaluate -> metric checks (``error`` stops the run before
+    anything is registered) -> register -> store the reference profile of training
+    features and predictions with the version -> promote (champion/challenger on the
+    same test rows) -> run-summary artifact.
+
+    Every parameter left empty comes from the model spec when one is given.
 
     Args:
-        warehouse: Warehouse block document holding the entity rows.
-        feature_store: FeastFeatureStore block document.
-        tracking: MLflowTracking block document.
-        contract: DataContract block document for the entity rows (None to skip).
-        entity_sql: Query returning keys, ``event_timestamp`` and the label.
-        entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
-        features: A Feast feature service name or ``view:feature`` references.
-        target: The label column.
-        key_columns: Entity key columns (default: the columns ending in ``_id``).
-        model_name: Registered model name.
-        trainer: Import path of ``fn(data, params)`` returning a model or a model URI.
+        spec: ModelSpec block document name, or the path of a model spec YAML file.
+        entity_sql: Table name or query returning the training rows (required).
+        target: The label column (required).
+        key_columns: Entity key columns; when empty, the single column ending in
+            ``_id`` (logged; several or none is an error).
+        timestamp_column: Event time of each row; required with ``features`` (Feast
+            joins features as of it), otherwise left out of the model's inputs.
+        task: ``binary``, ``multiclass`` or ``regression``; inferred from the label
+            and logged when empty.
+        model_name: Registered model name (required).
+        features: A Feast feature service name or ``view:feature`` references; empty
+            to train on the table's own columns.
+        trainer: A built-in trainer (``gradient_boosting``, the default, ``xgboost``,
+            ``lightgbm``) or the import path of ``fn(data, target, params)`` (see
+            docs/trainers.md).
         params: Hyperparameters passed to the trainer and logged.
-        task: ``classification`` or ``regression``.
+        contract: DataContract block document for the training rows (none: no check).
+        entity_params: Values bound to ``:name`` placeholders of ``entity_sql``.
+        warehouse: Warehouse block document (default ``local-warehouse``).
+        feature_store: FeastFeatureStore block document (default ``local-features``),
+            used only with ``features``.
+        tracking: MLflowTracking block document (default ``local-mlflow``).
         alias: The alias a winning model receives.
-        promotion_metric: Metric compared between challenger and champion.
+        promotion_metric: Metric compared between challenger and champion (default by
+            task: ``roc_auc``, ``f1`` or ``rmse``).
         min_delta: How much better the challenger must be.
         test_fraction: Share of rows held out for evaluation and promotion.
-        checks: Metric checks ``{"metric", "lower"/"upper"/"equal", "severity"}``.
+        checks: Metric checks ``{"metric", "lower"/"upper"/"equal", "severity"}``
+            (default by task: ROC AUC for binary, macro F1 for multiclass, R² for
+            regression; ``[]`` for none).
 
     Returns:
         The :class:`TrainingSummary` as a dict (a "completed with warnings" state when a
@@ -108,16 +123,25 @@ def training_flow(
         ```python
         from knot_prefect.flows import training_flow
 
-        training_flow(warehouse="prod-postgres", tracking="prod-mlflow")
+        training_flow(entity_sql="analytics.loans", target="defaulted",
+                      key_columns=["loan_id"], model_name="loan-default")
+        training_flow(spec="loan-default", tracking="prod-mlflow")
         ```
     """
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
-    from knot_prefect.flows._support import import_callable, split_by_key
+    from knot_prefect.flows._parameters import (
+        DEFAULT_PROMOTION_METRIC,
+        default_checks,
+        evaluation_task,
+        key_columns_of,
+        require_columns,
+        resolve_named,
+        settle,
+    )
+    from knot_prefect.flows._support import split_by_key
     from knot_prefect.flows.caching import step_cache_key
-    from knot_prefect.lineage.columns import feature_view_versions, source_query_hash
+    from knot_prefect.lineage.columns import source_query_hash
     from knot_prefect.tasks import (
         check,
         evaluate,
@@ -126,49 +150,80 @@ def training_flow(
         promote,
         register_model,
         train,
-        training_set,
         validate,
     )
+    from knot_prefect.trainers.contract import check_task, infer_task, resolve_trainer
 
     logger = get_run_logger()
-    warehouse_block = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-    store_block = resolve_block(feature_store, FeastFeatureStore)
-    tracking_block = resolve_block(tracking, MLflowTracking)
-    train_fn = import_callable(trainer)
-    params = dict(params or {})
+    given = settle("training_flow", spec)
+    source = given.required(entity_sql, "entity_sql", "source",
+                            "the table or query of the training rows")
+    target = given.required(target, "target", "target", "the label column")
+    model_name = given.required(model_name, "model_name", "model_name",
+                                "the registered model name")
+    timestamp_column = given.value(timestamp_column, "timestamp_column")
+    features = given.value(features, "features")
+    trainer = given.or_default(trainer, "trainer", DEFAULT_TRAINER)
+    params = dict(given.or_default(params, "trainer_params", {}) or {})
+    contract = given.value(contract, "contract")
+    checks = given.value(checks, "checks")
+    task = given.value(task, "task")
+    if features and not timestamp_column:
+        raise ConfigurationError(
+            "training_flow needs timestamp_column= with features=: Feast joins each "
+            "row's features as of that time. Example: training_flow(..., features="
+            f"{features!r}, timestamp_column=\"event_time\")."
+        )
+    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
+    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                    MLflowTracking, "tracking")
+    train_fn = resolve_trainer(trainer)
 
-    entities = extract(warehouse_block, entity_sql, entity_params)
+    entities = extract(warehouse_block, source, entity_params)
+    require_columns(entities, {"target": target, "timestamp_column": timestamp_column},
+                    "the training rows")
+    keys = key_columns_of(entities.columns, given.value(key_columns, "key_columns"),
+                          logger, "the training rows")
     contract_version = None
     if contract:
         from knot_prefect.blocks.contract import DataContract
 
-        contract_block = resolve_block(contract, DataContract)
+        contract_block = resolve_named(contract, DataContract, "contract")
         contract_version = contract_block.version
         entities = validate(entities, contract_block, on_failure="raise")
 
-    rows = training_set(store_block, entities, features)
-    keys = key_columns or [c for c in entities.columns if c.endswith("_id")]
+    if task is None:
+        task = infer_task(entities[target])
+        logger.info("task not given: %r inferred from the label %r (%d distinct values). "
+                    "Pass task= to choose.", task, target, entities[target].nunique())
+    task = check_task(task)
+    rows, views = _training_rows(entities, features, timestamp_column,
+                                 given.or_default(feature_store, "feature_store", LOCAL_FEATURES))
     train_rows, test_rows = split_by_key(rows, keys, test_fraction)
-    drop = [*keys, "event_timestamp"]
+    drop = [*keys, *([timestamp_column] if timestamp_column else []), "event_timestamp"]
     train_frame = train_rows.drop(columns=[c for c in drop if c in train_rows.columns])
     test_frame = test_rows.drop(columns=[c for c in drop if c in test_rows.columns])
-    logger.info("Training on %d rows, evaluating on %d.", len(train_frame), len(test_frame))
+    logger.info("Training a %s model on %d rows, evaluating on %d.", task, len(train_frame),
+                len(test_frame))
 
     cache_key = step_cache_key(
-        "train", train_frame, {"trainer": trainer, "params": params, "model": model_name}
+        "train", train_frame,
+        {"trainer": trainer, "params": params, "model": model_name, "task": task},
     )
     model_uri = train.with_options(
         cache_key_fn=lambda *_: cache_key, persist_result=True
-    )(train_fn, train_frame, params, tracking_block, target=target)
+    )(train_fn, train_frame, params, tracking_block, target=target, task=task)
 
-    evaluation = evaluate(model_uri, test_frame, target, task, tracking_block)
+    scored_as = evaluation_task(task)
+    evaluation = evaluate(model_uri, test_frame, target, scored_as, tracking_block)
     from knot_prefect.tracking.fluent import fluent_store
 
     # The checks log to the evaluation's run in the block's store (never MLflow's
     # default store, a stray ./mlflow.db in the working folder).
     with tracking_block.session(), fluent_store(tracking_block):
-        for spec in checks if checks is not None else DEFAULT_CHECKS:
-            metric = spec["metric"]
+        for spec_check in checks if checks is not None else default_checks(task):
+            metric = spec_check["metric"]
             if metric not in evaluation.metrics:
                 raise ValueError(
                     f"Check on {metric!r}: the evaluation has no such metric; it has "
@@ -176,18 +231,14 @@ def training_flow(
                 )
             check(
                 evaluation.metrics[metric],
-                f"{model_name}-{metric}-{spec.get('severity', 'warning')}",
-                lower=spec.get("lower"),
-                upper=spec.get("upper"),
-                equal=spec.get("equal"),
-                severity=spec.get("severity", "warning"),
+                f"{model_name}-{metric}-{spec_check.get('severity', 'warning')}",
+                lower=spec_check.get("lower"),
+                upper=spec_check.get("upper"),
+                equal=spec_check.get("equal"),
+                severity=spec_check.get("severity", "warning"),
                 mlflow_run_id=evaluation.run_id,
             )
 
-    store = store_block.get_store()
-    from knot_prefect.features.references import resolve_features, views_of
-
-    views = feature_view_versions(store, views_of(store, resolve_features(store, features)))
     version = register_model(
         model_uri,
         model_name,
@@ -195,7 +246,10 @@ def training_flow(
         tags={
             "knot.feature_views": views,
             "knot.contract_version": contract_version or "",
-            "knot.source_query_hash": source_query_hash(entity_sql, entity_params),
+            "knot.source_query_hash": source_query_hash(source, entity_params),
+            "knot.task": task,
+            "knot.target": target,
+            "knot.key_columns": ",".join(keys),
         },
     )
     profile_location = _store_reference_profile(
@@ -205,11 +259,11 @@ def training_flow(
         model_name,
         version.version,
         alias=alias,
-        metric=promotion_metric,
+        metric=promotion_metric or DEFAULT_PROMOTION_METRIC[task],
         min_delta=min_delta,
         data=test_frame,
         target=target,
-        task=task,
+        task=scored_as,
         tracking=tracking_block,
     )
     summary = TrainingSummary(
@@ -219,6 +273,7 @@ def training_flow(
         model_uri=model_uri,
         model_name=model_name,
         model_version=version.version,
+        task=task,
         metrics=evaluation.metrics,
         promotion={
             "decision": decision.decision,
@@ -235,6 +290,31 @@ def training_flow(
     )
     _publish_training_summary(summary, tracking_block, evaluation.run_id)
     return finish_with_warnings(summary.to_dict())
+
+
+def _training_rows(
+    entities: Any, features: str | list[str] | None, timestamp_column: str | None,
+    feature_store: str,
+) -> tuple[Any, str]:
+    """The rows to train on and the feature views they came from.
+
+    Without ``features`` the rows are the table's own columns; with them, Feast joins
+    each row's features as of its ``timestamp_column``.
+    """
+    if not features:
+        return entities, WAREHOUSE_COLUMNS
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.features.references import resolve_features, views_of
+    from knot_prefect.flows._parameters import resolve_named
+    from knot_prefect.lineage.columns import feature_view_versions
+    from knot_prefect.tasks import training_set
+
+    store_block = resolve_named(feature_store, FeastFeatureStore, "feature_store")
+    if timestamp_column and timestamp_column != "event_timestamp":
+        entities = entities.rename(columns={timestamp_column: "event_timestamp"})
+    rows = training_set(store_block, entities, features)
+    store = store_block.get_store()
+    return rows, feature_view_versions(store, views_of(store, resolve_features(store, features)))
 
 
 def _store_reference_profile(

@@ -119,7 +119,16 @@ class Prediction(BaseModel):
 
     entity: dict[str, Scalar] = Field(description="The entity key, as sent.")
     prediction: Scalar | list[Scalar] | None = Field(
-        description="The model's output for the entity (a list for multi-column outputs)."
+        description=(
+            "The predicted value, or a classifier's label (a list for a model with "
+            "several output columns of its own)."
+        )
+    )
+    probability: float | None = Field(
+        default=None, description="Binary classifiers: probability of the positive class."
+    )
+    probabilities: dict[str, float | None] | None = Field(
+        default=None, description="Multiclass classifiers: probability of each class."
     )
     features: dict[str, Scalar | list[Scalar] | None] = Field(
         description="The feature values the model was given."

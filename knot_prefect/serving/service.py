@@ -53,21 +53,37 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _output_rows(output: Any, rows: int) -> list[Any]:
-    """One JSON value per entity from whatever the pyfunc model returned."""
-    import numpy as np
+def _output_rows(output: Any, rows: int, classes: list[Any] | None) -> list[dict[str, Any]]:
+    """One answer per entity, in knot's prediction shape, from what the model returned.
 
-    if hasattr(output, "to_numpy"):  # DataFrame or Series
-        output = output.to_numpy()
-    values = np.asarray(output)
-    if values.ndim == 0 or len(values) != rows:
-        raise ConfigurationError(
-            f"The model returned {values.size} value(s) for {rows} entities; a served "
-            "model must return one prediction per row."
-        )
-    if values.ndim > 1 and values.shape[1:] == (1,):
-        values = values.reshape(rows)
-    return [_json_value(item) for item in values.tolist()]
+    ``prediction`` is the value (or a classifier's label); a binary classifier adds
+    ``probability`` (of the positive class), a multiclass one ``probabilities`` (per
+    class) - the batch table's ``probability`` and ``probability_<class>`` columns.
+    """
+    from knot_prefect.tasks.prediction_shape import PREDICTION, PROBABILITY, shape_predictions
+
+    try:
+        frame = shape_predictions(output, rows, classes)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc} A served model must return one prediction per row."
+                                 ) from None
+    others = [c for c in frame.columns if c not in (PREDICTION, PROBABILITY)]
+    prefix = f"{PROBABILITY}_"
+    answers: list[dict[str, Any]] = []
+    if len(frame.columns) == 1:  # one value per row, whatever the model named it
+        return [{PREDICTION: _json_value(value)} for value in frame.iloc[:, 0].tolist()]
+    for record in frame.to_dict("records"):
+        answer: dict[str, Any] = {PREDICTION: _json_value(record.get(PREDICTION))}
+        if PROBABILITY in record:
+            answer[PROBABILITY] = _json_value(record[PROBABILITY])
+        if classes and all(c.startswith(prefix) for c in others) and others:
+            answer["probabilities"] = {c.removeprefix(prefix): _json_value(record[c])
+                                       for c in others}
+        elif others:
+            # A model with several output columns of its own: their values, in order.
+            answer[PREDICTION] = [_json_value(record[c]) for c in frame.columns]
+        answers.append(answer)
+    return answers
 
 
 class PredictionService:
@@ -227,7 +243,7 @@ class PredictionService:
         predictions = [
             {
                 "entity": dict(entity),
-                "prediction": outputs[i],
+                **outputs[i],
                 "features": {
                     name: MASK if name in self.sensitive else _json_value(values[i])
                     for name, values in rows.columns.items()
@@ -370,7 +386,10 @@ class PredictionService:
             for name in served.inputs:
                 values[name].extend(merged[name])
         count = len(values[served.inputs[0]])
-        return _output_rows(served.model.predict(pd.DataFrame(values)), count)
+        from knot_prefect.tasks.prediction_shape import model_classes
+
+        return _output_rows(served.model.predict(pd.DataFrame(values)), count,
+                            model_classes(served.model))
 
     # -- health --------------------------------------------------------------------------
     def readiness(self) -> dict[str, Any]:

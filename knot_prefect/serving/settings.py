@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -88,6 +88,39 @@ class ServeSettings(BaseModel):
         except ConfigurationError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()
+
+    @classmethod
+    def from_spec(cls, spec: str, alias: str = "champion", **overrides: Any) -> ServeSettings:
+        """Settings from a model spec (document name or YAML path); ``overrides`` win.
+
+        The spec gives the model, the feature store, the feature service and the
+        tracking document, so the service scores exactly what the flows trained.
+
+        Raises:
+            ConfigurationError: The spec reads the table's own columns: serving needs
+                a feature store to look features up by key.
+        """
+        from knot_prefect.blocks.model_spec import load_model_spec
+
+        model_spec = load_model_spec(spec)
+        if model_spec is None:  # pragma: no cover - a name loads or raises
+            raise ConfigurationError("Pass the name or the YAML path of a model spec.")
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if not model_spec.features and "features" not in given:
+            raise ConfigurationError(
+                f"Model spec {spec!r} has no features: its model reads the table's own "
+                "columns, and knot serve looks features up by key in a Feast online "
+                "store. Set the spec's features (a feature service), or pass --features "
+                "STORE with a store holding the model's inputs."
+            )
+        values: dict[str, Any] = {
+            "model": f"{model_spec.model_name}@{alias}",
+            "features": model_spec.feature_store or "local-features",
+            "tracking": model_spec.tracking,
+            "feature_service": (model_spec.features if isinstance(model_spec.features, str)
+                                else None),
+        }
+        return cls(**{**values, **given})
 
     @property
     def model_name(self) -> str:

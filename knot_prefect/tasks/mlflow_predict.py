@@ -139,7 +139,11 @@ def predict_frame(
             keep their own names).
 
     Returns:
-        A frame with ``df``'s index and the prediction column(s).
+        A frame with ``df``'s index and the prediction column(s), shaped by task: a
+        regressor gives ``prediction``; a classifier returning class probabilities
+        gives ``prediction`` (the label) and ``probability`` (binary) or one
+        ``probability_<class>`` per class (see
+        :mod:`knot_prefect.tasks.prediction_shape`).
 
     Examples:
         >>> import pandas as pd
@@ -167,13 +171,16 @@ def predict_batches(
     Yields:
         The predictions of each batch, with that batch's index.
     """
+    from knot_prefect.tasks.prediction_shape import model_classes
+
     predictor = _predictor(model)
+    classes = model_classes(predictor)
     features: list[str] | None = None
     for batch in batches:
         if features is None:
             features = _feature_columns(predictor, batch)
         inputs = batch if not features else batch[features]
-        yield _as_frame(predictor.predict(inputs), batch, output_column)
+        yield _as_frame(predictor.predict(inputs), batch, output_column, classes)
 
 
 def _chunks(df: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
@@ -219,28 +226,12 @@ def _feature_columns(predictor: Any, batch: pd.DataFrame) -> list[str] | None:
     return names
 
 
-def _as_frame(output: Any, batch: pd.DataFrame, output_column: str) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
+def _as_frame(
+    output: Any, batch: pd.DataFrame, output_column: str, classes: list[Any] | None
+) -> pd.DataFrame:
+    from knot_prefect.tasks.prediction_shape import shape_predictions
 
-    if isinstance(output, pd.DataFrame):
-        frame = output
-    elif isinstance(output, pd.Series):
-        frame = output.to_frame(output_column)
-    else:
-        values = np.asarray(output)
-        if values.ndim == 1:
-            frame = pd.DataFrame({output_column: values})
-        else:
-            values = values.reshape(len(values), -1)
-            frame = pd.DataFrame(
-                values, columns=[f"{output_column}_{i}" for i in range(values.shape[1])]
-            )
-    if len(frame) != len(batch):
-        raise ConfigurationError(
-            f"The model returned {len(frame)} predictions for {len(batch)} rows; it must "
-            "return one per row."
-        )
+    frame = shape_predictions(output, len(batch), classes, output_column)
     frame.index = batch.index
     return frame
 

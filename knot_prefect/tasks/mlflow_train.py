@@ -19,16 +19,21 @@ MODEL_URI_TAG = "knot.model_uri"
 
 @task(name="train")
 def train(
-    train_fn: Callable[[Any, dict[str, Any]], Any],
+    train_fn: Callable[..., Any],
     data: Any,
     params: Mapping[str, Any] | None = None,
     tracking: MLflowTracking | str | None = None,
     *,
     target: str | None = None,
+    task: str | None = None,
     run_name: str = "train",
     autolog_models: bool = False,
 ) -> str:
-    """Call ``train_fn(data, params)`` inside a tracked MLflow run with autologging on.
+    """Call ``train_fn(data, target, params)`` inside a tracked MLflow run with autologging on.
+
+    ``train_fn`` follows knot's trainer contract (:mod:`knot_prefect.trainers.contract`):
+    ``fn(data, target, params)``, with a ``task=`` keyword when it accepts one; the
+    older ``fn(data, params)`` form is called as such.
 
     ``params`` are logged as run parameters; autologging records what each library
     knows (estimator parameters, training metrics). What ``train_fn`` returns decides
@@ -40,12 +45,15 @@ def train(
     - None: the model logged during the run (by ``train_fn`` or by autologging).
 
     Args:
-        train_fn: The team's training function, called as ``train_fn(data, params)``.
+        train_fn: The team's training function (see the trainer contract).
         data: Whatever ``train_fn`` expects, usually a pandas DataFrame.
         params: Hyperparameters, passed on and logged.
         tracking: ``MLflowTracking`` block, its document name, or None for the embedded store.
         target: The label column of ``data``. The model signature uses the columns the
             estimator saw in ``fit``, or else every column but ``target``.
+        task: ``binary``, ``multiclass`` or ``regression``, passed to a trainer taking a
+            ``task`` keyword. A returned classifier is then logged to predict class
+            probabilities, which scoring turns into a label and probabilities.
         run_name: Name of the MLflow run.
         autolog_models: Let autologging log models too (slower: it infers pip
             requirements in a subprocess). Off, knot logs the returned model itself
@@ -60,8 +68,8 @@ def train(
         >>> import pandas as pd
         >>> from sklearn.linear_model import LogisticRegression
         >>> frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]})
-        >>> def fit(data, params):
-        ...     return LogisticRegression(**params).fit(data[["x"]], data["y"])
+        >>> def fit(data, target, params):
+        ...     return LogisticRegression(**params).fit(data[["x"]], data[target])
         >>> @flow
         ... def training():
         ...     return train(fit, frame, {"C": 1.0}, target="y")
@@ -71,6 +79,7 @@ def train(
     import mlflow
 
     from knot_prefect.tracking.runs import tracked_run
+    from knot_prefect.trainers.contract import call_trainer
 
     arguments = dict(params or {})
     with tracked_run(tracking, run_name=run_name) as run:
@@ -84,10 +93,11 @@ def train(
             silent=True,
         )
         try:
-            result = train_fn(data, arguments)
+            result = call_trainer(train_fn, data, target, arguments, task)
         finally:
             mlflow.autolog(disable=True, silent=True)
-        model_uri = _model_uri(result, data, target, run.info.experiment_id, run.info.run_id)
+        model_uri = _model_uri(result, data, target, run.info.experiment_id, run.info.run_id,
+                               task)
         mlflow.set_tag(MODEL_URI_TAG, model_uri)
     return model_uri
 
@@ -96,7 +106,10 @@ def _param_text(value: Any) -> str:
     return str(value)[:6000]  # MLflow's limit on a parameter value.
 
 
-def _model_uri(result: Any, data: Any, target: str | None, experiment_id: str, run_id: str) -> str:
+def _model_uri(
+    result: Any, data: Any, target: str | None, experiment_id: str, run_id: str,
+    task: str | None = None,
+) -> str:
     import mlflow
 
     if isinstance(result, str):
@@ -117,7 +130,7 @@ def _model_uri(result: Any, data: Any, target: str | None, experiment_id: str, r
             )
         return str(logged[0].model_uri)
     if _is_sklearn_estimator(result):
-        return _log_sklearn(result, data, target)
+        return _log_sklearn(result, data, target, task)
     raise ConfigurationError(
         f"train_fn returned a {type(result).__name__}, which knot cannot log by itself "
         "(it logs scikit-learn estimators). Log it with mlflow.<flavor>.log_model inside "
@@ -133,19 +146,24 @@ def _is_sklearn_estimator(value: Any) -> bool:
     return isinstance(value, BaseEstimator)
 
 
-def _log_sklearn(model: Any, data: Any, target: str | None) -> str:
+def _log_sklearn(model: Any, data: Any, target: str | None, task: str | None = None) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
+    # A classifier of a known task predicts probabilities, shaped at scoring into the
+    # label and the probability of each class.
+    probabilities = task in ("binary", "multiclass") and hasattr(model, "predict_proba")
+    predict = model.predict_proba if probabilities else model.predict
     signature = None
     features = _training_features(model, data, target)
     if features is not None:
         sample = features.head(100)
-        signature = infer_signature(sample, model.predict(sample))
+        signature = infer_signature(sample, predict(sample))
     info = mlflow.sklearn.log_model(
         model,
         name="model",
         signature=signature,
+        pyfunc_predict_fn="predict_proba" if probabilities else "predict",
         # Known requirements instead of inferring them in a subprocess (seconds).
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
         skops_trusted_types=skops_trusted_types(model),

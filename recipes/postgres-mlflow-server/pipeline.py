@@ -21,6 +21,20 @@ BLOCKS = {
 }
 
 
+# The churn model's rows, keys, label and features (edit these for your own table).
+TRAINING = {
+    "entity_sql": (
+        "select customer_id, label_timestamp as event_timestamp, churned from churn_labels"
+    ),
+    "target": "churned", "key_columns": ["customer_id"], "timestamp_column": "event_timestamp",
+    "task": "binary", "features": "churn_model",
+    "trainer": "knot_prefect.demo.model:train_churn_classifier",
+}
+SCORING = {
+    "entity_sql": "select customer_id, plan from customers", "features": "churn_model",
+    "key_columns": ["customer_id"], "quarantine_table": "churn_scoring_quarantine",
+}
+
 def _value(result: Any) -> Any:
     # A subflow that finished with warnings returns its state.
     return result.result() if isinstance(result, State) else result
@@ -43,9 +57,11 @@ def churn_pipeline(
         The training and scoring summaries.
     """
     feature_materialization_flow(BLOCKS["feature_store"])
-    training = _value(training_flow(**BLOCKS, contract="churn-labels", model_name=model_name))
+    training = _value(training_flow(
+        **BLOCKS, **TRAINING, contract="churn-labels", model_name=model_name,
+    ))
     scoring = _value(batch_inference_flow(
-        **BLOCKS, contract="churn-scoring", model_name=model_name, as_of=as_of,
+        **BLOCKS, **SCORING, contract="churn-scoring", model_name=model_name, as_of=as_of,
         output_table=output_table,
     ))
     print(f"model {training['model_name']} v{training['model_version']}: "

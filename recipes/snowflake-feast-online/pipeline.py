@@ -82,9 +82,13 @@ def churn_pipeline(
     materialized = feature_materialization_flow(BLOCKS["feature_store"])
     training = _value(training_flow(
         **BLOCKS, contract="churn-labels", entity_sql=LABELS_SQL, model_name=model_name,
+        target="churned", key_columns=["customer_id"], timestamp_column="event_timestamp",
+        task="binary", features="churn_model",
+        trainer="knot_prefect.demo.model:train_churn_classifier",
     ))
     scoring = _value(batch_inference_flow(
-        **BLOCKS, contract="churn-scoring", entity_sql=SCORING_SQL,
+        **BLOCKS, contract="churn-scoring", entity_sql=SCORING_SQL, features="churn_model",
+        key_columns=["customer_id"], quarantine_table="churn_scoring_quarantine",
         feature_source="online", model_name=model_name, output_table=output_table,
     ))
     print(f"model {training['model_name']} v{training['model_version']}: "

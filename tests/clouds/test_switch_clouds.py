@@ -37,6 +37,7 @@ def run_pipeline(cloud: str, environ: dict[str, str], home: Path,
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.warehouses.parquet import ParquetLake
     from knot_prefect.demo.data import DATASET_END, generate_churn_dataset
+    from knot_prefect.demo.params import scoring_parameters, training_parameters
     from knot_prefect.demo.seed import seed_warehouse, with_bad_rows, write_feature_repo
     from knot_prefect.flows import batch_inference_flow, training_flow
     from knot_prefect.tasks import feast_apply
@@ -58,8 +59,9 @@ def run_pipeline(cloud: str, environ: dict[str, str], home: Path,
     bucket.upload_from_folder(str(repo), features.bucket_folder)
     feast_apply.fn(NAMES["feature_store"])
 
-    trained = value(training_flow(model_name=MODEL, **NAMES))
-    scored = value(batch_inference_flow(model_name=MODEL, as_of=DATASET_END, **NAMES))
+    trained = value(training_flow(**training_parameters(model_name=MODEL, **NAMES)))
+    scored = value(batch_inference_flow(
+        **scoring_parameters(model_name=MODEL, as_of=DATASET_END, **NAMES)))
     predictions = lake.read("select * from churn_predictions order by customer_id")
     client = ParquetLake.load(NAMES["warehouse"])  # a fresh load reads the bucket again
     return {"applied": applied, "lake": client.location, "trained": trained,
@@ -104,8 +106,8 @@ def test_same_predictions_on_s3_and_gcs(runs: dict[str, dict[str, Any]]) -> None
         assert {"customers", "churn_predictions", "churn_scoring_quarantine"} <= run["tables"]
     left, right = aws["predictions"], gcp["predictions"]
     assert left["customer_id"].tolist() == right["customer_id"].tolist()
-    assert np.allclose(left["prediction_1"], right["prediction_1"], rtol=0, atol=1e-9)
-    assert left["prediction_1"].nunique() > 10  # real scores, not a constant
+    assert np.allclose(left["probability"], right["probability"], rtol=0, atol=1e-9)
+    assert left["probability"].nunique() > 10  # real scores, not a constant
     assert aws["trained"]["metrics"]["roc_auc"] == pytest.approx(
         gcp["trained"]["metrics"]["roc_auc"])
     # The two runs are distinct: each row names its own flow run.

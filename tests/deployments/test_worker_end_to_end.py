@@ -55,11 +55,12 @@ def test_training_deployment_runs_on_a_process_worker(
     from prefect.deployments import run_deployment
 
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.demo.params import training_parameters
 
     profile = ComputeProfile(gpu_count=1, env={"KNOT_HOME": str(demo_home)})
     deployment_id = deploy_flow(
         f"{FLOWS_DIR / 'training.py'}:training_flow", pool=POOL, profile=profile,
-        name="e2e-training", parameters={"model_name": MODEL},
+        name="e2e-training", parameters=training_parameters(model_name=MODEL),
     )
     deployment = real_server.read_deployment(deployment_id)
     assert deployment.job_variables == {

@@ -9,6 +9,11 @@ from prefect.states import State
 
 from knot_prefect.blocks.mlflow_tracking import MLflowTracking
 from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+from knot_prefect.demo.params import (
+    monitoring_parameters,
+    scoring_parameters,
+    training_parameters,
+)
 from knot_prefect.flows import (
     batch_inference_flow,
     data_quality_flow,
@@ -30,7 +35,7 @@ def value(result: Any) -> Any:
 
 def test_train_score_monitor_and_explain(demo_world: dict[str, Any]) -> None:
     # -- training: registered, promoted, reference profile stored ----------------------
-    first = value(training_flow(model_name="churn-embedded"))
+    first = value(training_flow(**training_parameters(model_name="churn-embedded")))
     assert first["promotion"]["decision"] == "promoted"
     assert first["metrics"]["roc_auc"] > 0.7
     assert first["training_rows"] + first["test_rows"] == CUSTOMERS
@@ -42,7 +47,7 @@ def test_train_score_monitor_and_explain(demo_world: dict[str, Any]) -> None:
     assert champion.tags["knot.feature_views"].startswith("customer_activity@")
 
     # A second run trains a challenger on the same data: it must beat the champion.
-    second = value(training_flow(model_name="churn-embedded"))
+    second = value(training_flow(**training_parameters(model_name="churn-embedded")))
     assert second["model_version"] == first["model_version"] + 1
     assert second["promotion"]["decision"] == "kept-champion"
     assert client.get_model_version_by_alias("churn-embedded", "champion").version == (
@@ -50,8 +55,8 @@ def test_train_score_monitor_and_explain(demo_world: dict[str, Any]) -> None:
     )
 
     # -- batch inference: quarantine, lineage on every row, upsert by key --------------
-    scored = value(batch_inference_flow(model_name="churn-embedded", as_of=demo_world["as_of"],
-                                        output_table="scores_embedded"))
+    scored = value(batch_inference_flow(**scoring_parameters(
+        model_name="churn-embedded", as_of=demo_world["as_of"], output_table="scores_embedded")))
     assert scored["rows_quarantined"] == BAD_ROWS
     assert scored["rows_published"] == CUSTOMERS - BAD_ROWS
     warehouse = DuckDBWarehouse.load("local-warehouse")
@@ -61,13 +66,17 @@ def test_train_score_monitor_and_explain(demo_world: dict[str, Any]) -> None:
     assert table[list(LINEAGE_COLUMNS)].notna().all().all()
     assert set(table["contract_version"]) == {scored["contract_version"]}
     assert set(table["model_version"]) == {first["model_version"]}
-    assert table["prediction_1"].between(0, 1).all()
+    # One score and one label per customer, not a column per class.
+    assert table["probability"].between(0, 1).all()
+    assert set(table["prediction"]) <= {0, 1}
+    assert (table["prediction"] == (table["probability"] >= 0.5)).all()
+    assert not {"prediction_0", "prediction_1"} & set(table.columns)
     quarantined = warehouse.read("select * from churn_scoring_quarantine")
     assert set(quarantined["plan"]) == {"legacy-unknown"}
 
     # Running again never duplicates a key.
-    value(batch_inference_flow(model_name="churn-embedded", as_of=demo_world["as_of"],
-                               output_table="scores_embedded"))
+    value(batch_inference_flow(**scoring_parameters(
+        model_name="churn-embedded", as_of=demo_world["as_of"], output_table="scores_embedded")))
     again = warehouse.read("select customer_id, count(*) as n from scores_embedded group by 1")
     assert len(again) == CUSTOMERS - BAD_ROWS and set(again["n"]) == {1}
 
@@ -82,9 +91,9 @@ def test_train_score_monitor_and_explain(demo_world: dict[str, Any]) -> None:
     assert answer.flow_run["state"] in {"Completed", "CompletedWithWarnings"}
 
     # -- monitoring: same population as training, so no drift ------------------------
-    drift = value(monitoring_flow(model_name="churn-embedded",
-                                  predictions_table="scores_embedded"))
-    assert {"sessions_7d", "prediction_1"} <= set(drift)
+    drift = value(monitoring_flow(**monitoring_parameters(
+        model_name="churn-embedded", predictions_table="scores_embedded")))
+    assert {"sessions_7d", "probability"} <= set(drift)
     assert all(item["psi"] < 0.25 for item in drift.values())
 
 
@@ -103,10 +112,11 @@ def test_data_quality_flow_finishes_with_warnings(demo_world: dict[str, Any]) ->
 
 def test_unknown_block_name_lists_existing_documents(demo_world: dict[str, Any]) -> None:
     with pytest.raises(Exception, match="local-warehouse"):
-        training_flow(warehouse="no-such-warehouse")
+        training_flow(**training_parameters(warehouse="no-such-warehouse"))
 
 
 def test_scoring_rows_without_key_column_say_which(demo_world: dict[str, Any]) -> None:
     with pytest.raises(Exception, match=r"key column.*\['account_id'\]"):
-        batch_inference_flow(entity_sql="select plan from customers",
-                             key_columns=["account_id"], contract=None)
+        batch_inference_flow(**scoring_parameters(
+            entity_sql="select plan from customers", key_columns=["account_id"],
+            contract=None))

@@ -9,6 +9,7 @@ import pytest
 from prefect.states import State
 
 from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+from knot_prefect.demo.params import scoring_parameters, training_parameters
 from knot_prefect.flows import batch_inference_flow, training_flow
 from tests.flows.conftest import CUSTOMERS
 
@@ -23,7 +24,7 @@ def value(result: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def champion(demo_world: dict[str, Any]) -> str:
-    value(training_flow(model_name="churn-recovery"))
+    value(training_flow(**training_parameters(model_name="churn-recovery")))
     return "churn-recovery"
 
 
@@ -37,10 +38,11 @@ def test_failed_run_leaves_table_unchanged_and_rerun_publishes_each_key_once(
 ) -> None:
     warehouse = DuckDBWarehouse.load("local-warehouse")
     half = CUSTOMERS // 2
-    run = dict(model_name=champion, as_of=demo_world["as_of"], output_table="scores_recovery")
-    value(batch_inference_flow(
-        **run, entity_sql=f"select customer_id, plan from customers where customer_id <= {half}"
-    ))
+    run = scoring_parameters(model_name=champion, as_of=demo_world["as_of"],
+                             output_table="scores_recovery")
+    value(batch_inference_flow(**{
+        **run, "entity_sql": f"select customer_id, plan from customers where customer_id <= {half}"
+    }))
     assert len(key_counts(warehouse, "scores_recovery")) == half
 
     # The table drifts from what the flow writes: the next run fails at publish...
@@ -64,10 +66,12 @@ def test_model_signature_mismatch_names_missing_columns_before_scoring(
 ) -> None:
     warehouse = DuckDBWarehouse.load("local-warehouse")
     state = batch_inference_flow(
-        model_name=champion,
-        as_of=demo_world["as_of"],
-        features=["customer_activity:sessions_7d", "customer_activity:minutes_7d"],
-        output_table="scores_signature",
+        **scoring_parameters(
+            model_name=champion,
+            as_of=demo_world["as_of"],
+            features=["customer_activity:sessions_7d", "customer_activity:minutes_7d"],
+            output_table="scores_signature",
+        ),
         return_state=True,
     )
     assert state.is_failed()
@@ -82,11 +86,12 @@ def test_flow_retry_does_not_retrain(
     monkeypatch.setenv("KNOT_TEST_TRAIN_CALLS", str(calls))
     flaky = training_flow.with_options(retries=1, retry_delay_seconds=0)
     # Promotion fails (no such metric) after training, on both attempts of the run.
-    state = flaky(model_name="churn-retry", trainer="tests.flows.trainers:counting_trainer",
-                  promotion_metric="no_such_metric", return_state=True)
+    retry = training_parameters(model_name="churn-retry",
+                                trainer="tests.flows.trainers:counting_trainer")
+    state = flaky(**retry, promotion_metric="no_such_metric", return_state=True)
     assert state.is_failed()
     assert calls.read_text().count("call") == 1  # the retry reused the trained model
 
     # A new run on the same data trains again: the cache is scoped to the run.
-    value(training_flow(model_name="churn-retry", trainer="tests.flows.trainers:counting_trainer"))
+    value(training_flow(**retry))
     assert calls.read_text().count("call") == 2

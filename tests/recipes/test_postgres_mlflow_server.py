@@ -65,7 +65,7 @@ def test_train_promote_and_publish_each_key_once(
     assert run.info.status == "FINISHED"
 
     def predictions() -> list[tuple[Any, ...]]:
-        columns = ", ".join(["customer_id", "prediction_1", *LINEAGE_COLUMNS])
+        columns = ", ".join(["customer_id", "probability", *LINEAGE_COLUMNS])
         with psycopg.connect(postgres_database["dsn"]) as connection:
             return connection.execute(f"select {columns} from churn_predictions").fetchall()
 

@@ -52,7 +52,7 @@ def test_generate_train_and_score_on_dask_from_and_to_s3(
     assert lake.location.startswith(f"s3://{bucket}/")
     scores = lake.read("select * from churn_scores")
     assert len(scores) == ROWS and scores["customer_id"].is_unique  # upserted, not appended
-    assert scores["prediction_1"].between(0, 1).all()
+    assert scores["probability"].between(0, 1).all()
     # No contract in this recipe, so contract_version is the one empty lineage column.
     lineage = [c for c in LINEAGE_COLUMNS if c != "contract_version"]
     assert scores[lineage].notna().all().all()

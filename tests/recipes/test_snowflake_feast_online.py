@@ -61,11 +61,11 @@ def test_online_scoring_merges_predictions_into_snowflake(
         assert scoring["feature_source"] == "online"
         assert scoring["rows_quarantined"] == BAD_PLANS
 
-        query = ('select "customer_id", "prediction_1", "model_version", "flow_run_id" '
+        query = ('select "customer_id", "probability", "model_version", "flow_run_id" '
                  'from "churn_predictions"')
         table = warehouse.read(query)
         assert len(table) == CUSTOMERS - BAD_PLANS and table["customer_id"].is_unique
-        assert table["prediction_1"].between(0, 1).all()
+        assert table["probability"].between(0, 1).all()
         assert set(table["model_version"].astype(int)) == {first["training"]["model_version"]}
 
         # Again: MERGE by key, one row per customer, the second run's lineage on each.

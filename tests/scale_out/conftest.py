@@ -21,6 +21,7 @@ def scoring_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     Built once for the whole folder (training takes most of its time).
     """
     from knot_prefect.demo.data import DATASET_END
+    from knot_prefect.demo.params import training_parameters
     from knot_prefect.demo.seed import prepare_demo
     from knot_prefect.flows import training_flow
     from knot_prefect.tasks import feast_apply, materialize
@@ -31,5 +32,5 @@ def scoring_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         outcome = prepare_demo(customers=CUSTOMERS, days=DAYS, seed=5)
         feast_apply.fn("local-features")
         materialize.fn("local-features", end=DATASET_END + timedelta(seconds=1))
-        trained = training_flow(model_name=MODEL)
+        trained = training_flow(**training_parameters(model_name=MODEL))
         yield {"home": home, "as_of": DATASET_END, "trained": trained, **outcome}

@@ -11,6 +11,7 @@ import pytest
 from prefect.states import State
 
 from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+from knot_prefect.demo.params import scoring_parameters
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows import batch_inference_flow
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
@@ -19,7 +20,7 @@ from tests.scale_out.conftest import CUSTOMERS, MODEL
 pytestmark = pytest.mark.heavy
 
 BAD_ROWS = 3  # customers with an unknown plan, quarantined by the scoring contract
-PREDICTION = "prediction_1"
+PREDICTION = "probability"
 
 
 def value(result: Any) -> Any:
@@ -32,8 +33,8 @@ def scores(table: str) -> pd.DataFrame:
 
 
 def score(world: dict[str, Any], table: str, **options: Any) -> dict[str, Any]:
-    return value(batch_inference_flow(model_name=MODEL, as_of=world["as_of"],
-                                      output_table=table, **options))
+    return value(batch_inference_flow(**scoring_parameters(
+        model_name=MODEL, as_of=world["as_of"], output_table=table, **options)))
 
 
 def score_task_runs(flow_run_id: str) -> list[Any]:
@@ -141,7 +142,7 @@ def test_stream_with_warehouse_features_stops_at_a_failing_check(
     assert summary["feature_views"] == "warehouse columns"
 
     # Bounds no churn probability meets: the first batch fails its check, unwritten.
-    with pytest.raises(Exception, match=r"scores_bounded-prediction_\d-(min|max)"):
+    with pytest.raises(Exception, match=r"scores_bounded-(prediction|probability)-(min|max)"):
         score(scoring_world, "scores_bounded", stream=True, batch_rows=100,
               feature_source="warehouse", entity_sql=sql, prediction_bounds=[0.4, 0.6],
               quarantine_table="scoring_rows_quarantine")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.heavy
 
 LAKE = "scoring-lake"
 ROWS_SQL = "select * from rows_to_score"
-PREDICTION = "prediction_1"
+PREDICTION = "probability"
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_rerun_publishes_each_key_once_and_a_failed_run_changes_nothing(
     # Bounds no churn probability meets: every range is scored and staged, the check
     # fails, and the table keeps exactly the rows and files it had.
     before, files_before = published(lake, "scores_rerun"), data_files(lake, "scores_rerun")
-    with pytest.raises(Exception, match=r"scores_rerun-prediction_\d-(min|max)"):
+    with pytest.raises(Exception, match=r"scores_rerun-(prediction|probability)-(min|max)"):
         run("scores_rerun", dask_address=dask_scheduler, partition_rows=150,
             prediction_bounds=[0.4, 0.6])
     pd.testing.assert_frame_equal(published(lake, "scores_rerun"), before)
@@ -115,7 +115,8 @@ def test_streamed_batches_are_staged_and_committed_once(
     # Features from Feast: the flow process reads and scores batch by batch, stages
     # every scored batch in the lake and commits them together at the end.
     common = {"warehouse": LAKE, "contract": None, "entity_sql": ROWS_SQL,
-              "feature_source": "historical", "as_of": scoring_world["as_of"],
+              "feature_source": "historical", "features": "churn_model",
+              "as_of": scoring_world["as_of"],
               "model_name": MODEL, "stream": True, "batch_rows": 64}
     summary = value(batch_inference_flow(output_table="scores_streamed", **common))
     assert summary["rows_published"] == CUSTOMERS
@@ -126,7 +127,7 @@ def test_streamed_batches_are_staged_and_committed_once(
 
     # A later batch breaking a check stops the run; no batch of it is published.
     before = published(lake, "scores_streamed")
-    with pytest.raises(Exception, match=r"scores_streamed-prediction_\d-(min|max)"):
+    with pytest.raises(Exception, match=r"scores_streamed-(prediction|probability)-(min|max)"):
         batch_inference_flow(output_table="scores_streamed", prediction_bounds=[0.0, 0.5],
                              **common)
     pd.testing.assert_frame_equal(published(lake, "scores_streamed"), before)

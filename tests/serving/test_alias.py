@@ -70,9 +70,9 @@ def test_alias_switch_under_load_fails_no_request(world: World, registry: Any) -
         versions = [version for w, _, version, _ in results if w == worker]
         # Once a client has seen the new version it never sees the old one again.
         assert versions == sorted(versions)
-    new = {customer: answer[0]["prediction"]
+    new = {customer: answer[0]["probability"]
            for _, _, version, (customer, answer) in results if version == 2}
-    old = {customer: answer[0]["prediction"]
+    old = {customer: answer[0]["probability"]
            for _, _, version, (customer, answer) in results if version == 1}
     for version, seen in ((1, old), (2, new)):
         customers = sorted(seen)

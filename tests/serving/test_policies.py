@@ -64,7 +64,7 @@ def test_stale_features_are_flagged_when_configured(parts: dict[str, Any], world
     body = response.json()
     assert body["stale"] is True
     assert body["predictions"][0]["stale_views"] == ["customer_profile"]
-    assert body["predictions"][0]["prediction"] == model_predictions(world, 1, [customer])[0]
+    assert body["predictions"][0]["probability"] == model_predictions(world, 1, [customer])[0]
 
 
 def test_fresh_features_pass_the_age_limit(parts: dict[str, Any], world: World) -> None:

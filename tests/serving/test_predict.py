@@ -38,7 +38,11 @@ def test_single_prediction_equals_the_models_own(client: httpx.Client, world: Wo
     body = response.json()
     [answer] = body["predictions"]
     assert answer["entity"] == {"customer_id": customer}
-    assert answer["prediction"] == model_predictions(world, 1, [customer])[0]
+    probability = model_predictions(world, 1, [customer])[0]
+    assert answer["probability"] == probability
+    # One shape per task: a binary classifier answers its label and one probability.
+    assert answer["prediction"] == int(probability >= 0.5)
+    assert "probabilities" not in answer
     assert set(answer["features"]) == set(FEATURES)
 
 
@@ -50,7 +54,7 @@ def test_batch_predictions_equal_the_models_own_in_request_order(
     assert response.status_code == 200, response.text
     answers = response.json()["predictions"]
     assert [a["entity"]["customer_id"] for a in answers] == customers
-    assert [a["prediction"] for a in answers] == model_predictions(world, 1, customers)
+    assert [a["probability"] for a in answers] == model_predictions(world, 1, customers)
 
 
 def test_concurrent_requests_get_their_own_answers_and_errors(
@@ -72,7 +76,7 @@ def test_concurrent_requests_get_their_own_answers_and_errors(
     for response, customer, want in zip(responses, customers, expected, strict=False):
         [answer] = response.json()["predictions"]
         assert answer["entity"] == {"customer_id": customer}
-        assert answer["prediction"] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        assert answer["probability"] == pytest.approx(want, rel=1e-12, abs=1e-15)
 
 
 def test_answer_carries_lineage(client: httpx.Client, world: World) -> None:

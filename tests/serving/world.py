@@ -99,7 +99,7 @@ class ServerThread:
 def model_predictions(
     world: World, version: int, customers: list[int], one_by_one: bool = False
 ) -> list[Any]:
-    """What the registered model version itself predicts on the customers' online features.
+    """The positive-class probability the registered version gives the customers' features.
 
     Features are read with knot's ``online_features`` task (Feast's own online read)
     and passed to the pyfunc model loaded by pinned version: as one batch, or one row
@@ -117,6 +117,8 @@ def model_predictions(
     with fluent_store(MLflowTracking(tracking_uri=world.tracking_uri)):
         model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
     inputs = frame[FEATURES]
+    # The churn classifier gives class probabilities; the answer's "probability" is the
+    # positive class's.
     if one_by_one:
-        return [list(model.predict(inputs.iloc[[i]])[0]) for i in range(len(inputs))]
-    return [list(row) for row in model.predict(inputs)]
+        return [float(model.predict(inputs.iloc[[i]])[0][1]) for i in range(len(inputs))]
+    return [float(row[1]) for row in model.predict(inputs)]
