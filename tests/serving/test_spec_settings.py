@@ -32,5 +32,5 @@ def test_settings_come_from_the_spec_and_options_override_them(tmp_path: Path) -
 
 
 def test_a_spec_on_the_tables_own_columns_is_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="no features.*online store"):
+    with pytest.raises(ConfigurationError, match=r"no features.*online store"):
         ServeSettings.from_spec(write(tmp_path))
