@@ -17,6 +17,7 @@ from knot_prefect.cli import recipe as recipe_commands
 from knot_prefect.cli.demo import demo
 from knot_prefect.cli.deploy import deploy
 from knot_prefect.cli.doctor import doctor
+from knot_prefect.cli.init import init
 from knot_prefect.cli.lineage import lineage
 from knot_prefect.cli.serve import serve
 
@@ -36,6 +37,7 @@ app.command()(demo)
 app.command()(lineage)
 app.command()(deploy)
 app.command()(serve)
+app.command()(init)
 
 
 def _print_version(value: bool) -> None:

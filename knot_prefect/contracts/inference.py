@@ -38,7 +38,11 @@ def infer_contract_yaml(
 
     if type(frame).__module__.split(".")[0] == "polars":
         frame = frame.to_pandas()
-    data = yaml.safe_load(pa.infer_schema(frame).to_yaml() or "{}")
+    schema = pa.infer_schema(frame)
+    if not bounds:
+        # Dropped before serializing: Pandera cannot write time-zone-aware bounds.
+        schema = schema.update_columns({column: {"checks": []} for column in schema.columns})
+    data = yaml.safe_load(schema.to_yaml() or "{}")
     # The index of a frame read from a warehouse is a row counter, not data.
     data.pop("index", None)
     if not bounds:

@@ -42,6 +42,7 @@ def tuning_flow(
     dask_workers: int = 2,
     trial_retries: int = 0,
     search_name: str | None = None,
+    spec: str | None = None,
 ) -> dict[str, Any]:
     """Search hyperparameters: one Prefect task and one nested MLflow run per trial.
 
@@ -80,6 +81,8 @@ def tuning_flow(
         dask_workers: Worker processes of the temporary local cluster (one thread each).
         trial_retries: Retries of a failed trial task; a retry resumes its MLflow run.
         search_name: Name of the search's MLflow run (default ``"tuning-<metric>"``).
+        spec: ModelSpec block document name, or the path of a model spec YAML file;
+            gives ``model_name`` and ``tracking`` when they are not passed.
 
     Returns:
         A summary: the search's MLflow run, the best trial (number, parameters,
@@ -110,6 +113,7 @@ def tuning_flow(
     """
     import mlflow
 
+    from knot_prefect.flows._parameters import settle
     from knot_prefect.flows._support import import_callable, publish_summary
     from knot_prefect.tracking.resolve import resolve_tracking
     from knot_prefect.tracking.runs import tracked_run
@@ -118,6 +122,9 @@ def tuning_flow(
     from knot_prefect.tuning.trial import ROLE_TAG
 
     logger = get_run_logger()
+    given = settle("tuning_flow", spec)
+    model_name = given.value(model_name, "model_name")
+    tracking = given.value(tracking, "tracking")
     _check_options(metric, mode, alias, runner, dask_workers, trial_retries)
     function = import_callable(train_fn) if isinstance(train_fn, str) else train_fn
     if not callable(function):

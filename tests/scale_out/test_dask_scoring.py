@@ -118,8 +118,9 @@ def test_with_options_task_runner_on_the_scheduler_streams(
 
     on_dask = batch_inference_flow.with_options(
         task_runner=DaskTaskRunner(address=dask_scheduler))
-    summary = value(on_dask(model_name=MODEL, as_of=scoring_world["as_of"],
-                            output_table="scores_with_options", stream=True, batch_rows=150))
+    summary = value(on_dask(**scoring_parameters(
+        model_name=MODEL, as_of=scoring_world["as_of"], output_table="scores_with_options",
+        stream=True, batch_rows=150)))
     assert summary["rows_published"] == CUSTOMERS - BAD_ROWS
     table = assert_same_predictions("scores_with_options", reference)
     assert len(score_task_runs(table["flow_run_id"].iloc[0])) == 2

@@ -181,3 +181,21 @@ def test_explicit_parameters_override_the_spec(team: dict[str, Any]) -> None:
                                         output_table="loans_override_scores"))
     assert scored["output_table"] == "loans_override_scores"
     assert team["warehouse"].table_exists("loans_override_scores")
+
+
+def test_data_quality_reads_the_table_and_contract_from_the_spec(team: dict[str, Any]) -> None:
+    from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.contracts.inference import infer_contract_yaml
+
+    data = DATASETS["loans"]()
+    team["warehouse"].write(data.frame, "loans_rows", mode="replace")
+    without_contract = save_spec(data)
+    text = failure_text(data_quality_flow, spec=without_contract)
+    assert "contract=" in text
+    assert_no_demo_name(text)
+
+    DataContract(schema_yaml=infer_contract_yaml(data.frame, bounds=False)).save(
+        "loans-contract", overwrite=True)
+    spec = save_spec(data, contract="loans-contract")
+    summary = value(data_quality_flow(spec=spec))
+    assert summary["rows_read"] == summary["rows_valid"] == len(data.frame)

@@ -1,0 +1,201 @@
+"""``knot init DIR --table T --target Y --key K``: a ready project for a team's own table.
+
+The project holds a model spec (``model.yaml``), a data contract inferred from the
+table (``contract.yaml``), the block documents it needs (``blocks.yaml``), a
+``prefect.yaml`` deploying the three flow templates, ``run.py`` and a README whose
+commands train, score and monitor unedited.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+SAMPLE_ROWS = 10_000
+
+RUN_PY = '''"""Run this project's flows: python run.py train | score | monitor.
+
+Every run first applies blocks.yaml (idempotent), then calls knot's flow template with
+the model spec in model.yaml; edit the spec, not this file.
+"""
+
+import sys
+from pathlib import Path
+
+from knot_prefect.documents import apply_file
+from knot_prefect.flows import batch_inference_flow, monitoring_flow, training_flow
+
+HERE = Path(__file__).resolve().parent
+FLOWS = {"train": training_flow, "score": batch_inference_flow, "monitor": monitoring_flow}
+
+
+def main(command: str) -> None:
+    if command not in FLOWS:
+        raise SystemExit(f"usage: python run.py {{{'|'.join(FLOWS)}}}")
+    apply_file(HERE / "blocks.yaml")
+    result = FLOWS[command](spec=str(HERE / "model.yaml"))
+    print(result.result() if hasattr(result, "result") else result)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "")
+'''
+
+FLOWS_PY = '''"""Deployable entrypoints of knot's flow templates (see prefect.yaml)."""
+
+from knot_prefect.flows import batch_inference_flow, monitoring_flow, training_flow
+
+__all__ = ["batch_inference_flow", "monitoring_flow", "training_flow"]
+'''
+
+
+def init(
+    directory: Path = typer.Argument(..., help="Folder to create (must be new or empty)."),
+    table: str = typer.Option(..., "--table", help="Source table: 'table' or 'schema.table'."),
+    target: str = typer.Option(..., "--target", help="The label column."),
+    key: list[str] = typer.Option(..., "--key", help="An entity key column (repeatable)."),
+    timestamp: str = typer.Option(None, "--timestamp", help="The event-time column."),
+    warehouse: str = typer.Option(
+        "local-warehouse", "--warehouse", help="Warehouse block document holding the table."
+    ),
+    model_name: str = typer.Option(None, "--model-name", help="Registered model name."),
+) -> None:
+    """Write a ready project (spec, contract, blocks, prefect.yaml, README) for TABLE."""
+    from knot_prefect.cli._output import fail
+    from knot_prefect.errors import KnotError
+
+    try:
+        written = init_project(directory, table, target, key, timestamp, warehouse, model_name)
+    except KnotError as exc:
+        fail(str(exc))
+    typer.echo(f"Wrote {len(written)} files to {directory}; next: see {directory}/README.md")
+
+
+def init_project(
+    directory: Path,
+    table: str,
+    target: str,
+    keys: list[str],
+    timestamp: str | None = None,
+    warehouse: str = "local-warehouse",
+    model_name: str | None = None,
+) -> list[Path]:
+    """Write the project files; return their paths.
+
+    Raises:
+        ConfigurationError: The folder is not empty, the table is missing or lacks a
+            named column.
+    """
+    import yaml
+
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.contracts.inference import infer_contract_yaml
+    from knot_prefect.contracts.resolve import resolve_warehouse
+    from knot_prefect.errors import ConfigurationError
+    from knot_prefect.trainers.contract import infer_task
+
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigurationError(f"{directory} is not empty: choose a new folder.")
+    block = resolve_warehouse(warehouse)
+    name = TableName.parse(table)
+    if not block.table_exists(table):
+        raise ConfigurationError(f"Table {table!r} does not exist in warehouse {warehouse!r}.")
+    sample = block.read(f"SELECT * FROM {name.quoted()} LIMIT {SAMPLE_ROWS}")
+    named = [("--target", target), *[("--key", k) for k in keys], ("--timestamp", timestamp)]
+    for option, column in named:
+        if column is not None and column not in sample.columns:
+            raise ConfigurationError(
+                f"{option} {column!r} is not a column of {table}; its columns are "
+                f"{list(sample.columns)}."
+            )
+    model = model_name or _slug(name.table)
+    task = infer_task(sample[target])
+    contract_name = f"{model}-rows"
+    spec: dict[str, Any] = {
+        "source": table,
+        "target": target,
+        "key_columns": list(keys),
+        "timestamp_column": timestamp,
+        "task": task,
+        "model_name": model,
+        "output_table": f"{table}_predictions",
+        "trainer": "gradient_boosting",
+        "contract": contract_name,
+        "warehouse": warehouse,
+        "tracking": f"{model}-mlflow",
+    }
+    contract_yaml = infer_contract_yaml(
+        sample, name=name.table, bounds=False,
+        header=f"Inferred by `knot init` from {table} ({len(sample)} sample rows).",
+    )
+    documents = {"blocks": [
+        {"type": "data-contract", "name": contract_name,
+         "data": {"schema_yaml": contract_yaml}},
+        {"type": "mlflow-tracking", "name": f"{model}-mlflow",
+         "data": {"experiment_name": model}},
+        {"type": "knot-model-spec", "name": model,
+         "data": {k: v for k, v in spec.items() if v is not None}},
+    ]}
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        "model.yaml": "# The model spec every flow reads (docs/bring-your-own-table.md).\n"
+                      + yaml.safe_dump({k: v for k, v in spec.items() if v is not None},
+                                       sort_keys=False),
+        "contract.yaml": contract_yaml,
+        "blocks.yaml": "# Apply with: knot blocks apply blocks.yaml\n"
+                       + yaml.safe_dump(documents, sort_keys=False),
+        "run.py": RUN_PY,
+        "flows.py": FLOWS_PY,
+        "prefect.yaml": _prefect_yaml(model),
+        "README.md": _readme(model, table, target, keys, task),
+    }
+    written = []
+    for file_name, text in files.items():
+        path = directory / file_name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+def _prefect_yaml(model: str) -> str:
+    deployments = "".join(
+        f"""  - name: {model}-{step}
+    entrypoint: flows.py:{flow}
+    parameters:
+      spec: model.yaml
+    work_pool:
+      name: process-pool
+"""
+        for step, flow in (("training", "training_flow"), ("scoring", "batch_inference_flow"),
+                           ("monitoring", "monitoring_flow"))
+    )
+    return ("# prefect deploy --all  (a process work pool named process-pool runs them)\n"
+            f"name: {model}\nprefect-version: 3.0.0\n\ndeployments:\n{deployments}")
+
+
+def _readme(model: str, table: str, target: str, keys: list[str], task: str) -> str:
+    return f"""# {model}
+
+A {task} model of `{target}` per `{", ".join(keys)}`, trained on the columns of
+`{table}`, made by `knot init`.
+
+```bash
+python run.py train     # train, check, register and promote {model}@champion
+python run.py score     # score {table} into {table}_predictions, with lineage
+python run.py monitor   # drift of inputs and predictions against training
+```
+
+- `model.yaml`: the model spec (table, keys, label, task, trainer, output table).
+- `contract.yaml`: the data contract inferred from the table (in `blocks.yaml` as the
+  `{model}-rows` document); review it.
+- `blocks.yaml`: block documents (contract, MLflow tracking, the model spec), applied by
+  `run.py` and by `knot blocks apply blocks.yaml`.
+- `prefect.yaml`: the three flows as deployments (`prefect deploy --all`).
+"""
