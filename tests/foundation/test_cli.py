@@ -58,7 +58,7 @@ blocks:
 
     missing = runner.invoke(app, ["blocks", "export", "no-such-document"])
     assert missing.exit_code == 1
-    assert "named documents:" in missing.output and good in missing.output
+    assert "named documents" in missing.output and good in missing.output
 
     doctor = runner.invoke(app, ["doctor"], terminal_width=200)
     assert doctor.exit_code == 1  # the broken document fails

@@ -19,7 +19,7 @@ from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
 from knot_prefect.blocks.warehouses.base import Warehouse
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
-from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url
+from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -151,7 +151,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
     def _redact(self, text: str) -> str:
         secret = self.password.get_secret_value() if self.password else None
-        return redact(text, [secret])
+        return mask_urls(redact(text, [secret]))  # a driver may echo another DSN
 
     def identifier_limit(self) -> IdentifierLimit | None:
         """PostgreSQL keeps 63 bytes of a name and MySQL 64 characters; others more."""
