@@ -19,6 +19,12 @@ BLOCK_MODULES: dict[str, str] = {
     "ComputeProfile": "knot_prefect.blocks.compute_profile",
 }
 
+# Block classes that need an integration only an extra installs: name -> (package, extra).
+OPTIONAL_BLOCKS: dict[str, tuple[str, str]] = {
+    "SnowflakeWarehouse": ("prefect_snowflake", "snowflake"),
+    "BigQueryWarehouse": ("prefect_gcp", "gcp"),
+}
+
 # Other public names re-exported from the package root.
 OTHER_EXPORTS: dict[str, str] = {
     "KnotSettings": "knot_prefect.settings",
