@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_WHEELS ?= /opt/wheels
 TORCH_STAMP := $(VENV)/.torch-installed
 
-.PHONY: demo test lint typecheck check bench clean services install
+.PHONY: demo test lint typecheck check bench clean services install dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,14 +30,20 @@ $(TORCH_STAMP): $(STAMP)
 
 install: $(STAMP)
 
+# The release artifacts: sdist and wheel in dist/ (the packaging tests install the wheel).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 demo: $(STAMP)
 	$(BIN)/knot demo
 
 services:
 	./scripts/install-services.sh
 
-test: $(STAMP) $(TORCH_STAMP) services
-	$(BIN)/pytest
+test: $(STAMP) $(TORCH_STAMP) services dist
+	KNOT_DIST=$(CURDIR)/dist $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check knot_prefect tests benchmarks
@@ -51,4 +57,4 @@ bench: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .knot .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .knot .pytest_cache .mypy_cache .ruff_cache dist

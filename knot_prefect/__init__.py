@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from knot_prefect._embedded import apply_embedded_prefect_defaults
 from knot_prefect._lazy import lazy_module_attributes
-from knot_prefect._registry import EXPORTS
+from knot_prefect._registry import EXPORTS, OPTIONAL_BLOCKS
 from knot_prefect._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -37,4 +37,4 @@ __all__ = ["__version__", *EXPORTS]
 
 apply_embedded_prefect_defaults()
 
-__getattr__, __dir__ = lazy_module_attributes(__name__, EXPORTS, globals())
+__getattr__, __dir__ = lazy_module_attributes(__name__, EXPORTS, globals(), OPTIONAL_BLOCKS)

@@ -33,8 +33,9 @@ def apply_embedded_prefect_defaults() -> list[str]:
 
     Examples:
         >>> import os
-        >>> apply_embedded_prefect_defaults() == []  # already applied on import
-        True
+        >>> import knot_prefect  # importing knot applies them
+        >>> apply_embedded_prefect_defaults()
+        []
         >>> os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] in ("false", "true", "0", "1")
         True
     """

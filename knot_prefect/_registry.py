@@ -20,6 +20,12 @@ BLOCK_MODULES: dict[str, str] = {
     "ModelSpec": "knot_prefect.blocks.model_spec",
 }
 
+# Block classes that need an integration only an extra installs: name -> (package, extra).
+OPTIONAL_BLOCKS: dict[str, tuple[str, str]] = {
+    "SnowflakeWarehouse": ("prefect_snowflake", "snowflake"),
+    "BigQueryWarehouse": ("prefect_gcp", "gcp"),
+}
+
 # Other public names re-exported from the package root.
 OTHER_EXPORTS: dict[str, str] = {
     "KnotSettings": "knot_prefect.settings",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from generate_data import generate
@@ -16,13 +17,16 @@ def test_pipeline_trains_promotes_and_publishes_each_key_once(blocks: Path) -> N
 
     assert generate(customers=CUSTOMERS, seed=5)["customers"] == CUSTOMERS
 
-    first = churn_pipeline(model_name="churn-recipe-pg")
+    # The tracking server outlives the test: a model of its own for each run, so a
+    # second run starts without a champion too.
+    model = f"churn-recipe-pg-{uuid.uuid4().hex[:8]}"
+    first = churn_pipeline(model_name=model)
     assert first["training"]["promotion"]["decision"] == "promoted"
     client = MLflowTracking.load("mlflow-server").get_client()
-    champion = client.get_model_version_by_alias("churn-recipe-pg", "champion")
+    champion = client.get_model_version_by_alias(model, "champion")
     assert int(champion.version) == first["training"]["model_version"]
 
-    churn_pipeline(model_name="churn-recipe-pg")
+    churn_pipeline(model_name=model)
     counts = SqlWarehouse.load("pg-warehouse").read(
         "select customer_id, count(*) as n from churn_predictions group by customer_id"
     )
