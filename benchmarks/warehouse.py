@@ -4,7 +4,10 @@ Starts its own PostgreSQL, builds one frame of 1M rows x 10 mixed-type columns a
 measures, in one run on the same machine:
 
 - append to PostgreSQL vs ADBC ``adbc_ingest`` (binary COPY) and vs ``pandas.to_sql``;
-- upsert 1M rows into a 1M-row table vs the raw bulk append;
+- upsert 1M rows into a 1M-row table (half the keys match) vs the raw bulk append, into
+  a table knot created by upsert (a unique key on the upsert key) and into one without;
+- 8 concurrent upserters of 100k rows each (overlapping keys) vs one writer upserting
+  the same 8 frames in turn, checking 0 duplicates and 0 lost keys;
 - reads vs ADBC ``fetch_arrow_table`` and vs ``pandas.read_sql``;
 - ``read_batches`` over a 10M-row table: peak RSS of a process that streams it;
 - DuckDB write and read vs raw DuckDB Arrow calls.
@@ -234,27 +237,83 @@ def main() -> None:
         )
 
         # -- upsert -----------------------------------------------------------------------
-        t_upsert, t_raw_up = paired(
-            lambda: warehouse.write(upsert_data, "knot_upsert", mode="upsert", keys=["id"]),
-            raw_append,
-            repeat,
-            lambda: reset("knot_upsert", data),
-            lambda: reset("raw_append"),
-        )
-        assert (
-            warehouse.read_arrow("select count(*) as n from knot_upsert").column(0)[0].as_py()
-            == rows + rows // 2
-        )
-        print(f"upsert: knot {t_upsert:.2f}s, adbc_ingest append {t_raw_up:.2f}s")
+        def reset_upsert(table: str, unique_key: bool) -> None:
+            cursor.execute(f"drop table if exists {table}")
+            raw.commit()
+            if unique_key:  # a table knot created with mode="upsert": a unique key on id
+                warehouse.write(data, table, mode="upsert", keys=["id"])
+            else:  # a table without a unique key (created by an append)
+                warehouse.write(data, table)
+
+        for unique_key, what, target_ratio in [
+            (True, "table knot created by upsert (unique key on id)", 0.6),
+            (False, "table without a unique key", 0.4),
+        ]:
+            t_upsert, t_raw_up = paired(
+                lambda: warehouse.write(upsert_data, "knot_upsert", mode="upsert", keys=["id"]),
+                raw_append,
+                repeat,
+                lambda unique_key=unique_key: reset_upsert("knot_upsert", unique_key),
+                lambda: reset("raw_append"),
+            )
+            count = warehouse.read_arrow(
+                "select count(*) as n, count(distinct id) as k from knot_upsert"
+            ).to_pylist()[0]
+            assert count == {"n": rows + rows // 2, "k": rows + rows // 2}, count
+            print(f"upsert ({what}): knot {t_upsert:.2f}s, adbc_ingest append {t_raw_up:.2f}s")
+            results.append(
+                Row(
+                    f"PostgreSQL upsert {rows:,} into {rows:,} rows, {what}",
+                    t_upsert,
+                    "ADBC adbc_ingest (append)",
+                    t_raw_up,
+                    f">= {target_ratio}x",
+                    t_raw_up / t_upsert >= target_ratio,
+                    "half the keys match",
+                )
+            )
+
+        # -- concurrent upserts -----------------------------------------------------------
+        writers, per_writer = 8, rows // 10
+        frames = [make_frame(per_writer, first_id=i * per_writer // 2) for i in range(writers)]
+        distinct = (writers - 1) * per_writer // 2 + per_writer
+
+        def reset_concurrent() -> None:
+            cursor.execute("drop table if exists knot_concurrent")
+            raw.commit()
+            warehouse.write(frames[0].slice(0, 1), "knot_concurrent", mode="upsert", keys=["id"])
+            cursor.execute("truncate knot_concurrent")
+            raw.commit()
+
+        def one_writer() -> None:
+            for frame_i in frames:
+                warehouse.write(frame_i, "knot_concurrent", mode="upsert", keys=["id"])
+
+        def concurrent_writers() -> float:
+            return run_concurrent_upserters(url, writers, per_writer)
+
+        t_one, t_many = [], []
+        for _ in range(max(1, repeat // 2)):
+            reset_concurrent()
+            t_one.append(median_time(one_writer, 1))
+            reset_concurrent()
+            t_many.append(concurrent_writers())
+            count = warehouse.read_arrow(
+                "select count(*) as n, count(distinct id) as k from knot_concurrent"
+            ).to_pylist()[0]
+            assert count == {"n": distinct, "k": distinct}, count
+        t_single, t_parallel = statistics.median(t_one), statistics.median(t_many)
+        print(f"{writers} concurrent upserters: {t_parallel:.2f}s; one writer {t_single:.2f}s")
         results.append(
             Row(
-                f"PostgreSQL upsert {rows:,} into {rows:,} rows",
-                t_upsert,
-                "ADBC adbc_ingest (append)",
-                t_raw_up,
-                ">= 0.4x",
-                t_raw_up / t_upsert >= 0.4,
-                "half the keys match",
+                f"PostgreSQL: {writers} concurrent upserters of {per_writer:,} rows "
+                "(overlapping keys; 0 duplicates, 0 lost)",
+                t_parallel,
+                f"one writer upserting the same {writers} frames in turn",
+                t_single,
+                ">= 0.7x",
+                t_single / t_parallel >= 0.7,
+                "ratio of total rows/s",
             )
         )
 
@@ -406,6 +465,46 @@ def main() -> None:
     if not args.no_doc:
         write_doc(table)
         print(f"\nwritten to {DOC.relative_to(ROOT)}")
+
+
+UPSERT_CHILD = r"""
+import sys, time
+sys.path.insert(0, sys.argv[4])
+from benchmarks.warehouse import make_frame
+from knot_prefect import SqlWarehouse
+warehouse = SqlWarehouse(url=sys.argv[1])
+data = make_frame(int(sys.argv[3]), first_id=int(sys.argv[2]))
+warehouse.table_exists("knot_concurrent")  # connected before the start signal
+print("ready", flush=True)
+sys.stdin.readline()
+started = time.time()
+warehouse.write(data, "knot_concurrent", mode="upsert", keys=["id"])
+print(started, time.time(), flush=True)
+"""
+
+
+def run_concurrent_upserters(url: str, writers: int, per_writer: int) -> float:
+    """Seconds from the first writer's start to the last one's end (all start together)."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPSERT_CHILD, url, str(i * per_writer // 2),
+             str(per_writer), str(ROOT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for i in range(writers)
+    ]
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    spans = []
+    for process in processes:
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, "a concurrent upserter failed"
+        spans.append([float(x) for x in out.split()])
+    return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
 STREAM_CHILD = r"""
