@@ -420,7 +420,7 @@ def _write_in_transaction(
         cur.execute(f"set local work_mem = '{MERGE_WORK_MEM}'")
         # Two MERGEs at once could both insert a missing key (or, with a unique key,
         # fail on it): upserts into one table take turns. Readers are not blocked; the
-        # stages were loaded in parallel. (Measured faster than INSERT ... ON CONFLICT.)
+        # stages were loaded in parallel.
         cur.execute(f"lock table {target} in share row exclusive mode")
         cur.execute(merge_sql(target, stage, data.column_names, keys))
     cur.execute(f"drop table {stage}")
