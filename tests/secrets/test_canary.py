@@ -155,6 +155,10 @@ def world(
                 s3_bucket=S3Bucket(bucket_name="canary-bucket", credentials=aws),
                 cache_dir=str(home / "feast-cache"),
             ),
+            "canary-features-minio": FeastFeatureStore(
+                s3_bucket=S3Bucket(bucket_name="canary-bucket", credentials=minio),
+                cache_dir=str(home / "feast-cache"),
+            ),
             "canary-features-gcs": FeastFeatureStore(
                 gcs_bucket=GcsBucket(
                     bucket="canary-bucket",
@@ -473,7 +477,7 @@ def test_no_canary_secret_leaves_its_secret_field(
 
     # A private key must be a real key: its body is the canary of that field.
     fields = _assert_every_secret_field_holds_a_canary(
-        names, [PREFIX, world["pem_marker"].replace("/", "\\/")[:20], world["pem_marker"][:20]]
+        names, [PREFIX, world["pem_marker"]]
     )
     captured = capfd.readouterr()
     haystack = Haystack([PREFIX, world["pem_marker"]])
