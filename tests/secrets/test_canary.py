@@ -30,6 +30,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.cloud_warehouses.conftest import rsa_private_key_pem
+
 pytestmark = [pytest.mark.heavy, pytest.mark.services, pytest.mark.timeout(1200)]
 
 PREFIX = f"knot-canary-{uuid.uuid4().hex[:12]}"
@@ -46,18 +48,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 class Haystack:
@@ -103,7 +93,7 @@ def world(
     from knot_prefect.tasks import feast_apply, materialize
 
     home: Path = tmp_path_factory.mktemp("canary-home")
-    pem = _private_key_pem()
+    pem = rsa_private_key_pem()
     database = f"canary_{uuid.uuid4().hex[:8]}"
     postgres_service.create_database(database)
     down = f"http://127.0.0.1:{_closed_port()}"
