@@ -264,6 +264,7 @@ def _slug_of(client: Any, name: str) -> str:
 def _run_flows(world: dict[str, Any]) -> list[tuple[str, str]]:
     """Every flow template, passing and failing on purpose; ``(label, final state)``."""
     from knot_prefect import SqlWarehouse
+    from knot_prefect.demo import params as demo
     from knot_prefect.flows import (
         batch_inference_flow,
         data_quality_flow,
@@ -272,27 +273,16 @@ def _run_flows(world: dict[str, Any]) -> list[tuple[str, str]]:
         training_flow,
         tuning_flow,
     )
-    from knot_prefect.flows.defaults import (
-        DEMO_ENTITY_SQL,
-        DEMO_FEATURE_SERVICE,
-        DEMO_SCORING_SQL,
-        DEMO_TRAINER,
-    )
 
     model = f"canary-churn-{uuid.uuid4().hex[:6]}"
-    training = {
-        "warehouse": "local-warehouse", "feature_store": "canary-features",
-        "contract": "churn-labels", "entity_sql": DEMO_ENTITY_SQL,
-        "features": DEMO_FEATURE_SERVICE, "target": "churned", "model_name": model,
-        "trainer": DEMO_TRAINER,
-    }
-    scoring = {
-        "warehouse": "local-warehouse", "feature_store": "canary-features",
-        "tracking": "canary-mlflow", "contract": "churn-scoring",
-        "quarantine_table": "canary_quarantine", "entity_sql": DEMO_SCORING_SQL,
-        "features": DEMO_FEATURE_SERVICE, "model_name": model, "alias": "champion",
-        "output_table": "canary_predictions", "as_of": world["as_of"],
-    }
+    training = demo.training_parameters(
+        warehouse="local-warehouse", feature_store="canary-features", model_name=model
+    )
+    scoring = demo.scoring_parameters(
+        warehouse="local-warehouse", feature_store="canary-features", tracking="canary-mlflow",
+        quarantine_table="canary_quarantine", model_name=model, alias="champion",
+        output_table="canary_predictions", as_of=world["as_of"],
+    )
     SqlWarehouse.load("canary-postgres").write(
         __import__("pandas").DataFrame({"amount": [1.0, -5.0]}), "payments", mode="replace"
     )
@@ -304,10 +294,10 @@ def _run_flows(world: dict[str, Any]) -> list[tuple[str, str]]:
         ("batch-inference", lambda: batch_inference_flow(**scoring)),
         ("batch-inference-wrong-host", lambda: batch_inference_flow(
             **{**scoring, "warehouse": "canary-wrong-host"})),
-        ("monitoring", lambda: monitoring_flow(
+        ("monitoring", lambda: monitoring_flow(**demo.monitoring_parameters(
             warehouse="local-warehouse", feature_store="canary-features",
             tracking="canary-mlflow", model_name=model, alias="champion",
-            predictions_table="canary_predictions", features=DEMO_FEATURE_SERVICE)),
+            predictions_table="canary_predictions"))),
         ("data-quality", lambda: data_quality_flow(
             table_or_sql="churn_labels", contract="churn-labels",
             warehouse="local-warehouse")),
