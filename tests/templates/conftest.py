@@ -21,6 +21,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     Demo documents other modules saved are taken away for the module and put back after.
     """
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import BlockDocumentCreate
 
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
@@ -44,4 +45,6 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     finally:
         with get_client(sync_client=True) as client:
             for _, document in removed:
-                client.create_block_document(document)
+                client.create_block_document(BlockDocumentCreate(**document.model_dump(
+                    include={"name", "data", "block_schema_id", "block_type_id",
+                             "is_anonymous"})))
