@@ -45,6 +45,18 @@ def _schema_errors(ui_url: str, cls: Any, values: dict[str, Any]) -> list[str]:
     return [error["property"] for error in response.json()["errors"]]
 
 
+def _save_through_form(
+    page: Page, ui_url: str, search: str, title: str, label: str, value: str, prefix: str
+) -> str:
+    """Create a block document in the UI's form with ``value`` in the field after ``label``."""
+    name = _name(prefix)
+    forms.open_create_form(page, ui_url, search, title)
+    forms.fill_block_name(page, name)
+    forms.field_after(page, label).fill(value)
+    forms.submit(page)
+    return name
+
+
 def _refused_on_load(cls: Any, name: str, field: str) -> str:
     from knot_prefect.blocks.base import InvalidBlockDocumentError
 
@@ -59,13 +71,10 @@ def _refused_on_load(cls: Any, name: str, field: str) -> str:
 def test_sql_warehouse_with_a_password_in_its_url(ui_url: str, page: Page) -> None:
     from knot_prefect import SqlWarehouse
 
-    name = _name("pw-in-url")
     url = f"postgresql+psycopg://db.internal/warehouse?user=analyst&password={CANARY}"
     assert _schema_errors(ui_url, SqlWarehouse, {"url": url}) == ["url"]
-    forms.open_create_form(page, ui_url, "SQL Warehouse", "SQL Warehouse")
-    forms.fill_block_name(page, name)
-    forms.field_after(page, "SQLAlchemy URL without the password").fill(url)
-    forms.submit(page)
+    name = _save_through_form(page, ui_url, "SQL Warehouse", "SQL Warehouse",
+                              "SQLAlchemy URL without the password", url, "pw-in-url")
     message = _refused_on_load(SqlWarehouse, name, "url")
     assert "put it in the password field" in message
 
@@ -73,13 +82,10 @@ def test_sql_warehouse_with_a_password_in_its_url(ui_url: str, page: Page) -> No
 def test_mlflow_tracking_with_credentials_in_its_uri(ui_url: str, page: Page) -> None:
     from knot_prefect import MLflowTracking
 
-    name = _name("creds-in-uri")
     uri = f"http://alice:{CANARY}@mlflow.internal:5000"
     assert _schema_errors(ui_url, MLflowTracking, {"tracking_uri": uri}) == ["tracking_uri"]
-    forms.open_create_form(page, ui_url, "MLflow", "MLflow Tracking")
-    forms.fill_block_name(page, name)
-    forms.field_after(page, "MLflow tracking URI, e.g.").fill(uri)
-    forms.submit(page)
+    name = _save_through_form(page, ui_url, "MLflow", "MLflow Tracking",
+                              "MLflow tracking URI, e.g.", uri, "creds-in-uri")
     _refused_on_load(MLflowTracking, name, "tracking_uri")
 
 
@@ -97,23 +103,18 @@ def test_compute_profile_values_that_do_not_load(
 
     assert _schema_errors(ui_url, ComputeProfile, {field: value}) == [field]
     assert _schema_errors(ui_url, ComputeProfile, {"memory": "8Gi", "gpu_kind": "nvidia-l4"}) == []
-    name = _name("profile")
-    forms.open_create_form(page, ui_url, "Compute Profile", "Compute Profile")
-    forms.fill_block_name(page, name)
-    forms.field_after(page, description).fill(value)
-    forms.submit(page)
+    name = _save_through_form(page, ui_url, "Compute Profile", "Compute Profile",
+                              description, value, "profile")
     _refused_on_load(ComputeProfile, name, field)
 
 
 def test_a_contract_with_an_unknown_check(ui_url: str, page: Page) -> None:
     from knot_prefect import DataContract
 
-    name = _name("bad-contract")
-    forms.open_create_form(page, ui_url, "contract", "Data Contract")
-    forms.fill_block_name(page, name)
-    forms.field_after(page, "The Pandera DataFrameSchema as YAML").fill(
-        "columns:\n  amount:\n    dtype: float64\n    checks:\n      no_such_check: 1\n"
+    name = _save_through_form(
+        page, ui_url, "contract", "Data Contract", "The Pandera DataFrameSchema as YAML",
+        "columns:\n  amount:\n    dtype: float64\n    checks:\n      no_such_check: 1\n",
+        "bad-contract",
     )
-    forms.submit(page)
     message = _refused_on_load(DataContract, name, "(document)")
     assert "schema_yaml" in message and "no_such_check" in message and "line 5" in message
