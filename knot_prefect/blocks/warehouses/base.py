@@ -184,8 +184,10 @@ class Warehouse(KnotBlock, ABC):
     def check_column_names(self, names: Sequence[str], kind: str = "column name") -> None:
         """Refuse column names longer than the backend keeps whole."""
         limit = self.identifier_limit()
-        for name in names if limit else ():
-            limit.check(name, kind)  # type: ignore[union-attr]
+        if limit is None:
+            return
+        for name in names:
+            limit.check(name, kind)
 
     # -- reads ---------------------------------------------------------------------
     @abstractmethod
