@@ -38,6 +38,7 @@ from knot_prefect.blocks.warehouses.base import (
     WarehouseError,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+from knot_prefect.blocks.warehouses.staging import SqlSession
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -343,6 +344,14 @@ class PostgresAdbc:
             row = cur.fetchone()
         return str(row[0]) if row else "unknown"
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SqlSession]:
+        """A staged-write session in one transaction, committed when the block ends."""
+        with self.connect() as con:
+            with con.cursor() as cur:
+                yield _AdbcSession(cur)
+            con.commit()
+
     # -- writes ----------------------------------------------------------------------
     def write(
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
@@ -424,6 +433,68 @@ def _write_in_transaction(
         cur.execute(f"lock table {target} in share row exclusive mode")
         cur.execute(merge_sql(target, stage, data.column_names, keys))
     cur.execute(f"drop table {stage}")
+
+
+class PostgresSession(SqlSession):
+    """PostgreSQL's hooks for staged writes, over any driver that runs plain SQL."""
+
+    def families(self, table: TableName) -> dict[str, str]:
+        found = self.rows(
+            "select a.attname, t.typname from pg_attribute a join pg_type t on "
+            "t.oid = a.atttypid where a.attnum > 0 and not a.attisdropped and a.attrelid = "
+            f"(select c.oid from pg_class c where c.oid = to_regclass({_literal(table.quoted())}) "
+            "and c.relkind in ('r', 'p', 'v', 'm', 'f')) order by a.attnum"
+        )
+        return {name: _FAMILY.get(typname, "other") for name, typname in found}
+
+    def column_type(self, data_type: pa.DataType) -> str:
+        return pg_type(data_type)
+
+    def table_names(self, schema: str | None) -> list[str]:
+        where = _literal(schema) if schema else "current_schema()"
+        found = self.rows(
+            f"select table_name from information_schema.tables where table_schema = {where}"
+        )
+        return [row[0] for row in found]
+
+    def lock_new_table(self, table: TableName) -> None:
+        if not self.families(table):
+            # Two first writers would both create the table: the second waits for the
+            # first to commit, then sees its table.
+            lock_key = _literal(f"knot {table.quoted()}")
+            self.rows(f"select pg_advisory_xact_lock(hashtextextended({lock_key}, 0))")
+
+    def after_create(self, target: TableName, keys: Sequence[str]) -> None:
+        if keys:
+            # A unique key: whatever writes to the table later can never add a key twice.
+            self.run(
+                f"create unique index {quote_identifier(unique_key_name(target))} on "
+                f"{target.quoted()} ({', '.join(quote_identifier(k) for k in keys)})"
+            )
+
+    def upsert(
+        self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> None:
+        self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")
+        # Upserts into one table take turns (see the module's docstring); readers go on.
+        self.run(f"lock table {target.quoted()} in share row exclusive mode")
+        super().upsert(target, source, columns, keys)
+
+
+class _AdbcSession(PostgresSession):
+    def __init__(self, cur: Cursor) -> None:
+        self.cur = cur
+
+    def run(self, sql: str) -> None:
+        self.cur.execute(sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        self.cur.execute(sql)
+        return list(self.cur.fetchall())
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _copy(cur: Cursor, name: TableName, data: pa.Table) -> None:

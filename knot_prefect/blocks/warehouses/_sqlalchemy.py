@@ -22,6 +22,7 @@ from knot_prefect.blocks.warehouses._common import (
     staging_name,
     unique_key_name,
 )
+from knot_prefect.blocks.warehouses._postgres import PostgresSession
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     TableNotFoundError,
@@ -30,6 +31,7 @@ from knot_prefect.blocks.warehouses.base import (
     table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.staging import SqlSession
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -267,6 +269,15 @@ class SqlAlchemyOps:
         version = ".".join(str(part) for part in info) if info else "unknown version"
         return f"{conn.dialect.name} {version}"
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SqlSession]:
+        """A staged-write session in one transaction, committed when the block ends."""
+        with self.connect(transaction=True) as conn:
+            if conn.dialect.name == "postgresql":
+                yield _PostgresOnSqlAlchemy(conn)
+            else:
+                yield SqlAlchemySession(conn)
+
     # -- writes ----------------------------------------------------------------------
     def write(
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
@@ -342,6 +353,70 @@ class SqlAlchemyOps:
         sa.Index(f"{stage.table}_k", *[staged.c[k] for k in keys]).create(conn)
         _upsert_from(conn, target, staged, data.column_names, keys)
         staged.drop(conn)
+
+
+class _OnConnection:
+    """Runs a session's SQL on a SQLAlchemy connection, as the driver's own text."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.quote = _quote(conn)
+
+    def run(self, sql: str) -> None:
+        self.conn.exec_driver_sql(sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.exec_driver_sql(sql).fetchall()]
+
+
+class SqlAlchemySession(_OnConnection, SqlSession):
+    """The portable hooks (SQLite and others): SQLAlchemy's reflection, no ``MERGE``."""
+
+    def families(self, table: TableName) -> dict[str, str]:
+        import sqlalchemy as sa
+
+        inspector = sa.inspect(self.conn)
+        if not inspector.has_table(table.table, schema=table.schema):
+            return {}
+        columns = inspector.get_columns(table.table, schema=table.schema)
+        return {column["name"]: sa_family(column["type"]) for column in columns}
+
+    def column_type(self, data_type: pa.DataType) -> str:
+        return str(sa_type(data_type).compile(dialect=self.conn.dialect))
+
+    def table_names(self, schema: str | None) -> list[str]:
+        import sqlalchemy as sa
+
+        return list(sa.inspect(self.conn).get_table_names(schema=schema))
+
+    def create_schema(self, table: TableName) -> None:
+        if self.conn.dialect.name != "sqlite":
+            super().create_schema(table)
+
+    def upsert(
+        self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> None:
+        """``UPDATE ... FROM`` the matching rows, then insert the others.
+
+        The source's alias is one no table is named (the target keeps its own name).
+        """
+        full, src = self.full(target), "_knot_source"
+        match = " AND ".join(f"{full}.{self.q(k)} = {src}.{self.q(k)}" for k in keys)
+        values = ", ".join(
+            f"{self.q(c)} = {src}.{self.q(c)}" for c in columns if c not in keys
+        )
+        if values:
+            self.run(f"UPDATE {full} SET {values} FROM {source} AS {src} WHERE {match}")
+        listed = ", ".join(self.q(c) for c in columns)
+        existing = " AND ".join(f"t.{self.q(k)} = {src}.{self.q(k)}" for k in keys)
+        self.run(
+            f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source} AS {src} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {full} AS t WHERE {existing})"
+        )
+
+
+class _PostgresOnSqlAlchemy(_OnConnection, PostgresSession):
+    """PostgreSQL's hooks over a SQLAlchemy connection (without ADBC)."""
 
 
 def _quote(conn: Connection) -> str:

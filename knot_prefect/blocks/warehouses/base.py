@@ -10,8 +10,11 @@ and pass ``params={"name": value}``; each backend translates to its driver's sty
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import logging
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -101,6 +104,50 @@ class WriteResult:
     def to_dict(self) -> dict[str, Any]:
         """The result as a plain dict (for artifacts and logs)."""
         return asdict(self)
+
+
+@dataclasses.dataclass
+class StagedPart:
+    """Rows written by :meth:`Warehouse.stage`, not yet part of the table.
+
+    Small and picklable: a Dask worker stages its rows and returns this; the flow
+    process gathers the parts and publishes them all with one
+    :meth:`Warehouse.commit_staged`.
+
+    Attributes:
+        table: The table the rows are for.
+        stage_id: The staged write they belong to.
+        part: The part's number within the staged write.
+        rows: Rows staged.
+        files: ``{"path", "rows"}`` of each data file, paths relative to the table
+            (Parquet lakes).
+        schema: The rows' Arrow schema, encoded (None when no rows were staged).
+        stage_table: The hidden table holding the rows (SQL warehouses).
+    """
+
+    table: str
+    stage_id: str
+    part: int
+    rows: int = 0
+    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    schema: str | None = None
+    stage_table: str | None = None
+
+    def arrow_schema(self) -> pa.Schema | None:
+        """The staged rows' Arrow schema (None when no rows were staged)."""
+        return decode_schema(self.schema) if self.schema else None
+
+
+def encode_schema(schema: pa.Schema) -> str:
+    """An Arrow schema as text (for a :class:`StagedPart`)."""
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def decode_schema(encoded: str) -> pa.Schema:
+    """The Arrow schema :func:`encode_schema` encoded."""
+    import pyarrow as pa
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(encoded)))
 
 
 def warehouse_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -305,6 +352,87 @@ class Warehouse(KnotBlock, ABC):
         ``write`` has already checked the mode, the names and (for ``upsert``) the
         keys, and prepared the frame.
         """
+
+    # -- staged writes -------------------------------------------------------------
+    @staticmethod
+    def new_stage_id() -> str:
+        """A fresh id for a staged write: pass it to every :meth:`stage` call of the write.
+
+        The id starts with the time it was made, so stale stages can be recognised.
+        """
+        return f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}-stage"
+
+    @abstractmethod
+    def stage(
+        self,
+        data: Any,
+        table: str,
+        stage_id: str,
+        part: int = 0,
+        unique_keys: Sequence[str] | None = None,
+    ) -> StagedPart:
+        """Write rows for ``table`` where no reader sees them until committed.
+
+        Many processes may stage parts of one write at the same time (each Dask worker
+        its own part); :meth:`commit_staged` then publishes all of them at once.
+        Staging the same ``(stage_id, part)`` again (a retried task) replaces the
+        part, so nothing is staged twice. Parts never committed are removed by
+        :meth:`discard_staged`.
+
+        Args:
+            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
+                one at a time).
+            table: ``"table"`` or ``"schema.table"``.
+            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
+            part: This part's number, distinct within the staged write.
+            unique_keys: Check that these columns are never null and unique together
+                within the part; when every part is checked and the parts hold
+                disjoint keys, the commit can skip its own check
+                (``check_unique=False``).
+
+        Returns:
+            The staged part, to pass to :meth:`commit_staged`.
+
+        Raises:
+            SchemaMismatchError: When later frames do not convert to the first one's
+                column types, or ``unique_keys`` are null or repeat (the part is then
+                removed).
+        """
+
+    @abstractmethod
+    def commit_staged(
+        self,
+        table: str,
+        parts: Sequence[StagedPart],
+        keys: Sequence[str],
+        evolve: bool = False,
+        check_unique: bool = True,
+    ) -> int:
+        """Upsert every staged part into ``table`` at once, then remove the stages.
+
+        Until the commit nothing is visible; a failure leaves the table exactly as
+        it was (the stages stay until :meth:`discard_staged`). SQL warehouses also
+        take ``mode=`` (``append``, ``replace``, ``upsert`` or ``fail``).
+
+        Args:
+            table: ``"table"`` or ``"schema.table"``; created when missing.
+            parts: What :meth:`stage` returned, for every part of the write.
+            keys: Columns identifying a row.
+            evolve: Allow new columns to be added to an existing table.
+            check_unique: Check that no key is staged twice (skip only when the parts
+                are known to hold disjoint, unique keys).
+
+        Returns:
+            Rows published.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key (naming an example), new
+                columns without ``evolve``, or types the table cannot hold.
+        """
+
+    @abstractmethod
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Remove staged parts that will not be committed."""
 
     # -- other ---------------------------------------------------------------------
     @abstractmethod

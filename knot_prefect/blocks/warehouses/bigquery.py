@@ -19,6 +19,7 @@ staging table is deleted afterwards; one left behind by a killed writer is named
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import io
@@ -38,20 +39,20 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
-    Warehouse,
     WarehouseError,
 )
 from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
 )
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from google.cloud import bigquery
 
 
-class BigQueryWarehouse(Warehouse):
+class BigQueryWarehouse(SqlStagedWarehouse):
     """Read BigQuery as Arrow; write through Parquet load jobs and atomic jobs.
 
     Examples:
@@ -266,6 +267,22 @@ warehouse.write(frame, "predictions", mode="replace")
             return {}
         return {field.name: field.field_type for field in found.schema}
 
+    # -- staged writes: hooks of the shared algorithm (see staging.py) ----------------
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[SqlSession]:
+        client = self._client()
+        try:
+            yield _BigQuerySession(self, client)
+        finally:
+            client.close()
+
+    def _target(self, table: str) -> TableName:
+        return self._name(table)
+
+    def describe(self) -> str:
+        """The project as text (for messages)."""
+        return f"BigQuery project {self._project}"
+
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"dataset.table"``) exists."""
@@ -295,6 +312,47 @@ warehouse.write(frame, "predictions", mode="replace")
         finally:
             client.close()
         return f"BigQuery dataset {self._project}.{self.dataset} in {found.location}"
+
+
+class _BigQuerySession(SqlSession):
+    """BigQuery's hooks: every job is atomic, so the target changes in one job
+    (``CREATE OR REPLACE TABLE ... AS``, ``INSERT`` or ``MERGE``) and the stages are
+    dropped after it."""
+
+    quote = "`"
+    qualify_set = True
+    transactional_ddl = False
+
+    def __init__(self, warehouse: BigQueryWarehouse, client: bigquery.Client) -> None:
+        self.warehouse, self.client = warehouse, client
+
+    def run(self, sql: str) -> None:
+        self.warehouse._query(self.client, sql, None)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) for row in self.warehouse._query(self.client, sql, None)]
+
+    def full(self, table: TableName) -> str:
+        return self.warehouse._quoted(table)
+
+    def families(self, table: TableName) -> dict[str, str]:
+        return {n: _family(t) for n, t in self.warehouse._columns(self.client, table).items()}
+
+    def column_type(self, data_type: pa.DataType) -> str:
+        return bigquery_type(data_type)
+
+    def table_names(self, schema: str | None) -> list[str]:
+        dataset = f"{self.warehouse._project}.{schema or self.warehouse.dataset}"
+        return [table.table_id for table in self.client.list_tables(dataset)]
+
+    def create_schema(self, table: TableName) -> None:
+        """Datasets are made with their location and access rules, not by knot."""
+
+    def create(
+        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
+        keys: Sequence[str],
+    ) -> None:
+        self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
 
 
 # -- parameters and types --------------------------------------------------------------

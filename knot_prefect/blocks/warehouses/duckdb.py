@@ -25,11 +25,11 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
-    Warehouse,
     WarehouseError,
     table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 from knot_prefect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ MEMORY = ":memory:"
 T = TypeVar("T", "pa.Table", "pa.RecordBatch")
 
 
-class DuckDBWarehouse(Warehouse):
+class DuckDBWarehouse(SqlStagedWarehouse):
     """A DuckDB database file used as a warehouse (the embedded default).
 
     Leave ``path`` empty to use ``warehouse.duckdb`` in the knot home folder
@@ -189,6 +189,25 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
                 con.unregister(source)
         return data.num_rows
 
+    # -- staged writes: hooks of the shared algorithm (see staging.py) ------------------
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[SqlSession]:
+        with self.connect() as con, _translate_errors("a staged write"):
+            con.sql("BEGIN TRANSACTION")
+            try:
+                yield _DuckDBSession(con)
+                con.sql("COMMIT")
+            except BaseException:
+                con.sql("ROLLBACK")
+                raise
+
+    def _target(self, table: str) -> TableName:
+        return self.table_name(table)
+
+    def describe(self) -> str:
+        """The database as text (for messages)."""
+        return f"the DuckDB warehouse {self.database_path}"
+
     # -- other -----------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
@@ -251,6 +270,45 @@ def _write_in_transaction(
     # upsert: one MERGE keyed on the upsert keys.
     frame = f"(select {select} from {quote_identifier(source)})"
     con.sql(merge_sql(target, frame, data.column_names, keys))
+
+
+class _DuckDBSession(SqlSession):
+    """DuckDB's hooks: its DDL is transactional and it creates tables from queries."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def run(self, sql: str) -> None:
+        self.con.sql(sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.sql(sql).fetchall()
+
+    def families(self, table: TableName) -> dict[str, str]:
+        if not _exists(self.con, table):
+            return {}
+        schema = self.con.sql(f"select * from {table.quoted()} limit 0").to_arrow_table().schema
+        return {field.name: type_family(field.type) for field in schema}
+
+    def column_type(self, data_type: pa.DataType) -> str:
+        import pyarrow as pa
+
+        return str(self.con.from_arrow(pa.table({"c": pa.nulls(0, data_type)})).types[0])
+
+    def table_names(self, schema: str | None) -> list[str]:
+        found = self.con.sql(
+            "select table_name from information_schema.tables where table_catalog = "
+            "current_database() and lower(table_schema) = lower($schema)",
+            params={"schema": schema or "main"},
+        ).fetchall()
+        return [row[0] for row in found]
+
+    def create(
+        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
+        keys: Sequence[str],
+    ) -> None:
+        verb = "create or replace table" if replace else "create table"
+        self.run(f"{verb} {target.quoted()} as select * from {source} as s")
 
 
 def utc(data: T) -> T:

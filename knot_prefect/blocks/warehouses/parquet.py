@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import json
 import os
 import time
@@ -40,6 +39,7 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
+    StagedPart,
     TableNotFoundError,
     Warehouse,
     WarehouseError,
@@ -73,31 +73,6 @@ MANIFEST_FORMAT = "knot-parquet-lake/1"
 
 class ConcurrentWriteError(WarehouseError):
     """Another writer switched the table's manifest while this write was running."""
-
-
-@dataclasses.dataclass
-class StagedPart:
-    """Data files written by :meth:`ParquetLake.stage`, not yet part of the table.
-
-    Small and picklable: a Dask worker stages its rows and returns this; the flow
-    process gathers the parts and publishes them all with one
-    :meth:`ParquetLake.commit_staged`.
-
-    Attributes:
-        table: The table the files are for.
-        stage_id: The staged write they belong to.
-        part: The part's number within the staged write.
-        rows: Rows in the files.
-        files: ``{"path", "rows"}`` of each file, paths relative to the table.
-        schema: The files' Arrow schema, encoded (None when no rows were staged).
-    """
-
-    table: str
-    stage_id: str
-    part: int
-    rows: int = 0
-    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    schema: str | None = None
 
 
 class ParquetLake(Warehouse):

@@ -35,7 +35,6 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
-    Warehouse,
     WarehouseConnectionError,
     WarehouseError,
 )
@@ -43,6 +42,7 @@ from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
 )
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from snowflake.connector.cursor import SnowflakeCursor
 
 
-class SnowflakeWarehouse(Warehouse):
+class SnowflakeWarehouse(SqlStagedWarehouse):
     """Read and write Snowflake tables with bulk loads and atomic swaps.
 
     Examples:
@@ -255,6 +255,19 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
             for name, kind, scale in cursor.fetchall()
         }
 
+    # -- staged writes: hooks of the shared algorithm (see staging.py) ----------------
+    @contextmanager
+    def _session(self) -> Iterator[SqlSession]:
+        with self._connect() as connection:
+            yield _SnowflakeSession(self, connection.cursor())
+
+    def _target(self, table: str) -> TableName:
+        return self._name(table)
+
+    def describe(self) -> str:
+        """The database as text (for messages)."""
+        return f"Snowflake database {self.database}"
+
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"TABLE"`` or ``"SCHEMA.TABLE"``) exists."""
@@ -287,6 +300,54 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
             f"Snowflake {version}, account {self.credentials.account}, "
             f"database {self.database}"
         )
+
+
+class _SnowflakeSession(SqlSession):
+    """Snowflake's hooks: DDL commits at once, so the target changes in one statement
+    (``CREATE OR REPLACE TABLE ... AS``, ``INSERT`` or ``MERGE``) and the stages are
+    dropped after it."""
+
+    qualify_set = True
+    transactional_ddl = False
+
+    def __init__(self, warehouse: SnowflakeWarehouse, cursor: SnowflakeCursor) -> None:
+        self.warehouse, self.cursor = warehouse, cursor
+
+    def run(self, sql: str) -> None:
+        self.warehouse._run(self.cursor, sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self.warehouse._run(self.cursor, sql).fetchall())
+
+    def full(self, table: TableName) -> str:
+        return self.warehouse._full(table)
+
+    def families(self, table: TableName) -> dict[str, str]:
+        return {n: _family(t) for n, t in self.warehouse._columns(self.cursor, table).items()}
+
+    def column_type(self, data_type: pa.DataType) -> str:
+        return snowflake_type(data_type)
+
+    def table_names(self, schema: str | None) -> list[str]:
+        database = quote_identifier(self.warehouse.database, "database")
+        found = self.warehouse._run(
+            self.cursor,
+            f"SELECT table_name FROM {database}.information_schema.tables "
+            "WHERE table_schema = ?",
+            [schema or self.warehouse.schema_name],
+        ).fetchall()
+        return [row[0] for row in found]
+
+    def create_schema(self, table: TableName) -> None:
+        database = quote_identifier(self.warehouse.database, "database")
+        schema = quote_identifier(table.schema or self.warehouse.schema_name, "schema")
+        self.run(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+
+    def create(
+        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
+        keys: Sequence[str],
+    ) -> None:
+        self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
 
 
 # -- type mapping ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ identifiers, bound values.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,8 +18,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
-from knot_prefect.blocks.warehouses.base import Warehouse
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class SqlPath(Protocol):
 
     def server_version(self) -> str: ...
 
+    def session(self) -> contextlib.AbstractContextManager[SqlSession]: ...
+
 
 # Names longer than these are cut short by the server: knot refuses them instead.
 _IDENTIFIER_LIMITS = {
@@ -58,7 +61,7 @@ _IDENTIFIER_LIMITS = {
 }
 
 
-class SqlWarehouse(Warehouse):
+class SqlWarehouse(SqlStagedWarehouse):
     """A database reached through a SQLAlchemy URL, used as a warehouse.
 
     The password lives in its own secret field, never in the URL. PostgreSQL
@@ -217,6 +220,12 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
         return self._backend().write(data, self.table_name(table), mode, keys, evolve)
+
+    def _session(self) -> contextlib.AbstractContextManager[SqlSession]:
+        return self._backend().session()
+
+    def _target(self, table: str) -> TableName:
+        return self.table_name(table)
 
     # -- other -----------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:

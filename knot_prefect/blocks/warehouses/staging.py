@@ -1,0 +1,419 @@
+"""Staged writes on SQL warehouses: hidden stage tables, published in one transaction.
+
+The algorithm lives here once; each SQL backend (DuckDB, PostgreSQL via ADBC or
+SQLAlchemy, SQLite, Snowflake, BigQuery) supplies a :class:`SqlSession`, its
+dialect's hooks over one transaction.
+
+- :meth:`SqlStagedWarehouse.stage` writes a part's rows into a stage table next to the
+  target, named ``_knot_stage_<table>_<id>_<part>`` (within every backend's name limit).
+  Readers of the target never see them; staging the same part again replaces it.
+- :meth:`SqlStagedWarehouse.commit_staged` checks the keys over all parts, then in one
+  transaction adds new columns, publishes the parts with the requested mode and drops
+  the stages. A failure rolls all of it back.
+- :meth:`SqlStagedWarehouse.discard_staged` drops the stages of a write given up, and
+  :meth:`SqlStagedWarehouse.drop_stale_stages` (run after every commit) those a killed
+  process left behind.
+
+Examples:
+    >>> stage_table_name(TableName.parse("ml.scores"), "1765000000000-" + "ab" * 16 + "-stage", 3)
+    TableName(table='_knot_stage_scores_6933c340abab_3', schema='ml')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.blocks.warehouses._common import check_key_columns, merge_sql, plan_write
+from knot_prefect.blocks.warehouses.base import (
+    SchemaMismatchError,
+    StagedPart,
+    Warehouse,
+    WarehouseError,
+    WriteMode,
+    encode_schema,
+    to_arrow,
+    validate_write_mode,
+    warehouse_logger,
+)
+from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+STAGE_PREFIX = "_knot_stage_"
+# A stage older than this is taken for a leftover of a killed run and dropped.
+STALE_STAGE_SECONDS = 24 * 3600
+
+_STAGE_ID = re.compile(r"(\d{13})-([0-9a-f]{32})-stage")
+_STAGE_TAIL = re.compile(r"([0-9a-f]{8})[0-9a-f]{4}_\d+")
+
+
+def stage_table_name(target: TableName, stage_id: str, part: int) -> TableName:
+    """The stage table of one part: next to the target, within a 63-character limit.
+
+    The name carries the stage's creation time (seconds, hex), so stale stages are
+    found by name.
+
+    Raises:
+        WarehouseError: For a ``stage_id`` not made by ``new_stage_id``.
+    """
+    match = _STAGE_ID.fullmatch(stage_id)
+    if match is None:
+        raise WarehouseError(
+            f"{stage_id!r} is not a stage id: take one from warehouse.new_stage_id()."
+        )
+    if not 0 <= part < 100_000:
+        raise WarehouseError(f"Part number {part} is out of range: use 0 to 99999.")
+    seconds = int(match.group(1)) // 1000
+    return target.with_table(
+        f"{_stage_base(target)}{seconds:08x}{match.group(2)[:4]}_{part}"
+    )
+
+
+def _stage_base(target: TableName) -> str:
+    return f"{STAGE_PREFIX}{re.sub(r'[^A-Za-z0-9_]', '_', target.table)[:24]}_"
+
+
+class SqlSession(ABC):
+    """One transaction on a SQL warehouse, as the staged-write algorithm sees it.
+
+    Backends implement the abstract methods and override the defaults their dialect
+    spells differently.
+
+    Attributes:
+        quote: The dialect's identifier quote.
+        qualify_set: ``MERGE`` updates name the target (``SET t.col``).
+        transactional_ddl: ``DROP TABLE`` joins the transaction (else the stages are
+            dropped after the publishing statement, and a failure to drop is logged).
+    """
+
+    quote = '"'
+    qualify_set = False
+    transactional_ddl = True
+
+    @abstractmethod
+    def run(self, sql: str) -> None:
+        """Run one statement."""
+
+    @abstractmethod
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+
+    @abstractmethod
+    def families(self, table: TableName) -> dict[str, str]:
+        """The table's columns, name -> type family; empty when the table is missing."""
+
+    @abstractmethod
+    def column_type(self, data_type: pa.DataType) -> str:
+        """The dialect's column type for an Arrow type."""
+
+    @abstractmethod
+    def table_names(self, schema: str | None) -> list[str]:
+        """The tables of a schema (the default one for None)."""
+
+    # -- hooks with a default ------------------------------------------------------
+    def full(self, table: TableName) -> str:
+        """The table's name as SQL refers to it."""
+        return table.quoted(self.quote)
+
+    def q(self, column: str) -> str:
+        """A quoted column name."""
+        return quote_identifier(column, "column name", self.quote)
+
+    def lock_new_table(self, table: TableName) -> None:
+        """Make a second first writer wait for the first (PostgreSQL); nothing by default."""
+        return None
+
+    def create_schema(self, table: TableName) -> None:
+        """Create the table's schema when missing."""
+        if table.schema:
+            self.run(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema)}")
+
+    def create(
+        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
+        keys: Sequence[str],
+    ) -> None:
+        """Create (or, with ``replace``, recreate) the target from the source's rows."""
+        if replace:
+            self.run(f"DROP TABLE {self.full(target)}")
+        ddl = ", ".join(f"{self.q(f.name)} {self.column_type(f.type)}" for f in schema)
+        self.run(f"CREATE TABLE {self.full(target)} ({ddl})")
+        self.after_create(target, keys)
+        self.append(target, source, schema.names)
+
+    def after_create(self, target: TableName, keys: Sequence[str]) -> None:
+        """Called after the target is created for an upsert (PostgreSQL adds a unique key)."""
+        return None
+
+    def add_column(self, target: TableName, column: str, data_type: pa.DataType) -> None:
+        """Add a column to the target."""
+        self.run(
+            f"ALTER TABLE {self.full(target)} ADD COLUMN {self.q(column)} "
+            f"{self.column_type(data_type)}"
+        )
+
+    def append(self, target: TableName, source: str, columns: Sequence[str]) -> None:
+        """Insert the source's rows."""
+        listed = ", ".join(self.q(c) for c in columns)
+        self.run(f"INSERT INTO {self.full(target)} ({listed}) SELECT {listed} FROM {source} AS s")
+
+    def upsert(
+        self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> None:
+        """Update the target's rows whose keys the source holds, insert the others."""
+        self.run(merge_sql(self.full(target), source, columns, keys, self.quote,
+                           self.qualify_set))
+
+    def drop(self, table: TableName) -> None:
+        """Drop a table if it exists."""
+        self.run(f"DROP TABLE IF EXISTS {self.full(table)}")
+
+
+class SqlStagedWarehouse(Warehouse):
+    """A warehouse whose staged writes are stage tables published in one transaction."""
+
+    @abstractmethod
+    def _session(self) -> contextlib.AbstractContextManager[SqlSession]:
+        """A :class:`SqlSession` in one transaction, committed when the block ends."""
+
+    @abstractmethod
+    def _target(self, table: str) -> TableName:
+        """The table's full name (default schema filled in), checked against the limit."""
+
+    def stage(
+        self,
+        data: Any,
+        table: str,
+        stage_id: str,
+        part: int = 0,
+        unique_keys: Sequence[str] | None = None,
+    ) -> StagedPart:
+        """Write rows into a stage table of ``table``: see :meth:`Warehouse.stage`.
+
+        Examples:
+            >>> import pandas as pd
+            >>> from knot_prefect import DuckDBWarehouse
+            >>> warehouse = DuckDBWarehouse(path=":memory:")
+            >>> stage_id = warehouse.new_stage_id()
+            >>> part = warehouse.stage(pd.DataFrame({"id": [1, 2]}), "ids", stage_id)
+            >>> warehouse.table_exists("ids")
+            False
+            >>> warehouse.commit_staged("ids", [part], keys=["id"])
+            2
+            >>> warehouse.read("select count(*) as n from ids")["n"].tolist()
+            [2]
+        """
+        target = self._target(table)
+        stage = stage_table_name(target, stage_id, part)
+        frames = [data] if _is_frame(data) else data
+        schema: pa.Schema | None = None
+        rows = 0
+        try:
+            for frame in frames:
+                arrow = to_arrow(frame)
+                if not arrow.num_rows:
+                    continue
+                arrow = self._prepare_frame(arrow, table)
+                # The first frame replaces what a retried attempt of this part staged.
+                self.write(arrow, str(stage), mode="append" if schema else "replace")
+                schema = schema or arrow.schema
+                rows += arrow.num_rows
+            if schema is None:
+                self._drop_stages([stage])
+            elif unique_keys:
+                with self._session() as session:
+                    _check_keys(session, f"SELECT * FROM {session.full(stage)}",
+                                list(unique_keys), table, check_unique=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._drop_stages([stage])
+            raise
+        return StagedPart(table=table, stage_id=stage_id, part=part, rows=rows,
+                          schema=encode_schema(schema) if schema else None,
+                          stage_table=stage.table)
+
+    def commit_staged(
+        self,
+        table: str,
+        parts: Sequence[StagedPart],
+        keys: Sequence[str] = (),
+        evolve: bool = False,
+        check_unique: bool = True,
+        mode: WriteMode = "upsert",
+    ) -> int:
+        """Publish every staged part in one transaction: see :meth:`Warehouse.commit_staged`.
+
+        Args:
+            table: ``"table"`` or ``"schema.table"``; created when missing.
+            parts: What :meth:`stage` returned, for every part of the write.
+            keys: Columns identifying a row (required by ``upsert``).
+            evolve: Allow new columns to be added to an existing table.
+            check_unique: Check that no key is staged twice.
+            mode: ``upsert`` (default), ``append``, ``replace`` or ``fail``, as in
+                :meth:`Warehouse.write`.
+
+        Returns:
+            Rows published.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key, parts with different
+                columns, new columns without ``evolve``, or types the table cannot hold.
+            TableExistsError: For ``mode='fail'`` when the table exists.
+        """
+        validate_write_mode(mode, keys)
+        target = self._target(table)
+        keys = list(keys)
+        self.check_column_names(keys, "upsert key")
+        others = sorted({part.table for part in parts} - {table})
+        if others:
+            raise WarehouseError(
+                f"commit_staged({table!r}) was given parts staged for {others}: commit "
+                "each table's parts separately."
+            )
+        parts = [part for part in parts if part.rows]
+        rows = sum(part.rows for part in parts)
+        if not rows:
+            warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
+            return 0
+        schema = _common_schema(parts, table)
+        for key in keys:
+            check_key_columns([key], schema.names, f"the rows staged for {table}")
+        stages = [stage_table_name(target, part.stage_id, part.part) for part in parts]
+        with self._session() as session:
+            source = _union(session, stages, schema.names)
+            if keys:
+                _check_keys(session, source, keys, table, check_unique)
+            session.create_schema(target)
+            session.lock_new_table(target)
+            plan = plan_write(schema.empty_table(), table, mode, keys, evolve,
+                              session.families(target), self.describe())
+            if plan.creates:
+                session.create(target, schema, source, plan.exists,
+                               keys if mode == "upsert" else [])
+            else:
+                for column in plan.new_columns:
+                    session.add_column(target, column, schema.field(column).type)
+                if mode == "upsert":
+                    session.upsert(target, source, schema.names, keys)
+                else:
+                    session.append(target, source, schema.names)
+            if session.transactional_ddl:
+                for stage in stages:
+                    session.drop(stage)
+        if not session.transactional_ddl:
+            self._drop_stages(stages, quietly=True)
+        self.drop_stale_stages(table)
+        return rows
+
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Drop the stage tables of parts that will not be committed."""
+        self._drop_stages([
+            stage_table_name(self._target(part.table), part.stage_id, part.part)
+            for part in parts
+        ])
+
+    def drop_stale_stages(self, table: str, older_than: float = STALE_STAGE_SECONDS) -> int:
+        """Drop the stage tables of ``table`` older than ``older_than`` seconds.
+
+        A process killed between staging and committing leaves its stage tables
+        behind; every commit to the table runs this, and it may be called at any time.
+
+        Returns:
+            The number of stage tables dropped.
+        """
+        target = self._target(table)
+        base = _stage_base(target)
+        oldest = time.time() - older_than
+        with self._session() as session:
+            names = session.table_names(target.schema)
+        stale = []
+        for name in names:
+            tail = _STAGE_TAIL.fullmatch(name[len(base):]) if name.startswith(base) else None
+            if tail and int(tail.group(1), 16) < oldest:
+                stale.append(target.with_table(name))
+        self._drop_stages(stale, quietly=True)
+        return len(stale)
+
+    def describe(self) -> str:
+        """The warehouse as text without secrets (for messages)."""
+        return type(self).__name__
+
+    def _drop_stages(self, stages: Sequence[TableName], quietly: bool = False) -> None:
+        if not stages:
+            return
+        try:
+            with self._session() as session:
+                for stage in stages:
+                    session.drop(stage)
+        except WarehouseError as exc:
+            if not quietly:
+                raise
+            warehouse_logger().warning(
+                "Could not drop the stage tables %s (%s); drop_stale_stages removes them "
+                "later.", ", ".join(map(str, stages)), exc)
+
+
+def _union(session: SqlSession, stages: Sequence[TableName], columns: Sequence[str]) -> str:
+    listed = ", ".join(session.q(c) for c in columns)
+    selects = [f"SELECT {listed} FROM {session.full(stage)}" for stage in stages]
+    return f"({' UNION ALL '.join(selects)})"
+
+
+def _check_keys(
+    session: SqlSession, source: str, keys: list[str], table: str, check_unique: bool
+) -> None:
+    """Refuse null keys and, when asked, keys staged more than once."""
+    if not source.startswith("("):
+        source = f"({source})"
+    quoted = ", ".join(session.q(k) for k in keys)
+    nulls = " OR ".join(f"{session.q(k)} IS NULL" for k in keys)
+    found = session.rows(f"SELECT count(*) FROM {source} AS s WHERE {nulls}")
+    if found and found[0][0]:
+        raise SchemaMismatchError(
+            f"Upsert keys {keys} are null in {found[0][0]} staged row(s) for {table}: "
+            "every row needs a key value. Nothing was written."
+        )
+    if not check_unique:
+        return
+    repeated = session.rows(
+        f"SELECT {quoted}, count(*) FROM {source} AS s GROUP BY {quoted} "
+        "HAVING count(*) > 1 LIMIT 1"
+    )
+    if repeated:
+        example = dict(zip(keys, repeated[0][:-1], strict=True))
+        raise SchemaMismatchError(
+            f"Upsert keys {keys} repeat in the rows staged for {table}, e.g. {example} "
+            f"({repeated[0][-1]} times): deduplicate the rows first. Nothing was written."
+        )
+
+
+def _common_schema(parts: Sequence[StagedPart], table: str) -> pa.Schema:
+    """The parts' one schema (types widened where parts differ, e.g. an all-null column)."""
+    import pyarrow as pa
+
+    schemas = [schema for part in parts if (schema := part.arrow_schema()) is not None]
+    names = {tuple(schema.names) for schema in schemas}
+    if len(names) > 1:
+        raise SchemaMismatchError(
+            f"The parts staged for {table} have different columns ({sorted(names)}): "
+            "stage every part with the same columns."
+        )
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaMismatchError(
+            f"The parts staged for {table} have column types that do not combine: {exc}"
+        ) from None
+
+
+def _is_frame(data: Any) -> bool:
+    import pyarrow as pa
+
+    module = type(data).__module__.split(".")[0]
+    return isinstance(data, pa.Table | pa.RecordBatch) or module in ("pandas", "polars")
+
