@@ -262,7 +262,7 @@ class BarePartitions:
     """The flow's own partitions as plain functions: no flow, no Prefect task runs.
 
     The same ranges the flow plans for 2 workers, each read, scored and staged by
-    ``score_lake_partition``'s function: one after another in this process, or two at
+    ``score_key_range``'s function: one after another in this process, or two at
     a time on the Dask workers with ``Client.submit``. The ratio is the ceiling of the
     part of the flow that runs in parallel, on this machine, for this workload.
     """
@@ -288,21 +288,21 @@ class BarePartitions:
                 for part in self.plan]
 
     def serial(self) -> float:
-        from knot_prefect.flows._scoring import score_lake_partition
+        from knot_prefect.flows._scoring import score_key_range
 
         stage_id = self.lake.new_stage_id()
         started = time.perf_counter()
-        staged = [score_lake_partition.fn(*args)[0] for args in self._arguments(stage_id)]
+        staged = [score_key_range.fn(*args)[0] for args in self._arguments(stage_id)]
         seconds = time.perf_counter() - started
         self.lake.discard_staged(staged)
         return seconds
 
     def on_workers(self) -> float:
-        from knot_prefect.flows._scoring import score_lake_partition
+        from knot_prefect.flows._scoring import score_key_range
 
         stage_id = self.lake.new_stage_id()
         started = time.perf_counter()
-        futures = [self.client.submit(score_lake_partition.fn, *args, pure=False)
+        futures = [self.client.submit(score_key_range.fn, *args, pure=False)
                    for args in self._arguments(stage_id)]
         staged = [part for part, _ in self.client.gather(futures)]
         seconds = time.perf_counter() - started

@@ -2,11 +2,10 @@
 
 Scoring is the part of batch inference that parallelises. Two ways:
 
-- next to the data (:func:`score_lake_partition`): for a ParquetLake with the model's
-  inputs in the lake, the flow process only plans ranges of the key column; each Dask
-  worker reads its range from the lake, scores it and stages the predictions in the
-  lake, and the flow commits every staged part in one atomic step. No row passes
-  through the flow process.
+- next to the data (:func:`score_key_range`): with the model's inputs in the warehouse,
+  the flow process only plans ranges of the key column; each Dask worker reads its
+  range from the warehouse, scores it and stages the predictions there, and the flow
+  commits every staged part in one atomic step. No row passes through the flow process.
 - frames shipped to the workers (:func:`score_partition`): the flow process reads,
   validates, fetches features and writes; the workers only score, so they need neither
   the warehouse nor the feature store.
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from knot_prefect.blocks.warehouses.identifiers import quote_identifier
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows._worker_allocator import tune_worker_allocator
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from prefect.task_runners import TaskRunner
 
-    from knot_prefect.blocks.warehouses.parquet import ParquetLake, StagedPart
+    from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse
     from knot_prefect.lineage.columns import Lineage
 
 LOCAL_CLUSTER = "local"
@@ -355,7 +355,7 @@ def with_lineage(scored: pd.DataFrame, lineage: Lineage) -> pa.Table:
 # retry recomputes one range; memory does not depend on it (ranges stream by batch).
 # At about 0.4 µs a row, 4M rows is ~1.6 s of work: overhead stays near 5%.
 PARTITION_ROWS = 4_000_000
-QUANTILE_GRID = 64
+MAX_PARTITIONS = 64
 
 
 @dataclass(frozen=True)
@@ -366,24 +366,31 @@ class Partition:
     lower: Any
     upper: Any
 
-    def sql(self, entity_sql: str, key: str) -> tuple[str, dict[str, Any]]:
-        """The entity query restricted to this partition, with its bound values."""
+    def sql(self, entity_sql: str, key: str, quote: str = '"') -> tuple[str, dict[str, Any]]:
+        """The entity query restricted to this partition, with its bound values.
+
+        Args:
+            entity_sql: The query of the rows to score.
+            key: The column the ranges split.
+            quote: The warehouse's identifier quote (``Warehouse.identifier_quote``).
+        """
+        column = f"q.{quote_identifier(key, 'key column', quote)}"
         conditions, values = [], {}
         if self.lower is not None:
-            conditions.append(f'q."{key}" >= :knot_partition_lower')
+            conditions.append(f"{column} >= :knot_partition_lower")
             values["knot_partition_lower"] = self.lower
         if self.upper is not None:
-            conditions.append(f'q."{key}" < :knot_partition_upper')
+            conditions.append(f"{column} < :knot_partition_upper")
             values["knot_partition_upper"] = self.upper
-        where = " AND ".join(conditions) or "TRUE"
+        where = " AND ".join(conditions) or "1 = 1"
         if self.lower is None:
             # Null keys land in the first partition, where publishing refuses them.
-            where = f'({where}) OR q."{key}" IS NULL'
+            where = f"({where}) OR {column} IS NULL"
         return f"SELECT * FROM ({entity_sql.strip().rstrip(';')}) AS q WHERE {where}", values
 
 
 def plan_partitions(
-    lake: ParquetLake,
+    warehouse: Warehouse,
     entity_sql: str,
     params: dict[str, Any] | None,
     key: str,
@@ -392,15 +399,13 @@ def plan_partitions(
 ) -> tuple[int, list[Partition]]:
     """Split the rows of ``entity_sql`` into ranges of ``key`` of about equal size.
 
-    Only the key column is read (DuckDB, in the flow process); the rows themselves
-    are read by the workers, one range each. The number of partitions is a multiple
-    of ``workers`` so that every worker gets the same share.
+    Only the key column is read, by the warehouse itself (portable SQL: ``count`` and
+    ``ntile``); the rows are read by the workers, one range each. The number of
+    partitions is a multiple of ``workers`` so that every worker gets the same share.
 
     Returns:
         The number of rows, and the partitions.
     """
-    import pyarrow as pa
-
     if partition_rows is not None and partition_rows < 1:
         raise ConfigurationError(f"partition_rows must be at least 1, not {partition_rows}.")
     clash = {"knot_partition_lower", "knot_partition_upper"} & set(params or {})
@@ -410,34 +415,34 @@ def plan_partitions(
             "the rows into partitions. Rename them in entity_sql and entity_params."
         )
     source = f"({entity_sql.strip().rstrip(';')}) AS q"
-    column = f'q."{key}"'
-    key_type = lake.read_arrow(f"SELECT {column} FROM {source} LIMIT 0", params).schema[0].type
-    # One pass over the key column: the row count and quantiles on a fixed grid (a
-    # sample for numbers; exact for other types, which DuckDB sorts).
-    numeric = pa.types.is_integer(key_type) or pa.types.is_floating(key_type)
-    grid = [i / QUANTILE_GRID for i in range(1, QUANTILE_GRID)]
-    quantiles = "reservoir_quantile" if numeric else "quantile_disc"
-    found = lake.read_arrow(
-        f"SELECT count(*) AS n, {quantiles}({column}, {grid}) AS cuts FROM {source}", params
-    )
-    total = int(found.column("n")[0].as_py())
-    points = found.column("cuts")[0].as_py() or []
+    column = f"q.{quote_identifier(key, 'key column', warehouse.identifier_quote)}"
+    found = warehouse.read_arrow(f"SELECT count(*) AS n FROM {source}", params)
+    total = int(found.column(0)[0].as_py() or 0)
     workers = max(workers, 1)
     if partition_rows is None:
         count = workers * max(1, -(-total // (workers * PARTITION_ROWS)))
     else:
         count = max(1, -(-total // partition_rows))
-    count = min(count, max(total, 1), QUANTILE_GRID)
-    # Repeated values (few distinct keys) merge, leaving fewer partitions.
-    cuts = sorted({points[round(i * QUANTILE_GRID / count) - 1] for i in range(1, count)}
-                  if points else set())
+    count = min(count, max(total, 1), MAX_PARTITIONS)
+    cuts: list[Any] = []
+    if count > 1:
+        # The largest key of each of ``count`` equal tiles; repeated values (few
+        # distinct keys) merge, leaving fewer partitions.
+        tiles = warehouse.read_arrow(
+            f"SELECT max(k) AS cut FROM (SELECT {column} AS k, ntile({count}) OVER "
+            f"(ORDER BY {column}) AS tile FROM {source} WHERE {column} IS NOT NULL) AS t "
+            "GROUP BY tile ORDER BY 1",
+            params,
+        )
+        cuts = sorted(set(tiles.column(0).to_pylist()[:-1]) - {None})
     bounds = [None, *cuts, None]
     return total, [Partition(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
-@task(name="score-partition", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def score_lake_partition(
-    lake: ParquetLake,
+@task(name="score-partition-by-key-range", cache_policy=NO_CACHE, retries=2,
+      retry_delay_seconds=1)
+def score_key_range(
+    warehouse: Warehouse,
     entity_sql: str,
     params: dict[str, Any] | None,
     partition: Partition,
@@ -448,12 +453,12 @@ def score_lake_partition(
     output_table: str,
     stage_id: str,
 ) -> tuple[StagedPart, PredictionStats]:
-    """Read one partition from the lake, score it and stage the predictions there.
+    """Read one range of keys from the warehouse, score it and stage the predictions there.
 
-    Runs on a Dask worker: the rows go from the lake to this worker and the scored
-    rows back to the lake, never through the flow process. Nothing is visible until
-    the flow commits every partition at once; a retry overwrites this partition's
-    staged files.
+    Runs on a Dask worker: the rows go from the warehouse to this worker and the scored
+    rows back to the warehouse, never through the flow process. Nothing is visible
+    until the flow commits every partition at once; a retry replaces this partition's
+    staged rows.
 
     Returns:
         The staged part and the statistics of its predictions (for the checks).
@@ -461,16 +466,16 @@ def score_lake_partition(
     from knot_prefect.tasks.mlflow_predict import predict_frame
 
     tune_worker_allocator()
-    sql, values = partition.sql(entity_sql, keys[0])
+    sql, values = partition.sql(entity_sql, keys[0], warehouse.identifier_quote)
     stats = PredictionStats()
 
     def scored_batches() -> Iterator[pa.Table]:
-        for batch in lake.read_batches(sql, {**(params or {}), **values}, batch_rows):
+        for batch in warehouse.read_batches(sql, {**(params or {}), **values}, batch_rows):
             frame = batch.to_pandas()
             predictions = predict_frame(frame, model, batch_rows=batch_rows)
             stats.add(predictions, list(predictions.columns))
             yield with_lineage(frame[keys].join(predictions), lineage)
 
-    part = lake.stage(scored_batches(), output_table, stage_id, partition.number,
-                      unique_keys=keys)
+    part = warehouse.stage(scored_batches(), output_table, stage_id, partition.number,
+                           unique_keys=keys)
     return part, stats

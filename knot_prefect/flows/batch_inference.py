@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +13,9 @@ from prefect import flow, get_run_logger
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse
+    from knot_prefect.lineage.columns import Lineage
 
 from knot_prefect.flows.defaults import (
     DEFAULT_ALIAS,
@@ -59,13 +64,15 @@ def batch_inference_flow(
     Re-running (a retry or a new run) never duplicates a key: publishing is an upsert.
     In memory (the default) it is one upsert inside one transaction.
 
-    Next to the data: when the warehouse is a ``ParquetLake``, the model's inputs come
-    from the lake (``feature_source="warehouse"``) and no contract is set, the flow
-    process only splits the first key column into ranges (``partition_rows`` rows
-    each); each range is read from the lake, scored and staged back in the lake by the
-    process scoring it, and the flow commits all ranges in one manifest switch after
-    the prediction checks. Memory then depends on ``batch_rows``, not on the input,
-    whether ``stream`` is set or not, and a failed run publishes nothing.
+    Next to the data: when the model's inputs come from the warehouse
+    (``feature_source="warehouse"``) and no contract is set, the flow process only
+    splits the first key column into ranges (``partition_rows`` rows each); each range
+    is read from the warehouse, scored and staged back there by the process scoring
+    it, and the flow commits all ranges at once after the prediction checks (one
+    transaction on SQL warehouses, one manifest switch on a lake). Memory then depends
+    on ``batch_rows``, not on the input. This runs on the Dask workers when each of
+    them may use the warehouse (not a DuckDB or SQLite file, which one process holds),
+    and in the flow process unless ``stream`` is set.
 
     Scale-out: with ``dask_address`` (or when the flow runs with
     ``batch_inference_flow.with_options(task_runner=DaskTaskRunner(...))``) the rows are
@@ -76,12 +83,12 @@ def batch_inference_flow(
 
     With ``stream=True`` the rows are read with ``Warehouse.read_batches`` and every
     batch is validated, given its features and scored on its own, so the flow process
-    holds only a few batches whatever the input size. On a ``ParquetLake`` each scored
-    batch is staged and all are published at the end in one atomic commit (a failed
-    run publishes nothing); other warehouses upsert batch by batch (a failed run keeps
-    the batches written so far; a re-run overwrites them). The contract's bad fraction
-    and uniqueness hold per batch, and a batch failing a prediction check stops the
-    run before it is written.
+    holds only a few batches whatever the input size. Every scored batch is staged and
+    all are published at the end in one commit. The contract's bad fraction and
+    uniqueness hold per batch, and a batch failing a prediction check stops the run
+    before it is staged.
+
+    On every warehouse and every path, a failed run publishes nothing.
 
     Predictions have one shape per task: ``prediction`` (the value, or the label of a
     classifier), ``probability`` (binary: of the positive class) or one
@@ -118,14 +125,13 @@ def batch_inference_flow(
         batch_rows: Rows per call to the model, per streamed batch and per partition
             shipped to Dask.
         prediction_bounds: ``[lower, upper]`` every prediction must respect (error check).
-        stream: Read, score and upsert batch by batch (inputs larger than memory).
+        stream: Read and score batch by batch, publish once (inputs larger than memory).
         dask_address: ``"tcp://HOST:PORT"`` of a running Dask scheduler, or ``"local"``
             for a temporary local cluster; None scores in the flow process unless the
             flow's task runner is a ``DaskTaskRunner``.
         dask_workers: Worker processes of the temporary local cluster.
-        partition_rows: Rows per partition when Dask workers read and write a
-            ``ParquetLake`` themselves (default: a multiple of the worker count of
-            partitions of at most 4M rows).
+        partition_rows: Rows per partition when scoring next to the data (default: a
+            multiple of the worker count of partitions of at most 4M rows).
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
@@ -137,37 +143,18 @@ def batch_inference_flow(
         ...     spec="loan-default", dask_address="tcp://scheduler:8786", stream=True,
         ...     batch_rows=200_000)
     """
-    import pandas as pd
-
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.warehouses.base import Warehouse
-    from knot_prefect.blocks.warehouses.parquet import ParquetLake
     from knot_prefect.flows._parameters import (
         EXAMPLES,
         MissingParameterError,
         resolve_named,
         settle,
     )
-    from knot_prefect.flows._scoring import (
-        PredictionStats,
-        batch_violates,
-        partitions,
-        run_checks,
-        scored_stream,
-        scoring_runner,
-        with_lineage,
-        workers_of,
-    )
+    from knot_prefect.flows._scoring import scoring_runner
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import Lineage, source_query_hash
-    from knot_prefect.tasks import (
-        check,
-        extract,
-        finish_with_warnings,
-        load_model,
-        predict,
-        publish,
-    )
+    from knot_prefect.tasks import finish_with_warnings, load_model
 
     logger = get_run_logger()
     given = settle("batch_inference_flow", spec)
@@ -201,8 +188,9 @@ def batch_inference_flow(
                             contract, quarantine_table, max_bad_fraction, as_of,
                             per_batch=stream)
 
-    def lineage_for(model: Any) -> Lineage:
-        return Lineage(
+    def model_and_lineage() -> tuple[Any, Lineage]:
+        model = load_model(model_name, alias, tracking_block)
+        return model, Lineage(
             model_name=model.name,
             model_version=model.version,
             model_alias=alias,
@@ -214,94 +202,29 @@ def batch_inference_flow(
             scored_at=scored_at,
         )
 
-    lake = warehouse_block if isinstance(warehouse_block, ParquetLake) else None
     with scoring_runner(dask_address, dask_workers) as runner:
-        if lake is not None and feature_source == "warehouse" and inputs.contract_block is None:
-            model = load_model(model_name, alias, tracking_block)
-            rows_read, stats, rows_published = _score_next_to_data(
-                lake, runner, entity_sql, entity_params, key_columns, model,
-                lineage_for(model), output_table, batch_rows, partition_rows,
-                prediction_bounds)
-            quarantined, rows_scored = 0, stats.rows
+        job = _ScoringJob(warehouse_block, runner, inputs, entity_sql, entity_params,
+                          key_columns, output_table, batch_rows, partition_rows,
+                          prediction_bounds, model_and_lineage)
+        # Next to the data when the warehouse holds the model's inputs: on Dask workers
+        # where each of them may read and stage there, else in the flow process
+        # unless batches were asked for.
+        on_workers = runner is not None and warehouse_block.shared_by_processes()
+        next_to_data = (feature_source == "warehouse" and inputs.contract_block is None
+                        and (on_workers if runner is not None else not stream))
+        if next_to_data:
+            outcome = _score_key_ranges(job)
         elif stream:
-            batches = (batch.to_pandas() for batch in
-                       warehouse_block.read_batches(entity_sql, entity_params, batch_rows))
-            first = next(batches, None)
-            keys = _key_columns(first if first is not None else pd.DataFrame(), key_columns)
-            counts = {"read": 0, "quarantined": 0, "published": 0}
-
-            def prepared() -> Any:
-                for entities in itertools.chain([first] if first is not None else [],
-                                                batches):
-                    counts["read"] += len(entities)
-                    frame = inputs.prepare(entities, keys)
-                    counts["quarantined"] += len(entities) - len(frame)
-                    if len(frame):
-                        yield frame
-
-            model = load_model(model_name, alias, tracking_block)
-            lineage = lineage_for(model)
-            stats = PredictionStats()
-            # A lake stages every batch and publishes them all at the end in one
-            # manifest switch; other warehouses upsert batch by batch.
-            stage_id = lake.new_stage_id() if lake is not None else ""
-            staged: list[Any] = []
-            window = 2 * workers_of(runner)
-            try:
-                for scored in scored_stream(runner, prepared(), model, keys, batch_rows,
-                                            window):
-                    columns = [c for c in scored.columns if c not in keys]
-                    stats.add(scored, columns)
-                    if batch_violates(scored, columns, prediction_bounds):
-                        run_checks(check, stats, output_table, prediction_bounds)  # raises
-                    output = with_lineage(scored, lineage)
-                    if lake is not None:
-                        staged.append(lake.stage(output, output_table, stage_id,
-                                                 len(staged)))
-                        continue
-                    written = warehouse_block.write(output, output_table, mode="upsert",
-                                                    keys=keys)
-                    counts["published"] += written.rows
-                    logger.info("Upserted %d predictions to %s (%d so far).", written.rows,
-                                output_table, counts["published"])
-                run_checks(check, stats, output_table, prediction_bounds)
-                if lake is not None:
-                    counts["published"] = lake.commit_staged(output_table, staged, keys)
-            except BaseException:
-                if lake is not None:
-                    lake.discard_staged(staged)
-                raise
-            rows_read, quarantined = counts["read"], counts["quarantined"]
-            rows_scored, rows_published = stats.rows, counts["published"]
+            outcome = _score_streamed(job)
         else:
-            entities = extract(warehouse_block, entity_sql, entity_params)
-            keys = _key_columns(entities, key_columns)
-            frame = inputs.prepare(entities, keys)
-            quarantined = len(entities) - len(frame)
-
-            model = load_model(model_name, alias, tracking_block)
-            if runner is None:
-                predictions = predict(model, frame, batch_rows=batch_rows)
-            else:
-                parts = partitions(frame, batch_rows)
-                pieces = list(scored_stream(runner, parts, model, keys, batch_rows,
-                                            in_flight=len(parts)))
-                predictions = pd.concat(pieces).drop(columns=keys)
-                logger.info("Scored %d partitions on %d Dask workers.", len(parts),
-                            workers_of(runner))
-            stats = PredictionStats()
-            stats.add(predictions, list(predictions.columns))
-            run_checks(check, stats, output_table, prediction_bounds)
-
-            output = with_lineage(frame[keys].join(predictions), lineage_for(model))
-            result = publish(output, warehouse_block, output_table, mode="upsert", keys=keys)
-            rows_read, rows_scored, rows_published = len(entities), output.num_rows, result.rows
+            outcome = _score_in_memory(job)
+    model, rows_published = outcome.model, outcome.rows_published
     logger.info("Published %d predictions to %s.", rows_published, output_table)
 
     summary = {
-        "rows_read": rows_read,
-        "rows_quarantined": quarantined,
-        "rows_scored": rows_scored,
+        "rows_read": outcome.rows_read,
+        "rows_quarantined": outcome.rows_quarantined,
+        "rows_scored": outcome.rows_scored,
         "rows_published": rows_published,
         "output_table": output_table,
         "model": f"{model.name} v{model.version} (@{alias})",
@@ -318,77 +241,187 @@ def batch_inference_flow(
     return finish_with_warnings(summary)
 
 
-def _score_next_to_data(
-    lake: Any,
-    runner: Any,
-    entity_sql: str,
-    entity_params: dict[str, Any] | None,
-    key_columns: list[str] | None,
-    model: Any,
-    lineage: Any,
-    output_table: str,
-    batch_rows: int,
-    partition_rows: int | None,
-    prediction_bounds: list[float] | None,
-) -> tuple[int, Any, int]:
-    """Score a lake's rows next to the data: no row passes through the flow process.
+@dataclass(frozen=True)
+class _ScoringJob:
+    """What every scoring strategy of ``batch_inference_flow`` works from."""
+
+    warehouse: Warehouse
+    runner: Any
+    inputs: _FeatureInputs
+    entity_sql: str
+    entity_params: dict[str, Any] | None
+    key_columns: list[str] | None
+    output_table: str
+    batch_rows: int
+    partition_rows: int | None
+    prediction_bounds: list[float] | None
+    model_and_lineage: Callable[[], tuple[Any, Lineage]]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a scoring strategy did, for the run's summary."""
+
+    model: Any
+    rows_read: int
+    rows_quarantined: int
+    rows_scored: int
+    rows_published: int
+
+
+def _score_key_ranges(job: _ScoringJob) -> _Outcome:
+    """Score next to the data: no row passes through the flow process.
 
     The flow process plans ranges of the first key column; each Dask worker (or, with
     no Dask runner, the flow process itself, one range after another) reads a range
-    from the lake, scores it and stages its predictions there; the flow commits all
-    staged parts in one manifest switch once the checks pass. A failed run publishes
-    nothing, a re-run upserts the same keys, and memory depends on ``batch_rows``.
-
-    Returns:
-        Rows read, the predictions' statistics, rows published.
+    from the warehouse, scores it and stages its predictions there; the flow commits
+    all staged parts at once after the checks pass. A failed run publishes nothing, a
+    re-run upserts the same keys, and memory depends on ``batch_rows``.
     """
     from knot_prefect.flows._scoring import (
         PredictionStats,
         plan_partitions,
         run_checks,
-        score_lake_partition,
+        score_key_range,
         workers_of,
     )
     from knot_prefect.tasks import check
 
-    logger = get_run_logger()
-    sql = entity_sql.strip().rstrip(";")
-    probe = lake.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", entity_params)
-    keys = _key_columns(probe.to_pandas(), key_columns)
-    total, plan = plan_partitions(lake, sql, entity_params, keys[0], workers_of(runner),
-                                  partition_rows)
-    stage_id = lake.new_stage_id()
+    warehouse, runner = job.warehouse, job.runner
+    sql = job.entity_sql.strip().rstrip(";")
+    probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
+    keys = _key_columns(probe.to_pandas(), job.key_columns)
+    total, plan = plan_partitions(warehouse, sql, job.entity_params, keys[0],
+                                  workers_of(runner), job.partition_rows)
+    model, lineage = job.model_and_lineage()
+    stage_id = warehouse.new_stage_id()
     arguments = [
-        {"lake": lake, "entity_sql": sql, "params": entity_params, "partition": part,
-         "model": model, "keys": keys, "batch_rows": batch_rows, "lineage": lineage,
-         "output_table": output_table, "stage_id": stage_id}
+        {"warehouse": warehouse, "entity_sql": sql, "params": job.entity_params,
+         "partition": part, "model": model, "keys": keys, "batch_rows": job.batch_rows,
+         "lineage": lineage, "output_table": job.output_table, "stage_id": stage_id}
         for part in plan
     ]
     futures = [] if runner is None else [
-        runner.submit(score_lake_partition, parameters=values) for values in arguments
+        runner.submit(score_key_range, parameters=values) for values in arguments
     ]
     # In the flow process the partitions run one after another as plain functions.
     results = (future.result() for future in futures) if futures else (
-        score_lake_partition.fn(**values) for values in arguments)
-    staged: list[Any] = []
+        score_key_range.fn(**values) for values in arguments)
+    staged: list[StagedPart] = []
     stats = PredictionStats()
     try:
         for part, part_stats in results:
             staged.append(part)
             stats.merge(part_stats)
-        run_checks(check, stats, output_table, prediction_bounds)
+        run_checks(check, stats, job.output_table, job.prediction_bounds)
         # Ranges of the key are disjoint and each part checked its own keys.
-        published = lake.commit_staged(output_table, staged, keys, check_unique=False)
+        published = warehouse.commit_staged(job.output_table, staged, keys,
+                                            check_unique=False)
     except BaseException:
         for future in futures[len(staged):]:
             with contextlib.suppress(BaseException):
                 staged.append(future.result()[0])
-        lake.discard_staged(staged)
+        warehouse.discard_staged(staged)
         raise
     where = f"on {workers_of(runner)} Dask worker(s)" if futures else "in the flow process"
-    logger.info("Scored %d rows in %d partition(s) %s, each read from and staged in the "
-                "lake by the process scoring it.", total, len(plan), where)
-    return total, stats, published
+    get_run_logger().info(
+        "Scored %d rows in %d partition(s) %s, each read from and staged in the warehouse "
+        "by the process scoring it.", total, len(plan), where)
+    return _Outcome(model, total, 0, stats.rows, published)
+
+
+def _score_streamed(job: _ScoringJob) -> _Outcome:
+    """Read, prepare and score batch by batch; stage them all, commit once.
+
+    The flow process holds a few batches whatever the input size. Every scored batch
+    is streamed into one staged part; a batch breaking a prediction check stops the
+    run before it is staged, and a failed run publishes nothing.
+    """
+    import pandas as pd
+
+    from knot_prefect.flows._scoring import (
+        PredictionStats,
+        batch_violates,
+        run_checks,
+        scored_stream,
+        with_lineage,
+        workers_of,
+    )
+    from knot_prefect.tasks import check
+
+    warehouse = job.warehouse
+    batches = (batch.to_pandas() for batch in
+               warehouse.read_batches(job.entity_sql, job.entity_params, job.batch_rows))
+    first = next(batches, None)
+    keys = _key_columns(first if first is not None else pd.DataFrame(), job.key_columns)
+    counts = {"read": 0, "quarantined": 0}
+
+    def prepared() -> Iterator[pd.DataFrame]:
+        for entities in itertools.chain([first] if first is not None else [], batches):
+            counts["read"] += len(entities)
+            frame = job.inputs.prepare(entities, keys)
+            counts["quarantined"] += len(entities) - len(frame)
+            if len(frame):
+                yield frame
+
+    model, lineage = job.model_and_lineage()
+    stats = PredictionStats()
+    window = 2 * workers_of(job.runner)
+
+    def checked_outputs() -> Iterator[Any]:
+        for scored in scored_stream(job.runner, prepared(), model, keys, job.batch_rows,
+                                    window):
+            columns = [c for c in scored.columns if c not in keys]
+            stats.add(scored, columns)
+            if batch_violates(scored, columns, job.prediction_bounds):
+                run_checks(check, stats, job.output_table, job.prediction_bounds)  # raises
+            yield with_lineage(scored, lineage)
+
+    stage_id = warehouse.new_stage_id()
+    staged = [warehouse.stage(checked_outputs(), job.output_table, stage_id)]
+    try:
+        run_checks(check, stats, job.output_table, job.prediction_bounds)
+        published = warehouse.commit_staged(job.output_table, staged, keys)
+    except BaseException:
+        warehouse.discard_staged(staged)
+        raise
+    return _Outcome(model, counts["read"], counts["quarantined"], stats.rows, published)
+
+
+def _score_in_memory(job: _ScoringJob) -> _Outcome:
+    """Read all rows, score them (in partitions on Dask workers), publish one upsert."""
+    import pandas as pd
+
+    from knot_prefect.flows._scoring import (
+        PredictionStats,
+        partitions,
+        run_checks,
+        scored_stream,
+        with_lineage,
+        workers_of,
+    )
+    from knot_prefect.tasks import check, extract, predict, publish
+
+    entities = extract(job.warehouse, job.entity_sql, job.entity_params)
+    keys = _key_columns(entities, job.key_columns)
+    frame = job.inputs.prepare(entities, keys)
+    model, lineage = job.model_and_lineage()
+    if job.runner is None:
+        predictions = predict(model, frame, batch_rows=job.batch_rows)
+    else:
+        parts = partitions(frame, job.batch_rows)
+        pieces = list(scored_stream(job.runner, parts, model, keys, job.batch_rows,
+                                    in_flight=len(parts)))
+        predictions = pd.concat(pieces).drop(columns=keys)
+        get_run_logger().info("Scored %d partitions on %d Dask workers.", len(parts),
+                              workers_of(job.runner))
+    stats = PredictionStats()
+    stats.add(predictions, list(predictions.columns))
+    run_checks(check, stats, job.output_table, job.prediction_bounds)
+    output = with_lineage(frame[keys].join(predictions), lineage)
+    result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys)
+    return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
+                    result.rows)
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:

@@ -18,7 +18,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.warehouses.identifiers import (
@@ -211,6 +211,16 @@ class Warehouse(KnotBlock, ABC):
     """
 
     _block_schema_capabilities = ["read-sql", "write-table"]
+
+    #: The quote of identifiers in this warehouse's SQL.
+    identifier_quote: ClassVar[str] = '"'
+
+    def shared_by_processes(self) -> bool:
+        """Whether several processes (Dask workers) may read and stage here at once.
+
+        False for a database held by one process at a time (a DuckDB or SQLite file).
+        """
+        return True
 
     # -- names ---------------------------------------------------------------------
     def identifier_limit(self) -> IdentifierLimit | None:

@@ -24,7 +24,7 @@ import datetime as dt
 import decimal
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from prefect_gcp import GcpCredentials
 from pydantic import Field
@@ -84,6 +84,8 @@ frame = warehouse.read("SELECT * FROM features WHERE day = :day", {"day": "2024-
 warehouse.write(frame, "predictions", mode="replace")
 ```
 """
+
+    identifier_quote: ClassVar[str] = "`"
 
     gcp_credentials: GcpCredentials = Field(
         description="The prefect-gcp credentials used to reach BigQuery."

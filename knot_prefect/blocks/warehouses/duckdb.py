@@ -208,6 +208,10 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
         """The database as text (for messages)."""
         return f"the DuckDB warehouse {self.database_path}"
 
+    def shared_by_processes(self) -> bool:
+        """False: one process at a time writes a DuckDB file (and ``:memory:`` is private)."""
+        return False
+
     # -- other -----------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""

@@ -227,6 +227,10 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
     def _target(self, table: str) -> TableName:
         return self.table_name(table)
 
+    def shared_by_processes(self) -> bool:
+        """False for SQLite (a file one process writes at a time), True for servers."""
+        return self.dialect != "sqlite"
+
     # -- other -----------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"schema.table"``) exists."""
