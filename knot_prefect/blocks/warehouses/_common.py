@@ -288,6 +288,53 @@ def _normal_type(data_type: pa.DataType) -> pa.DataType:
     return data_type
 
 
+def column_kind(data_type: pa.DataType) -> str | None:
+    """The kind of column an Arrow type needs, for the dialects' type maps.
+
+    Returns:
+        One of ``boolean``, ``int16``, ``int32``, ``int64``, ``uint64``, ``float32``,
+        ``float64``, ``decimal``, ``string``, ``binary``, ``date``, ``time``,
+        ``timestamp``, ``timestamptz`` or ``interval`` (the smallest that holds every
+        value; all-null columns are strings); None for nested types.
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> column_kind(pa.uint16()), column_kind(pa.timestamp("us", "UTC"))
+        ('int32', 'timestamptz')
+    """
+    import pyarrow as pa
+
+    t = data_type
+    if pa.types.is_timestamp(t):
+        return "timestamptz" if t.tz else "timestamp"
+    checks = [
+        (pa.types.is_boolean, "boolean"),
+        (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t),
+         "int16"),
+        (lambda t: pa.types.is_int32(t) or pa.types.is_uint16(t), "int32"),
+        (lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t), "int64"),
+        (pa.types.is_uint64, "uint64"),
+        (lambda t: pa.types.is_float16(t) or pa.types.is_float32(t), "float32"),
+        (pa.types.is_float64, "float64"),
+        (pa.types.is_decimal, "decimal"),
+        (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)
+         or pa.types.is_null(t), "string"),
+        (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "binary"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_time, "time"),
+        (pa.types.is_duration, "interval"),
+    ]
+    return next((kind for check, kind in checks if check(t)), None)
+
+
+def no_column_type(data_type: pa.DataType, where: str) -> SchemaMismatchError:
+    """The error for an Arrow type a dialect has no column type for."""
+    return SchemaMismatchError(
+        f"Arrow type {data_type} has no {where} column type in knot: serialise the column "
+        "(e.g. to a JSON string) before writing."
+    )
+
+
 def type_family(data_type: pa.DataType) -> str:
     """The broad family of an Arrow type, used to compare a frame with a table.
 
@@ -420,6 +467,7 @@ def plan_write(
     evolve: bool,
     existing: Mapping[str, str],
     where: str,
+    case_insensitive: bool = False,
 ) -> WritePlan:
     """The checks every backend makes against the table before it writes.
 
@@ -431,6 +479,7 @@ def plan_write(
         evolve: Whether new columns may be added.
         existing: The table's columns, name -> type family; empty when it is missing.
         where: The warehouse, described without secrets.
+        case_insensitive: Match column names regardless of case (DuckDB).
 
     Raises:
         TableExistsError: For ``mode='fail'`` on an existing table.
@@ -441,7 +490,7 @@ def plan_write(
         raise table_exists_error(table, where)
     new_columns: list[str] = []
     if exists and mode != "replace":
-        new_columns = check_compatible(data.schema, existing, table, evolve)
+        new_columns = check_compatible(data.schema, existing, table, evolve, case_insensitive)
     return WritePlan(table, mode, list(keys), exists, new_columns)
 
 

@@ -24,15 +24,16 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
+    column_kind,
     is_lost_connection,
     is_transient_connect_failure,
     merge_sql,
+    no_column_type,
     plan_write,
     staging_name,
     unique_key_name,
 )
 from knot_prefect.blocks.warehouses.base import (
-    SchemaMismatchError,
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
@@ -63,74 +64,45 @@ _TYPNAME = {
 }
 
 
+# PostgreSQL's column type for each ``column_kind`` (decimals keep their precision).
+_PG_TYPES = {
+    "boolean": "boolean", "int16": "smallint", "int32": "integer", "int64": "bigint",
+    "uint64": "numeric(20, 0)", "float32": "real", "float64": "double precision",
+    "string": "text", "binary": "bytea", "date": "date", "time": "time",
+    "timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone",
+    "interval": "interval",
+}
+
+
 def pg_type(data_type: pa.DataType) -> str:
     """The PostgreSQL column type knot creates for an Arrow type (see docs/warehouses.md).
 
     Raises:
         SchemaMismatchError: For nested types (lists, structs, maps).
     """
-    import pyarrow as pa
-
-    t = data_type
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
-        return "smallint"
-    if pa.types.is_int32(t) or pa.types.is_uint16(t):
-        return "integer"
-    if pa.types.is_int64(t) or pa.types.is_uint32(t):
-        return "bigint"
-    if pa.types.is_uint64(t):
-        return "numeric(20, 0)"
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return "real"
-    if pa.types.is_float64(t):
-        return "double precision"
-    if pa.types.is_decimal(t):
-        return f"numeric({t.precision}, {t.scale})"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-        return "text"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "bytea"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_time(t):
-        return "time"
-    if pa.types.is_timestamp(t):
-        return "timestamp with time zone" if t.tz else "timestamp without time zone"
-    if pa.types.is_duration(t):
-        return "interval"
-    raise SchemaMismatchError(
-        f"Arrow type {t} has no PostgreSQL column type in knot: serialise the column "
-        "(e.g. to a JSON string) before writing."
-    )
+    kind = column_kind(data_type)
+    if kind == "decimal":
+        return f"numeric({data_type.precision}, {data_type.scale})"  # type: ignore[attr-defined]
+    if kind is None:
+        raise no_column_type(data_type, "PostgreSQL")
+    return _PG_TYPES[kind]
 
 
 def ingest_frame(data: pa.Table) -> pa.Table:
     """Cast a frame to the Arrow types ADBC's binary COPY writes 1:1 (see ``_TYPNAME``)."""
     import pyarrow as pa
 
+    # The Arrow type ADBC writes for each ``column_kind`` whose types it does not take.
+    ingest = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
+              "uint64": pa.decimal128(20, 0), "float32": pa.float32(), "string": pa.string(),
+              "date": pa.date32(), "time": pa.time64("us")}
     fields = []
     for field in data.schema:
-        t = field.type
-        if pa.types.is_int8(t) or pa.types.is_uint8(t):
-            t = pa.int16()
-        elif pa.types.is_uint16(t):
-            t = pa.int32()
-        elif pa.types.is_uint32(t):
-            t = pa.int64()
-        elif pa.types.is_uint64(t):
-            t = pa.decimal128(20, 0)
-        elif pa.types.is_float16(t):
-            t = pa.float32()
-        elif pa.types.is_null(t):
-            t = pa.string()
-        elif pa.types.is_date64(t):
-            t = pa.date32()
-        elif pa.types.is_time(t):
-            t = pa.time64("us")
-        elif pa.types.is_timestamp(t) and t.unit != "us":
-            t = pa.timestamp("us", t.tz)
+        kind = column_kind(field.type) or ""
+        if kind.startswith("timestamp"):
+            t = pa.timestamp("us", field.type.tz)  # type: ignore[attr-defined]
+        else:
+            t = ingest.get(kind, field.type)
         fields.append(pa.field(field.name, t))
     schema = pa.schema(fields)
     # PostgreSQL keeps microseconds: nanoseconds are truncated, as the server would.

@@ -17,14 +17,15 @@ from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
     check_compatible,
+    column_kind,
     is_lost_connection,
     is_transient_connect_failure,
+    no_column_type,
     staging_name,
     unique_key_name,
 )
 from knot_prefect.blocks.warehouses._postgres import PostgresSession
 from knot_prefect.blocks.warehouses.base import (
-    SchemaMismatchError,
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
@@ -47,42 +48,21 @@ def sa_type(data_type: pa.DataType) -> Any:
     Raises:
         SchemaMismatchError: For nested types (lists, structs, maps).
     """
-    import pyarrow as pa
     import sqlalchemy as sa
 
-    t = data_type
-    if pa.types.is_boolean(t):
-        return sa.Boolean()
-    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
-        return sa.SmallInteger()
-    if pa.types.is_int32(t) or pa.types.is_uint16(t):
-        return sa.Integer()
-    if pa.types.is_int64(t) or pa.types.is_uint32(t):
-        return sa.BigInteger()
-    if pa.types.is_uint64(t):
-        return sa.Numeric(20, 0)
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return sa.Float()
-    if pa.types.is_float64(t):
-        return sa.Double()
-    if pa.types.is_decimal(t):
-        return sa.Numeric(t.precision, t.scale)
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-        return sa.Text()
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return sa.LargeBinary()
-    if pa.types.is_date(t):
-        return sa.Date()
-    if pa.types.is_time(t):
-        return sa.Time()
-    if pa.types.is_timestamp(t):
-        return sa.DateTime(timezone=bool(t.tz))
-    if pa.types.is_duration(t):
-        return sa.Interval()
-    raise SchemaMismatchError(
-        f"Arrow type {t} has no SQL column type in knot: serialise the column "
-        "(e.g. to a JSON string) before writing."
-    )
+    kind = column_kind(data_type)
+    if kind == "decimal":
+        return sa.Numeric(data_type.precision, data_type.scale)  # type: ignore[attr-defined]
+    types: dict[str, Any] = {
+        "boolean": sa.Boolean, "int16": sa.SmallInteger, "int32": sa.Integer,
+        "int64": sa.BigInteger, "uint64": lambda: sa.Numeric(20, 0), "float32": sa.Float,
+        "float64": sa.Double, "string": sa.Text, "binary": sa.LargeBinary, "date": sa.Date,
+        "time": sa.Time, "timestamp": sa.DateTime,
+        "timestamptz": lambda: sa.DateTime(timezone=True), "interval": sa.Interval,
+    }
+    if kind is None:
+        raise no_column_type(data_type, "SQL")
+    return types[kind]()
 
 
 def sa_family(column_type: Any) -> str:

@@ -33,6 +33,7 @@ from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
     WritePlan,
     bind_named,
+    column_kind,
     merge_sql,
     plan_write,
     staging_name,
@@ -402,27 +403,20 @@ def _scalar_type(value: Any) -> str:
     )
 
 
+_BIGQUERY_TYPES = {
+    "boolean": "BOOL", **dict.fromkeys(["int16", "int32", "int64", "uint64"], "INT64"),
+    "float32": "FLOAT64", "float64": "FLOAT64", "binary": "BYTES", "date": "DATE",
+    "time": "TIME", "timestamp": "DATETIME", "timestamptz": "TIMESTAMP",
+}
+
+
 def bigquery_type(arrow_type: pa.DataType) -> str:
     """The BigQuery column type for an Arrow type (as a Parquet load maps it)."""
-    import pyarrow as pa
-
-    if pa.types.is_boolean(arrow_type):
-        return "BOOL"
-    if pa.types.is_integer(arrow_type):
-        return "INT64"
-    if pa.types.is_floating(arrow_type):
-        return "FLOAT64"
-    if pa.types.is_decimal(arrow_type):
-        return "NUMERIC" if arrow_type.precision <= 38 and arrow_type.scale <= 9 else "BIGNUMERIC"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP" if arrow_type.tz else "DATETIME"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_time(arrow_type):
-        return "TIME"
-    if pa.types.is_binary(arrow_type):
-        return "BYTES"
-    return "STRING"
+    kind = column_kind(arrow_type)
+    if kind == "decimal":
+        small = arrow_type.precision <= 38 and arrow_type.scale <= 9  # type: ignore[attr-defined]
+        return "NUMERIC" if small else "BIGNUMERIC"
+    return _BIGQUERY_TYPES.get(kind or "", "STRING")
 
 
 def _family(bigquery_data_type: str) -> str:

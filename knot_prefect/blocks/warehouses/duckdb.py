@@ -19,17 +19,19 @@ from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
-    check_compatible,
-    merge_sql,
     type_family,
 )
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
     WarehouseError,
-    table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.staging import (
+    SqlSession,
+    SqlStagedWarehouse,
+    plan_publish,
+    publish,
+)
 from knot_prefect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -171,20 +173,16 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        name = TableName.parse(table)
+        name = self.table_name(table)
         source = f"_knot_source_{uuid.uuid4().hex[:12]}"
         with self.connect() as con, _translate_errors(f"write to {name}"):
             con.register(source, data)
             try:
-                con.sql("BEGIN TRANSACTION")
-                try:
-                    _write_in_transaction(
-                        con, source, data, name, mode, keys, evolve, self.database_path
-                    )
-                    con.sql("COMMIT")
-                except BaseException:
-                    con.sql("ROLLBACK")
-                    raise
+                with _transaction(con) as session:
+                    plan = plan_publish(session, name, data.schema, str(name), mode, keys,
+                                        evolve, self.describe())
+                    rows = f"(select {_select_list(data)} from {quote_identifier(source)})"
+                    publish(session, name, data.schema, rows, plan)
             finally:
                 con.unregister(source)
         return data.num_rows
@@ -192,14 +190,9 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
     # -- staged writes: hooks of the shared algorithm (see staging.py) ------------------
     @contextlib.contextmanager
     def _session(self) -> Iterator[SqlSession]:
-        with self.connect() as con, _translate_errors("a staged write"):
-            con.sql("BEGIN TRANSACTION")
-            try:
-                yield _DuckDBSession(con)
-                con.sql("COMMIT")
-            except BaseException:
-                con.sql("ROLLBACK")
-                raise
+        with self.connect() as con, _translate_errors("a staged write"), \
+                _transaction(con) as session:
+            yield session
 
     def _target(self, table: str) -> TableName:
         return self.table_name(table)
@@ -226,58 +219,23 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             con.sql(sql, params=bound or None)
 
 
-# -- helpers (module level so they read as SQL steps) --------------------------------------
-def _write_in_transaction(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    data: pa.Table,
-    name: TableName,
-    mode: str,
-    keys: list[str],
-    evolve: bool,
-    where: str,
-) -> None:
-    columns = [quote_identifier(c, "column name") for c in data.column_names]
-    select = _select_list(data)
-    target = name.quoted()
-    if name.schema:
-        con.sql(f"create schema if not exists {quote_identifier(name.schema)}")
-    exists = _exists(con, name)
-    if mode == "fail" and exists:
-        raise table_exists_error(str(name), f"the DuckDB warehouse {where}")
-    if mode == "replace" or not exists:
-        # DuckDB's DDL is transactional: the old table stays until COMMIT.
-        verb = "create or replace table" if mode == "replace" else "create table"
-        con.sql(f"{verb} {target} as select {select} from {quote_identifier(source)}")
-        return
-    existing = con.sql(f"select * from {target} limit 0").to_arrow_table().schema
-    new = check_compatible(
-        data.schema,
-        {field.name: type_family(field.type) for field in existing},
-        str(name),
-        evolve,
-        case_insensitive=True,
-    )
-    if new:
-        probe = con.sql(f"select {_select_list(data, new)} from {quote_identifier(source)}")
-        for column, column_type in zip(new, probe.types, strict=True):
-            con.sql(
-                f"alter table {target} add column {quote_identifier(column)} {column_type}"
-            )
-    column_list = ", ".join(columns)
-    if mode == "append":
-        con.sql(
-            f"insert into {target} ({column_list}) "
-            f"select {select} from {quote_identifier(source)}"
-        )
-        return
-    # upsert: one MERGE keyed on the upsert keys.
-    frame = f"(select {select} from {quote_identifier(source)})"
-    con.sql(merge_sql(target, frame, data.column_names, keys))
+# -- helpers -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[SqlSession]:
+    """A session in one DuckDB transaction (its DDL included), committed at the end."""
+    con.sql("BEGIN TRANSACTION")
+    try:
+        yield _DuckDBSession(con)
+        con.sql("COMMIT")
+    except BaseException:
+        con.sql("ROLLBACK")
+        raise
 
 
 class _DuckDBSession(SqlSession):
     """DuckDB's hooks: its DDL is transactional and it creates tables from queries."""
+
+    case_insensitive = True
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -297,6 +255,8 @@ class _DuckDBSession(SqlSession):
     def column_type(self, data_type: pa.DataType) -> str:
         import pyarrow as pa
 
+        if pa.types.is_null(data_type):
+            return "VARCHAR"  # as the select list of a write casts it
         return str(self.con.from_arrow(pa.table({"c": pa.nulls(0, data_type)})).types[0])
 
     def table_names(self, schema: str | None) -> list[str]:

@@ -26,10 +26,8 @@ from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
-    WritePlan,
     bind_named,
-    merge_sql,
-    plan_write,
+    column_kind,
     redact,
     staging_name,
 )
@@ -42,7 +40,12 @@ from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
 )
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.staging import (
+    SqlSession,
+    SqlStagedWarehouse,
+    plan_publish,
+    publish,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -195,51 +198,25 @@ warehouse.write(frame, "PREDICTIONS", mode="replace")
         # Temporary tables live in the session's schema: name the stage unqualified.
         stage = TableName(staging_name(target).table)
         with self._connect() as connection:
-            cursor = connection.cursor()
-            families = {n: _family(t) for n, t in self._columns(cursor, target).items()}
-            plan = plan_write(
-                data, table, mode, keys, evolve, families, f"Snowflake database {self.database}"
-            )
+            session = _SnowflakeSession(self, connection.cursor())
+            plan = plan_publish(session, target, data.schema, table, mode, keys, evolve,
+                                self.describe())
             columns_ddl = ", ".join(
                 f"{quote_identifier(f.name, 'column')} {snowflake_type(f.type)}"
                 for f in data.schema
             )
-            self._run(cursor, f"CREATE TEMPORARY TABLE {stage.quoted()} ({columns_ddl})")
+            session.run(f"CREATE TEMPORARY TABLE {stage.quoted()} ({columns_ddl})")
             try:
                 frame = data.to_pandas(types_mapper=pd.ArrowDtype)
                 pandas_tools.write_pandas(
                     connection, frame, stage.table, quote_identifiers=True,
                     use_logical_type=True,
                 )
-                self._apply(cursor, target, stage, data, plan)
+                # One atomic statement changes the target (see the module's docstring).
+                publish(session, target, data.schema, stage.quoted(), plan)
             finally:
-                self._run(cursor, f"DROP TABLE IF EXISTS {stage.quoted()}")
+                session.drop(stage)
         return data.num_rows
-
-    def _apply(
-        self, cursor: SnowflakeCursor, target: TableName, stage: TableName, data: pa.Table,
-        plan: WritePlan,
-    ) -> None:
-        """Change the target from the staging table in one atomic statement."""
-        full, source = self._full(target), stage.quoted()
-        if plan.creates:
-            database = quote_identifier(self.database, "database")
-            schema = quote_identifier(target.schema or self.schema_name, "schema")
-            self._run(cursor, f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
-            self._run(cursor, f"CREATE OR REPLACE TABLE {full} AS SELECT * FROM {source}")
-            return
-        for name in plan.new_columns:
-            column_type = snowflake_type(data.schema.field(name).type)
-            self._run(
-                cursor,
-                f"ALTER TABLE {full} ADD COLUMN {quote_identifier(name, 'column')} {column_type}",
-            )
-        columns = [quote_identifier(n, "column") for n in data.column_names]
-        listed = ", ".join(columns)
-        if plan.mode == "append":
-            self._run(cursor, f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}")
-            return
-        self._run(cursor, merge_sql(full, source, data.column_names, plan.keys, qualify_set=True))
 
     def _columns(self, cursor: SnowflakeCursor, table: TableName) -> dict[str, str]:
         """The table's columns (name -> Snowflake type), empty when it does not exist."""
@@ -320,7 +297,8 @@ class _SnowflakeSession(SqlSession):
         return list(self.warehouse._run(self.cursor, sql).fetchall())
 
     def full(self, table: TableName) -> str:
-        return self.warehouse._full(table)
+        # Temporary tables live in the session's schema and are named unqualified.
+        return self.warehouse._full(table) if table.schema else table.quoted()
 
     def families(self, table: TableName) -> dict[str, str]:
         return {n: _family(t) for n, t in self.warehouse._columns(self.cursor, table).items()}
@@ -351,6 +329,13 @@ class _SnowflakeSession(SqlSession):
 
 
 # -- type mapping ----------------------------------------------------------------------
+_SNOWFLAKE_TYPES = {
+    "boolean": "BOOLEAN", **dict.fromkeys(["int16", "int32", "int64", "uint64"], "NUMBER(38,0)"),
+    "float32": "FLOAT", "float64": "FLOAT", "string": "VARCHAR", "binary": "BINARY",
+    "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP_NTZ", "timestamptz": "TIMESTAMP_TZ",
+}
+
+
 def snowflake_type(arrow_type: pa.DataType) -> str:
     """The Snowflake column type that holds an Arrow type without loss.
 
@@ -359,30 +344,15 @@ def snowflake_type(arrow_type: pa.DataType) -> str:
         >>> snowflake_type(pa.decimal128(10, 2)), snowflake_type(pa.timestamp("us", "UTC"))
         ('NUMBER(10,2)', 'TIMESTAMP_TZ')
     """
-    import pyarrow as pa
-
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_integer(arrow_type):
-        return "NUMBER(38,0)"
-    if pa.types.is_floating(arrow_type):
-        return "FLOAT"
-    if pa.types.is_decimal(arrow_type):
-        return f"NUMBER({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP_TZ" if arrow_type.tz else "TIMESTAMP_NTZ"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_time(arrow_type):
-        return "TIME"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "BINARY"
-    if pa.types.is_string(arrow_type) or pa.types.is_null(arrow_type):
-        return "VARCHAR"
-    raise WarehouseError(
-        f"Arrow type {arrow_type} has no Snowflake column type in knot: convert the column "
-        "to a string, number, boolean, date or timestamp first."
-    )
+    kind = column_kind(arrow_type)
+    if kind == "decimal":
+        return f"NUMBER({arrow_type.precision},{arrow_type.scale})"  # type: ignore[attr-defined]
+    if kind not in _SNOWFLAKE_TYPES:
+        raise WarehouseError(
+            f"Arrow type {arrow_type} has no Snowflake column type in knot: convert the "
+            "column to a string, number, boolean, date or timestamp first."
+        )
+    return _SNOWFLAKE_TYPES[kind]
 
 
 def _family(snowflake_data_type: str) -> str:

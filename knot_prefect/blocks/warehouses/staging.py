@@ -28,7 +28,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_key_columns, merge_sql, plan_write
+from knot_prefect.blocks.warehouses._common import (
+    WritePlan,
+    check_key_columns,
+    merge_sql,
+    plan_write,
+)
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     StagedPart,
@@ -90,11 +95,13 @@ class SqlSession(ABC):
         qualify_set: ``MERGE`` updates name the target (``SET t.col``).
         transactional_ddl: ``DROP TABLE`` joins the transaction (else the stages are
             dropped after the publishing statement, and a failure to drop is logged).
+        case_insensitive: Column names match regardless of case (DuckDB).
     """
 
     quote = '"'
     qualify_set = False
     transactional_ddl = True
+    case_insensitive = False
 
     @abstractmethod
     def run(self, sql: str) -> None:
@@ -185,14 +192,8 @@ class SqlStagedWarehouse(Warehouse):
     def _target(self, table: str) -> TableName:
         """The table's full name (default schema filled in), checked against the limit."""
 
-    def stage(
-        self,
-        data: Any,
-        table: str,
-        stage_id: str,
-        part: int = 0,
-        unique_keys: Sequence[str] | None = None,
-    ) -> StagedPart:
+    def stage(self, data: Any, table: str, stage_id: str, part: int = 0,
+              unique_keys: Sequence[str] | None = None) -> StagedPart:
         """Write rows into a stage table of ``table``: see :meth:`Warehouse.stage`.
 
         Examples:
@@ -288,20 +289,9 @@ class SqlStagedWarehouse(Warehouse):
             source = _union(session, stages, schema.names)
             if keys:
                 _check_keys(session, source, keys, table, check_unique)
-            session.create_schema(target)
-            session.lock_new_table(target)
-            plan = plan_write(schema.empty_table(), table, mode, keys, evolve,
-                              session.families(target), self.describe())
-            if plan.creates:
-                session.create(target, schema, source, plan.exists,
-                               keys if mode == "upsert" else [])
-            else:
-                for column in plan.new_columns:
-                    session.add_column(target, column, schema.field(column).type)
-                if mode == "upsert":
-                    session.upsert(target, source, schema.names, keys)
-                else:
-                    session.append(target, source, schema.names)
+            plan = plan_publish(session, target, schema, table, mode, keys, evolve,
+                                self.describe())
+            publish(session, target, schema, source, plan)
             if session.transactional_ddl:
                 for stage in stages:
                     session.drop(stage)
@@ -356,6 +346,47 @@ class SqlStagedWarehouse(Warehouse):
             warehouse_logger().warning(
                 "Could not drop the stage tables %s (%s); drop_stale_stages removes them "
                 "later.", ", ".join(map(str, stages)), exc)
+
+
+def plan_publish(
+    session: SqlSession,
+    target: TableName,
+    schema: pa.Schema,
+    table: str,
+    mode: str,
+    keys: Sequence[str],
+    evolve: bool,
+    where: str,
+) -> WritePlan:
+    """The checks of a write against the target as it is now (see ``plan_write``)."""
+    session.lock_new_table(target)
+    return plan_write(schema.empty_table(), table, mode, keys, evolve,
+                      session.families(target), where, session.case_insensitive)
+
+
+def publish(
+    session: SqlSession, target: TableName, schema: pa.Schema, source: str, plan: WritePlan
+) -> None:
+    """Change the target from a source of rows, as planned: the publishing step of writes.
+
+    Args:
+        session: The transaction.
+        target: The table written.
+        schema: The source's columns.
+        source: A table or a parenthesised query holding the rows.
+        plan: From :func:`plan_publish`.
+    """
+    if plan.creates:
+        session.create_schema(target)
+        session.create(target, schema, source, plan.exists,
+                       plan.keys if plan.mode == "upsert" else [])
+        return
+    for column in plan.new_columns:
+        session.add_column(target, column, schema.field(column).type)
+    if plan.mode == "upsert":
+        session.upsert(target, source, schema.names, plan.keys)
+    else:
+        session.append(target, source, schema.names)
 
 
 def _union(session: SqlSession, stages: Sequence[TableName], columns: Sequence[str]) -> str:
