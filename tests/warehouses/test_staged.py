@@ -154,3 +154,17 @@ def test_a_bad_stage_id_is_refused() -> None:
     warehouse = DuckDBWarehouse(path=":memory:")
     with pytest.raises(WarehouseError, match="new_stage_id"):
         warehouse.stage(rows([1], 0.0), "scores", "my-stage")
+
+
+@pytest.mark.parametrize("backend", ["postgres-adbc", "postgres-sqlalchemy"])
+def test_a_used_database_warehouse_pickles_for_a_worker_that_stages(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    import pickle
+
+    warehouse = make_warehouse(backend, tmp_path, request)
+    warehouse.write(rows([1], 0.0), "scores")  # opens (and pools) connections
+    worker_copy = pickle.loads(pickle.dumps(warehouse))
+    part = worker_copy.stage(rows([2], 1.0), "scores", warehouse.new_stage_id())
+    assert warehouse.commit_staged("scores", [part], keys=["id"]) == 1
+    assert table(warehouse) == [(1, 0.0), (2, 1.0)]

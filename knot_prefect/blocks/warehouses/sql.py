@@ -130,6 +130,12 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             ) from None
         return check_no_credentials(value, "url", "password")
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """A pickled block (sent to a Dask worker) opens its own connections."""
+        state = super().__getstate__()
+        return {**state, "__pydantic_private__": {
+            **(state.get("__pydantic_private__") or {}), "_path": None}}
+
     # -- connections -----------------------------------------------------------------
     def _url(self) -> URL:
         from sqlalchemy.engine import make_url

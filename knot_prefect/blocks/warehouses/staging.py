@@ -297,7 +297,10 @@ class SqlStagedWarehouse(Warehouse):
                     session.drop(stage)
         if not session.transactional_ddl:
             self._drop_stages(stages, quietly=True)
-        self.drop_stale_stages(table)
+        try:
+            self.drop_stale_stages(table)
+        except Exception as exc:  # the rows are published; leftovers wait for the next commit
+            warehouse_logger().warning("Could not look for stale stages of %s: %s", table, exc)
         return rows
 
     def discard_staged(self, parts: Sequence[StagedPart]) -> None:
