@@ -282,8 +282,7 @@ class SqlStagedWarehouse(Warehouse):
             warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
             return 0
         schema = _common_schema(parts, table)
-        for key in keys:
-            check_key_columns([key], schema.names, f"the rows staged for {table}")
+        check_key_columns(keys, schema.names, f"the rows staged for {table}")
         stages = [stage_table_name(target, part.stage_id, part.part) for part in parts]
         with self._session() as session:
             source = _union(session, stages, schema.names)
