@@ -288,7 +288,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse, runner = job.warehouse, job.runner
-    sql = job.entity_sql.strip().rstrip(";")
+    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     total, plan = plan_partitions(warehouse, sql, job.entity_params, keys[0],
@@ -350,8 +350,9 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse = job.warehouse
+    sql = _rows_query(warehouse, job.entity_sql)
     batches = (batch.to_pandas() for batch in
-               warehouse.read_batches(job.entity_sql, job.entity_params, job.batch_rows))
+               warehouse.read_batches(sql, job.entity_params, job.batch_rows))
     first = next(batches, None)
     keys = _key_columns(first if first is not None else pd.DataFrame(), job.key_columns)
     counts = {"read": 0, "quarantined": 0}
@@ -422,6 +423,17 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys)
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
+
+
+def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:
+    """``entity_sql`` as a query: a table name (as ``extract`` reads one) is selected whole."""
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.tasks.warehouse import _is_spaced_table, is_table_name
+
+    if is_table_name(entity_sql) or _is_spaced_table(warehouse, entity_sql):
+        name = TableName.parse(entity_sql.strip())
+        return f"SELECT * FROM {name.quoted(warehouse.identifier_quote)}"
+    return entity_sql
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:

@@ -81,10 +81,10 @@ def saved(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], War
 
 
 def score(warehouse: Warehouse, table: str, **options: Any) -> Any:
-    return batch_inference_flow(
-        warehouse=warehouse._block_document_name, tracking=TRACKING, model_name=MODEL,
-        entity_sql=ROWS_SQL, key_columns=["customer_id"], output_table=table,
-        feature_source="warehouse", batch_rows=64, **options)
+    return batch_inference_flow(**{
+        "warehouse": warehouse._block_document_name, "tracking": TRACKING,
+        "model_name": MODEL, "entity_sql": ROWS_SQL, "key_columns": ["customer_id"],
+        "output_table": table, "feature_source": "warehouse", "batch_rows": 64, **options})
 
 
 def published(warehouse: Warehouse, table: str) -> pd.DataFrame:
@@ -107,8 +107,9 @@ def test_streamed_and_key_range_runs_give_the_lakes_rows_and_a_failed_run_publis
     expected = published(lake, "scores")
     assert len(expected) == ROWS
 
-    # In the flow process: key ranges (three of 100 rows), then batches of 64 rows.
-    summary = score(warehouse, "by_range", partition_rows=100)
+    # In the flow process: key ranges (three of 100 rows) of a table given by name,
+    # then batches of 64 rows of a query.
+    summary = score(warehouse, "by_range", partition_rows=100, entity_sql="rows_to_score")
     assert summary["rows_published"] == ROWS
     pd.testing.assert_frame_equal(published(warehouse, "by_range"), expected)
     summary = score(warehouse, "streamed", stream=True)
