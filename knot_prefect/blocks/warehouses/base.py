@@ -373,14 +373,8 @@ class Warehouse(KnotBlock, ABC):
         return f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}-stage"
 
     @abstractmethod
-    def stage(
-        self,
-        data: Any,
-        table: str,
-        stage_id: str,
-        part: int = 0,
-        unique_keys: Sequence[str] | None = None,
-    ) -> StagedPart:
+    def stage(self, data: Any, table: str, stage_id: str, part: int = 0,
+              unique_keys: Sequence[str] | None = None) -> StagedPart:
         """Write rows for ``table`` where no reader sees them until committed.
 
         Many processes may stage parts of one write at the same time (each Dask worker
@@ -410,14 +404,8 @@ class Warehouse(KnotBlock, ABC):
         """
 
     @abstractmethod
-    def commit_staged(
-        self,
-        table: str,
-        parts: Sequence[StagedPart],
-        keys: Sequence[str],
-        evolve: bool = False,
-        check_unique: bool = True,
-    ) -> int:
+    def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str],
+                      evolve: bool = False, check_unique: bool = True) -> int:
         """Upsert every staged part into ``table`` at once, then remove the stages.
 
         Until the commit nothing is visible; a failure leaves the table exactly as
@@ -425,15 +413,16 @@ class Warehouse(KnotBlock, ABC):
         take ``mode=`` (``append``, ``replace``, ``upsert`` or ``fail``).
 
         Args:
-            table: ``"table"`` or ``"schema.table"``; created when missing.
-            parts: What :meth:`stage` returned, for every part of the write.
-            keys: Columns identifying a row.
-            evolve: Allow new columns to be added to an existing table.
-            check_unique: Check that no key is staged twice (skip only when the parts
-                are known to hold disjoint, unique keys).
+            table: The table to publish to (``"table"`` or ``"schema.table"``); a
+                missing one is created.
+            parts: Every part of the write, as :meth:`stage` returned them.
+            keys: The columns that identify a row.
+            evolve: Whether the table may gain the parts' new columns.
+            check_unique: Refuse keys staged more than once; pass False only when the
+                parts hold disjoint keys, each part's checked by :meth:`stage`.
 
         Returns:
-            Rows published.
+            The number of rows published.
 
         Raises:
             SchemaMismatchError: For a null or repeated key (naming an example), new
