@@ -47,6 +47,8 @@ test: $(STAMP) $(TORCH_STAMP) services dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check knot_prefect tests benchmarks
+	# The layers of docs/architecture.md ([tool.importlinter] in pyproject.toml).
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,7 +1,7 @@
 """Tuning benchmark: ``tuning_flow`` trials on 2 Dask workers vs one at a time.
 
 One run, on this machine, measures side by side the same random search (16 trials of
-``knot_prefect.tuning.examples:train_churn_trial``, a scikit-learn gradient-boosting
+``knot_prefect.demo.tuning:train_churn_trial``, a scikit-learn gradient-boosting
 churn classifier on 30,000 customers, about 1-3 s of single-threaded training each;
 every trial logs its model; the best is registered as ``challenger``):
 
@@ -47,7 +47,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- tuning:start -->", "<!-- tuning:end -->"
-TRAIN_FN = "knot_prefect.tuning.examples:train_churn_trial"
+TRAIN_FN = "knot_prefect.demo.tuning:train_churn_trial"
 CUSTOMERS = 30_000
 SPACE: dict[str, Any] = {
     "learning_rate": {"kind": "log_uniform", "low": 0.03, "high": 0.3},
@@ -86,7 +86,7 @@ def search(tracking_uri: str, trials: int, seed: int, runner: str | None) -> dic
 
 
 def _metrics_only(params: dict[str, Any]) -> dict[str, float]:
-    from knot_prefect.tuning.examples import train_churn_trial
+    from knot_prefect.demo.tuning import train_churn_trial
 
     return dict(train_churn_trial(params).metrics)
 
