@@ -186,8 +186,9 @@ def validate(
         >>> contract = DataContract(
         ...     schema_yaml="columns:\\n  a:\\n    dtype: int64\\n    ge: 0\\n"
         ... )
-        >>> validate.fn(pd.DataFrame({"a": [1, 2]}), contract)["a"].tolist()
-        [1, 2]
+        >>> output, report = validate_frame(pd.DataFrame({"a": [1, 2]}), contract)
+        >>> output["a"].tolist(), report.passed
+        ([1, 2], True)
     """
     output, _ = validate_frame(df, contract, on_failure, max_bad_fraction, quarantine, sample_rows)
     return output
