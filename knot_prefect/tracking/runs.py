@@ -110,25 +110,17 @@ def tracked_run(
             run = mlflow.start_run(run_id=resume_id, nested=nested, parent_run_id=parent_id)
             mlflow.set_tag(RESUMED_TAG, str(prefect_run.attempt - 1))
         else:
+            def start(experiment: str) -> mlflow.ActiveRun:
+                return mlflow.start_run(experiment_id=experiment, run_name=name, nested=nested,
+                                        parent_run_id=parent_id, tags=run_tags)
+
             try:
-                run = mlflow.start_run(
-                    experiment_id=experiment_id,
-                    run_name=name,
-                    nested=nested,
-                    parent_run_id=parent_id,
-                    tags=run_tags,
-                )
+                run = start(experiment_id)
             except MlflowException:
                 # The cached experiment may have been deleted since: look it up again.
                 _experiment_ids.pop((block.resolved_tracking_uri(), block.experiment_name), None)
                 experiment_id = _experiment_id(block)
-                run = mlflow.start_run(
-                    experiment_id=experiment_id,
-                    run_name=name,
-                    nested=nested,
-                    parent_run_id=parent_id,
-                    tags=run_tags,
-                )
+                run = start(experiment_id)
             linking = _in_background(
                 link_run, block, experiment_id, run.info.run_id, run.info.run_name or "run"
             )

@@ -65,22 +65,12 @@ def _knot_imports(tree: ast.AST) -> Iterator[tuple[str, str | None]]:
                     yield alias.name, None
 
 
-@pytest.fixture(scope="module")
-def docs_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A working folder with its own knot home, shared by the examples of every page."""
-    folder = tmp_path_factory.mktemp("docs-examples")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KNOT_HOME", str(folder / ".knot"))
-        patch.chdir(folder)
-        yield folder
-
-
 def test_the_docs_have_examples_that_run() -> None:
     assert sum(example.not_run is None for example in EXAMPLES) >= 8
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda example: example.name)
-def test_docs_example(example: Example, docs_folder: Path) -> None:
+def test_docs_example(example: Example, examples_folder: Path) -> None:
     try:
         tree = ast.parse(example.code, example.name)
     except SyntaxError:

@@ -58,18 +58,8 @@ def test_examples_are_found() -> None:
     assert len(EXAMPLES) > 100 and len(modules) > 50
 
 
-@pytest.fixture(scope="module")
-def shared_knot_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One knot home for every example: the embedded MLflow store is created once."""
-    folder = tmp_path_factory.mktemp("examples")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KNOT_HOME", str(folder / "knot-home"))
-        patch.chdir(folder)
-        yield folder / "knot-home"
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda test: test.name)
-def test_docstring_example_runs(example: doctest.DocTest, shared_knot_home: Path) -> None:
+def test_docstring_example_runs(example: doctest.DocTest, examples_folder: Path) -> None:
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     runner.run(example, out=report.append, clear_globs=True)
