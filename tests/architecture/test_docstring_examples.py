@@ -42,7 +42,7 @@ def _examples() -> list[doctest.DocTest]:
             raise
         tests.extend(test for test in finder.find(module, name) if test.examples)
     # A task made with task(...)(function) shares its function's docstring: run it once.
-    unique = {(test.filename, test.lineno): test for test in sorted(tests, key=_by_name)}
+    unique = {(test.filename, test.docstring): test for test in sorted(tests, key=_by_name)}
     return sorted(unique.values(), key=_by_name)
 
 
