@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_WHEELS ?= /opt/wheels
 TORCH_STAMP := $(VENV)/.torch-installed
 
-.PHONY: demo test lint typecheck check bench clean services install dist
+.PHONY: demo test lint typecheck check bench clean services install dist docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -47,14 +47,20 @@ test: $(STAMP) $(TORCH_STAMP) services dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check knot_prefect tests benchmarks
+	# The layers of docs/architecture.md ([tool.importlinter] in pyproject.toml).
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck
 
+# The documentation site (mkdocs.yml): guides from docs/, API reference from docstrings.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .knot .pytest_cache .mypy_cache .ruff_cache dist
+	rm -rf $(VENV) .knot .pytest_cache .mypy_cache .ruff_cache dist site

@@ -106,7 +106,7 @@ def prepare(folder: Path, rows: int) -> str:
     from mlflow.models import infer_signature
     from sklearn.ensemble import RandomForestClassifier
 
-    from knot_prefect.tasks.mlflow_train import skops_trusted_types
+    from knot_prefect.tracking.skops import skops_trusted_types
 
     rng = np.random.default_rng(0)
     columns = [f"f{i}" for i in range(20)]

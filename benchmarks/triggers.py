@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import os
 import platform
-import re
 import signal
 import statistics
 import subprocess
@@ -37,13 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+from _common import ROOT, prepare, write_performance_section
 
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- triggers:start -->", "<!-- triggers:end -->"
+prepare()
+
 POOL = "bench-triggers"
 MODEL = "bench-trigger-model"
 FLOW = ROOT / "tests" / "triggers" / "promoted_flow.py"
@@ -192,18 +188,6 @@ def report(rounds: int, results: dict[str, list[dict[str, float]]]) -> str:
     ])
 
 
-def write_doc(text: str) -> None:
-    block = f"{START}\n{text}\n{END}"
-    content = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START in content:
-        content = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block,
-                         content, flags=re.S)
-    else:
-        content = content.rstrip("\n") + "\n\n## Triggers (promotion -> deployment)\n\n" \
-            + block + "\n"
-    DOC.write_text(content)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 of each, no doc update")
@@ -214,7 +198,7 @@ def main() -> None:
     print()
     print(text)
     if not args.quick:
-        write_doc(text)
+        write_performance_section("triggers", "Triggers (promotion -> deployment)", text)
 
 
 if __name__ == "__main__":

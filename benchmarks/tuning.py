@@ -1,7 +1,7 @@
 """Tuning benchmark: ``tuning_flow`` trials on 2 Dask workers vs one at a time.
 
 One run, on this machine, measures side by side the same random search (16 trials of
-``knot_prefect.tuning.examples:train_churn_trial``, a scikit-learn gradient-boosting
+``knot_prefect.demo.tuning:train_churn_trial``, a scikit-learn gradient-boosting
 churn classifier on 30,000 customers, about 1-3 s of single-threaded training each;
 every trial logs its model; the best is registered as ``challenger``):
 
@@ -26,28 +26,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import PERFORMANCE_DOC, ROOT, prepare, write_performance_section
+
+prepare()
 
 # Per-core comparison: one BLAS/OpenMP thread in this process and in the workers it
 # starts (they inherit the environment). Set before numpy is imported.
 THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                  "MKL_NUM_THREADS": "1"}
 os.environ.update(THREAD_LIMITS)
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- tuning:start -->", "<!-- tuning:end -->"
-TRAIN_FN = "knot_prefect.tuning.examples:train_churn_trial"
+TRAIN_FN = "knot_prefect.demo.tuning:train_churn_trial"
 CUSTOMERS = 30_000
 SPACE: dict[str, Any] = {
     "learning_rate": {"kind": "log_uniform", "low": 0.03, "high": 0.3},
@@ -86,7 +80,7 @@ def search(tracking_uri: str, trials: int, seed: int, runner: str | None) -> dic
 
 
 def _metrics_only(params: dict[str, Any]) -> dict[str, float]:
-    from knot_prefect.tuning.examples import train_churn_trial
+    from knot_prefect.demo.tuning import train_churn_trial
 
     return dict(train_churn_trial(params).metrics)
 
@@ -189,17 +183,6 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    block = f"{START}\n{text}\n{END}"
-    content = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START in content:
-        content = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block,
-                         content, flags=re.S)
-    else:
-        content = content.rstrip("\n") + f"\n\n## Tuning\n\n{block}\n"
-    DOC.write_text(content)
-
-
 def main() -> None:
     options = parse()
     trials = 8 if options.quick else options.trials
@@ -209,8 +192,8 @@ def main() -> None:
     print()
     print(text)
     if not options.quick:
-        write_doc(text)
-        print(f"\nWritten to {DOC.relative_to(ROOT)}.")
+        write_performance_section("tuning", "Tuning", text)
+        print(f"\nWritten to {PERFORMANCE_DOC.relative_to(ROOT)}.")
 
 
 def parse() -> argparse.Namespace:

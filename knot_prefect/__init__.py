@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from knot_prefect.blocks.warehouses.sql import SqlWarehouse as SqlWarehouse
     from knot_prefect.settings import KnotSettings as KnotSettings
 
-__all__ = ["__version__", *EXPORTS]
+__all__ = ["__version__", *list(EXPORTS)]
 
 apply_embedded_prefect_defaults()
 

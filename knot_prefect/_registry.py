@@ -32,7 +32,7 @@ OTHER_EXPORTS: dict[str, str] = {
     "Warehouse": "knot_prefect.blocks.warehouses.base",
     "WriteResult": "knot_prefect.blocks.warehouses.base",
     "ContractValidationError": "knot_prefect.contracts.errors",
-    "ContractDefinitionError": "knot_prefect.contracts.errors",
+    "ContractDefinitionError": "knot_prefect.blocks.contract_yaml",
     "QuarantineError": "knot_prefect.contracts.errors",
     "ValidationReport": "knot_prefect.contracts.report",
     "CheckResult": "knot_prefect.checks.result",
@@ -42,18 +42,27 @@ OTHER_EXPORTS: dict[str, str] = {
 
 EXPORTS: dict[str, str] = {**BLOCK_MODULES, **OTHER_EXPORTS}
 
-# Prefect tasks, importable as ``from knot_prefect.tasks import NAME``.
+# Prefect tasks and the plain function behind each (callable outside a run), importable
+# as ``from knot_prefect.tasks import NAME``.
 TASK_EXPORTS: dict[str, str] = {
     "extract": "knot_prefect.tasks.warehouse",
+    "extract_frame": "knot_prefect.tasks.warehouse",
     "publish": "knot_prefect.tasks.warehouse",
+    "publish_frame": "knot_prefect.tasks.warehouse",
     "feast_apply": "knot_prefect.tasks.features",
+    "apply_feature_repo": "knot_prefect.tasks.features",
     "materialize": "knot_prefect.tasks.features",
+    "materialize_views": "knot_prefect.tasks.features",
     "ensure_fresh": "knot_prefect.tasks.features",
+    "check_freshness": "knot_prefect.tasks.features",
     "training_set": "knot_prefect.tasks.features",
+    "get_training_set": "knot_prefect.tasks.features",
     "online_features": "knot_prefect.tasks.features",
+    "get_online_features": "knot_prefect.tasks.features",
     "validate": "knot_prefect.contracts.tasks",
     "validate_frame": "knot_prefect.contracts.tasks",
     "check": "knot_prefect.checks.tasks",
+    "run_check": "knot_prefect.checks.tasks",
     "finish_with_warnings": "knot_prefect.checks.completion",
     "row_count": "knot_prefect.checks.metrics",
     "null_fraction": "knot_prefect.checks.metrics",
@@ -64,11 +73,17 @@ TASK_EXPORTS: dict[str, str] = {
     "freshness": "knot_prefect.checks.metrics",
     "metric": "knot_prefect.checks.metrics",
     "train": "knot_prefect.tasks.mlflow_train",
+    "train_model": "knot_prefect.tasks.mlflow_train",
     "evaluate": "knot_prefect.tasks.mlflow_evaluate",
+    "evaluate_model": "knot_prefect.tasks.mlflow_evaluate",
     "register_model": "knot_prefect.tasks.mlflow_registry",
+    "register_model_version": "knot_prefect.tasks.mlflow_registry",
     "promote": "knot_prefect.tasks.mlflow_registry",
+    "promote_model": "knot_prefect.tasks.mlflow_registry",
     "rollback": "knot_prefect.tasks.mlflow_registry",
+    "rollback_alias": "knot_prefect.tasks.mlflow_registry",
     "load_model": "knot_prefect.tasks.mlflow_predict",
+    "load_model_by_alias": "knot_prefect.tasks.mlflow_predict",
     "predict": "knot_prefect.tasks.mlflow_predict",
     "predict_frame": "knot_prefect.tasks.mlflow_predict",
 }

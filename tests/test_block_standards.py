@@ -10,7 +10,7 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import knot_prefect
 from knot_prefect._registry import BLOCK_MODULES
-from knot_prefect.collection import load_block_classes
+from knot_prefect.blocks.registry import load_block_classes
 
 BLOCKS = load_block_classes()
 

@@ -1,7 +1,7 @@
 """The ``ComputeProfile`` block: the CPU, memory, GPUs, image and environment a flow needs.
 
 One profile deploys the same flow to any work pool type: :meth:`ComputeProfile.job_variables`
-renders it as that pool type's job variables (see :mod:`knot_prefect.deploy.job_variables`).
+renders it as that pool type's job variables (see :mod:`knot_prefect.compute.job_variables`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.deploy.gpus import GKE_ACCELERATOR_LABEL, GPU_KINDS, gpu_kind
-from knot_prefect.deploy.quantities import parse_memory
+from knot_prefect.compute.gpus import GKE_ACCELERATOR_LABEL, GPU_KINDS, gpu_kind
+from knot_prefect.compute.quantities import parse_memory
 
 
 def _any_case(word: str) -> str:
@@ -188,11 +188,11 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
             The job variables to deploy with.
 
         Raises:
-            knot_prefect.deploy.errors.ProfileNotSatisfiableError: The pool type cannot
+            knot_prefect.compute.errors.ProfileNotSatisfiableError: The pool type cannot
                 satisfy this profile; the message names the profile, the pool type and
                 what to change.
         """
-        from knot_prefect.deploy.job_variables import render_job_variables
+        from knot_prefect.compute.job_variables import render_job_variables
 
         return render_job_variables(self, pool_type, job_variables)
 
@@ -202,8 +202,8 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
         Returns:
             The pool types that can satisfy the profile, and why the others cannot.
         """
-        from knot_prefect.deploy.errors import ProfileNotSatisfiableError
-        from knot_prefect.deploy.job_variables import POOL_TYPES, render_job_variables
+        from knot_prefect.compute.errors import ProfileNotSatisfiableError
+        from knot_prefect.compute.job_variables import POOL_TYPES, render_job_variables
 
         fits: list[str] = []
         misses: list[str] = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.contracts.errors import ContractDefinitionError
+from knot_prefect.blocks.contract_yaml import ContractDefinitionError
 
 if TYPE_CHECKING:
     from pandera.api.pandas.container import DataFrameSchema
@@ -143,7 +143,7 @@ class DataContract(KnotBlock):
         return self._parsed()[0]
 
     def _parsed(self) -> tuple[DataFrameSchema, str]:
-        from knot_prefect.contracts.schema_yaml import load_schema_yaml, schema_fingerprint
+        from knot_prefect.blocks.contract_yaml import load_schema_yaml, schema_fingerprint
 
         key = (self.schema_yaml, self.model)
         with _CACHE_LOCK:

@@ -26,7 +26,6 @@ from knot_prefect.settings import get_settings
 if TYPE_CHECKING:
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
-    from feast.repo_contents import RepoContents
     from prefect_aws.s3 import S3Bucket
     from prefect_gcp.cloud_storage import GcsBucket
 else:  # the feast extra alone has neither integration: see blocks/optional.py
@@ -291,7 +290,7 @@ class FeastFeatureStore(KnotBlock):
         Raises:
             RepoLoadError: When the YAML does not parse or validate (file and line).
         """
-        from knot_prefect.features.config import load_repo_config
+        from knot_prefect.blocks.feast_config import load_repo_config
 
         repo = self.repo_dir(sync=sync)
         text, source = self._yaml_text(repo)
@@ -334,24 +333,13 @@ class FeastFeatureStore(KnotBlock):
             buckets,
         )
 
-    def load_definitions(self) -> RepoContents:
-        """Import the repo's Python definitions (what ``feast apply`` would register).
-
-        Raises:
-            RepoLoadError: When a definitions file fails to import (file and line).
-        """
-        from knot_prefect.features.repo import load_repo_contents
-
-        store = self.get_store()
-        return load_repo_contents(Path(str(store.repo_path)), store.project)
-
     def check_connection(self) -> str:
         """Open the store and read its registry.
 
         Returns:
             The project, number of feature views and the store types.
         """
-        from knot_prefect.features.config import redact
+        from knot_prefect.blocks.feast_config import redact
 
         try:
             store = self.get_store()

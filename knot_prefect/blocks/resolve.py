@@ -15,7 +15,8 @@ Examples:
 from __future__ import annotations
 
 import inspect
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from prefect.blocks.core import Block
 
@@ -28,14 +29,26 @@ class BlockNotFoundError(ConfigurationError, ValueError):
     """No block document of the wanted kind has the given name."""
 
 
-def resolve_block(value: B | str, block_class: type[B]) -> B:
+def resolve_block(
+    value: B | str | None,
+    block_class: Callable[..., B],
+    default: Callable[[], B] | None = None,
+    parameter: str | None = None,
+) -> B:
     """Return ``value`` if it is a ``block_class`` block, else load the document it names.
 
     Args:
         value: A block instance, a document name (``"prod"``) or a document name
-            with its block type slug (``"duckdb-warehouse/prod"``).
-        block_class: The class wanted; an abstract base such as ``Warehouse``
-            matches documents of every knot block type derived from it.
+            with its block type slug (``"duckdb-warehouse/prod"``); None when
+            ``default`` is given.
+        block_class: The block class wanted; an abstract base such as ``Warehouse``
+            matches documents of every knot block type derived from it. (Typed as a
+            callable returning the block because type checkers refuse abstract
+            classes where ``type[B]`` is expected.)
+        default: Builds the block to use when ``value`` is None, e.g. ``MLflowTracking``
+            for the embedded store.
+        parameter: The flow or task parameter ``value`` was passed as; a missing
+            document's error then names it.
 
     Returns:
         The block.
@@ -43,42 +56,60 @@ def resolve_block(value: B | str, block_class: type[B]) -> B:
     Raises:
         BlockNotFoundError: When no document of a matching type has that name (the
             message lists the documents that exist), or several do.
-        TypeError: When ``value`` is a block of another kind, or not a block or a string.
+        TypeError: When ``value`` is a block of another kind, or not a block or a string,
+            or when ``block_class`` is not a block class.
     """
-    if isinstance(value, block_class):
+    if not (isinstance(block_class, type) and issubclass(block_class, Block)):
+        raise TypeError(f"Expected a block class, got {block_class!r}.")
+    wanted = cast("type[B]", block_class)
+    if value is None and default is not None:
+        return default()
+    if isinstance(value, wanted):
         return value
     if isinstance(value, Block):
         raise TypeError(
-            f"Expected a {block_class.__name__} block, got a {type(value).__name__} block."
+            f"Expected a {wanted.__name__} block, got a {type(value).__name__} block."
         )
     if not isinstance(value, str) or not value:
         raise TypeError(
-            f"Expected a {block_class.__name__} block or a block document name, "
+            f"Expected a {wanted.__name__} block or a block document name, "
             f"got {type(value).__name__}."
         )
-    candidates = _candidate_classes(block_class)
+    try:
+        return _load_document(value, wanted)
+    except BlockNotFoundError as exc:
+        if parameter is None:
+            raise
+        raise BlockNotFoundError(
+            f"{parameter}={value!r}: {exc} Or pass {parameter}= the name of your own document."
+        ) from None
+
+
+def _load_document(value: str, wanted: type[B]) -> B:
+    candidates = _candidate_classes(wanted)
     if "/" in value:
         slug, name = value.split("/", 1)
         chosen = [cls for cls in candidates if cls.get_block_type_slug() == slug]
         if not chosen:
             raise BlockNotFoundError(
-                f"{slug!r} is not a block type slug of a {block_class.__name__}; use one of: "
+                f"{slug!r} is not a block type slug of a {wanted.__name__}; use one of: "
                 f"{', '.join(sorted(c.get_block_type_slug() for c in candidates))}."
             )
         candidates, value = chosen, name
     documents = document_names(candidates)
     matches = [cls for cls in candidates if value in documents[cls.get_block_type_slug()]]
     if len(matches) == 1:
-        return matches[0].load(value)  # type: ignore[return-value]
+        # Block.load is typed for async callers too; called synchronously it returns the block.
+        return cast("B", matches[0].load(value))
     existing = sorted(f"{slug}/{name}" for slug, names in documents.items() for name in names)
     if matches:
         options = ", ".join(f"{cls.get_block_type_slug()}/{value}" for cls in matches)
         raise BlockNotFoundError(
-            f"Several {block_class.__name__} documents are named {value!r}: pass one of "
+            f"Several {wanted.__name__} documents are named {value!r}: pass one of "
             f"{options}."
         )
     raise BlockNotFoundError(
-        f"No {block_class.__name__} block document is named {value!r}. Existing documents: "
+        f"No {wanted.__name__} block document is named {value!r}. Existing documents: "
         f"{', '.join(existing) or 'none'}. Create one in the Prefect UI, with "
         "`knot blocks apply FILE`, or with YourBlock(...).save(name)."
     )
@@ -86,7 +117,7 @@ def resolve_block(value: B | str, block_class: type[B]) -> B:
 
 def _candidate_classes(block_class: type[B]) -> list[type[B]]:
     """``block_class`` (when concrete) and every concrete subclass knot or the user defined."""
-    from knot_prefect.collection import load_block_classes
+    from knot_prefect.blocks.registry import load_block_classes
 
     load_block_classes()  # defines every knot block class, so subclasses are known
     seen: dict[str, type[B]] = {}

@@ -11,7 +11,7 @@ import json
 from typing import Any
 from uuid import UUID
 
-from knot_prefect.contracts.reporting import WARNING_STATUSES
+from knot_prefect.run_context import WARNING_STATUSES
 
 WARNINGS_STATE_NAME = "CompletedWithWarnings"
 _KEY_PREFIXES = ("check-", "contract-")
@@ -29,7 +29,7 @@ def run_warnings(flow_run_id: str | UUID | None = None) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    from knot_prefect.contracts.reporting import current_flow_run_id
+    from knot_prefect.run_context import current_flow_run_id
 
     run_id = flow_run_id or current_flow_run_id()
     if run_id is None:

@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.checks.result import CheckFailedError, CheckResult, Severity, evaluate
-from knot_prefect.contracts.reporting import events_wanted, in_run, run_logger, slugify
+from knot_prefect.run_context import events_wanted, in_run, run_logger, slugify
 
 WARNING_EVENT = "knot.check.warning"
 FAILED_EVENT = "knot.check.failed"
@@ -73,8 +73,7 @@ def publish_check(result: CheckResult) -> None:
     )
 
 
-@task(name="check", cache_policy=NO_CACHE)
-def check(
+def run_check(
     value: float | Callable[[], Any],
     name: str,
     lower: float | None = None,
@@ -113,7 +112,7 @@ def check(
         ValueError: For bad arguments (no bound, unknown severity).
 
     Examples:
-        >>> check.fn(0.93, "accuracy", lower=0.9).passed
+        >>> run_check(0.93, "accuracy", lower=0.9).passed
         True
     """
     computed = value() if callable(value) else value
@@ -126,3 +125,8 @@ def check(
     if result.status == "failed":
         raise CheckFailedError(result)
     return result
+
+
+check = task(name="check", cache_policy=NO_CACHE)(run_check)
+
+

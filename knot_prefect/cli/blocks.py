@@ -17,7 +17,7 @@ def register() -> None:
     """Register every knot block type with the current Prefect API."""
     from rich.console import Console
 
-    from knot_prefect.collection import load_block_classes
+    from knot_prefect.blocks.registry import load_block_classes
 
     console = Console(stderr=True)
     classes = load_block_classes()
@@ -57,7 +57,7 @@ def export(
     from knot_prefect.blocks.base import InvalidBlockDocumentError
     from knot_prefect.blocks.resolve import BlockNotFoundError
     from knot_prefect.documents import export_document
-    from knot_prefect.inventory import load_any_document
+    from knot_prefect.documents.inventory import load_any_document
 
     try:
         with prefect_api():
@@ -70,7 +70,7 @@ def export(
 @app.command("ls")
 def list_documents() -> None:
     """List the knot block documents of the current Prefect API."""
-    from knot_prefect.inventory import knot_documents
+    from knot_prefect.documents.inventory import knot_documents
 
     with prefect_api():
         documents = knot_documents()

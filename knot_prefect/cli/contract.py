@@ -24,13 +24,14 @@ def infer(
     ),
 ) -> None:
     """Print a contract YAML inferred from a sample of TABLE; review it, then apply it."""
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.identifiers import TableName
     from knot_prefect.contracts.inference import infer_contract_yaml
-    from knot_prefect.contracts.resolve import resolve_warehouse
     from knot_prefect.errors import KnotError
 
     try:
-        block = resolve_warehouse(warehouse)
+        block = resolve_block(warehouse, Warehouse)
         table_name = TableName.parse(table)
         if not block.table_exists(table):
             _fail(f"Table {table!r} does not exist in warehouse {warehouse!r}.")
@@ -66,7 +67,7 @@ def apply(
     given again.
     """
     from knot_prefect.blocks.contract import DataContract
-    from knot_prefect.contracts.schema_yaml import load_schema_yaml
+    from knot_prefect.blocks.contract_yaml import load_schema_yaml
     from knot_prefect.errors import KnotError
 
     if not file.is_file():

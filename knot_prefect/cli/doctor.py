@@ -16,7 +16,7 @@ def doctor() -> None:
     from rich.table import Table
 
     from knot_prefect.cli._output import prefect_api
-    from knot_prefect.diagnostics import check_all_documents
+    from knot_prefect.documents.diagnostics import check_all_documents
 
     console = Console()
     with prefect_api(), console.status("Checking knot block documents..."):

@@ -30,7 +30,7 @@ def lineage(
 
     try:
         answer = explain_prediction(
-            resolve_block(warehouse, Warehouse),  # type: ignore[type-abstract]
+            resolve_block(warehouse, Warehouse),
             table,
             key,
             key_column=key_column,

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from knot_prefect.errors import ConfigurationError, KnotError
+from knot_prefect.blocks.contract_yaml import ContractDefinitionError
+from knot_prefect.errors import KnotError
+
+__all__ = [
+    "ContractDefinitionError",
+    "ContractValidationError",
+    "QuarantineError",
+]
 
 if TYPE_CHECKING:
     from knot_prefect.contracts.report import ValidationReport
-
-
-class ContractDefinitionError(ConfigurationError):
-    """A contract's YAML or model reference cannot be turned into a Pandera schema.
-
-    Attributes:
-        line: The 1-based line of the YAML that is wrong, when known.
-    """
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 class ContractValidationError(KnotError):

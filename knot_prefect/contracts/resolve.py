@@ -5,20 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from knot_prefect.blocks.contract import DataContract
     from knot_prefect.blocks.warehouses.base import Warehouse
-
-
-def resolve_contract(contract: DataContract | str) -> DataContract:
-    """A ``DataContract`` block, loading it when given its document name.
-
-    Raises:
-        BlockNotFoundError: When no such document exists, listing those that do.
-    """
-    from knot_prefect.blocks.contract import DataContract
-    from knot_prefect.blocks.resolve import resolve_block
-
-    return resolve_block(contract, DataContract)
 
 
 def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
@@ -31,4 +18,4 @@ def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
 
-    return resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
+    return resolve_block(warehouse, Warehouse)

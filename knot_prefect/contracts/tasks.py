@@ -76,14 +76,17 @@ def validate_frame(
         QuarantineError: When the quarantine table cannot take the rows; nothing
             is written and nothing is returned.
     """
+    from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.contracts.engine import summarize
     from knot_prefect.contracts.frames import validate_data
+    from knot_prefect.contracts.publishing import mask_records, publish
     from knot_prefect.contracts.quarantine import quarantine_frame, write_quarantine
-    from knot_prefect.contracts.reporting import current_flow_run_id, mask_records, publish
-    from knot_prefect.contracts.resolve import resolve_contract, resolve_warehouse
+    from knot_prefect.run_context import current_flow_run_id
 
     _check_arguments(on_failure, max_bad_fraction, quarantine)
-    block = resolve_contract(contract)
+    block = resolve_block(contract, DataContract)
     schema = block.schema()
     sensitive = list(block.sensitive_columns)
     validated = validate_data(data, schema, on_failure, sample_rows)
@@ -105,7 +108,7 @@ def validate_frame(
 
     if on_failure == "quarantine" and validated.quarantine_rows is not None:
         warehouse_ref, table = quarantine  # type: ignore[misc]
-        warehouse = resolve_warehouse(warehouse_ref)
+        warehouse = resolve_block(warehouse_ref, Warehouse)
         rows = quarantine_frame(
             validated.quarantine_rows, report.contract, report.version, report.flow_run_id
         )
@@ -183,8 +186,9 @@ def validate(
         >>> contract = DataContract(
         ...     schema_yaml="columns:\\n  a:\\n    dtype: int64\\n    ge: 0\\n"
         ... )
-        >>> validate.fn(pd.DataFrame({"a": [1, 2]}), contract)["a"].tolist()
-        [1, 2]
+        >>> output, report = validate_frame(pd.DataFrame({"a": [1, 2]}), contract)
+        >>> output["a"].tolist(), report.passed
+        ([1, 2], True)
     """
     output, _ = validate_frame(df, contract, on_failure, max_bad_fraction, quarantine, sample_rows)
     return output

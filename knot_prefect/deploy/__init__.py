@@ -20,12 +20,12 @@ _EXPORTS: dict[str, str] = {
     "base_job_template": "knot_prefect.deploy.templates",
     "render_job_configuration": "knot_prefect.deploy.render",
     "arender_job_configuration": "knot_prefect.deploy.render",
-    "render_job_variables": "knot_prefect.deploy.job_variables",
-    "POOL_TYPES": "knot_prefect.deploy.job_variables",
-    "GPU_KINDS": "knot_prefect.deploy.gpus",
+    "render_job_variables": "knot_prefect.compute.job_variables",
+    "POOL_TYPES": "knot_prefect.compute.job_variables",
+    "GPU_KINDS": "knot_prefect.compute.gpus",
     "promotion_trigger": "knot_prefect.deploy.triggers",
     "PromotionTarget": "knot_prefect.deploy.triggers",
-    "ProfileNotSatisfiableError": "knot_prefect.deploy.errors",
+    "ProfileNotSatisfiableError": "knot_prefect.compute.errors",
     "WorkPoolTemplateError": "knot_prefect.deploy.errors",
 }
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from knot_prefect.compute.job_variables import render_job_variables
 from knot_prefect.deploy.errors import WorkPoolTemplateError
-from knot_prefect.deploy.job_variables import render_job_variables
 from knot_prefect.deploy.templates import missing_variables, template_defaults
 from knot_prefect.deploy.triggers import PromotionTarget, promotion_trigger
 from knot_prefect.errors import ConfigurationError

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.deploy.job_variables import render_job_variables
+from knot_prefect.compute.job_variables import render_job_variables
 from knot_prefect.deploy.templates import base_job_template, template_defaults
 from knot_prefect.deploy.workers import worker_class
 

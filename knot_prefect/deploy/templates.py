@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from knot_prefect.deploy.job_variables import NVIDIA_GPU_RESOURCE, normalize_pool_type
+from knot_prefect.compute.job_variables import NVIDIA_GPU_RESOURCE, normalize_pool_type
 from knot_prefect.deploy.workers import worker_class
 
 _GPU_LIMIT = {

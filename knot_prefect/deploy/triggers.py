@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.tasks.mlflow_registry import (
+from knot_prefect.tracking.aliases import (
     PROMOTED_EVENT,
     ROLLED_BACK_EVENT,
     model_resource_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from knot_prefect.deploy.job_variables import normalize_pool_type
+from knot_prefect.compute.job_variables import normalize_pool_type
 from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from knot_prefect.errors import ConfigurationError, KnotError
+from knot_prefect.blocks.feast_config import RepoLoadError
+from knot_prefect.errors import KnotError
+
+__all__ = [
+    "EntityFrameError",
+    "FeatureReferenceError",
+    "FeatureStoreError",
+    "RepoLoadError",
+    "StaleFeaturesError",
+]
 
 
 class FeatureStoreError(KnotError):
     """A Feast operation failed; the message names the repo, view or feature."""
-
-
-class RepoLoadError(ConfigurationError):
-    """A Feast repo (``feature_store.yaml`` or a definitions file) does not load.
-
-    Attributes:
-        path: The file that failed.
-        line: The 1-based line of the failure, where known.
-    """
-
-    def __init__(self, message: str, path: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
 
 
 class FeatureReferenceError(FeatureStoreError, ValueError):

@@ -28,11 +28,11 @@ def materialization_ages(
     Raises:
         FeatureReferenceError: For unknown view names, listing the closest ones.
     """
-    from knot_prefect.features.materialization import _select_views, utc
+    from knot_prefect.features.materialization import select_views, utc
 
     now = utc(now or datetime.now(UTC))
     ages: dict[str, float | None] = {}
-    for view in _select_views(store, views):
+    for view in select_views(store, views):
         end = view.most_recent_end_time
         ages[view.name] = None if end is None else (now - utc(end)).total_seconds()
     return ages

@@ -112,7 +112,7 @@ def materialize_views(
     """
     log = log or logging.getLogger(__name__).info
     end = utc(end or datetime.now(UTC))
-    selected = _select_views(store, views)
+    selected = select_views(store, views)
     results = []
     for index, view in enumerate(selected, start=1):
         # A view never materialized starts a full run at end - ttl; Feast's own
@@ -155,7 +155,13 @@ class _Discard:
         pass
 
 
-def _select_views(store: FeatureStore, views: Sequence[str] | None) -> list[Any]:
+def select_views(store: FeatureStore, views: Sequence[str] | None) -> list[Any]:
+    """The feature views named in ``views`` (all of the store's when None).
+
+    Raises:
+        FeatureReferenceError: A name is not a feature view; the message lists the
+            closest names.
+    """
     from knot_prefect.features.errors import FeatureReferenceError
     from knot_prefect.features.references import describe_closest
 

@@ -1,43 +1,18 @@
-"""Small pieces the flow templates share: import paths, fingerprints, splits, summaries."""
+"""Small pieces the flow templates share: fingerprints, splits, summaries."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.errors import ConfigurationError
+from knot_prefect.import_paths import import_callable
+
+__all__ = ["frame_fingerprint", "import_callable", "publish_summary", "split_by_key"]
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def import_callable(path: str) -> Callable[..., Any]:
-    """Import ``"package.module:function"``.
-
-    Flow parameters must be JSON for deployments, so user code (a training function)
-    is passed by import path.
-
-    Raises:
-        ConfigurationError: When the path is malformed or names nothing callable.
-
-    Examples:
-        >>> import_callable("math:sqrt")(9.0)
-        3.0
-    """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(
-            f"{path!r} is not an import path: write 'package.module:function'."
-        )
-    try:
-        value = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"Cannot import {path!r}: {exc}.") from exc
-    if not callable(value):
-        raise ConfigurationError(f"{path!r} is not callable.")
-    return value  # type: ignore[no-any-return]
 
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:

@@ -53,9 +53,10 @@ def data_quality_flow(
         ```
     """
     from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.checks import metrics
-    from knot_prefect.flows._parameters import resolve_named, settle
+    from knot_prefect.flows._parameters import settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.tasks import check, extract, finish_with_warnings, validate
 
@@ -64,9 +65,9 @@ def data_quality_flow(
                                   "the table or query to validate")
     contract = given.required(contract, "contract", "contract",
                               "the DataContract block document")
-    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
-                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
-    contract_block = resolve_named(contract, DataContract, "contract")
+    warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, parameter="warehouse")
+    contract_block = resolve_block(contract, DataContract, parameter="contract")
     frame = extract(warehouse_block, table_or_sql, params)
     quarantine = (warehouse_block, quarantine_table) if quarantine_table else None
     valid = validate(frame, contract_block, on_failure=on_failure,

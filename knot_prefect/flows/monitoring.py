@@ -74,9 +74,10 @@ def monitoring_flow(
 
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.identifiers import TableName
-    from knot_prefect.flows._parameters import key_columns_of, resolve_named, settle
+    from knot_prefect.flows._parameters import key_columns_of, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
@@ -97,10 +98,10 @@ def monitoring_flow(
                 given.spec.rows_to_score if given.spec is not None else None),
             "entity_sql", "source",
             "without features=, the table or query whose columns the model scored")
-    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
-                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
-    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
-                                    MLflowTracking, "tracking")
+    warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, parameter="warehouse")
+    tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                    MLflowTracking, parameter="tracking")
 
     client = tracking_block.get_client()
     version = int(client.get_model_version_by_alias(model_name, alias).version)
@@ -124,9 +125,9 @@ def monitoring_flow(
     scored = predictions.drop(columns=[*keys, *LINEAGE_COLUMNS], errors="ignore")
     if features:
         # Features as the model saw them: at the point in time scoring used.
-        store_block = resolve_named(
-            given.or_default(feature_store, "feature_store", LOCAL_FEATURES), FeastFeatureStore,
-            "feature_store")
+        store_block = resolve_block(
+            given.or_default(feature_store, "feature_store", LOCAL_FEATURES),
+            FeastFeatureStore, parameter="feature_store")
         entities = predictions[keys].assign(event_timestamp=predictions["features_as_of"])
         feature_rows = training_set(store_block, entities, features).drop(
             columns=[*keys, "event_timestamp"])

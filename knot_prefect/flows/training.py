@@ -129,6 +129,7 @@ def training_flow(
         ```
     """
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.flows._parameters import (
         DEFAULT_PROMOTION_METRIC,
@@ -136,7 +137,6 @@ def training_flow(
         evaluation_task,
         key_columns_of,
         require_columns,
-        resolve_named,
         settle,
     )
     from knot_prefect.flows._support import split_by_key
@@ -174,10 +174,10 @@ def training_flow(
             "row's features as of that time. Example: training_flow(..., features="
             f"{features!r}, timestamp_column=\"event_time\")."
         )
-    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
-                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
-    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
-                                    MLflowTracking, "tracking")
+    warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, parameter="warehouse")
+    tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                    MLflowTracking, parameter="tracking")
     train_fn = resolve_trainer(trainer)
 
     entities = extract(warehouse_block, source, entity_params)
@@ -189,7 +189,7 @@ def training_flow(
     if contract:
         from knot_prefect.blocks.contract import DataContract
 
-        contract_block = resolve_named(contract, DataContract, "contract")
+        contract_block = resolve_block(contract, DataContract, parameter="contract")
         contract_version = contract_block.version
         entities = validate(entities, contract_block, on_failure="raise")
 
@@ -304,12 +304,12 @@ def _training_rows(
     if not features:
         return entities, WAREHOUSE_COLUMNS
     from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.features.references import resolve_features, views_of
-    from knot_prefect.flows._parameters import resolve_named
     from knot_prefect.lineage.columns import feature_view_versions
     from knot_prefect.tasks import training_set
 
-    store_block = resolve_named(feature_store, FeastFeatureStore, "feature_store")
+    store_block = resolve_block(feature_store, FeastFeatureStore, parameter="feature_store")
     if timestamp_column and timestamp_column != "event_timestamp":
         entities = entities.rename(columns={timestamp_column: "event_timestamp"})
     rows = training_set(store_block, entities, features)

@@ -13,17 +13,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow, get_run_logger, unmapped
 
-from knot_prefect.errors import ConfigurationError, KnotError
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.tuning.trial import TuningFailedError
 
 if TYPE_CHECKING:
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.tuning.trial import TrialRecord
 
 TEMPORARY_CLUSTERS = ("dask", "local")
-
-
-class TuningFailedError(KnotError):
-    """Every trial of a search failed; the message lists the first errors."""
 
 
 @flow(name="knot-tuning", log_prints=True)
@@ -100,7 +97,7 @@ def tuning_flow(
         from knot_prefect.flows import tuning_flow
 
         tuning_flow(
-            "knot_prefect.tuning.examples:train_churn_trial",
+            "knot_prefect.demo.tuning:train_churn_trial",
             {"learning_rate": {"kind": "log_uniform", "low": 0.01, "high": 0.3},
              "max_depth": {"kind": "int", "low": 2, "high": 5}},
             trials=16,
@@ -114,7 +111,8 @@ def tuning_flow(
     import mlflow
 
     from knot_prefect.flows._parameters import settle
-    from knot_prefect.flows._support import import_callable, publish_summary
+    from knot_prefect.flows._support import publish_summary
+    from knot_prefect.import_paths import import_callable
     from knot_prefect.tracking.resolve import resolve_tracking
     from knot_prefect.tracking.runs import tracked_run
     from knot_prefect.tuning.report import rank, records_json

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.monitoring.profile import _bin_counts
+from knot_prefect.monitoring.profile import bin_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +89,7 @@ def column_drift(profile: dict[str, Any], current: pd.DataFrame) -> list[ColumnD
             results.append(ColumnDrift(name, float("inf"), 1.0, 0.0, 0))
             continue
         edges = np.asarray(reference["edges"])
-        actual = _bin_counts(values, edges) / values.size
+        actual = bin_counts(values, edges) / values.size
         psi = population_stability_index(reference["fractions"], actual)
         ks = ks_2samp(np.asarray(reference["sample"]), values)
         results.append(

@@ -46,7 +46,7 @@ def build_profile(
         if values.size == 0:
             continue
         edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
-        counts = _bin_counts(values, edges)
+        counts = bin_counts(values, edges)
         rng = np.random.default_rng(seed)
         sample = values if values.size <= sample_rows else rng.choice(values, sample_rows,
                                                                      replace=False)
@@ -61,7 +61,7 @@ def build_profile(
     return {"version": PROFILE_VERSION, "rows": len(frame), "columns": columns}
 
 
-def _bin_counts(values: Any, edges: Any) -> Any:
+def bin_counts(values: Any, edges: Any) -> Any:
     """Counts per bin; values outside the reference range fall in the outer bins."""
     import numpy as np
 

@@ -1,7 +1,9 @@
 """knot's Prefect tasks: ``from knot_prefect.tasks import extract, validate, train``.
 
 Each task lives in the module of its concept and is imported on first access, so
-importing one task never pulls in another task's libraries.
+importing one task never pulls in another task's libraries. Each is a thin Prefect task
+over a plain function exported beside it (``extract`` over ``extract_frame``, ``train``
+over ``train_model``...), which code outside a Prefect run calls directly.
 """
 
 from __future__ import annotations

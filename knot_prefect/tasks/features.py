@@ -63,8 +63,7 @@ def _markdown_artifact(markdown: str, key: str, description: str) -> None:
         create_markdown_artifact(markdown, key=key, description=description)
 
 
-@task(name="feast-apply", cache_policy=NO_CACHE)
-def feast_apply(store: StoreLike) -> dict[str, Any]:
+def apply_feature_repo(store: StoreLike) -> dict[str, Any]:
     """Apply a Feast repo's definitions to its registry and infrastructure.
 
     The plan (what would change) becomes a markdown artifact ``feast-plan-<project>``.
@@ -117,8 +116,10 @@ def feast_apply(store: StoreLike) -> dict[str, Any]:
     }
 
 
-@task(name="feast-materialize", cache_policy=NO_CACHE)
-def materialize(
+feast_apply = task(name="feast-apply", cache_policy=NO_CACHE)(apply_feature_repo)
+
+
+def materialize_views(
     store: StoreLike,
     views: Sequence[str] | None = None,
     end: datetime | None = None,
@@ -174,8 +175,10 @@ def materialize(
     return rows
 
 
-@task(name="feast-ensure-fresh", cache_policy=NO_CACHE)
-def ensure_fresh(
+materialize = task(name="feast-materialize", cache_policy=NO_CACHE)(materialize_views)
+
+
+def check_freshness(
     store: StoreLike,
     views: Sequence[str] | None = None,
     max_age: timedelta | float = timedelta(days=1),
@@ -234,6 +237,9 @@ def ensure_fresh(
         raise
 
 
+ensure_fresh = task(name="feast-ensure-fresh", cache_policy=NO_CACHE)(check_freshness)
+
+
 def _join_keys(feature_store: Any, view_names: Sequence[str]) -> list[str]:
     keys: list[str] = []
     catalog = {view.name: view for view in feature_store.list_feature_views()}
@@ -247,8 +253,7 @@ def _join_keys(feature_store: Any, view_names: Sequence[str]) -> list[str]:
     return keys
 
 
-@task(name="feast-training-set", cache_policy=NO_CACHE)
-def training_set(
+def get_training_set(
     store: StoreLike,
     entities: pd.DataFrame | str,
     features_or_service: FeaturesOrService,
@@ -342,6 +347,9 @@ def training_set(
     return result
 
 
+training_set = task(name="feast-training-set", cache_policy=NO_CACHE)(get_training_set)
+
+
 def _read_entities(
     sql: str, warehouse: Warehouse | str | None, params: Mapping[str, Any] | None
 ) -> pd.DataFrame:
@@ -355,7 +363,7 @@ def _read_entities(
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
 
-    resolved = resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
+    resolved = resolve_block(warehouse, Warehouse)
     return resolved.read(sql, params)
 
 
@@ -363,8 +371,7 @@ def _is_frame(value: Any) -> bool:
     return type(value).__module__.startswith("pandas") and hasattr(value, "columns")
 
 
-@task(name="feast-online-features", cache_policy=NO_CACHE)
-def online_features(
+def get_online_features(
     store: StoreLike,
     entity_rows: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
     features_or_service: FeaturesOrService,
@@ -413,3 +420,8 @@ def online_features(
             raise error from None
         raise
     return response.to_df()
+
+
+online_features = task(name="feast-online-features", cache_policy=NO_CACHE)(get_online_features)
+
+

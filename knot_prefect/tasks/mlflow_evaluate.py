@@ -37,8 +37,7 @@ class Evaluation:
     plots: list[str] = field(default_factory=list)
 
 
-@task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(
+def evaluate_model(
     model_uri: str,
     data: pd.DataFrame,
     target: str,
@@ -104,6 +103,9 @@ def evaluate(
     )
     _report(result)
     return result
+
+
+evaluate = task(name="evaluate", cache_policy=NO_CACHE)(evaluate_model)
 
 
 def _report(result: Evaluation) -> None:

@@ -6,7 +6,6 @@ partitions (``ddf.map_partitions(predict_frame, model)``); ``predict`` is the ta
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.tasks.mlflow_registry import RegistryError
+from knot_prefect.run_context import log_in_run
+from knot_prefect.tracking.aliases import RegistryError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,8 +53,7 @@ class LoadedModel:
         return self.model.predict(data)
 
 
-@task(name="load-model", cache_policy=NO_CACHE)
-def load_model(
+def load_model_by_alias(
     name: str, alias: str = "champion", tracking: MLflowTracking | str | None = None
 ) -> LoadedModel:
     """Load the version of ``name`` that ``alias`` points at, as a pyfunc model.
@@ -80,12 +79,12 @@ def load_model(
     """
     import mlflow
 
-    from knot_prefect.tasks.mlflow_registry import _require_model
+    from knot_prefect.tracking.aliases import require_model
     from knot_prefect.tracking.fluent import fluent_store
     from knot_prefect.tracking.resolve import resolve_tracking
 
     block = resolve_tracking(tracking)
-    registered = _require_model(block.get_client(), name)
+    registered = require_model(block.get_client(), name)
     aliases: dict[str, Any] = dict(registered.aliases)
     if alias not in aliases:
         existing = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items()))
@@ -97,8 +96,11 @@ def load_model(
     with block.session(), fluent_store(block):
         # Load the pinned version so a concurrent promotion cannot swap it mid-load.
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    _log(f"Loaded {name}@{alias} (version {version})")
+    log_in_run(f"Loaded {name}@{alias} (version {version})")
     return LoadedModel(name=name, alias=alias, version=version, model=model)
+
+
+load_model = task(name="load-model", cache_policy=NO_CACHE)(load_model_by_alias)
 
 
 @task(name="predict", cache_policy=NO_CACHE)
@@ -114,7 +116,7 @@ def predict(
         Predictions with ``df``'s index (see :func:`predict_frame`).
     """
     result = predict_frame(df, model, batch_rows=batch_rows, output_column=output_column)
-    _log(f"Scored {len(df)} rows in batches of {batch_rows}")
+    log_in_run(f"Scored {len(df)} rows in batches of {batch_rows}")
     return result
 
 
@@ -242,11 +244,3 @@ def _concat(parts: list[pd.DataFrame], df: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({}, index=df.index[:0])
     return parts[0] if len(parts) == 1 else pd.concat(parts)
-
-
-def _log(message: str) -> None:
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    with contextlib.suppress(MissingContextError):
-        get_run_logger().info(message)

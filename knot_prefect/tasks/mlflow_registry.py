@@ -7,16 +7,30 @@ of versions whose last entry is the current holder), which is what ``rollback`` 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from knot_prefect.errors import ConfigurationError, KnotError
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.run_context import log_in_run
+from knot_prefect.tracking.aliases import (
+    HISTORY_TAG,
+    MODEL_RESOURCE_PREFIX,
+    PROMOTED_EVENT,
+    ROLLED_BACK_EVENT,
+    RegistryError,
+    alias_history,
+    alias_holder,
+    emit_alias_event,
+    model_resource_id,
+    move_alias,
+    quote_filter_value,
+    require_version,
+    write_alias_history,
+)
 from knot_prefect.tracking.scoring import Task
 
 if TYPE_CHECKING:
@@ -26,27 +40,6 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
 
 SOURCE_TAG = "knot.source_uri"
-HISTORY_TAG = "knot.alias_history.{alias}"
-HISTORY_LIMIT = 100
-
-# The Prefect events promote and rollback emit; deployment triggers match on them.
-PROMOTED_EVENT = "knot.model.promoted"
-ROLLED_BACK_EVENT = "knot.model.rolled-back"
-MODEL_RESOURCE_PREFIX = "knot.mlflow.registered-model."
-
-
-def model_resource_id(name: str) -> str:
-    """The Prefect resource id of a registered model in knot's events.
-
-    Examples:
-        >>> model_resource_id("churn")
-        'knot.mlflow.registered-model.churn'
-    """
-    return f"{MODEL_RESOURCE_PREFIX}{name}"
-
-
-class RegistryError(KnotError):
-    """A registered model, version or alias is not what the call needs."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +111,7 @@ class AliasMove:
 
 
 # -- register ------------------------------------------------------------------------
-@task(name="register-model", cache_policy=NO_CACHE)
-def register_model(
+def register_model_version(
     model_uri: str,
     name: str,
     tracking: MLflowTracking | str | None = None,
@@ -157,7 +149,7 @@ def register_model(
     client = block.get_client()
     existing = _version_with_source(client, name, model_uri)
     if existing is not None:
-        _log(f"{model_uri} is already version {existing.version} of {name!r}")
+        log_in_run(f"{model_uri} is already version {existing.version} of {name!r}")
         return existing
     with block.session(), fluent_store(block):
         version = mlflow.register_model(
@@ -168,15 +160,18 @@ def register_model(
     ref = ModelVersionRef(
         name=name, version=int(version.version), source=model_uri, run_id=version.run_id
     )
-    _log(f"Registered {model_uri} as version {ref.version} of {name!r}")
+    log_in_run(f"Registered {model_uri} as version {ref.version} of {name!r}")
     return ref
+
+
+register_model = task(name="register-model", cache_policy=NO_CACHE)(register_model_version)
 
 
 def _version_with_source(client: MlflowClient, name: str, model_uri: str) -> ModelVersionRef | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        versions = client.search_model_versions(f"name = '{_quote(name)}'")
+        versions = client.search_model_versions(f"name = '{quote_filter_value(name)}'")
     except MlflowException:
         return None
     for version in versions:
@@ -186,8 +181,7 @@ def _version_with_source(client: MlflowClient, name: str, model_uri: str) -> Mod
 
 
 # -- promote -------------------------------------------------------------------------
-@task(name="promote", cache_policy=NO_CACHE)
-def promote(
+def promote_model(
     name: str,
     version: int | str,
     alias: str = "champion",
@@ -244,10 +238,10 @@ def promote(
     block = resolve_tracking(tracking)
     client = block.get_client()
     challenger = int(version)
-    _require_version(client, name, challenger)
+    require_version(client, name, challenger)
     metric = metric or DEFAULT_METRIC.get(task, "")
     higher = default_direction(metric) if higher_is_better is None else higher_is_better
-    champion = _alias_holder(client, name, alias)
+    champion = alias_holder(client, name, alias)
 
     challenger_score = champion_score = None
     with block.session(), fluent_store(block):
@@ -289,19 +283,22 @@ def promote(
         reason=reason,
     )
     if promoted:
-        _move_alias(client, name, alias, champion, challenger)
+        move_alias(client, name, alias, champion, challenger)
     _record_decision(client, decision, min_delta)
     _report_promotion(decision)
     if promoted:
-        _emit(
+        emit_alias_event(
             PROMOTED_EVENT,
             name,
             alias,
             challenger,
             {"previous_version": champion, **_scores(decision)},
         )
-    _log(f"{name!r} {alias!r}: {decision.decision} - {reason}")
+    log_in_run(f"{name!r} {alias!r}: {decision.decision} - {reason}")
     return decision
+
+
+promote = task(name="promote", cache_policy=NO_CACHE)(promote_model)
 
 
 def _score(
@@ -377,8 +374,7 @@ def _report_promotion(decision: PromotionDecision) -> None:
 
 
 # -- rollback ------------------------------------------------------------------------
-@task(name="rollback", cache_policy=NO_CACHE)
-def rollback(
+def rollback_alias(
     name: str, alias: str = "champion", tracking: MLflowTracking | str | None = None
 ) -> AliasMove:
     """Point ``alias`` back at the version that held it before the last promotion.
@@ -404,8 +400,8 @@ def rollback(
 
     block = resolve_tracking(tracking)
     client = block.get_client()
-    holder = _alias_holder(client, name, alias)
-    history = _history(client, name, alias)
+    holder = alias_holder(client, name, alias)
+    history = alias_history(client, name, alias)
     if history and history[-1] == holder:
         history = history[:-1]
     # Otherwise an earlier rollback stopped between its two writes, or the alias was
@@ -417,8 +413,8 @@ def rollback(
             "by hand with MlflowClient.set_registered_model_alias if needed."
         )
     target = history[-1]
-    _require_version(client, name, target)
-    _write_history(client, name, alias, history)
+    require_version(client, name, target)
+    write_alias_history(client, name, alias, history)
     client.set_registered_model_alias(name, alias, str(target))
     client.set_model_version_tag(
         name,
@@ -428,10 +424,13 @@ def rollback(
         f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
     )
     move = AliasMove(name=name, alias=alias, from_version=holder, to_version=target)
-    _emit(ROLLED_BACK_EVENT, name, alias, target, {"previous_version": holder})
+    emit_alias_event(ROLLED_BACK_EVENT, name, alias, target, {"previous_version": holder})
     _report_rollback(move)
-    _log(f"{name!r} {alias!r} rolled back from version {holder} to {target}")
+    log_in_run(f"{name!r} {alias!r} rolled back from version {holder} to {target}")
     return move
+
+
+rollback = task(name="rollback", cache_policy=NO_CACHE)(rollback_alias)
 
 
 def _report_rollback(move: AliasMove) -> None:
@@ -450,126 +449,6 @@ def _report_rollback(move: AliasMove) -> None:
     )
 
 
-# -- aliases and their history ---------------------------------------------------------
-def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
-
-
-def _require_model(client: MlflowClient, name: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-    names = sorted(model.name for model in client.search_registered_models(max_results=50))
-    raise RegistryError(
-        f"No registered model named {name!r}. Registered models: {', '.join(names) or 'none'}."
-    ) from None
-
-
-def _require_version(client: MlflowClient, name: str, version: int) -> None:
-    from mlflow.exceptions import MlflowException
-
-    _require_model(client, name)
-    try:
-        client.get_model_version(name, str(version))
-    except MlflowException:
-        versions = sorted(
-            int(v.version) for v in client.search_model_versions(f"name = '{_quote(name)}'")
-        )
-        raise RegistryError(
-            f"{name!r} has no version {version}; its versions are {versions}."
-        ) from None
-
-
-def set_alias(client: MlflowClient, name: str, alias: str, version: int) -> int | None:
-    """Point ``alias`` of ``name`` at ``version`` with knot's bookkeeping; retry-safe.
-
-    The move is recorded in the alias history (so :func:`rollback` can undo it) and
-    emits ``knot.model.promoted``, as a move made by :func:`promote` does; pointing the
-    alias where it already is changes and emits nothing. For callers that have already
-    decided (e.g. a tuning search naming its best trial ``challenger``).
-
-    Args:
-        client: An MLflow client on the registry.
-        name: Registered model name.
-        alias: The alias to move.
-        version: The version that receives it.
-
-    Returns:
-        The version that held the alias before, or None.
-    """
-    previous = _alias_holder(client, name, alias)
-    if previous != version:
-        _move_alias(client, name, alias, previous, version)
-        _emit(PROMOTED_EVENT, name, alias, version, {"previous_version": previous})
-    return previous
-
-
-def _alias_holder(client: MlflowClient, name: str, alias: str) -> int | None:
-    model = _require_model(client, name)
-    holder = model.aliases.get(alias)
-    return None if holder is None else int(holder)
-
-
-def _history(client: MlflowClient, name: str, alias: str) -> list[int]:
-    model = _require_model(client, name)
-    raw = model.tags.get(HISTORY_TAG.format(alias=alias))
-    return [int(v) for v in json.loads(raw)] if raw else []
-
-
-def _write_history(client: MlflowClient, name: str, alias: str, history: list[int]) -> None:
-    client.set_registered_model_tag(
-        name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_LIMIT:])
-    )
-
-
-def _move_alias(
-    client: MlflowClient, name: str, alias: str, holder: int | None, new_holder: int
-) -> None:
-    history = _history(client, name, alias)
-    if holder is not None and (not history or history[-1] != holder):
-        history.append(holder)  # The alias was set outside knot: remember who held it.
-    history.append(new_holder)
-    _write_history(client, name, alias, history)
-    client.set_registered_model_alias(name, alias, str(new_holder))
-
-
-# -- reporting -----------------------------------------------------------------------
-def _emit(event: str, name: str, alias: str, version: int, payload: dict[str, Any]) -> None:
-    from prefect.events import emit_event
-
-    # Labels are strings; a trigger matches on the resource id (the model) and the
-    # alias label, and templates flow parameters from the payload.
-    emit_event(
-        event=event,
-        resource={
-            "prefect.resource.id": model_resource_id(name),
-            "prefect.resource.name": name,
-            "knot.model.name": name,
-            "knot.model.alias": alias,
-            "knot.model.version": str(version),
-        },
-        payload={
-            "name": name,
-            "alias": alias,
-            "version": version,
-            "model_uri": f"models:/{name}/{version}",
-            **payload,
-        },
-    )
-
-
-def _log(message: str) -> None:
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    with contextlib.suppress(MissingContextError):
-        get_run_logger().info(message)
-
-
 __all__ = [
     "MODEL_RESOURCE_PREFIX",
     "PROMOTED_EVENT",
@@ -580,6 +459,9 @@ __all__ = [
     "RegistryError",
     "model_resource_id",
     "promote",
+    "promote_model",
     "register_model",
+    "register_model_version",
     "rollback",
+    "rollback_alias",
 ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 
 from knot_prefect.errors import ConfigurationError
+from knot_prefect.tracking.skops import skops_trusted_types
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
 MODEL_URI_TAG = "knot.model_uri"
 
 
-@task(name="train")
-def train(
+def train_model(
     train_fn: Callable[..., Any],
     data: Any,
     params: Mapping[str, Any] | None = None,
@@ -102,6 +102,9 @@ def train(
     return model_uri
 
 
+train = task(name="train")(train_model)
+
+
 def _param_text(value: Any) -> str:
     return str(value)[:6000]  # MLflow's limit on a parameter value.
 
@@ -169,21 +172,6 @@ def _log_sklearn(model: Any, data: Any, target: str | None, task: str | None = N
         skops_trusted_types=skops_trusted_types(model),
     )
     return str(info.model_uri)
-
-
-def skops_trusted_types(model: Any) -> list[str] | None:
-    """Types MLflow's skops format must be told to trust to reload ``model``.
-
-    MLflow saves scikit-learn models with skops, which refuses types it cannot vouch for
-    (e.g. the tree structure of forests and boosting). ``train`` logs a model that the
-    team's own function just built in this process, so its types are trusted by
-    construction; the list is stored with the model and applies when it is loaded.
-    """
-    try:
-        import skops.io
-    except ImportError:  # Older MLflow pickles instead and needs no list.
-        return None
-    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model))) or None
 
 
 def _training_features(model: Any, data: Any, target: str | None) -> pd.DataFrame | None:

@@ -74,23 +74,6 @@ def retry_on_connection_errors(task: Task[..., Any], task_run: TaskRun, state: S
     return isinstance(error, ConnectionError)
 
 
-def resolve_warehouse(warehouse: Warehouse | str) -> Warehouse:
-    """A ``Warehouse`` block, loaded by document name when given a string.
-
-    Args:
-        warehouse: A warehouse block, or the name of a saved warehouse document
-            (``"prod"``, or ``"sql-warehouse/prod"`` when two types share a name).
-
-    Returns:
-        The warehouse block.
-
-    Raises:
-        BlockNotFoundError: When no warehouse document has that name; the message
-            lists the documents that exist.
-    """
-    return resolve_block(warehouse, Warehouse)  # type: ignore[type-abstract]
-
-
 def describe_warehouse(warehouse: Warehouse) -> str:
     """The warehouse as text for logs and artifacts: block type and document name."""
     name = getattr(warehouse, "_block_document_name", None)
@@ -120,14 +103,16 @@ def _is_spaced_table(warehouse: Warehouse, text: str) -> bool:
         return False
 
 
-@task(
-    name="extract",
-    cache_policy=NO_CACHE,
-    retries=IO_RETRIES,
-    retry_delay_seconds=IO_RETRY_DELAYS,
-    retry_condition_fn=retry_on_connection_errors,
-)
-def extract(
+# Warehouse reads and writes are retry-safe: retried on lost connections, never cached.
+WAREHOUSE_IO_OPTIONS: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": IO_RETRIES,
+    "retry_delay_seconds": IO_RETRY_DELAYS,
+    "retry_condition_fn": retry_on_connection_errors,
+}
+
+
+def extract_frame(
     warehouse: Warehouse | str,
     sql_or_table: str,
     params: Mapping[str, Any] | None = None,
@@ -155,7 +140,7 @@ def extract(
             "extract needs a table name or a SQL query, and got an empty string: pass a "
             "table name such as 'analytics.scores' or a query such as 'select * from scores'."
         )
-    block = resolve_warehouse(warehouse)
+    block = resolve_block(warehouse, Warehouse)
     logger = warehouse_logger()
     if is_table_name(sql_or_table) or _is_spaced_table(block, sql_or_table):
         if params:
@@ -178,14 +163,10 @@ def extract(
     return frame
 
 
-@task(
-    name="publish",
-    cache_policy=NO_CACHE,
-    retries=IO_RETRIES,
-    retry_delay_seconds=IO_RETRY_DELAYS,
-    retry_condition_fn=retry_on_connection_errors,
-)
-def publish(
+extract = task(name="extract", **WAREHOUSE_IO_OPTIONS)(extract_frame)
+
+
+def publish_frame(
     df: Any,
     warehouse: Warehouse | str,
     table: str,
@@ -214,7 +195,7 @@ def publish(
         ``publish-<table>`` records the same.
     """
     validate_write_mode(mode, keys)
-    block = resolve_warehouse(warehouse)
+    block = resolve_block(warehouse, Warehouse)
     result = block.write(df, table, mode=mode, keys=keys, evolve=evolve)
     where = describe_warehouse(block)
     logger = warehouse_logger()
@@ -227,6 +208,9 @@ def publish(
         )
     _record(result, where, keys, _column_names(df))
     return result
+
+
+publish = task(name="publish", **WAREHOUSE_IO_OPTIONS)(publish_frame)
 
 
 def _column_names(data: Any) -> list[str]:

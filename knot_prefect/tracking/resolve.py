@@ -28,11 +28,6 @@ def resolve_tracking(tracking: MLflowTracking | str | None = None) -> MLflowTrac
         'knot'
     """
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-
-    if tracking is None:
-        return MLflowTracking()
-    if isinstance(tracking, MLflowTracking):
-        return tracking
     from knot_prefect.blocks.resolve import resolve_block
 
-    return resolve_block(tracking, MLflowTracking)
+    return resolve_block(tracking, MLflowTracking, default=MLflowTracking)

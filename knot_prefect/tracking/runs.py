@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from knot_prefect.run_context import log_in_run
 from knot_prefect.tracking.fluent import fluent_store
 from knot_prefect.tracking.links import link_run
 from knot_prefect.tracking.prefect_context import PrefectRunInfo, current_prefect_run
@@ -109,29 +110,21 @@ def tracked_run(
             run = mlflow.start_run(run_id=resume_id, nested=nested, parent_run_id=parent_id)
             mlflow.set_tag(RESUMED_TAG, str(prefect_run.attempt - 1))
         else:
+            def start(experiment: str) -> mlflow.ActiveRun:
+                return mlflow.start_run(experiment_id=experiment, run_name=name, nested=nested,
+                                        parent_run_id=parent_id, tags=run_tags)
+
             try:
-                run = mlflow.start_run(
-                    experiment_id=experiment_id,
-                    run_name=name,
-                    nested=nested,
-                    parent_run_id=parent_id,
-                    tags=run_tags,
-                )
+                run = start(experiment_id)
             except MlflowException:
                 # The cached experiment may have been deleted since: look it up again.
                 _experiment_ids.pop((block.resolved_tracking_uri(), block.experiment_name), None)
                 experiment_id = _experiment_id(block)
-                run = mlflow.start_run(
-                    experiment_id=experiment_id,
-                    run_name=name,
-                    nested=nested,
-                    parent_run_id=parent_id,
-                    tags=run_tags,
-                )
+                run = start(experiment_id)
             linking = _in_background(
                 link_run, block, experiment_id, run.info.run_id, run.info.run_name or "run"
             )
-        _log(
+        log_in_run(
             f"{'Resumed' if resume_id else 'Started'} MLflow run {run.info.run_id} "
             f"({run.info.run_name}) at {block.safe_uri()}"
         )
@@ -170,7 +163,7 @@ def _in_background(function: Callable[..., object], *args: object) -> threading.
         try:
             context.run(function, *args)
         except Exception as exc:
-            _log(f"Could not write the MLflow link artifact: {type(exc).__name__}: {exc}")
+            log_in_run(f"Could not write the MLflow link artifact: {type(exc).__name__}: {exc}")
 
     thread = threading.Thread(target=target, name="knot-mlflow-link", daemon=True)
     thread.start()
@@ -195,11 +188,3 @@ def _find_run(client: MlflowClient, experiment_id: str, run_key: str) -> str | N
         [experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{escaped}'", max_results=1
     )
     return str(runs[0].info.run_id) if runs else None
-
-
-def _log(message: str) -> None:
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    with contextlib.suppress(MissingContextError):
-        get_run_logger().info(message)

@@ -22,7 +22,8 @@ _EXPORTS: dict[str, str] = {
     "TrialRecord": "knot_prefect.tuning.trial",
     "TrialFailedError": "knot_prefect.tuning.trial",
     "run_trial": "knot_prefect.tuning.trial",
-    "TuningFailedError": "knot_prefect.flows.tuning",
+    "fit_trial": "knot_prefect.tuning.trial",
+    "TuningFailedError": "knot_prefect.tuning.trial",
 }
 
 __all__ = list(_EXPORTS)

@@ -30,8 +30,7 @@ class AliasAssignment:
     previous_version: int | None
 
 
-@task(name="assign-alias", cache_policy=NO_CACHE)
-def assign_alias(
+def assign_model_alias(
     name: str,
     version: int,
     alias: str,
@@ -51,11 +50,17 @@ def assign_alias(
     Returns:
         The assignment, with the version that held the alias before.
     """
-    from knot_prefect.tasks.mlflow_registry import _log, set_alias
+    from knot_prefect.run_context import log_in_run
+    from knot_prefect.tracking.aliases import set_alias
 
     client = tracking.get_client()
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, str(version), key, value)
     previous = set_alias(client, name, alias, version)
-    _log(f"{name!r} {alias!r} -> version {version} (was {previous})")
+    log_in_run(f"{name!r} {alias!r} -> version {version} (was {previous})")
     return AliasAssignment(name=name, alias=alias, version=version, previous_version=previous)
+
+
+assign_alias = task(name="assign-alias", cache_policy=NO_CACHE)(assign_model_alias)
+
+

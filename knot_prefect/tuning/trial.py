@@ -31,6 +31,10 @@ ERROR_TAG = "knot.tuning.error"
 ROLE_TAG = "knot.tuning.role"
 
 
+class TuningFailedError(KnotError):
+    """Every trial of a search failed; the message lists the first errors."""
+
+
 class TrialFailedError(KnotError):
     """A trial's training function raised or returned something unusable.
 
@@ -120,12 +124,7 @@ def trial_run_name(index: int) -> str:
     return f"trial-{index:03d}"
 
 
-@task(
-    name="tuning-trial",
-    task_run_name="trial-{index:03d}",
-    cache_policy=NO_CACHE,
-)
-def run_trial(
+def fit_trial(
     train_fn: Callable[[dict[str, Any]], Any],
     params: dict[str, Any],
     index: int,
@@ -188,6 +187,11 @@ def run_trial(
     )
 
 
+run_trial = task(
+    name="tuning-trial", task_run_name="trial-{index:03d}", cache_policy=NO_CACHE
+)(fit_trial)
+
+
 def _unpack(output: Any, metric: str) -> tuple[dict[str, float], Any]:
     """Split what ``train_fn`` returned into finite float metrics and a model."""
     model = None
@@ -226,7 +230,7 @@ def _log_model(model: Any) -> str | None:
     if isinstance(model, str):
         return model
     if type(model).__module__.startswith("sklearn"):
-        from knot_prefect.tasks.mlflow_train import skops_trusted_types
+        from knot_prefect.tracking.skops import skops_trusted_types
 
         info = mlflow.sklearn.log_model(
             model,

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from knot_prefect import ComputeProfile
+from knot_prefect.compute.gpus import GPU_KINDS
 from knot_prefect.deploy import POOL_TYPES, ProfileNotSatisfiableError
-from knot_prefect.deploy.gpus import GPU_KINDS
 from knot_prefect.errors import ConfigurationError
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from knot_prefect import DuckDBWarehouse, __version__
+from knot_prefect.blocks.registry import load_block_classes
 from knot_prefect.cli.main import app
-from knot_prefect.collection import load_block_classes
 
 BIN = Path(sys.executable).parent
 runner = CliRunner()

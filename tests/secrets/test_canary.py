@@ -232,7 +232,7 @@ def _assert_every_secret_field_holds_a_canary(names: list[str], markers: list[st
     """Each secret field of each knot block type holds a canary in some saved document."""
     from prefect.client.orchestration import get_client
 
-    from knot_prefect.collection import load_block_classes
+    from knot_prefect.blocks.registry import load_block_classes
 
     covered: dict[str, set[str]] = {}
     with get_client(sync_client=True) as client:

@@ -12,7 +12,7 @@ from prefect.states import State
 from knot_prefect.blocks.mlflow_tracking import MLflowTracking
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows import tuning_flow
-from knot_prefect.flows.tuning import TuningFailedError
+from knot_prefect.tuning import TuningFailedError
 from knot_prefect.tuning.space import SearchSpaceError, plan_trials
 from knot_prefect.tuning.trial import ERROR_TAG, PARENT_TAG, TRIAL_TAG
 from tests.tuning import trainers

@@ -160,7 +160,7 @@ def block_class_for(slug: str, where: str) -> type[Block]:
     from prefect.blocks.core import Block, UnknownBlockType
     from prefect.exceptions import PrefectException
 
-    from knot_prefect.collection import load_block_classes
+    from knot_prefect.blocks.registry import load_block_classes
 
     knot_classes = load_block_classes()
     for cls in knot_classes.values():

@@ -8,75 +8,19 @@ automations can notify.
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from knot_prefect.contracts.report import MASK, ValidationReport
+from knot_prefect.run_context import events_wanted, in_run, run_logger, slugify
 
 PASSED_EVENT = "knot.contract.passed"
 FAILED_EVENT = "knot.contract.failed"
-# Statuses an artifact row can carry; finish_with_warnings looks for WARNING_STATUSES.
-WARNING_STATUSES = frozenset({"warning", "quarantined"})
-
-
-def slugify(name: str, fallback: str = "unnamed") -> str:
-    """Lowercase letters, digits and dashes, as Prefect artifact keys require.
-
-    Examples:
-        >>> slugify("Orders_v2 (EU)")
-        'orders-v2-eu'
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:100] or fallback
 
 
 def artifact_key(contract_name: str) -> str:
     """The artifact key of a contract: ``contract-<slug>``."""
     return f"contract-{slugify(contract_name)}"
-
-
-def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """Prefect's run logger inside a flow or task run, else the module logger."""
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("knot_prefect.contracts")
-
-
-def current_flow_run_id() -> str | None:
-    """The id of the flow run this code runs in, if any."""
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    flow_context = FlowRunContext.get()
-    if flow_context is not None and flow_context.flow_run is not None:
-        return str(flow_context.flow_run.id)
-    task_context = TaskRunContext.get()
-    if task_context is not None and task_context.task_run.flow_run_id is not None:
-        return str(task_context.task_run.flow_run_id)
-    return None
-
-
-def in_run() -> bool:
-    """Whether this code runs inside a Prefect flow or task run (artifacts need one)."""
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
-
-
-def events_wanted() -> bool:
-    """Whether to emit events: inside a run, or when a Prefect API is configured.
-
-    Outside a run without ``PREFECT_API_URL``, emitting would start Prefect's
-    ephemeral server just to record the event; a notebook call should stay fast.
-    """
-    from prefect.settings import get_current_settings
-
-    return in_run() or bool(get_current_settings().api.url)
 
 
 def mask_records(
@@ -156,7 +100,7 @@ def publish(report: ValidationReport, sensitive_columns: Sequence[str]) -> None:
     from prefect.artifacts import create_table_artifact
     from prefect.events import emit_event
 
-    logger = run_logger()
+    logger = run_logger("knot_prefect.contracts")
     sample = mask_records(report.sample, sensitive_columns)
     table = [
         {

@@ -12,7 +12,7 @@ Examples:
     >>> load_schema_yaml("columns:\\n  a:\\n    dtype: integr\\n", "DataContract 'x'")
     Traceback (most recent call last):
     ...
-    knot_prefect.contracts.errors.ContractDefinitionError: DataContract 'x', line 3 ...
+    knot_prefect.blocks.contract_yaml.ContractDefinitionError: DataContract 'x', line 3 ...
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from knot_prefect.contracts.errors import ContractDefinitionError
+from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pandera.api.pandas.container import DataFrameSchema
@@ -37,6 +37,18 @@ SCHEMA_KEYS = frozenset(
         "drop_invalid_rows", "multiindex", "parsers",
     }
 )  # fmt: skip
+
+
+class ContractDefinitionError(ConfigurationError):
+    """A contract's YAML or model reference cannot be turned into a Pandera schema.
+
+    Attributes:
+        line: The 1-based line of the YAML that is wrong, when known.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def _line(node: yaml.Node | None) -> int:

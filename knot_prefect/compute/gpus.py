@@ -6,7 +6,7 @@ that GPU: Vertex AI's ``accelerator_type`` enum, the ECS (EC2) instance family w
 instances carry it, and Cloud Run's ``accelerator`` node selector.
 
 Examples:
-    >>> from knot_prefect.deploy.gpus import gpu_kind
+    >>> from knot_prefect.compute.gpus import gpu_kind
     >>> t4 = gpu_kind("nvidia-tesla-t4")
     >>> t4.vertex_accelerator, t4.ecs_instance_family
     ('NVIDIA_TESLA_T4', 'g4dn')

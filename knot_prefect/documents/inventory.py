@@ -15,8 +15,8 @@ def knot_documents() -> list[tuple[str, str]]:
 
     Anonymous documents (nested blocks saved inline) are left out.
     """
+    from knot_prefect.blocks.registry import load_block_classes
     from knot_prefect.blocks.resolve import document_names
-    from knot_prefect.collection import load_block_classes
 
     names = document_names(list(load_block_classes().values()))
     return sorted((slug, name) for slug, found in names.items() for name in found)
@@ -77,8 +77,8 @@ def load_any_document(reference: str) -> tuple[Block, str]:
     """
     from prefect.blocks.core import Block
 
+    from knot_prefect.blocks.registry import load_block_classes
     from knot_prefect.blocks.resolve import BlockNotFoundError
-    from knot_prefect.collection import load_block_classes
 
     load_block_classes()  # knot's block classes are known to Prefect's registry
     slug, _, name = reference.rpartition("/")

@@ -17,13 +17,27 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from knot_prefect.features.errors import RepoLoadError
+from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from feast.repo_config import RepoConfig
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 MASK = "**********"
+
+
+class RepoLoadError(ConfigurationError):
+    """A Feast repo (``feature_store.yaml`` or a definitions file) does not load.
+
+    Attributes:
+        path: The file that failed.
+        line: The 1-based line of the failure, where known.
+    """
+
+    def __init__(self, message: str, path: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
 
 
 def substitute_references(value: Any, secrets: Mapping[str, str]) -> Any:

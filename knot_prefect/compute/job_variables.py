@@ -34,17 +34,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from knot_prefect.deploy import quantities
-from knot_prefect.deploy.errors import ProfileNotSatisfiableError
-from knot_prefect.deploy.fargate import fargate_size_problem
-from knot_prefect.deploy.gpus import GPU_KINDS, GpuKind, gpu_kind
-from knot_prefect.deploy.vertex_machines import NoMachineFits, vertex_machine_type
+from knot_prefect.compute import quantities
+from knot_prefect.compute.errors import ProfileNotSatisfiableError
+from knot_prefect.compute.fargate import fargate_size_problem
+from knot_prefect.compute.gpus import GPU_KINDS, GpuKind, gpu_kind
+from knot_prefect.compute.vertex_machines import NoMachineFits, vertex_machine_type
 from knot_prefect.errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from knot_prefect.blocks.compute_profile import ComputeProfile
+
+class ComputeRequest(Protocol):
+    """What a compute request holds: the fields of :class:`~knot_prefect.ComputeProfile`.
+
+    Rendering reads only these, so the rules here do not depend on the block.
+    """
+
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def cpu(self) -> float | None: ...
+    @property
+    def memory(self) -> str | None: ...
+    @property
+    def gpu_count(self) -> int: ...
+    @property
+    def gpu_kind(self) -> str | None: ...
+    @property
+    def image(self) -> str | None: ...
+    @property
+    def env(self) -> Mapping[str, str]: ...
+    @property
+    def machine_type(self) -> str | None: ...
+    @property
+    def node_selector(self) -> Mapping[str, str]: ...
+    @property
+    def tolerations(self) -> list[dict[str, Any]]: ...
+    @property
+    def gpu_node_label(self) -> str: ...
+
 
 POOL_TYPES: tuple[str, ...] = (
     "process", "docker", "kubernetes", "ecs", "cloud-run-v2", "vertex-ai",
@@ -104,7 +132,7 @@ def normalize_pool_type(pool_type: str) -> str:
 
 
 def render_job_variables(
-    profile: ComputeProfile,
+    profile: ComputeRequest,
     pool_type: str,
     job_variables: Mapping[str, Any] | None = None,
     pool_defaults: Mapping[str, Any] | None = None,
@@ -135,7 +163,7 @@ def render_job_variables(
     return _merge(request, ours, theirs)
 
 
-def _request(profile: ComputeProfile, pool_type: str) -> _Request:
+def _request(profile: ComputeRequest, pool_type: str) -> _Request:
     return _Request(
         profile=profile.display_name,
         pool_type=pool_type,

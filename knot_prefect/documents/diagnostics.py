@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class ConnectionCheck:
     """The outcome of one block's connection check."""
 
     reference: str
@@ -100,16 +100,16 @@ def _check_duckdb_read_only(path: str) -> str:
     return f"DuckDB {version} at {path} (opened read-only)"
 
 
-def check_all_documents() -> list[CheckResult]:
+def check_all_documents() -> list[ConnectionCheck]:
     """Load every knot block document and check it with :func:`check_block`.
 
     A failure is reported with the exception's type and message; block messages never
     contain secrets, and URLs in them are masked, so they are safe to print.
     """
-    from knot_prefect.inventory import knot_documents, load_document
+    from knot_prefect.documents.inventory import knot_documents, load_document
     from knot_prefect.urls import mask_urls
 
-    results: list[CheckResult] = []
+    results: list[ConnectionCheck] = []
     for slug, name in knot_documents():
         reference = f"{slug}/{name}"
         started = time.perf_counter()
@@ -119,5 +119,5 @@ def check_all_documents() -> list[CheckResult]:
             ok = True
         except Exception as exc:  # Every failure is a row in the report.
             detail, ok = f"{type(exc).__name__}: {mask_urls(str(exc))}", False
-        results.append(CheckResult(reference, ok, detail, time.perf_counter() - started))
+        results.append(ConnectionCheck(reference, ok, detail, time.perf_counter() - started))
     return results

@@ -7,7 +7,7 @@ count and at least the requested vCPUs and memory. A profile's ``machine_type`` 
 overrides the choice.
 
 Examples:
-    >>> from knot_prefect.deploy.gpus import gpu_kind
+    >>> from knot_prefect.compute.gpus import gpu_kind
     >>> vertex_machine_type(None, 0, cpu=None, memory_mib=None)
     'n1-standard-4'
     >>> vertex_machine_type(gpu_kind("nvidia-l4"), 1, cpu=10, memory_mib=None)
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from knot_prefect.deploy.gpus import GpuKind
+from knot_prefect.compute.gpus import GpuKind
 
 
 @dataclass(frozen=True)
