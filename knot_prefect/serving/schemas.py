@@ -1,4 +1,8 @@
-"""Request and response bodies of ``POST /predict``, typed from the served entity keys."""
+"""Request and response bodies of ``POST /predict``, typed from the served entity keys.
+
+An entity object holds its keys and, optionally, every feature value of the model:
+such an entity is scored on the values it sent instead of those the source holds.
+"""
 
 from __future__ import annotations
 
@@ -70,18 +74,33 @@ class _RequestBase(BaseModel):
         """The entity keys asked for, in request order."""
         entity = getattr(self, "entity", None)
         items = [entity] if entity is not None else list(getattr(self, "entities", None) or [])
-        return [item.model_dump() for item in items]
+        return [item.model_dump(exclude_unset=True) for item in items]
 
 
-def request_model(join_keys: Sequence[JoinKey], max_batch: int) -> type[_RequestBase]:
+def request_model(
+    join_keys: Sequence[JoinKey], max_batch: int, features: Sequence[str] = ()
+) -> type[_RequestBase]:
     """The ``POST /predict`` body: ``{"entity": {...}}`` or ``{"entities": [{...}, ...]}``.
 
+    Args:
+        join_keys: The keys every entity carries.
+        max_batch: Most entities in one request.
+        features: Feature names an entity may send itself (all of them, or none).
+
     Examples:
-        >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10)
+        >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10,
+        ...                         features=["tenure"])
         >>> Request.model_validate({"entities": [{"customer_id": 7}]}).keys()
         [{'customer_id': 7}]
+        >>> Request.model_validate({"entity": {"customer_id": 7, "tenure": 3}}).keys()
+        [{'customer_id': 7, 'tenure': 3}]
     """
     fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
+    for name in features:
+        if name not in fields:
+            fields[name] = (Scalar | None, Field(
+                default=None, description=f"Value of the feature {name} (optional: sent "
+                "with every other feature, it is scored instead of the stored one)."))
     entity = create_model("EntityKey", __base__=_EntityBase, **fields)
     # Absent fields stay None (defaults are not validated); an explicit null is refused.
     return create_model(
