@@ -42,7 +42,9 @@ def serve(
         help="Feast feature service to read (default: match the model's input names).",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(
+        8000, "--port", envvar="KNOT_SERVE_PORT", help="Port to listen on (or KNOT_SERVE_PORT)."
+    ),
     max_feature_age: float = typer.Option(
         None, "--max-feature-age", help="Oldest acceptable feature value, in seconds."
     ),
