@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect._version import __version__
 from knot_prefect.serving.errors import ServingError
-from knot_prefect.serving.schemas import ErrorResponse, PredictResponse, request_model
+from knot_prefect.serving.schemas import (
+    ErrorResponse,
+    PredictResponse,
+    input_kinds,
+    request_model,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -63,8 +68,10 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
     from knot_prefect.serving.batching import RequestBatcher
 
     served = service.holder.current
-    predict_request = request_model(served.plan.join_keys, max_batch,
-                                    features=list(served.plan.view_of))
+    kinds = input_kinds(served.model)
+    predict_request = request_model(
+        served.plan.join_keys, max_batch,
+        features={name: kinds.get(name, "any") for name in served.plan.view_of})
     batcher = RequestBatcher(service, max_rows=max(max_batch, 256))
     keys = ", ".join(key.name for key in served.plan.join_keys)
 

@@ -6,7 +6,7 @@ such an entity is scored on the values it sent instead of those the source holds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -34,6 +34,45 @@ def _no_text_or_bool(value: Any) -> Any:
     if isinstance(value, str | bool):
         raise ValueError(f"Input should be a valid integer, not {type(value).__name__}")
     return value
+
+
+# MLflow signature column types -> the JSON kind a sent feature value must have.
+_SIGNATURE_KINDS = {"long": "int", "integer": "int", "double": "float", "float": "float",
+                    "boolean": "bool", "string": "str"}
+
+
+def input_kinds(model: Any) -> dict[str, str]:
+    """Input name -> ``int``, ``float``, ``bool``, ``str`` or ``any``, from a model signature.
+
+    Examples:
+        >>> input_kinds(object())
+        {}
+    """
+    metadata = getattr(model, "metadata", None)
+    schema = metadata.get_input_schema() if metadata is not None else None
+    if schema is None or not schema.has_input_names():
+        return {}
+    return {str(column.name): _SIGNATURE_KINDS.get(getattr(column.type, "name", ""), "any")
+            for column in schema.inputs}
+
+
+def _feature_type(name: str, kind: str) -> Any:
+    description = (f"Value of the feature {name} (optional: sent together with every other "
+                   "feature, it is scored instead of the stored one).")
+    value: Any
+    if kind == "int":
+        value = Annotated[int, BeforeValidator(_no_text_or_bool),
+                          Field(ge=-(2**63), lt=2**63)]
+    elif kind == "float":
+        value = Annotated[float, BeforeValidator(_no_text_or_bool),
+                          Field(allow_inf_nan=False)]
+    elif kind == "bool":
+        value = StrictBool
+    elif kind == "str":
+        value = StrictStr
+    else:
+        value = Scalar
+    return (value | None, Field(default=None, description=description))
 
 
 def _key_type(key: JoinKey) -> Any:
@@ -78,29 +117,28 @@ class _RequestBase(BaseModel):
 
 
 def request_model(
-    join_keys: Sequence[JoinKey], max_batch: int, features: Sequence[str] = ()
+    join_keys: Sequence[JoinKey], max_batch: int, features: Mapping[str, str] | None = None
 ) -> type[_RequestBase]:
     """The ``POST /predict`` body: ``{"entity": {...}}`` or ``{"entities": [{...}, ...]}``.
 
     Args:
         join_keys: The keys every entity carries.
         max_batch: Most entities in one request.
-        features: Feature names an entity may send itself (all of them, or none).
+        features: Feature name -> kind (``int``, ``float``, ``bool``, ``str``, ``any``)
+            of the features an entity may send itself (all of them, or none).
 
     Examples:
         >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10,
-        ...                         features=["tenure"])
+        ...                         features={"tenure": "int"})
         >>> Request.model_validate({"entities": [{"customer_id": 7}]}).keys()
         [{'customer_id': 7}]
         >>> Request.model_validate({"entity": {"customer_id": 7, "tenure": 3}}).keys()
         [{'customer_id': 7, 'tenure': 3}]
     """
     fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
-    for name in features:
+    for name, kind in (features or {}).items():
         if name not in fields:
-            fields[name] = (Scalar | None, Field(
-                default=None, description=f"Value of the feature {name} (optional: sent "
-                "with every other feature, it is scored instead of the stored one)."))
+            fields[name] = _feature_type(name, kind)
     entity = create_model("EntityKey", __base__=_EntityBase, **fields)
     # Absent fields stay None (defaults are not validated); an explicit null is refused.
     return create_model(

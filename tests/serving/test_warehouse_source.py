@@ -142,6 +142,11 @@ def test_features_sent_with_the_entity_are_scored_as_sent(
     assert partial.json()["detail"]["missing_features"] == ["region", "product", "amount"]
     unknown_field = client.post("/predict", json={"entity": {"loan_ref": 1, "salary": 1.0}})
     assert unknown_field.status_code == 422 and "salary" in unknown_field.json()["message"]
+    # Typed from the model's signature: text for a number is refused, naming the field.
+    mistyped = client.post("/predict", json={"entity": {"loan_ref": 1, **sent,
+                                                        "income": "high"}})
+    assert mistyped.status_code == 422
+    assert mistyped.json()["detail"][0]["field"] == "entity.income"
 
 
 def test_a_table_without_a_model_input_is_refused_at_start_naming_it(shop: Shop) -> None:
