@@ -150,8 +150,10 @@ def init_project(
         "warehouse": warehouse,
         "tracking": f"{model}-mlflow",
     }
+    # With Feast the training rows are the keys, the event time and the label only.
+    checked = sample[list(dict.fromkeys([*keys, timestamp or "", target]))] if feast else sample
     contract_yaml = infer_contract_yaml(
-        sample, name=name.table, bounds=False,
+        checked, name=name.table, bounds=False,
         header=f"Inferred by `knot init` from {table} ({len(sample)} sample rows).",
     )
     files: dict[str, str] = {}

@@ -1,7 +1,7 @@
 """Request and response bodies of ``POST /predict``, typed from the served entity keys.
 
-An entity object holds its keys and, optionally, every feature value of the model:
-such an entity is scored on the values it sent instead of those the source holds.
+An entity object holds its keys and, optionally, ``features``: every feature value of
+the model, scored instead of those the source holds.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def _no_text_or_bool(value: Any) -> Any:
     return value
 
 
+# The entity field carrying feature values sent with the request.
+SENT_FEATURES = "features"
 # MLflow signature column types -> the JSON kind a sent feature value must have.
 _SIGNATURE_KINDS = {"long": "int", "integer": "int", "double": "float", "float": "float",
                     "boolean": "bool", "string": "str"}
@@ -57,22 +59,16 @@ def input_kinds(model: Any) -> dict[str, str]:
 
 
 def _feature_type(name: str, kind: str) -> Any:
-    description = (f"Value of the feature {name} (optional: sent together with every other "
-                   "feature, it is scored instead of the stored one).")
-    value: Any
+    description = f"Value of the feature {name}."
     if kind == "int":
-        value = Annotated[int, BeforeValidator(_no_text_or_bool),
-                          Field(ge=-(2**63), lt=2**63)]
-    elif kind == "float":
-        value = Annotated[float, BeforeValidator(_no_text_or_bool),
-                          Field(allow_inf_nan=False)]
-    elif kind == "bool":
-        value = StrictBool
-    elif kind == "str":
-        value = StrictStr
-    else:
-        value = Scalar
-    return (value | None, Field(default=None, description=description))
+        # Integers JSON numbers hold exactly (a wider value is no sensible feature).
+        return Annotated[int, BeforeValidator(_no_text_or_bool),
+                         Field(ge=-(2**53), le=2**53, description=description)]
+    if kind == "float":
+        return Annotated[float, BeforeValidator(_no_text_or_bool),
+                         Field(allow_inf_nan=False, description=description)]
+    value = {"bool": StrictBool, "str": StrictStr}.get(kind, Scalar)
+    return Annotated[value, Field(description=description)]
 
 
 def _key_type(key: JoinKey) -> Any:
@@ -125,20 +121,27 @@ def request_model(
         join_keys: The keys every entity carries.
         max_batch: Most entities in one request.
         features: Feature name -> kind (``int``, ``float``, ``bool``, ``str``, ``any``)
-            of the features an entity may send itself (all of them, or none).
+            of the features an entity may send itself, all together, as ``features``.
 
     Examples:
         >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10,
         ...                         features={"tenure": "int"})
         >>> Request.model_validate({"entities": [{"customer_id": 7}]}).keys()
         [{'customer_id': 7}]
-        >>> Request.model_validate({"entity": {"customer_id": 7, "tenure": 3}}).keys()
-        [{'customer_id': 7, 'tenure': 3}]
+        >>> Request.model_validate(
+        ...     {"entity": {"customer_id": 7, "features": {"tenure": 3}}}).keys()
+        [{'customer_id': 7, 'features': {'tenure': 3}}]
     """
     fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
-    for name, kind in (features or {}).items():
-        if name not in fields:
-            fields[name] = _feature_type(name, kind)
+    if features and SENT_FEATURES not in fields:
+        values: dict[str, Any] = {name: (_feature_type(name, kind), ...)
+                                  for name, kind in features.items()}
+        sent = create_model("SentFeatures", __base__=_EntityBase, **values)
+        fields[SENT_FEATURES] = (sent | None, Field(
+            default=None,
+            description=("Every feature value of the model, scored instead of those the "
+                         "feature source holds (optional)."),
+        ))
     entity = create_model("EntityKey", __base__=_EntityBase, **fields)
     # Absent fields stay None (defaults are not validated); an explicit null is refused.
     return create_model(

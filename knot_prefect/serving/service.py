@@ -29,6 +29,7 @@ from knot_prefect.serving.features import (
     with_supplied,
 )
 from knot_prefect.serving.model_holder import ModelHolder, ServedModel
+from knot_prefect.serving.schemas import SENT_FEATURES
 
 if TYPE_CHECKING:
     from knot_prefect.blocks.contract import DataContract
@@ -445,23 +446,25 @@ class PredictionService:
 
 
 def _sent_features(plan: FeaturePlan, entity: dict[str, Any]) -> dict[str, Any] | None:
-    """The feature values an entity sent itself (all of them), or None when it sent none.
+    """The feature values an entity sent itself, or None when it sent none.
 
     Raises:
-        ContractViolationError: When it sent some features but not all.
+        ContractViolationError: When they lack a feature of the model serving now (the
+            alias moved to a model with other inputs than the request schema's).
     """
     keys = {key.name for key in plan.join_keys}
-    if not any(name not in keys for name in entity):
+    sent = entity.get(SENT_FEATURES) if SENT_FEATURES not in keys else None
+    if sent is None:
         return None
-    lacking = [name for name in plan.view_of if name not in entity]
+    lacking = [name for name in plan.view_of if name not in sent]
     if lacking:
         raise ContractViolationError(
-            f"The entity {_describe({k: entity[k] for k in keys})} sends some feature values "
-            f"but not {lacking}: send every model input ({sorted(plan.view_of)}), or only "
-            "the keys to have them read.",
+            f"The features sent for {_describe({k: entity[k] for k in keys})} lack "
+            f"{lacking}: send every input of the model serving now "
+            f"({sorted(plan.view_of)}), or only the keys to have them read.",
             {"missing_features": lacking},
         )
-    return {name: entity[name] for name in plan.view_of}
+    return {name: sent[name] for name in plan.view_of}
 
 
 def _probe_value(kind: str) -> Any:

@@ -128,25 +128,34 @@ def test_features_sent_with_the_entity_are_scored_as_sent(
 ) -> None:
     sent = {"region": "west", "product": "card", "income": 20_000.0, "amount": 30_000.0}
     # A key the table does not hold: nothing is read for it.
-    response = client.post("/predict", json={"entity": {"loan_ref": 1, **sent}})
+    response = client.post("/predict", json={"entity": {"loan_ref": 1, "features": sent}})
     assert response.status_code == 200, response.text
     answer = response.json()["predictions"][0]
     assert answer["entity"] == {"loan_ref": 1}
     assert answer["features"] == sent
     assert answer["feature_timestamps"] == {"loans": None}
     assert {k: answer[k] for k in ("prediction", "probability")} == model_answer(shop, sent)
+    # In one batch with an entity whose features are read.
+    stored = shop.frame.iloc[4].to_dict()
+    batch = client.post("/predict", json={"entities": [
+        {"loan_ref": int(stored["loan_ref"])}, {"loan_ref": 1, "features": sent}]})
+    assert batch.status_code == 200, batch.text
+    first, second = batch.json()["predictions"]
+    assert {k: first[k] for k in ("prediction", "probability")} == model_answer(shop, stored)
+    assert second["features"] == sent
 
-    partial = client.post("/predict", json={"entity": {"loan_ref": 1, "income": 1.0}})
-    assert partial.status_code == 422
-    assert "amount" in partial.json()["message"]
-    assert partial.json()["detail"]["missing_features"] == ["region", "product", "amount"]
-    unknown_field = client.post("/predict", json={"entity": {"loan_ref": 1, "salary": 1.0}})
-    assert unknown_field.status_code == 422 and "salary" in unknown_field.json()["message"]
-    # Typed from the model's signature: text for a number is refused, naming the field.
-    mistyped = client.post("/predict", json={"entity": {"loan_ref": 1, **sent,
-                                                        "income": "high"}})
-    assert mistyped.status_code == 422
-    assert mistyped.json()["detail"][0]["field"] == "entity.income"
+    def refused(entity: dict[str, Any]) -> dict[str, Any]:
+        answer = client.post("/predict", json={"entity": entity})
+        assert answer.status_code == 422
+        return answer.json()
+
+    # All of them or none; typed from the model's signature; nothing else.
+    partial = refused({"loan_ref": 1, "features": {"income": 1.0}})
+    assert "entity.features.amount" in {item["field"] for item in partial["detail"]}
+    mistyped = refused({"loan_ref": 1, "features": {**sent, "income": "high"}})
+    assert [item["field"] for item in mistyped["detail"]] == ["entity.features.income"]
+    assert "salary" in refused({"loan_ref": 1, "features": {**sent, "salary": 1.0}})["message"]
+    assert "salary" in refused({"loan_ref": 1, "salary": 1.0})["message"]
 
 
 def test_a_table_without_a_model_input_is_refused_at_start_naming_it(shop: Shop) -> None:

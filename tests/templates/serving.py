@@ -48,16 +48,17 @@ def served_process(command: list[str], cwd: Path, env: dict[str, str]) -> Iterat
                                    env=environment)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+        deadline = time.monotonic() + 300
+        with httpx.Client(base_url=url, timeout=2) as client:
+            while True:
+                assert process.poll() is None, log.read_text()[-3000:]
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.3)
         yield url
     finally:
         process.send_signal(signal.SIGINT)

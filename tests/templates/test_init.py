@@ -27,6 +27,7 @@ def readme_commands(readme: Path) -> list[list[str]]:
     return [line.split("#")[0].split() for line in block.group(1).splitlines() if line.strip()]
 
 
+@pytest.mark.timeout(1200)  # three flows and a knot serve process, on a loaded machine
 def test_init_writes_a_project_whose_readme_commands_train_score_monitor_and_serve(
     team: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
