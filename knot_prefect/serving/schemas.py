@@ -62,11 +62,12 @@ def _feature_type(name: str, kind: str) -> Any:
     description = f"Value of the feature {name}."
     if kind == "int":
         # Integers JSON numbers hold exactly (a wider value is no sensible feature).
-        return Annotated[int, BeforeValidator(_no_text_or_bool),
-                         Field(ge=-(2**53), le=2**53, description=description)]
+        # (Field before the validator: after it, the bounds miss the JSON schema.)
+        return Annotated[int, Field(ge=-(2**53), le=2**53, description=description),
+                         BeforeValidator(_no_text_or_bool)]
     if kind == "float":
-        return Annotated[float, BeforeValidator(_no_text_or_bool),
-                         Field(allow_inf_nan=False, description=description)]
+        return Annotated[float, Field(allow_inf_nan=False, description=description),
+                         BeforeValidator(_no_text_or_bool)]
     value = {"bool": StrictBool, "str": StrictStr}.get(kind, Scalar)
     return Annotated[value, Field(description=description)]
 
