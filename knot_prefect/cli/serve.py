@@ -1,5 +1,5 @@
-"""``knot serve --model NAME@ALIAS --features STORE`` (or ``--spec SPEC``): predictions behind
-an HTTP API."""
+"""``knot serve --spec SPEC`` (or ``--model NAME@ALIAS`` with ``--features STORE`` or
+``--source TABLE --key K``): predictions behind an HTTP API."""
 
 from __future__ import annotations
 
@@ -15,7 +15,20 @@ def serve(
     ),
     spec: str = typer.Option(
         None, "--spec",
-        help="Model spec (document name or YAML file) giving the model, store and tracking.",
+        help="Model spec (document name or YAML file) giving the model, features and tracking.",
+    ),
+    source: str = typer.Option(
+        None, "--source",
+        help="Table (or query) whose latest row per key holds the inputs, without Feast.",
+    ),
+    warehouse: str = typer.Option(
+        None, "--warehouse", help="Warehouse block document holding --source."
+    ),
+    key: list[str] = typer.Option(
+        None, "--key", help="Entity key column of --source (repeatable)."
+    ),
+    timestamp: str = typer.Option(
+        None, "--timestamp", help="Event-time column of --source: its latest row is read."
     ),
     contract: str = typer.Option(
         None, "--contract", help="DataContract block document, or a Pandera YAML file."
@@ -29,7 +42,9 @@ def serve(
         help="Feast feature service to read (default: match the model's input names).",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(
+        8000, "--port", envvar="KNOT_SERVE_PORT", help="Port to listen on (or KNOT_SERVE_PORT)."
+    ),
     max_feature_age: float = typer.Option(
         None, "--max-feature-age", help="Oldest acceptable feature value, in seconds."
     ),
@@ -40,7 +55,7 @@ def serve(
     max_batch: int = typer.Option(1000, "--max-batch", help="Most entities per request."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
 ) -> None:
-    """Serve predictions of the model holding an alias, fed with online features."""
+    """Serve predictions of the model holding an alias, fed with its features by key."""
     import logging.config
 
     import uvicorn
@@ -57,11 +72,14 @@ def serve(
         options: dict[str, Any] = dict(
             contract=contract, tracking=tracking, feature_service=feature_service,
             max_feature_age=max_feature_age, stale=stale, refresh=refresh, max_batch=max_batch,
+            source=source, warehouse=warehouse, key_columns=key or None,
+            timestamp_column=timestamp,
         )
         if spec:
             settings = ServeSettings.from_spec(spec, model=model, features=features, **options)
-        elif not model or not features:
-            fail("Pass --model NAME@ALIAS and --features STORE, or --spec MODEL_SPEC.")
+        elif not model or not (features or source):
+            fail("Pass --spec MODEL_SPEC, or --model NAME@ALIAS with --features STORE or "
+                 "--source TABLE --key COLUMN.")
         else:
             settings = ServeSettings(model=model, features=features, **options)
         app = build_app(settings)

@@ -1,6 +1,7 @@
-"""On-demand predictions: ``knot serve`` answers ``POST /predict`` with online features.
+"""On-demand predictions: ``knot serve`` answers ``POST /predict`` for entity keys.
 
-Entity keys in, predictions out: features come from a Feast online store, are checked
+Entity keys in, predictions out: features come from a Feast online store or from the
+latest row per key of a warehouse table (or are sent with the entity), are checked
 against a data contract, and are scored by the MLflow model an alias points at; the
 service follows the alias and switches models without a restart.
 

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect._version import __version__
 from knot_prefect.serving.errors import ServingError
-from knot_prefect.serving.schemas import ErrorResponse, PredictResponse, request_model
+from knot_prefect.serving.schemas import (
+    ErrorResponse,
+    PredictResponse,
+    input_kinds,
+    request_model,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,9 +28,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("knot_prefect.serving")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "An entity key has no online features."},
+    404: {"model": ErrorResponse, "description": "An entity key has no features."},
     409: {"model": ErrorResponse,
-          "description": "Features older than the maximum age (stale=error)."},
+          "description": ("Features older than the maximum age (stale=error), or several "
+                          "rows for a key of a source without a timestamp column.")},
     422: {"model": ErrorResponse,
           "description": "Missing or mistyped fields, or features that break the contract."},
     503: {"model": ErrorResponse, "description": "No model loaded or the store is unreachable."},
@@ -62,7 +68,10 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
     from knot_prefect.serving.batching import RequestBatcher
 
     served = service.holder.current
-    predict_request = request_model(served.plan.join_keys, max_batch)
+    kinds = input_kinds(served.model)
+    predict_request = request_model(
+        served.plan.join_keys, max_batch,
+        features={name: kinds.get(name, "any") for name in served.plan.view_of})
     batcher = RequestBatcher(service, max_rows=max(max_batch, 256))
     keys = ", ".join(key.name for key in served.plan.join_keys)
 
@@ -83,8 +92,8 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
         title="knot serve",
         version=__version__,
         description=(
-            f"On-demand predictions of {served.name}@{served.alias} from online features "
-            f"of the Feast project {service.store.project!r}, keyed by {keys}."
+            f"On-demand predictions of {served.name}@{served.alias} from the features of "
+            f"{service.source.description}, keyed by {keys}."
         ),
         lifespan=lifespan,
     )
@@ -127,12 +136,13 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
         "/predict",
         response_model=PredictResponse,
         responses=_ERRORS,
-        summary="Score entities with online features",
+        summary="Score entities with their features",
         description=(
             "Send one entity (`{\"entity\": {...}}`) or a batch (`{\"entities\": [...]}`). "
-            "Features are read from the online store, checked against the contract and "
-            "scored by the model the alias points at; the answer carries the model "
-            "version, feature view versions and feature ages."
+            "Features are read from the feature source (or sent with an entity: all of "
+            "them), checked against the contract and scored by the model the alias "
+            "points at; the answer carries the model version, feature view versions and "
+            "feature ages."
         ),
     )(predict)
 
@@ -155,7 +165,7 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="A model is loaded and the online store answers",
+    @app.get("/readyz", summary="A model is loaded and the feature source answers",
              responses={503: {"description": "Not ready; the body says what is missing."}})
     def readyz() -> JSONResponse:
         state = service.readiness()

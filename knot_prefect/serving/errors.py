@@ -28,6 +28,12 @@ class UnknownEntityError(ServingError):
     status_code = 404
 
 
+class AmbiguousEntityError(ServingError):
+    """The source holds several rows for a key and nothing says which is the latest."""
+
+    status_code = 409
+
+
 class StaleFeaturesError(ServingError):
     """Feature values are older than the configured maximum age."""
 

@@ -1,8 +1,12 @@
-"""Request and response bodies of ``POST /predict``, typed from the served entity keys."""
+"""Request and response bodies of ``POST /predict``, typed from the served entity keys.
+
+An entity object holds its keys and, optionally, ``features``: every feature value of
+the model, scored instead of those the source holds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -30,6 +34,42 @@ def _no_text_or_bool(value: Any) -> Any:
     if isinstance(value, str | bool):
         raise ValueError(f"Input should be a valid integer, not {type(value).__name__}")
     return value
+
+
+# The entity field carrying feature values sent with the request.
+SENT_FEATURES = "features"
+# MLflow signature column types -> the JSON kind a sent feature value must have.
+_SIGNATURE_KINDS = {"long": "int", "integer": "int", "double": "float", "float": "float",
+                    "boolean": "bool", "string": "str"}
+
+
+def input_kinds(model: Any) -> dict[str, str]:
+    """Input name -> ``int``, ``float``, ``bool``, ``str`` or ``any``, from a model signature.
+
+    Examples:
+        >>> input_kinds(object())
+        {}
+    """
+    metadata = getattr(model, "metadata", None)
+    schema = metadata.get_input_schema() if metadata is not None else None
+    if schema is None or not schema.has_input_names():
+        return {}
+    return {str(column.name): _SIGNATURE_KINDS.get(getattr(column.type, "name", ""), "any")
+            for column in schema.inputs}
+
+
+def _feature_type(name: str, kind: str) -> Any:
+    description = f"Value of the feature {name}."
+    if kind == "int":
+        # Integers JSON numbers hold exactly (a wider value is no sensible feature).
+        # (Field before the validator: after it, the bounds miss the JSON schema.)
+        return Annotated[int, Field(ge=-(2**53), le=2**53, description=description),
+                         BeforeValidator(_no_text_or_bool)]
+    if kind == "float":
+        return Annotated[float, Field(allow_inf_nan=False, description=description),
+                         BeforeValidator(_no_text_or_bool)]
+    value = {"bool": StrictBool, "str": StrictStr}.get(kind, Scalar)
+    return Annotated[value, Field(description=description)]
 
 
 def _key_type(key: JoinKey) -> Any:
@@ -70,18 +110,39 @@ class _RequestBase(BaseModel):
         """The entity keys asked for, in request order."""
         entity = getattr(self, "entity", None)
         items = [entity] if entity is not None else list(getattr(self, "entities", None) or [])
-        return [item.model_dump() for item in items]
+        return [item.model_dump(exclude_unset=True) for item in items]
 
 
-def request_model(join_keys: Sequence[JoinKey], max_batch: int) -> type[_RequestBase]:
+def request_model(
+    join_keys: Sequence[JoinKey], max_batch: int, features: Mapping[str, str] | None = None
+) -> type[_RequestBase]:
     """The ``POST /predict`` body: ``{"entity": {...}}`` or ``{"entities": [{...}, ...]}``.
 
+    Args:
+        join_keys: The keys every entity carries.
+        max_batch: Most entities in one request.
+        features: Feature name -> kind (``int``, ``float``, ``bool``, ``str``, ``any``)
+            of the features an entity may send itself, all together, as ``features``.
+
     Examples:
-        >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10)
+        >>> Request = request_model([JoinKey("customer_id", "int")], max_batch=10,
+        ...                         features={"tenure": "int"})
         >>> Request.model_validate({"entities": [{"customer_id": 7}]}).keys()
         [{'customer_id': 7}]
+        >>> Request.model_validate(
+        ...     {"entity": {"customer_id": 7, "features": {"tenure": 3}}}).keys()
+        [{'customer_id': 7, 'features': {'tenure': 3}}]
     """
     fields: dict[str, Any] = {key.name: (_key_type(key), ...) for key in join_keys}
+    if features and SENT_FEATURES not in fields:
+        values: dict[str, Any] = {name: (_feature_type(name, kind), ...)
+                                  for name, kind in features.items()}
+        sent = create_model("SentFeatures", __base__=_EntityBase, **values)
+        fields[SENT_FEATURES] = (sent | None, Field(
+            default=None,
+            description=("Every feature value of the model, scored instead of those the "
+                         "feature source holds (optional)."),
+        ))
     entity = create_model("EntityKey", __base__=_EntityBase, **fields)
     # Absent fields stay None (defaults are not validated); an explicit null is refused.
     return create_model(

@@ -1,4 +1,9 @@
-"""One prediction: entity keys -> online features -> contract -> model -> answer with lineage."""
+"""One prediction: entity keys -> features (read, or sent) -> contract -> model -> answer.
+
+Features come from a :class:`~knot_prefect.serving.features.FeatureSource` (a Feast
+online store, or the latest row per key of a warehouse table); an entity may also send
+every feature value itself, which is then scored as sent.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,16 @@ from knot_prefect.serving.errors import (
     StaleFeaturesError,
     UnknownEntityError,
 )
-from knot_prefect.serving.features import FeaturePlan, OnlineRows, plan_features, read_online
+from knot_prefect.serving.features import (
+    FeaturePlan,
+    FeatureSource,
+    OnlineRows,
+    with_supplied,
+)
 from knot_prefect.serving.model_holder import ModelHolder, ServedModel
+from knot_prefect.serving.schemas import SENT_FEATURES
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
-
     from knot_prefect.blocks.contract import DataContract
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
@@ -87,10 +96,10 @@ def _output_rows(output: Any, rows: int, classes: list[Any] | None) -> list[dict
 
 
 class PredictionService:
-    """Scores entity keys with online features and the model holding an alias.
+    """Scores entity keys with their features and the model holding an alias.
 
     Args:
-        store: The open Feast store.
+        source: Where features are read (Feast, or a warehouse table).
         holder: The model holder (its first model already loaded).
         contract: Data contract the features (and keys) must satisfy, if any.
         max_feature_age: Oldest acceptable feature age in seconds (None: no limit).
@@ -99,13 +108,13 @@ class PredictionService:
 
     def __init__(
         self,
-        store: FeatureStore,
+        source: FeatureSource,
         holder: ModelHolder,
         contract: DataContract | None = None,
         max_feature_age: float | None = None,
         stale: str = "error",
     ) -> None:
-        self.store = store
+        self.source = source
         self.holder = holder
         self.contract = contract
         self.max_feature_age = max_feature_age
@@ -118,23 +127,18 @@ class PredictionService:
     # -- building ------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> PredictionService:
-        """Open the store, load the model the alias points at and read the contract.
+        """Open the feature source, load the model the alias points at, read the contract.
 
         Raises:
             ConfigurationError: Naming the block, model, alias or feature that is wrong.
         """
-        feature_block = resolve_features(settings.features)
+        source = open_source(settings)
         tracking = resolve_tracking_setting(settings.tracking)
         contract = resolve_contract(settings.contract) if settings.contract else None
-        store = feature_block.get_store()
-
-        def plan_for(inputs: list[str]) -> FeaturePlan:
-            return plan_features(store, inputs, settings.feature_service)
-
-        holder = ModelHolder(settings.model_name, settings.alias, tracking, plan_for,
+        holder = ModelHolder(settings.model_name, settings.alias, tracking, source.plan,
                              refresh=settings.refresh)
         holder.refresh()
-        return cls(store, holder, contract, settings.max_feature_age, settings.stale)
+        return cls(source, holder, contract, settings.max_feature_age, settings.stale)
 
     def _check_contract_columns(self, plan: FeaturePlan) -> None:
         assert self.contract is not None
@@ -177,25 +181,41 @@ class PredictionService:
         scored_at = datetime.now(UTC)
         results: list[dict[str, Any] | ServingError | None] = [None] * len(requests)
         columns: list[dict[str, list[Any]]] = []
-        for index, keys in enumerate(requests):
-            columns.append({key.name: [entity[key.name] for entity in keys]
+        sent: list[list[dict[str, Any] | None]] = []
+        entities: list[list[dict[str, Any]]] = []
+        for index, request in enumerate(requests):
+            entities.append([{key.name: entity[key.name] for key in plan.join_keys}
+                             for entity in request])
+            columns.append({key.name: [entity[key.name] for entity in request]
                             for key in plan.join_keys})
+            sent.append([])
             try:
                 self._check_keys(plan, columns[index])
+                sent[index] = [_sent_features(plan, entity) for entity in request]
             except ServingError as exc:
                 results[index] = exc
+        requests = entities  # the keys alone, as answers and messages name them
         pending = [index for index, result in enumerate(results) if result is None]
         if not pending:
             return results  # type: ignore[return-value]
+        values = [item for index in pending for item in sent[index]]
+        lookup = [position for position, item in enumerate(values) if item is None]
         merged = {key.name: [value for index in pending for value in columns[index][key.name]]
                   for key in plan.join_keys}
         try:
-            rows = read_online(self.store, plan, merged)
+            looked_up = (
+                self.source.read(plan, {name: [column[p] for p in lookup]
+                                        for name, column in merged.items()})
+                if lookup else OnlineRows(columns={}, event_times={})
+            )
+        except ServingError as exc:
+            return [result if result is not None else exc for result in results]
         except Exception as exc:
             failure = FeatureStoreUnavailableError(
-                f"Reading the online store failed: {type(exc).__name__}: {exc}"
+                f"Reading {self.source.description} failed: {type(exc).__name__}: {exc}"
             )
             return [result if result is not None else failure for result in results]
+        rows = with_supplied(looked_up, values, plan)
         start = 0
         accepted: list[tuple[int, OnlineRows, dict[str, list[float | None]], list[list[str]]]] = []
         for index in pending:
@@ -297,15 +317,14 @@ class PredictionService:
         if unknown or incomplete:
             parts = []
             if unknown:
-                parts.append("no online features for " + "; ".join(_describe(k) for k in unknown))
+                parts.append("no features for " + "; ".join(_describe(k) for k in unknown))
             if incomplete:
                 parts.append("; ".join(
                     f"{_describe(item['entity'])} has no values in view(s) "
                     f"{', '.join(item['views'])}" for item in incomplete
                 ))
             raise UnknownEntityError(
-                "Unknown entity: " + "; ".join(parts) + ". Check the key, or materialize "
-                "the feature views for it.",
+                "Unknown entity: " + "; ".join(parts) + ". " + self.source.absent_hint,
                 {"unknown": unknown, "incomplete": incomplete},
             )
         nulls = [
@@ -315,9 +334,10 @@ class PredictionService:
         ]
         if nulls:
             raise ContractViolationError(
-                "The online store holds no value for "
+                f"No value (null) in {self.source.description} for "
                 + "; ".join(f"{item['feature']} of {_describe(item['entity'])}" for item in nulls)
-                + ". The model needs every feature: fix the source rows and materialize again.",
+                + ". The model needs every feature: fix the source rows (and materialize "
+                "them again when they come from a feature store).",
                 {"null_features": nulls},
             )
 
@@ -393,7 +413,7 @@ class PredictionService:
 
     # -- health --------------------------------------------------------------------------
     def readiness(self) -> dict[str, Any]:
-        """Whether a model is loaded and the online store answers a read.
+        """Whether a model is loaded and the feature source answers a read.
 
         Returns:
             ``{"ready": bool, "model": ..., "feature_store": ...}``.
@@ -409,10 +429,8 @@ class PredictionService:
             plan = self.holder.current.plan if self.holder.ready else None
             if plan is not None:
                 probe = {key.name: [_probe_value(key.kind)] for key in plan.join_keys}
-                read_online(self.store, plan, probe)
-            else:
-                self.store.list_feature_views()
-            features: dict[str, Any] = {"ok": True, "project": self.store.project}
+                self.source.read(plan, probe)
+            features: dict[str, Any] = {"ok": True, "source": self.source.description}
         except Exception as exc:
             features = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return {"ready": bool(model["ok"] and features["ok"]), "model": model,
@@ -427,11 +445,54 @@ class PredictionService:
         self.holder.stop()
 
 
+def _sent_features(plan: FeaturePlan, entity: dict[str, Any]) -> dict[str, Any] | None:
+    """The feature values an entity sent itself, or None when it sent none.
+
+    Raises:
+        ContractViolationError: When they lack a feature of the model serving now (the
+            alias moved to a model with other inputs than the request schema's).
+    """
+    keys = {key.name for key in plan.join_keys}
+    sent = entity.get(SENT_FEATURES) if SENT_FEATURES not in keys else None
+    if sent is None:
+        return None
+    lacking = [name for name in plan.view_of if name not in sent]
+    if lacking:
+        raise ContractViolationError(
+            f"The features sent for {_describe({k: entity[k] for k in keys})} lack "
+            f"{lacking}: send every input of the model serving now "
+            f"({sorted(plan.view_of)}), or only the keys to have them read.",
+            {"missing_features": lacking},
+        )
+    return {name: sent[name] for name in plan.view_of}
+
+
 def _probe_value(kind: str) -> Any:
     return {"int": 0, "float": 0.0, "bool": False}.get(kind, "knot-readiness-probe")
 
 
 # -- settings -> blocks ------------------------------------------------------------------
+def open_source(settings: ServeSettings) -> FeatureSource:
+    """The feature source the settings name: a Feast store, or a warehouse table.
+
+    Raises:
+        ConfigurationError: Naming the block document that is missing.
+    """
+    if settings.features:
+        from knot_prefect.serving.feast_source import FeastSource
+
+        store = resolve_features(settings.features).get_store()
+        return FeastSource(store, settings.feature_service)
+    from knot_prefect.contracts.resolve import resolve_warehouse
+    from knot_prefect.flows.defaults import LOCAL_WAREHOUSE
+    from knot_prefect.serving.warehouse_source import WarehouseSource
+
+    assert settings.source is not None  # the settings hold features or a source
+    return WarehouseSource(resolve_warehouse(settings.warehouse or LOCAL_WAREHOUSE),
+                           settings.source, settings.key_columns or [],
+                           settings.timestamp_column)
+
+
 def resolve_features(value: str) -> FeastFeatureStore:
     """A ``FeastFeatureStore`` from a block document name or a Feast repo folder."""
     from knot_prefect.blocks.feast_store import FeastFeatureStore

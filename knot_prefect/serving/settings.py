@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from knot_prefect.errors import ConfigurationError
 
@@ -28,21 +28,48 @@ def parse_model_reference(reference: str) -> tuple[str, str]:
 class ServeSettings(BaseModel):
     """Settings of one prediction service.
 
-    Blocks are given by document name; a Feast repo folder, an MLflow tracking URI
-    or a contract YAML file may be given instead, for a service run without a
-    Prefect API.
+    Features come from a Feast store (``features``), or, for a model trained on a
+    warehouse table's own columns, from the latest row per key of that table
+    (``source`` in ``warehouse``, keyed by ``key_columns``). Blocks are given by
+    document name; a Feast repo folder, an MLflow tracking URI or a contract YAML
+    file may be given instead, for a service run without a Prefect API.
 
     Examples:
         >>> settings = ServeSettings(model="churn@champion", features="local-features")
         >>> settings.model_name, settings.alias, settings.stale
         ('churn', 'champion', 'error')
+        >>> ServeSettings(model="loans@champion", warehouse="team-warehouse",
+        ...               source="analytics.loans", key_columns=["loan_ref"]).source
+        'analytics.loans'
     """
 
     model_config = ConfigDict(frozen=True)
 
     model: str = Field(description="The registered model and alias to follow, as NAME@ALIAS.")
-    features: str = Field(
-        description="FeastFeatureStore block document name, or the folder of a Feast repo."
+    features: str | None = Field(
+        default=None,
+        description=(
+            "FeastFeatureStore block document name, or the folder of a Feast repo; empty "
+            "to read the source table's own columns."
+        ),
+    )
+    source: str | None = Field(
+        default=None,
+        description=(
+            "Table name or SQL query whose latest row per key holds the model's inputs "
+            "(instead of a feature store)."
+        ),
+    )
+    warehouse: str | None = Field(
+        default=None,
+        description="Warehouse block document holding the source; local-warehouse when empty.",
+    )
+    key_columns: list[str] | None = Field(
+        default=None, description="Entity key columns of the source, carried by a request."
+    )
+    timestamp_column: str | None = Field(
+        default=None,
+        description="Event-time column of the source: the latest row per key is read.",
     )
     contract: str | None = Field(
         default=None,
@@ -89,16 +116,31 @@ class ServeSettings(BaseModel):
             raise ValueError(str(exc)) from None
         return value.strip()
 
+    @model_validator(mode="after")
+    def _one_feature_source(self) -> ServeSettings:
+        if bool(self.features) == bool(self.source):
+            raise ValueError(
+                "Give exactly one feature source: features (a Feast store, --features) "
+                "or source (a warehouse table with key_columns, --source and --key)."
+            )
+        if self.source and not self.key_columns:
+            raise ValueError(
+                "A warehouse source needs key_columns (--key COLUMN): the columns a "
+                "request carries to find its row."
+            )
+        return self
+
     @classmethod
     def from_spec(cls, spec: str, alias: str = "champion", **overrides: Any) -> ServeSettings:
         """Settings from a model spec (document name or YAML path); ``overrides`` win.
 
-        The spec gives the model, the feature store, the feature service and the
-        tracking document, so the service scores exactly what the flows trained.
+        The spec gives the model, its features and the tracking document, so the
+        service scores exactly what the flows trained: with a feature service, from
+        the Feast store; on the table's own columns, from the latest row per key of
+        the rows batch inference scores (``scoring_source``, else ``source``).
 
         Raises:
-            ConfigurationError: The spec reads the table's own columns: serving needs
-                a feature store to look features up by key.
+            ConfigurationError: The spec cannot be read.
         """
         from knot_prefect.blocks.model_spec import load_model_spec
 
@@ -106,20 +148,18 @@ class ServeSettings(BaseModel):
         if model_spec is None:  # pragma: no cover - a name loads or raises
             raise ConfigurationError("Pass the name or the YAML path of a model spec.")
         given = {key: value for key, value in overrides.items() if value is not None}
-        if not model_spec.features and "features" not in given:
-            raise ConfigurationError(
-                f"Model spec {spec!r} has no features: its model reads the table's own "
-                "columns, and knot serve looks features up by key in a Feast online "
-                "store. Set the spec's features (a feature service), or pass --features "
-                "STORE with a store holding the model's inputs."
+        values: dict[str, Any] = {"model": f"{model_spec.model_name}@{alias}",
+                                  "tracking": model_spec.tracking}
+        if model_spec.features or "features" in given:
+            values.update(
+                features=model_spec.feature_store or "local-features",
+                feature_service=(model_spec.features if isinstance(model_spec.features, str)
+                                 else None),
             )
-        values: dict[str, Any] = {
-            "model": f"{model_spec.model_name}@{alias}",
-            "features": model_spec.feature_store or "local-features",
-            "tracking": model_spec.tracking,
-            "feature_service": (model_spec.features if isinstance(model_spec.features, str)
-                                else None),
-        }
+        else:
+            values.update(source=model_spec.rows_to_score, warehouse=model_spec.warehouse,
+                          key_columns=model_spec.key_columns,
+                          timestamp_column=model_spec.timestamp_column)
         return cls(**{**values, **given})
 
     @property

@@ -18,14 +18,14 @@ def parts(world: World) -> dict[str, Any]:
 
     base = PredictionService.from_settings(ServeSettings(
         model=f"{MODEL}@champion", features=str(world.repo), tracking=world.tracking_uri))
-    return {"store": base.store, "holder": base.holder}
+    return {"source": base.source, "holder": base.holder}
 
 
 def _client(parts: dict[str, Any], **policy: Any) -> TestClient:
     from knot_prefect.serving.app import create_app
     from knot_prefect.serving.service import PredictionService
 
-    service = PredictionService(parts["store"], parts["holder"], **policy)
+    service = PredictionService(parts["source"], parts["holder"], **policy)
     return TestClient(create_app(service))
 
 
@@ -125,7 +125,7 @@ def test_contract_on_columns_a_request_lacks_fails_at_start(parts: dict[str, Any
 
     contract = DataContract(schema_yaml="columns:\n  plan:\n    dtype: str\n")
     with pytest.raises(ConfigurationError, match=r"\['plan'\]"):
-        PredictionService(parts["store"], parts["holder"], contract=contract)
+        PredictionService(parts["source"], parts["holder"], contract=contract)
 
 
 def test_sensitive_contract_columns_are_masked(parts: dict[str, Any], world: World) -> None:

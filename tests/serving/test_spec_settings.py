@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from knot_prefect.errors import ConfigurationError
 from knot_prefect.serving.settings import ServeSettings
 
 SPEC = {"source": "analytics.loans", "target": "defaulted", "key_columns": ["loan_ref"],
@@ -31,6 +31,26 @@ def test_settings_come_from_the_spec_and_options_override_them(tmp_path: Path) -
     assert other.model == "loan-default@challenger" and other.tracking == "credit-mlflow"
 
 
-def test_a_spec_on_the_tables_own_columns_is_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"no features.*online store"):
-        ServeSettings.from_spec(write(tmp_path))
+def test_a_spec_on_the_tables_own_columns_serves_from_its_warehouse_table(
+    tmp_path: Path,
+) -> None:
+    spec = write(tmp_path, warehouse="credit-warehouse", timestamp_column="opened_at",
+                 scoring_source="analytics.open_loans")
+    settings = ServeSettings.from_spec(spec)
+    assert settings.features is None
+    # The rows batch inference scores, their keys and event time.
+    assert (settings.source, settings.warehouse, settings.key_columns,
+            settings.timestamp_column) == (
+        "analytics.open_loans", "credit-warehouse", ["loan_ref"], "opened_at")
+    # A store given explicitly still wins.
+    assert ServeSettings.from_spec(spec, features="credit-features").features == (
+        "credit-features")
+
+
+def test_settings_need_exactly_one_feature_source() -> None:
+    with pytest.raises(ValidationError, match="exactly one feature source"):
+        ServeSettings(model="m@champion")
+    with pytest.raises(ValidationError, match="exactly one feature source"):
+        ServeSettings(model="m@champion", features="store", source="t", key_columns=["k"])
+    with pytest.raises(ValidationError, match="needs key_columns"):
+        ServeSettings(model="m@champion", source="analytics.loans")

@@ -1,4 +1,4 @@
-"""The flow templates on a team's own tables, configured once in a model spec.
+"""The flow templates and ``knot serve`` on a team's own tables, configured once in a spec.
 
 No demo document exists while these run; the tables' keys, labels and timestamps are
 named their own way, and the model reads each table's own columns (no feature store).
@@ -25,6 +25,7 @@ from knot_prefect.flows import (
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
 from tests.templates.conftest import DEMO_NAMES
 from tests.templates.datasets import DATASETS, Dataset
+from tests.templates.serving import assert_serves_like_batch, served_in_process
 
 pytestmark = pytest.mark.heavy
 
@@ -171,6 +172,10 @@ def test_spec_trains_scores_and_monitors_a_teams_table(team: dict[str, Any], nam
               and data.frame[c].dtype.kind in "if"]
     assert set(inputs) <= set(drift)
     assert all(item["psi"] < 0.25 for item in drift.values())
+
+    # knot serve --spec: each key's latest row of the table, without a feature store.
+    with served_in_process(spec) as url:
+        assert_serves_like_batch(url, data, table)
 
 
 def test_explicit_parameters_override_the_spec(team: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""A team's table in PostgreSQL: a mixed-case schema-qualified table, through the spec."""
+"""A team's table in PostgreSQL: a mixed-case schema-qualified table, through the spec,
+from training to ``knot serve``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from knot_prefect.blocks.model_spec import ModelSpec
 from knot_prefect.blocks.warehouses.sql import SqlWarehouse
 from knot_prefect.flows import batch_inference_flow, monitoring_flow, training_flow
 from tests.templates.datasets import loans
+from tests.templates.serving import assert_serves_like_batch, served_in_process
 from tests.templates.test_any_table import assert_prediction_shape
 
 pytestmark = pytest.mark.heavy
@@ -45,3 +47,7 @@ def test_spec_on_a_mixed_case_schema_qualified_postgres_table(
     assert_prediction_shape(table, data)
     drift = value(monitoring_flow(spec="loans-postgres"))
     assert {"income", "amount", "probability"} <= set(drift)
+
+    # Served from the latest row per key of "Lending"."LoanBook".
+    with served_in_process("loans-postgres") as url:
+        assert_serves_like_batch(url, data, table)

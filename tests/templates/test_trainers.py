@@ -33,10 +33,23 @@ def tracking(tmp_path: Path) -> Any:
 def test_gradient_boosting_logs_a_model_that_loads_back_and_scores_in_one_shape(
     tracking: Any, name: str
 ) -> None:
+    assert_trains_loads_and_scores(gradient_boosting, name, {"max_iter": 60})
+
+
+@pytest.mark.parametrize("name", ["loans", "diabetes"])
+def test_lightgbm_logs_a_model_that_loads_back_and_scores_in_one_shape(
+    tracking: Any, name: str
+) -> None:
+    # lightgbm is a dev dependency: this runs (never skips) in the test environment.
+    assert_trains_loads_and_scores(lightgbm, name, {"n_estimators": 40})
+
+
+def assert_trains_loads_and_scores(trainer: Any, name: str, params: dict[str, Any]) -> None:
+    """The trainer's logged model loads back alone and predicts in the task's shape."""
     data = DATASETS[name]()
     frame = data.frame.drop(columns=[data.key])  # the timestamp stays: left out by the trainer
     with mlflow.start_run():
-        uri = call_trainer(gradient_boosting, frame, data.target, {"max_iter": 60})
+        uri = call_trainer(trainer, frame, data.target, params)
     # Loads without any list of trusted types, in a fresh load.
     model = mlflow.pyfunc.load_model(uri)
     assert model.metadata.metadata == {"knot_task": data.task}
@@ -49,6 +62,7 @@ def test_gradient_boosting_logs_a_model_that_loads_back_and_scores_in_one_shape(
     elif data.task == "binary":
         assert list(predictions.columns) == ["prediction", "probability"]
         assert set(predictions["prediction"]) <= set(labels)
+        assert predictions["probability"].between(0, 1).all()
     else:
         assert list(predictions.columns) == [
             "prediction", *[f"probability_{label}" for label in labels]]
