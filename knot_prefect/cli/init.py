@@ -109,9 +109,10 @@ def init_project(
     """
     import yaml
 
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
     from knot_prefect.contracts.inference import infer_contract_yaml
-    from knot_prefect.contracts.resolve import resolve_warehouse
     from knot_prefect.errors import ConfigurationError
     from knot_prefect.trainers.contract import infer_task
 
@@ -122,7 +123,7 @@ def init_project(
             "--feast needs --timestamp COLUMN: Feast joins each training row's features "
             "as of its event time."
         )
-    block = resolve_warehouse(warehouse)
+    block = resolve_block(warehouse, Warehouse)
     name = TableName.parse(table)
     if not block.table_exists(table):
         raise ConfigurationError(f"Table {table!r} does not exist in warehouse {warehouse!r}.")

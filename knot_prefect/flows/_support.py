@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.import_paths import import_callable
 
-__all__ = ["frame_fingerprint", "import_callable", "publish_summary", "split_by_key"]
+__all__ = ["frame_fingerprint", "publish_summary", "split_by_key"]
 
 if TYPE_CHECKING:
     import pandas as pd

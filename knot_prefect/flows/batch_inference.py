@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse
     from knot_prefect.lineage.columns import Lineage
 
-from knot_prefect.flows.defaults import (
+from knot_prefect.documents.defaults import (
     DEFAULT_ALIAS,
     LOCAL_FEATURES,
     LOCAL_TRACKING,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from knot_prefect.flows.defaults import LOCAL_WAREHOUSE
+from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
 
 
 @flow(name="knot-data-quality", log_prints=True)

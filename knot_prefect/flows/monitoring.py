@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from knot_prefect.flows.defaults import (
+from knot_prefect.documents.defaults import (
     DEFAULT_ALIAS,
     LOCAL_FEATURES,
     LOCAL_TRACKING,

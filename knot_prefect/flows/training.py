@@ -12,17 +12,15 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
-from knot_prefect.errors import ConfigurationError
-from knot_prefect.flows.defaults import (
+from knot_prefect.documents.defaults import (
     DEFAULT_ALIAS,
     DEFAULT_TRAINER,
     LOCAL_FEATURES,
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
 )
-
-# Lineage's name for "no feature store": the model read the source table's own columns.
-WAREHOUSE_COLUMNS = "warehouse columns"
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.lineage.columns import WAREHOUSE_COLUMNS
 
 
 @dataclass

@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+# The ``feature_views`` value of a model without a feature store: it read the source
+# table's own columns.
+WAREHOUSE_COLUMNS = "warehouse columns"
+
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "model_name",
     "model_version",

@@ -483,12 +483,13 @@ def open_source(settings: ServeSettings) -> FeatureSource:
 
         store = resolve_features(settings.features).get_store()
         return FeastSource(store, settings.feature_service)
-    from knot_prefect.contracts.resolve import resolve_warehouse
-    from knot_prefect.flows.defaults import LOCAL_WAREHOUSE
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
+    from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
     from knot_prefect.serving.warehouse_source import WarehouseSource
 
     assert settings.source is not None  # the settings hold features or a source
-    return WarehouseSource(resolve_warehouse(settings.warehouse or LOCAL_WAREHOUSE),
+    return WarehouseSource(resolve_block(settings.warehouse or LOCAL_WAREHOUSE, Warehouse),
                            settings.source, settings.key_columns or [],
                            settings.timestamp_column)
 

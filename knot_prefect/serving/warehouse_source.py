@@ -123,7 +123,7 @@ class WarehouseSource:
                 f"(its columns: {sorted(present)}). Serve the model trained on this table, "
                 "or point the spec's source (or --source) at the table it was trained on."
             )
-        from knot_prefect.flows.training import WAREHOUSE_COLUMNS
+        from knot_prefect.lineage.columns import WAREHOUSE_COLUMNS
 
         keys = [_join_key(name, schema.field(name).type) for name in self.key_columns]
         return FeaturePlan(

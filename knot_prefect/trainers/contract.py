@@ -53,7 +53,7 @@ def resolve_trainer(trainer: str | Callable[..., Any]) -> Callable[..., Any]:
         >>> resolve_trainer("gradient_boosting").__name__
         'gradient_boosting'
     """
-    from knot_prefect.flows._support import import_callable
+    from knot_prefect.import_paths import import_callable
 
     if callable(trainer):
         return trainer

@@ -1,4 +1,4 @@
-"""Generic defaults of the flow templates: the block documents of ``blocks/local.yaml``.
+"""Generic defaults of the flow templates and ``knot serve``: ``blocks/local.yaml``'s documents.
 
 Nothing here names a dataset: the table, keys, label, model and output table of a run
 come from its parameters or its model spec (``spec=``).
