@@ -84,13 +84,23 @@ def deploy_command(folder: Path, name: str) -> list[str]:
     raise AssertionError(f"{folder.name}: no README line runs `prefect deploy` for {name}")
 
 
+def as_deploy_resolves(template: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+    """`{{ $VAR }}` from the environment, then `{{ step-id.output }}` from the steps."""
+    from prefect.utilities.templating import apply_values
+
+    from_environment = apply_values(template, {}, remove_notset=False)
+    assert isinstance(from_environment, dict)
+    resolved = apply_values(from_environment, outputs)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
 @pytest.mark.parametrize(("recipe", "name"), DEPLOYMENTS, ids=[f"{r}-{n}" for r, n in DEPLOYMENTS])
 def test_container_deployment_builds_pushes_and_renders_for_its_pool(
     recipe: str, name: str, monkeypatch: pytest.MonkeyPatch, google_adc: Path
 ) -> None:
     from prefect.utilities.asyncutils import run_coro_as_sync
     from prefect.utilities.schema_tools import validate
-    from prefect.utilities.templating import apply_values
 
     from knot_prefect.deploy.workers import worker_class
 
@@ -114,10 +124,9 @@ def test_container_deployment_builds_pushes_and_renders_for_its_pool(
     monkeypatch.setenv("VERTEX_SERVICE_ACCOUNT", "runner@project.iam.gserviceaccount.com")
     image = f"{REGISTRY_IMAGE}:v1"
     built = {build["id"]: {"image_name": REGISTRY_IMAGE, "tag": "v1", "image": image}}
-    resolved = apply_values(apply_values(build, {}, remove_notset=False), built)
+    resolved = as_deploy_resolves(build, built)
     assert (resolved["image_name"], resolved["tag"]) == (REGISTRY_IMAGE, "v1")
-    variables = apply_values(apply_values(deployment["work_pool"]["job_variables"], {},
-                                          remove_notset=False), built)
+    variables = as_deploy_resolves(deployment["work_pool"]["job_variables"], built)
     assert variables["image"] == image
 
     pool_type, template = pool_template(folder, deployment["work_pool"]["name"])
@@ -133,7 +142,7 @@ def test_container_deployment_builds_pushes_and_renders_for_its_pool(
     assert not unused, f"{recipe}/{name}: the {pool_type} job never uses {unused}"
 
     configuration_class = worker_class(pool_type).job_configuration
-    rendered = run_coro_as_sync(configuration_class.from_template_and_values(template,
+    rendered: Any = run_coro_as_sync(configuration_class.from_template_and_values(template,
                                                                             variables))
     text = rendered.model_dump_json()
     assert image in text, f"{recipe}/{name}: the rendered {pool_type} job runs another image"
