@@ -95,20 +95,25 @@ class Installed:
         return (self.project / "README.md").read_text()
 
     def run(self, script: str, settings: dict[str, str] | None = None,
-            timeout: int = 900) -> tuple[str, float]:
+            env: dict[str, str] | None = None, timeout: int = 900) -> tuple[str, float]:
         """Run README lines in the project, the test's values in its `export` lines."""
         return bash(self.venv, with_settings(script, settings or {}), self.project,
-                    self.env, timeout)
+                    {**self.env, **(env or {})}, timeout)
 
     def quick_start(self, heading: str = "Run it", settings: dict[str, str] | None = None,
-                    smaller: tuple[str, str] | None = None) -> float:
-        """The section's commands after the install lines; ``smaller`` swaps a data size."""
+                    replace: dict[str, str] | None = None,
+                    env: dict[str, str] | None = None) -> float:
+        """The section's commands after the install lines.
+
+        ``replace`` swaps words of the README for the test's (a smaller data size, the
+        suite's cluster); each must be in the README.
+        """
         script = "\n".join(line for line in section(self.readme, heading).splitlines()
                            if not line.startswith(("python -m venv", "pip install", "#")))
-        if smaller:
-            assert smaller[0] in script, f"{smaller[0]!r} is not in the README's commands"
-            script = script.replace(*smaller)
-        _, seconds = self.run(script, settings)
+        for old, new in (replace or {}).items():
+            assert old in script, f"{old!r} is not in the README's commands"
+            script = script.replace(old, new)
+        _, seconds = self.run(script, settings, env)
         print(f"\n[{self.project.name}] quick start {seconds:.0f} s")
         return seconds
 
@@ -195,8 +200,7 @@ def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_se
         "PG_DATABASE": postgres_database["name"], "PG_USER": str(dsn.username),
         "PG_PASSWORD": "unused-by-trust-auth", "MLFLOW_TRACKING_URI": mlflow_server,
     }
-    seconds = copy.quick_start(settings=settings, smaller=("--customers 2000",
-                                                           "--customers 500"))
+    seconds = copy.quick_start(settings=settings, replace={"--customers 2000": "--customers 500"})
     record_property("quick_start_seconds", round(seconds))
     lineage = re.search(r"knot lineage [^`\n]+", copy.readme)
     assert lineage, "the README's lineage command is missing"
@@ -215,7 +219,7 @@ def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
     settings = {"SNOWFLAKE_ACCOUNT": "emulated", "SNOWFLAKE_USER": "ml",
                 "SNOWFLAKE_PASSWORD": "emulated", "SNOWFLAKE_DATABASE": "ANALYTICS"}
     seconds = copy.quick_start("Try it without an account", settings,
-                               smaller=("--customers 2000", "--customers 500"))
+                               replace={"--customers 2000": "--customers 500"})
     record_property("quick_start_seconds", round(seconds))
     assert list((copy.project / ".fakesnow").iterdir()), "fakesnow kept no database"
     copy.tests_twice()
@@ -226,7 +230,7 @@ def test_gpu_training_quick_start_on_the_cpu_then_its_tests_twice(
     installed: Callable[[str], Installed], record_property: Any
 ) -> None:
     copy = installed("gpu-training")
-    seconds = copy.quick_start(smaller=("--rows 200000", "--rows 20000"))
+    seconds = copy.quick_start(replace={"--rows 200000": "--rows 20000"})
     record_property("quick_start_seconds", round(seconds))
     copy.tests_twice()
 
@@ -245,3 +249,23 @@ def test_s3_tests_run_as_readme_and_ci_say_twice(
     output, seconds = bash(venv, script, project, copy.env)
     assert output.count(" passed") == 2 and "failed" not in output, output[-3000:]
     print(f"\n[s3-parquet-dask-scoring] tests twice {seconds:.0f} s")
+
+
+@pytest.mark.timeout(2400)
+def test_s3_quick_start_on_moto_with_a_temporary_and_an_existing_dask_cluster(
+    installed: Callable[[str], Installed], moto_s3: str, dask_scheduler: str,
+    record_property: Any,
+) -> None:
+    copy = installed("s3-parquet-dask-scoring")
+    settings = {"SCORING_BUCKET": "quick-start", "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing"}
+    # "MinIO or moto instead of AWS", as the README's comment says.
+    endpoints = {"AWS_ENDPOINT_URL": moto_s3, "MLFLOW_S3_ENDPOINT_URL": moto_s3,
+                 "AWS_DEFAULT_REGION": "us-east-1"}
+    seconds = copy.quick_start(settings=settings, env=endpoints, replace={
+        "--rows 1000000": "--rows 20000", "tcp://scheduler:8786": dask_scheduler})
+    record_property("quick_start_seconds", round(seconds))
+    lineage = re.search(r"^knot lineage .*$", copy.readme, re.MULTILINE)
+    assert lineage, "the README's lineage command is missing"
+    output, _ = copy.run(lineage.group(0), settings, endpoints)
+    assert "churn-scorer" in output, output[-3000:]
