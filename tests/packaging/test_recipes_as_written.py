@@ -269,3 +269,12 @@ def test_s3_quick_start_on_moto_with_a_temporary_and_an_existing_dask_cluster(
     assert lineage, "the README's lineage command is missing"
     output, _ = copy.run(lineage.group(0), settings, endpoints)
     assert "churn-scorer" in output, output[-3000:]
+
+
+@pytest.mark.timeout(1200)
+def test_bigquery_vertex_tests_run_twice_in_the_recipes_venv(
+    installed: Callable[[str], Installed]
+) -> None:
+    """At the BigQuery and Vertex AI clients' boundary: no emulator exists for either."""
+    copy = installed("bigquery-vertex-gpu")
+    copy.tests_twice()

@@ -118,6 +118,13 @@ RUN_BY_TESTS: dict[str, set[str]] = {
         "pytest",
     },
     "s3-parquet-dask-scoring": INSTALL | {
+        "export SCORING_BUCKET=my-bucket AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...",
+        "knot blocks apply blocks.yaml",
+        "python generate_data.py --rows 1000000",
+        "python pipeline.py train",
+        "python pipeline.py score --dask-address local",
+        "python pipeline.py score --dask-address tcp://scheduler:8786",
+        "knot lineage churn_scores --key 42 --warehouse scoring-lake --tracking scoring-mlflow",
         "prefect work-pool create local-process --type process",
         "export DASK_SCHEDULER_ADDRESS=tcp://scheduler:8786",
         "prefect deploy --name score-on-dask",
