@@ -4,7 +4,11 @@ Each recipe is copied with `knot recipe new` into an empty folder; its README's 
 run in bash with two translations only: `pip install` is `uv pip install` (the shared
 cache, the project's constraints) and knot-prefect comes from the built wheel instead
 of GitHub (the README's own alternative). Each recipe gets one new venv, shared by its
-tests; the `export` lines of a README get the values of the suite's services."""
+tests; the `export` lines of a README get the values of the suite's services.
+
+The churn recipe's quick start runs as a first-time user's does, each command on a
+temporary Prefect server; the others run theirs against the suite's Prefect server
+(`PREFECT_API_URL`, as with a team's server), which spares a server start per command."""
 
 from __future__ import annotations
 
@@ -146,6 +150,14 @@ def with_settings(script: str, settings: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def project_files(project: Path) -> dict[str, float]:
+    """The project's files and their modification times, caches and the venv aside."""
+    skip = {".venv", "__pycache__", ".pytest_cache"}
+    return {str(path.relative_to(project)): path.stat().st_mtime
+            for path in project.rglob("*")
+            if path.is_file() and not skip & set(path.relative_to(project).parts)}
+
+
 @pytest.fixture(scope="session")
 def installed(distribution: Distribution,
               tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Installed]:
@@ -185,26 +197,31 @@ def test_churn_duckdb_quick_start_then_its_tests_twice(
     output, _ = copy.run(lineage.group(0))
     assert "churn-model" in output, output[-3000:]
     assert not (copy.project / "mlflow.db").exists()  # MLflow's default store stays unused
+    before = project_files(copy.project)
     copy.tests_twice()
+    # The tests write their state where their blocks point, not into the project.
+    assert project_files(copy.project) == before
 
 
 @pytest.mark.timeout(2400)
 def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_server(
     installed: Callable[[str], Installed], postgres_database: dict[str, str],
-    mlflow_server: str, record_property: Any,
+    mlflow_server: str, prefect_server: str, record_property: Any,
 ) -> None:
     copy = installed("postgres-mlflow-server")
+    server = {"PREFECT_API_URL": prefect_server}
     dsn = urlparse(postgres_database["dsn"])
     settings = {
         "PG_HOST": str(dsn.hostname), "PG_PORT": str(dsn.port),
         "PG_DATABASE": postgres_database["name"], "PG_USER": str(dsn.username),
         "PG_PASSWORD": "unused-by-trust-auth", "MLFLOW_TRACKING_URI": mlflow_server,
     }
-    seconds = copy.quick_start(settings=settings, replace={"--customers 2000": "--customers 500"})
+    seconds = copy.quick_start(settings=settings, env=server,
+                               replace={"--customers 2000": "--customers 500"})
     record_property("quick_start_seconds", round(seconds))
     lineage = re.search(r"knot lineage [^`\n]+", copy.readme)
     assert lineage, "the README's lineage command is missing"
-    output, _ = copy.run(lineage.group(0))
+    output, _ = copy.run(lineage.group(0), env=server)
     assert "churn-model" in output, output[-3000:]
     assert not (copy.project / "mlflow.db").exists()
     # The tests use the database and the server the quick start left behind.
@@ -213,13 +230,14 @@ def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_se
 
 @pytest.mark.timeout(2400)
 def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
-    installed: Callable[[str], Installed], record_property: Any
+    installed: Callable[[str], Installed], prefect_server: str, record_property: Any
 ) -> None:
     copy = installed("snowflake-feast-online")
     settings = {"SNOWFLAKE_ACCOUNT": "emulated", "SNOWFLAKE_USER": "ml",
                 "SNOWFLAKE_PASSWORD": "emulated", "SNOWFLAKE_DATABASE": "ANALYTICS"}
     seconds = copy.quick_start("Try it without an account", settings,
-                               replace={"--customers 2000": "--customers 500"})
+                               replace={"--customers 2000": "--customers 500"},
+                               env={"PREFECT_API_URL": prefect_server})
     record_property("quick_start_seconds", round(seconds))
     assert list((copy.project / ".fakesnow").iterdir()), "fakesnow kept no database"
     copy.tests_twice()
@@ -227,10 +245,11 @@ def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
 
 @pytest.mark.timeout(2400)
 def test_gpu_training_quick_start_on_the_cpu_then_its_tests_twice(
-    installed: Callable[[str], Installed], record_property: Any
+    installed: Callable[[str], Installed], prefect_server: str, record_property: Any
 ) -> None:
     copy = installed("gpu-training")
-    seconds = copy.quick_start(replace={"--rows 200000": "--rows 20000"})
+    seconds = copy.quick_start(replace={"--rows 200000": "--rows 20000"},
+                               env={"PREFECT_API_URL": prefect_server})
     record_property("quick_start_seconds", round(seconds))
     copy.tests_twice()
 
@@ -254,14 +273,14 @@ def test_s3_tests_run_as_readme_and_ci_say_twice(
 @pytest.mark.timeout(2400)
 def test_s3_quick_start_on_moto_with_a_temporary_and_an_existing_dask_cluster(
     installed: Callable[[str], Installed], moto_s3: str, dask_scheduler: str,
-    record_property: Any,
+    prefect_server: str, record_property: Any,
 ) -> None:
     copy = installed("s3-parquet-dask-scoring")
     settings = {"SCORING_BUCKET": "quick-start", "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing"}
     # "MinIO or moto instead of AWS", as the README's comment says.
     endpoints = {"AWS_ENDPOINT_URL": moto_s3, "MLFLOW_S3_ENDPOINT_URL": moto_s3,
-                 "AWS_DEFAULT_REGION": "us-east-1"}
+                 "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_API_URL": prefect_server}
     seconds = copy.quick_start(settings=settings, env=endpoints, replace={
         "--rows 1000000": "--rows 20000", "tcp://scheduler:8786": dask_scheduler})
     record_property("quick_start_seconds", round(seconds))
