@@ -179,10 +179,7 @@ def test_requirements_install_without_an_index_serving_knot(
     copy = installed(recipe)
     shown = run_in(copy.venv, [copy.venv.bin("knot"), "--version"], copy.project)
     assert shown.returncode == 0 and "knot-prefect" in shown.stdout, shown.stderr
-    # The README's install lines are all a project needs: its own tests import.
-    collected = run_in(copy.venv, [copy.venv.python, "-m", "pytest", "--collect-only", "-q",
-                                   "-p", "no:cacheprovider"], copy.project, copy.env)
-    assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
+    # That the install lines are all a project needs, each recipe's tests below show.
 
 
 @pytest.mark.timeout(2400)  # three Prefect temporary servers, the pipeline three times
