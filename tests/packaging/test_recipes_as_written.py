@@ -99,7 +99,7 @@ class Installed:
         return (self.project / "README.md").read_text()
 
     def run(self, script: str, settings: dict[str, str] | None = None,
-            env: dict[str, str] | None = None, timeout: int = 900) -> tuple[str, float]:
+            env: dict[str, str] | None = None, timeout: int = 1800) -> tuple[str, float]:
         """Run README lines in the project, the test's values in its `export` lines."""
         return bash(self.venv, with_settings(script, settings or {}), self.project,
                     {**self.env, **(env or {})}, timeout)
@@ -182,7 +182,7 @@ def test_requirements_install_without_an_index_serving_knot(
     # That the install lines are all a project needs, each recipe's tests below show.
 
 
-@pytest.mark.timeout(2400)  # three Prefect temporary servers, the pipeline three times
+@pytest.mark.timeout(3600)  # three Prefect temporary servers, the pipeline three times
 def test_churn_duckdb_quick_start_then_its_tests_twice(
     installed: Callable[[str], Installed], record_property: Any
 ) -> None:
@@ -200,7 +200,7 @@ def test_churn_duckdb_quick_start_then_its_tests_twice(
     assert project_files(copy.project) == before
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)
 def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_server(
     installed: Callable[[str], Installed], postgres_database: dict[str, str],
     mlflow_server: str, prefect_server: str, record_property: Any,
@@ -225,7 +225,7 @@ def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_se
     copy.tests_twice(settings)
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)
 def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
     installed: Callable[[str], Installed], prefect_server: str, record_property: Any
 ) -> None:
@@ -240,7 +240,7 @@ def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
     copy.tests_twice()
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)
 def test_gpu_training_quick_start_on_the_cpu_then_its_tests_twice(
     installed: Callable[[str], Installed], prefect_server: str, record_property: Any
 ) -> None:
@@ -267,7 +267,7 @@ def test_s3_tests_run_as_readme_and_ci_say_twice(
     print(f"\n[s3-parquet-dask-scoring] tests twice {seconds:.0f} s")
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)
 def test_s3_quick_start_on_moto_with_a_temporary_and_an_existing_dask_cluster(
     installed: Callable[[str], Installed], moto_s3: str, dask_scheduler: str,
     prefect_server: str, record_property: Any,
