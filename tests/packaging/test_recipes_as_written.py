@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +57,15 @@ def translate(script: str, wheel: Path, constraints: Path) -> str:
 def bash(venv: FreshVenv, script: str, cwd: Path, env: dict[str, str] | None = None,
          timeout: int = 900) -> tuple[str, float]:
     started = time.monotonic()
-    completed = run_in(venv, ["bash", "-euo", "pipefail", "-c", script], cwd, env, timeout)
+    # Each command is echoed with the time it started: a failure or a timeout says which.
+    traced = f"PS4='+ $(date +%T) '; set -x\n{script}"
+    try:
+        completed = run_in(venv, ["bash", "-euo", "pipefail", "-c", traced], cwd, env, timeout)
+    except subprocess.TimeoutExpired as expired:
+        parts = (expired.stdout, expired.stderr)  # bytes: what the command wrote so far
+        output = "".join(p.decode(errors="replace") if isinstance(p, bytes) else p or ""
+                         for p in parts)
+        pytest.fail(f"timed out after {timeout} s:\n{output[-6000:]}")
     elapsed = time.monotonic() - started
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"{script}\n---\n{output[-6000:]}"
