@@ -79,22 +79,6 @@ def constraints_for(folder: Path) -> Path:
     return path
 
 
-def install(recipe: str, distribution: Distribution, folder: Path) -> Installed:
-    """`knot recipe new`, then the README's install lines in a new venv."""
-    project = copy_recipe(recipe, folder / recipe)
-    venv = fresh_venv(project / ".venv")
-    readme = (project / "README.md").read_text()
-    lines = [line for line in section(readme, "Run it").splitlines()
-             if line.startswith(("python -m venv", "pip install"))]
-    assert lines[0] == VENV_LINE and KNOT_FROM_GITHUB.match(lines[1]), lines
-    _, seconds = bash(venv, translate("\n".join(lines), distribution.wheel,
-                                      constraints_for(folder)), project)
-    print(f"\n[{recipe}] install {seconds:.1f} s, venv {venv.size_mb():.0f} MB")
-    # The project's own Prefect home, as on a machine that never ran Prefect.
-    return Installed(project, FreshVenv(venv.path, seconds),
-                     {"PREFECT_HOME": str(folder / "prefect-home")})
-
-
 @dataclass(frozen=True)
 class Installed:
     """A copied recipe and the venv its README's install lines built."""
@@ -131,8 +115,9 @@ class Installed:
         return seconds
 
     def run_tests(self, settings: dict[str, str] | None = None,
-                    runs: tuple[str, ...] = ("first", "second")) -> list[float]:
-        """"Test it", by default twice in a row: what a first run leaves must not fail a second."""
+                  runs: tuple[str, ...] = ("first", "second")) -> list[float]:
+        """"Test it", twice in a row unless told: what a first run leaves must not fail
+        a second."""
         took = []
         for attempt in runs:
             output, seconds = self.run(section(self.readme, "Test it"), settings)
@@ -140,6 +125,22 @@ class Installed:
             print(f"[{self.project.name}] tests ({attempt} run) {seconds:.0f} s")
             took.append(seconds)
         return took
+
+
+def install(recipe: str, distribution: Distribution, folder: Path) -> Installed:
+    """`knot recipe new`, then the README's install lines in a new venv."""
+    project = copy_recipe(recipe, folder / recipe)
+    venv = fresh_venv(project / ".venv")
+    readme = (project / "README.md").read_text()
+    lines = [line for line in section(readme, "Run it").splitlines()
+             if line.startswith(("python -m venv", "pip install"))]
+    assert lines[0] == VENV_LINE and KNOT_FROM_GITHUB.match(lines[1]), lines
+    _, seconds = bash(venv, translate("\n".join(lines), distribution.wheel,
+                                      constraints_for(folder)), project)
+    print(f"\n[{recipe}] install {seconds:.1f} s, venv {venv.size_mb():.0f} MB")
+    # The project's own Prefect home, as on a machine that never ran Prefect.
+    return Installed(project, FreshVenv(venv.path, seconds),
+                     {"PREFECT_HOME": str(folder / "prefect-home")})
 
 
 def with_settings(script: str, settings: dict[str, str]) -> str:
