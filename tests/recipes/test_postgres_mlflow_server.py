@@ -89,31 +89,3 @@ def test_train_promote_and_publish_each_key_once(
     assert len({row[0] for row in again}) == len(again)
     second_run = {row[2 + list(LINEAGE_COLUMNS).index("flow_run_id")] for row in again}
     assert len(second_run) == 1 and second_run != first_run
-
-
-@pytest.mark.timeout(1800)  # the copy's pipeline test, twice, each with its own Prefect API
-def test_a_copied_project_passes_its_own_tests_twice_on_one_database_and_server(
-    postgres_database: dict[str, str], mlflow_server: str, tmp_path: Path,
-) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from knot_prefect.recipes import copy_recipe
-
-    project = copy_recipe("postgres-mlflow-server", tmp_path / "my-churn")
-    dsn = urlparse(postgres_database["dsn"])
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_API_", "KNOT_HOME", "PYTEST_"))}
-    env.update({
-        "PG_HOST": str(dsn.hostname), "PG_PORT": str(dsn.port),
-        "PG_DATABASE": postgres_database["name"], "PG_USER": str(dsn.username),
-        "PG_PASSWORD": "unused-by-trust-auth", "MLFLOW_TRACKING_URI": mlflow_server,
-    })
-    for attempt in ("first", "second"):
-        completed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=project, env=env, capture_output=True, text=True, timeout=900,
-        )
-        output = completed.stdout[-4000:] + completed.stderr[-2000:]
-        assert completed.returncode == 0, f"{attempt} run: {output}"

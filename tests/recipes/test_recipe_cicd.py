@@ -149,3 +149,47 @@ def test_recipe_has_its_parts(folder: Path) -> None:
     assert documents, "block documents (a YAML file with a 'blocks:' list) are missing"
     assert list(folder.glob("tests/test_*.py")), "the recipe's own tests are missing"
     assert (folder / "generate_data.py").is_file() or list(folder.glob("*data*.py"))
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_workflow_tests_as_the_readme_says(folder: Path) -> None:
+    """The test job installs with the README's lines, sets the variables its "Test it"
+    exports, starts the services it names, and runs its tests command."""
+    import re
+    import shlex
+
+    from knot_prefect.recipes import run_it_commands
+
+    readme = (folder / "README.md").read_text()
+    (path,) = workflows(folder)
+    jobs = yaml.safe_load(path.read_text())["jobs"]
+    job = next(job for job in jobs.values()
+               if any("pytest" in str(step.get("run", "")) for step in job["steps"]))
+    runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    env = {**job.get("env", {}), **{k: v for step in job["steps"]
+                                     for k, v in (step.get("env") or {}).items()}}
+    for line in run_it_commands(readme):
+        if line.startswith("pip install"):
+            assert line in runs, f"{path}: the test job does not run `{line}`"
+    match = re.search(r"^## Test it\s*$.*?^```bash\n(.*?)^```", readme,
+                      re.MULTILINE | re.DOTALL)
+    assert match, f"{folder.name}: README has no bash block under '## Test it'"
+    script = re.sub(r"\\\n\s*", "", match.group(1))
+    commands = [re.sub(r"\s+#.*$", "", line).strip() for line in script.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    for command in commands:
+        if command.startswith("export "):
+            names = [word.partition("=")[0] for word in shlex.split(command)[1:]
+                     if re.match(r"^[A-Z_][A-Z0-9_]*=", word)]
+            exported = set(env) | set(re.findall(r"(\w+)=", runs))
+            missing = [name for name in names if name not in exported]
+            assert not missing, f"{path}: the test job does not set {missing}"
+        elif command.endswith("&"):  # a service the README starts in the background
+            assert command.rstrip("& ").split(" -p ")[0] in runs, (
+                f"{path}: the test job does not start `{command}`")
+        else:
+            assert command in runs, f"{path}: the test job does not run `{command}`"
+    if "MLFLOW_TRACKING_URI" in env and "127.0.0.1" in str(env["MLFLOW_TRACKING_URI"]):
+        assert "mlflow server" in runs, f"{path}: no MLflow server is started"
+    if "PG_HOST" in env:
+        assert "postgres" in job.get("services", {}), f"{path}: no PostgreSQL service"

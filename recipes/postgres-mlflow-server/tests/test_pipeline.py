@@ -17,18 +17,23 @@ def test_pipeline_trains_promotes_and_publishes_each_key_once(blocks: Path) -> N
 
     assert generate(customers=CUSTOMERS, seed=5)["customers"] == CUSTOMERS
 
-    # The tracking server outlives the test: a model of its own for each run, so a
-    # second run starts without a champion too.
-    model = f"churn-recipe-pg-{uuid.uuid4().hex[:8]}"
-    first = churn_pipeline(model_name=model)
-    assert first["training"]["promotion"]["decision"] == "promoted"
-    client = MLflowTracking.load("mlflow-server").get_client()
-    champion = client.get_model_version_by_alias(model, "champion")
-    assert int(champion.version) == first["training"]["model_version"]
+    # The database and the tracking server outlive the test (and may hold the quick
+    # start's tables): a model and a predictions table of its own for each run.
+    run = uuid.uuid4().hex[:8]
+    model, output = f"churn-recipe-pg-{run}", f"churn_predictions_test_{run}"
+    warehouse = SqlWarehouse.load("pg-warehouse")
+    try:
+        first = churn_pipeline(model_name=model, output_table=output)
+        assert first["training"]["promotion"]["decision"] == "promoted"
+        client = MLflowTracking.load("mlflow-server").get_client()
+        champion = client.get_model_version_by_alias(model, "champion")
+        assert int(champion.version) == first["training"]["model_version"]
 
-    churn_pipeline(model_name=model)
-    counts = SqlWarehouse.load("pg-warehouse").read(
-        "select customer_id, count(*) as n from churn_predictions group by customer_id"
-    )
-    assert len(counts) == CUSTOMERS - BAD_PLANS
-    assert set(counts["n"]) == {1}
+        churn_pipeline(model_name=model, output_table=output)
+        counts = warehouse.read(
+            f"select customer_id, count(*) as n from {output} group by customer_id"
+        )
+        assert len(counts) == CUSTOMERS - BAD_PLANS
+        assert set(counts["n"]) == {1}
+    finally:
+        warehouse.execute(f"drop table if exists {output}")
