@@ -25,13 +25,13 @@ from pydantic import Field, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.optional import optional_block
+from knot_prefect.blocks.warehouses._common import check_columns_exist
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
-    SchemaMismatchError,
     Warehouse,
     WarehouseError,
 )
-from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake import files, manifest, query, schemas, staging, writes
 from knot_prefect.blocks.warehouses.lake.manifest import MANIFEST_NAME
 from knot_prefect.blocks.warehouses.lake.staging import StagedPart
@@ -209,12 +209,9 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         storage = self._storage()
         dataset = files.dataset(storage, table, manifest.manifest_or_raise(storage, table))
         if columns is not None:
-            missing = [c for c in columns if c not in dataset.schema.names]
-            if missing:
-                raise SchemaMismatchError(
-                    f"Table {name!r} has no column(s) {', '.join(map(repr, missing))}; "
-                    f"its columns are {', '.join(dataset.schema.names)}."
-                )
+            for column in columns:
+                validate_identifier(column, "column name")
+            check_columns_exist(columns, dataset.schema.names, str(table))
         return dataset.to_table(columns=list(columns) if columns is not None else None)
 
     # -- writes --------------------------------------------------------------------
@@ -328,16 +325,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 
     def list_tables(self) -> list[str]:
         """The lake's tables, as ``table`` or ``schema.table``, sorted."""
-        storage = self._storage()
-        root = storage.root
-        storage.fs.invalidate_cache()
-        names: list[str] = []
-        for depth in (1, 2):
-            pattern = "/".join([root, *["*"] * depth, MANIFEST_NAME])
-            for path in storage.fs.glob(pattern):
-                relative = str(path).rstrip("/")[len(root.rstrip("/")) + 1 :]
-                names.append(".".join(relative.split("/")[:-1]))
-        return sorted(set(names))
+        return manifest.table_names(self._storage())
 
     def drop_table(self, name: str, missing_ok: bool = False) -> None:
         """Remove a table: its manifest first (atomic), then its files.

@@ -83,11 +83,26 @@ def manifest_or_raise(storage: LakeStorage, table: TableName) -> Manifest:
     """The table's live manifest; :class:`TableNotFoundError` when it has none."""
     manifest = read_manifest(storage, table)
     if manifest is None:
+        names = table_names(storage)
+        listing = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "") or "none"
         raise TableNotFoundError(
-            f"Table {str(table)!r} does not exist in the Parquet lake at {storage.location}: "
-            "check the name, or create it with write(..., mode='replace')."
+            f"Table {table} does not exist in the Parquet lake at {storage.location} "
+            f"(tables: {listing}): check the name, or create it with write()."
         )
     return manifest
+
+
+def table_names(storage: LakeStorage) -> list[str]:
+    """The lake's tables (folders holding a manifest), as ``table`` or ``schema.table``."""
+    root = storage.root.rstrip("/")
+    storage.fs.invalidate_cache()
+    names: list[str] = []
+    for depth in (1, 2):
+        pattern = "/".join([root, *["*"] * depth, MANIFEST_NAME])
+        for path in storage.fs.glob(pattern):
+            relative = str(path).rstrip("/")[len(root) + 1 :]
+            names.append(".".join(relative.split("/")[:-1]))
+    return sorted(set(names))
 
 
 def new_manifest(

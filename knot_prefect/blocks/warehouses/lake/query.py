@@ -191,6 +191,37 @@ def rows_not_matching(
         connection.close()
 
 
+def fill_from_table(
+    storage: LakeStorage,
+    name: TableName,
+    current: Manifest,
+    data: pa.Table,
+    keys: list[str],
+    absent: list[str],
+) -> pa.Table:
+    """``data`` with its ``absent`` columns taken from the table's rows of the same keys.
+
+    An upsert updates only the columns the frame has: a matched row keeps its other
+    values, a new row gets nulls there.
+    """
+    connection = connect(storage, spill=True)
+    try:
+        connection.register("__knot_new", data)
+        stored = decode_schema(current["schema"])
+        old_source = scan(storage, connection, name, [e["path"] for e in current["files"]],
+                          "__knot_old", stored)
+        match = " AND ".join(f'o."{key}" IS NOT DISTINCT FROM n."{key}"' for key in keys)
+        columns = ", ".join(
+            f'{"o" if column in absent else "n"}."{column}"' for column in data.column_names
+        )
+        filled = connection.sql(
+            f"SELECT {columns} FROM __knot_new n LEFT JOIN {old_source} o ON {match}"
+        ).to_arrow_table()
+        return filled.cast(data.schema)
+    finally:
+        connection.close()
+
+
 def referenced_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> list[TableName]:
     """The tables a query names, from DuckDB's parse tree (parsed, not bound)."""
     rows = connection.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()

@@ -21,7 +21,7 @@ from knot_prefect.blocks.warehouses.lake.manifest import (
     read_manifest,
     switch_manifest,
 )
-from knot_prefect.blocks.warehouses.lake.query import rows_not_matching
+from knot_prefect.blocks.warehouses.lake.query import fill_from_table, rows_not_matching
 from knot_prefect.blocks.warehouses.lake.schemas import conform, logical, target_schema
 
 if TYPE_CHECKING:
@@ -54,7 +54,10 @@ def write_table(
         existing = decode_schema(current["schema"])
         check_compatible(logical(data.schema), family_of_columns(existing), table, evolve)
         schema = target_schema(existing, data)
+        absent = [column for column in existing.names if column not in data.column_names]
         data = conform(data, schema, table)
+        if mode == "upsert" and absent:
+            data = fill_from_table(storage, name, current, data, keys, absent)
 
     write_id = new_write_id()
     written: list[FileEntry] = []
