@@ -33,8 +33,15 @@ from knot_prefect.blocks.warehouses.base import (
 )
 from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError
 from tests.warehouses._writer import frame
+from tests.warehouses.conftest import ALL_BACKENDS
 
 PARIS = dt.timezone(dt.timedelta(hours=1))
+
+
+def known_gap(request: pytest.FixtureRequest, backend: str, gaps: dict[str, str]) -> None:
+    """Mark a promise ``backend`` does not keep yet as an expected (strict) failure."""
+    if backend in gaps:
+        request.applymarker(pytest.mark.xfail(reason=gaps[backend], strict=True))
 
 
 def rows(warehouse: Warehouse, table: str) -> list[dict[str, Any]]:
@@ -220,7 +227,10 @@ def test_upsert_keys_must_be_present_non_null_and_unique(warehouse: Warehouse) -
     assert [r["id"] for r in rows(warehouse, "scores")] == [1]
 
 
-def test_missing_tables_raise_table_not_found(warehouse: Warehouse) -> None:
+def test_missing_tables_raise_table_not_found(
+    warehouse: Warehouse, backend: str, request: pytest.FixtureRequest
+) -> None:
+    known_gap(request, backend, {"snowflake": "the message does not list the tables"})
     warehouse.write(scores([1]), "present")
     with pytest.raises(TableNotFoundError, match=r"absent does not exist.*present"):
         warehouse.read_table("absent")
@@ -241,10 +251,11 @@ def test_an_empty_frame_is_a_logged_no_op(
 
 
 def test_a_write_the_database_rejects_leaves_the_table_as_it_was(
-    warehouse: Warehouse, backend: str
+    warehouse: Warehouse, backend: str, request: pytest.FixtureRequest
 ) -> None:
     if backend.startswith("lake"):
         pytest.skip("a Parquet lake has no constraints (see test_parquet_lake's failed writes)")
+    known_gap(request, backend, {"snowflake": "fakesnow does not enforce NOT NULL"})
     warehouse.execute("create table strict (id bigint not null, score double precision not null)")
     warehouse.write(scores([1, 2]), "strict")
     before = rows(warehouse, "strict")
@@ -309,7 +320,8 @@ def test_values_are_bound_never_formatted(warehouse: Warehouse) -> None:
 def test_placeholders_inside_literals_and_casts_are_left_alone(warehouse: Warehouse) -> None:
     warehouse.write(scores([1]), "victim")
     got = warehouse.read(
-        "select ':id' as text, cast(:id as integer) as id from victim where id = :id", {"id": 1}
+        "select ':id' as \"text\", cast(:id as integer) as \"id\" from victim where id = :id",
+        {"id": 1},
     )
     assert got.to_dict("records") == [{"text": ":id", "id": 1}]
     with pytest.raises(WarehouseError, match=":missing but params has no value"):
@@ -321,7 +333,7 @@ def test_reads_as_pandas_arrow_and_batches(warehouse: Warehouse) -> None:
     warehouse.write(scores(list(range(1, 251))), "scores")
     frame = warehouse.read("select id from scores where id > :lo order by id", {"lo": 200})
     assert frame["id"].tolist() == list(range(201, 251))
-    table = warehouse.read_arrow("select count(*) as n from scores")
+    table = warehouse.read_arrow('select count(*) as "n" from scores')
     assert table.column("n")[0].as_py() == 250
     assert list(warehouse.read_table("scores", columns=["score"]).columns) == ["score"]
     for params in (None, {"lo": 0}):
@@ -357,8 +369,39 @@ def test_names_over_the_backend_limit_are_refused_never_truncated(
     assert warehouse.read_table("wide").columns.tolist() == ["id", long_column]
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_bad_writes_are_refused_before_the_store_is_touched(
+    make: Callable[[str], Warehouse], backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Modes, keys, unsafe names and over-long names, on every path (BigQuery too)."""
+    warehouse = make(backend)
+    limit = warehouse.identifier_limit()
+    longest = limit.max_bytes if limit else 128
+    with pytest.raises(ValueError, match=r"Unknown write mode 'merge'"):
+        warehouse.write(scores([1]), "scores", mode="merge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs keys"):
+        warehouse.write(scores([1]), "scores", mode="upsert")
+    attempts = [
+        *(lambda bad=bad: warehouse.write(scores([1]), bad) for bad in INJECTIONS),
+        lambda: warehouse.write(scores([1]), "n" * (longest + 1)),
+        lambda: warehouse.write(scores([1]).rename(columns={"score": "c" * (longest + 1)}), "t"),
+        lambda: warehouse.write(scores([1]), "t", mode="upsert", keys=["k" * (longest + 1)]),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidIdentifierError, match=str(longest) if limit else "1-128"):
+            attempt()
+    if backend == "bigquery":  # nothing reached the API: not even a token was asked for
+        endpoint = request.getfixturevalue("bigquery_endpoint")
+        assert endpoint.requests == []
+    else:
+        assert not warehouse.table_exists("t") and not warehouse.table_exists("scores")
+
+
 # -- reads by name -----------------------------------------------------------------------------
-def test_reading_an_unknown_column_names_it_and_lists_the_columns(warehouse: Warehouse) -> None:
+def test_reading_an_unknown_column_names_it_and_lists_the_columns(
+    warehouse: Warehouse, backend: str, request: pytest.FixtureRequest
+) -> None:
+    known_gap(request, backend, {"snowflake": "the database's binder error comes through"})
     warehouse.write(scores([1]), "scores")
     with pytest.raises(SchemaMismatchError, match=r"no column 'nope'.*id, score"):
         warehouse.read_table("scores", columns=["id", "nope"])
@@ -369,7 +412,7 @@ def test_extract_reads_a_table_whose_name_has_a_space(warehouse: Warehouse) -> N
 
     warehouse.write(scores([1, 2]), "a b")
     assert sorted(extract.fn(warehouse, "a b")["id"]) == [1, 2]
-    assert extract.fn(warehouse, "select count(*) as n from \"a b\"")["n"].tolist() == [2]
+    assert extract.fn(warehouse, 'select count(*) as "n" from "a b"')["n"].tolist() == [2]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n"])
