@@ -14,12 +14,48 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from tests.warehouses._writer import frame
 
 ATTEMPTS = 200
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def block_spec(warehouse: Any) -> dict[str, Any]:
+    """How a writer process rebuilds ``warehouse`` (secrets included: test values)."""
+    config = warehouse.model_dump(mode="json", context={"include_secrets": True})
+    return {"class": type(warehouse).__name__, "config": config}
+
+
+def run_writers(spec: dict[str, Any], writers: list[tuple[str, int]], rows: int) -> list[str]:
+    """Start a process per ``(mode, first_id)``, release them at once, return their outcomes."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.warehouses._contender", json.dumps(spec), mode,
+             str(first_id), str(rows)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode, first_id in writers
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+    for process in processes:  # start them all at once
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    outcomes = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+        outcomes.append(out.split()[0])
+    return outcomes
 
 
 def main() -> None:
