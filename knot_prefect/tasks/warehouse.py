@@ -29,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.blocks.resolve import resolve_block
 from knot_prefect.blocks.warehouses.base import (
+    ConcurrentWriteError,
     Warehouse,
     WarehouseConnectionError,
     WriteMode,
@@ -48,27 +49,35 @@ if TYPE_CHECKING:
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$\-]*(\.[A-Za-z_][A-Za-z0-9_$\-]*)?$")
 
 #: How many times ``extract`` and ``publish`` retry after a transient connection
-#: error (a server restarting, a connection it ended), and the seconds between tries.
+#: error (a server restarting, a connection it ended) or a write conflict (another
+#: writer had the DuckDB file or switched the lake table), and the seconds between tries.
 #: Other errors (bad SQL, a schema mismatch, refused credentials) are never retried.
 IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
 
 
 def retry_on_connection_errors(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
-    """Prefect ``retry_condition_fn``: retry transient connection errors only.
+    """Prefect ``retry_condition_fn``: retry transient connection errors and conflicts only.
 
-    Those are a ``WarehouseConnectionError`` marked transient, and Python's own
-    ``ConnectionError`` (a socket refused, reset or aborted under a client library).
+    Those are a ``WarehouseConnectionError`` marked transient, Python's own
+    ``ConnectionError`` (a socket refused, reset or aborted under a client library),
+    and a ``ConcurrentWriteError`` (another writer had the DuckDB file open or
+    switched the lake table first; nothing was written, so trying again is safe).
 
     Examples:
         >>> from prefect.states import Failed
         >>> lost = WarehouseConnectionError("PostgreSQL ended the session.")
         >>> retry_on_connection_errors(None, None, Failed(data=lost))
         True
+        >>> busy = ConcurrentWriteError("Another writer changed 'scores'.")
+        >>> retry_on_connection_errors(None, None, Failed(data=busy))
+        True
         >>> retry_on_connection_errors(None, None, Failed(data=ValueError("bad SQL")))
         False
     """
     error = state.data
+    if isinstance(error, ConcurrentWriteError):
+        return True
     if isinstance(error, WarehouseConnectionError):
         return error.transient
     return isinstance(error, ConnectionError)

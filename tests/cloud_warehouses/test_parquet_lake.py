@@ -27,7 +27,6 @@ from knot_prefect.blocks.warehouses.base import (
 from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError
 from knot_prefect.blocks.warehouses.parquet import (
     MANIFEST_NAME,
-    ConcurrentWriteError,
     ParquetLake,
 )
 
@@ -123,11 +122,13 @@ def test_atomic_when_killed_between_data_files_and_manifest(lake: ParquetLake) -
         lake = ParquetLake.model_validate(json.loads(sys.stdin.read()))
         lake.rows_per_file = 1000
 
-        def stop_before_switch(self, fs, table, manifest):
+        from knot_prefect.blocks.warehouses.lake import writes
+
+        def stop_before_switch(storage, table, manifest, expected, check=True):
             print("DATA-WRITTEN", len(manifest["files"]), flush=True)
             time.sleep(120)
 
-        ParquetLake._switch_manifest = stop_before_switch
+        writes.switch_manifest = stop_before_switch
         lake.write(pd.DataFrame({"id": range(5000), "score": 1.0}), "scores", mode="replace")
         """
     )
@@ -146,8 +147,8 @@ def test_atomic_when_killed_between_data_files_and_manifest(lake: ParquetLake) -
 
     pd.testing.assert_frame_equal(lake.read_table("scores"), before)
     # The orphaned files exist, are not read, and vacuum removes them.
-    fs = lake._filesystem()
-    data_files = fs.glob(f"{lake._root()}/scores/data/*.parquet")
+    storage = lake._storage()
+    data_files = storage.fs.glob(f"{storage.root}/scores/data/*.parquet")
     assert len(data_files) == 6
     assert lake.vacuum("scores", retain_seconds=0) == 5
     pd.testing.assert_frame_equal(lake.read_table("scores"), before)
@@ -180,28 +181,6 @@ def test_failure_half_way_through_the_data_files_leaves_table_and_folder_unchang
             local.write(scores(list(range(10, 20))), "scores", mode=mode, keys=["id"])
         assert sorted(local.read_table("scores")["id"]) == [1, 2, 3]
         assert sorted(Path(local.path, "scores", "data").iterdir()) == files_before
-
-
-def test_concurrent_append_is_detected_not_lost(
-    local: ParquetLake, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    local.write(scores([1]), "scores")
-    real_write_files = ParquetLake._write_files
-    other = ParquetLake(path=local.path)
-
-    def another_writer_meanwhile(self: ParquetLake, *args: object) -> object:
-        entries = real_write_files(self, *args)  # type: ignore[arg-type]
-        if self is local:
-            other.write(scores([2]), "scores", mode="append")
-        return entries
-
-    monkeypatch.setattr(ParquetLake, "_write_files", another_writer_meanwhile)
-    with pytest.raises(ConcurrentWriteError, match="Retry the write"):
-        local.write(scores([3]), "scores", mode="append")
-    monkeypatch.undo()
-    assert sorted(local.read_table("scores")["id"]) == [1, 2]
-    local.write(scores([3]), "scores", mode="append")  # the retry
-    assert sorted(local.read_table("scores")["id"]) == [1, 2, 3]
 
 
 def test_large_writes_split_into_files_and_batches_stream(local: ParquetLake) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+from knot_prefect.blocks.warehouses.lake.manifest import read_manifest
 from knot_prefect.blocks.warehouses.parquet import ParquetLake
 from knot_prefect.flows import batch_inference_flow
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
@@ -76,7 +77,7 @@ def test_workers_read_score_and_stage_their_ranges_then_one_commit_publishes(
     runs = score_task_runs(result["flow_run_id"].iloc[0])
     assert len(runs) == 3 and {r.state_name for r in runs} == {"Completed"}
     # The files the workers staged are the table's files: nothing was rewritten.
-    manifest = lake._read_manifest(lake._filesystem(), lake_table("scores_on_workers"))
+    manifest = read_manifest(lake._storage(), lake_table("scores_on_workers"))
     assert manifest is not None
     assert all("-stage-" in entry["path"] for entry in manifest["files"])
     assert sum(entry["rows"] for entry in manifest["files"]) == CUSTOMERS

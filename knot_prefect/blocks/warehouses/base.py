@@ -53,6 +53,16 @@ class TableExistsError(WarehouseError):
     """``mode='fail'`` was asked for and the table already exists."""
 
 
+class ConcurrentWriteError(WarehouseError):
+    """Another writer held or changed the table during this write; nothing was written.
+
+    Raised where a backend serialises writers instead of merging them: a DuckDB file
+    that another process has open, a Parquet lake table whose manifest another writer
+    switched first. The table is left exactly as the other writer made it, so retrying
+    the write is safe; the I/O tasks retry it like a transient connection error.
+    """
+
+
 def table_exists_error(table: str, where: str) -> TableExistsError:
     """The one error for ``mode='fail'`` on an existing table.
 

@@ -22,6 +22,7 @@ from knot_prefect.blocks.warehouses._common import (
     type_family,
 )
 from knot_prefect.blocks.warehouses.base import (
+    ConcurrentWriteError,
     TableNotFoundError,
     WarehouseError,
 )
@@ -117,6 +118,12 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             try:
                 con = duckdb.connect(path)
             except duckdb.IOException as exc:
+                if "lock" in str(exc).lower():  # another process has the file open
+                    raise ConcurrentWriteError(
+                        f"The DuckDB file {path} is open in another process, so nothing "
+                        f"was read or written ({exc}). DuckDB lets one process at a time "
+                        "open a file: retrying is safe once that process is done."
+                    ) from exc
                 raise WarehouseError(f"Cannot open the DuckDB file {path}: {exc}") from exc
         try:
             yield con

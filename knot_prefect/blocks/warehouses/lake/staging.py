@@ -1,0 +1,239 @@
+"""Staged writes: data files no reader sees, published together by one manifest switch.
+
+Each part (a Dask worker's rows, say) is written as data files named by its stage
+id; :func:`commit_staged` upserts every part into the table in one switch, turning
+the staged files themselves into table files without rewriting them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
+from knot_prefect.blocks.warehouses.base import (
+    SchemaMismatchError,
+    StagedPart,
+    WarehouseError,
+    decode_schema,
+    encode_schema,
+    to_arrow,
+    validate_write_mode,
+    warehouse_logger,
+)
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
+from knot_prefect.blocks.warehouses.lake.manifest import (
+    new_manifest,
+    new_write_id,
+    read_manifest,
+    switch_manifest,
+)
+from knot_prefect.blocks.warehouses.lake.query import connect, rows_not_matching, scan
+from knot_prefect.blocks.warehouses.lake.schemas import (
+    conform,
+    logical,
+    prepare,
+    table_of,
+    target_schema,
+    unify,
+)
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
+
+STAGE_SUFFIX = "-stage"
+
+
+def new_stage_id() -> str:
+    """A fresh id for a staged write (its files sort and vacuum like other writes)."""
+    return new_write_id(STAGE_SUFFIX)
+
+
+def stage(
+    storage: LakeStorage,
+    data: Any,
+    table: str,
+    stage_id: str,
+    part: int,
+    unique_keys: Sequence[str] | None,
+) -> StagedPart:
+    """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`."""
+    name = TableName.parse(table)
+    if not stage_id.endswith(STAGE_SUFFIX) or "/" in stage_id:
+        raise WarehouseError(
+            f"{stage_id!r} is not a stage id: take one from ParquetLake.new_stage_id()."
+        )
+    frames: Iterable[Any] = [data] if _is_frame(data) else data
+    schema: pa.Schema | None = None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal schema
+        for frame in frames:
+            arrow = prepare(to_arrow(frame), table)
+            if not arrow.num_rows:
+                continue
+            if schema is None:
+                schema = logical(arrow.schema)
+            yield from conform(arrow, schema, table).to_batches()
+
+    iterator = batches()
+    first = next(iterator, None)
+    if first is None or schema is None:
+        return StagedPart(table=table, stage_id=stage_id, part=part)
+    files = write_files(storage, name, f"{stage_id}-{part:05d}", _chain_first(first, iterator),
+                        schema)
+    if unique_keys:
+        try:
+            check_staged_keys(storage, name, [entry["path"] for entry in files],
+                              list(unique_keys), table, check_unique=True)
+        except BaseException:
+            remove_files(storage, name, files)
+            raise
+    return StagedPart(table=table, stage_id=stage_id, part=part,
+                      rows=sum(entry["rows"] for entry in files), files=files,
+                      schema=encode_schema(schema))
+
+
+def commit_staged(
+    storage: LakeStorage,
+    table: str,
+    parts: Sequence[StagedPart],
+    keys: Sequence[str],
+    evolve: bool,
+    check_unique: bool,
+) -> int:
+    """Upsert the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
+    name = TableName.parse(table)
+    validate_write_mode("upsert", keys)
+    keys = [validate_identifier(key, "upsert key") for key in keys]
+    parts = [part for part in parts if part.rows]
+    others = {part.table for part in parts} - {table}
+    if others:
+        raise WarehouseError(
+            f"commit_staged({table!r}) was given parts staged for {sorted(others)}: "
+            "commit each table's parts separately."
+        )
+    rows = sum(part.rows for part in parts)
+    if not rows:
+        warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
+        return 0
+    current = read_manifest(storage, name)
+    schemas = [decode_schema(part.schema) for part in parts if part.schema]
+    for part_schema in schemas:
+        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
+    if current is None:
+        schema = unify(schemas, table)
+    else:
+        schema = decode_schema(current["schema"])
+        families = family_of_columns(schema)
+        for part_schema in schemas:
+            check_compatible(part_schema, families, table, evolve)
+            schema = target_schema(schema, table_of(part_schema))
+    write_id = new_write_id()
+    written: list[FileEntry] = []
+    try:
+        staged = _conform_staged(storage, name, parts, schema, write_id, written)
+        staged_paths = [entry["path"] for entry in staged]
+        check_staged_keys(storage, name, staged_paths, keys, table, check_unique)
+        kept: list[FileEntry] = []
+        if current is not None:
+            unmatched = rows_not_matching(storage, name, current, schema, staged_paths, keys)
+            kept = write_files(storage, name, f"{write_id}-kept", unmatched, schema)
+            written += kept
+        manifest = new_manifest(name, current, write_id, "upsert", schema, kept + staged)
+        switch_manifest(storage, name, manifest, current)
+    except BaseException:
+        remove_files(storage, name, written)
+        raise
+    return rows
+
+
+def discard_staged(storage: LakeStorage, parts: Sequence[StagedPart]) -> None:
+    """Remove the files of staged parts that will not be committed."""
+    for part in parts:
+        remove_files(storage, TableName.parse(part.table), part.files)
+
+
+def _conform_staged(
+    storage: LakeStorage,
+    name: TableName,
+    parts: Sequence[StagedPart],
+    schema: pa.Schema,
+    write_id: str,
+    written: list[FileEntry],
+) -> list[FileEntry]:
+    """The parts' files in the table's schema: as they are, or rewritten when not."""
+    import pyarrow.dataset as pads
+
+    files: list[FileEntry] = []
+    for part in parts:
+        part_schema = decode_schema(part.schema) if part.schema else schema
+        if part_schema == schema:
+            files += part.files
+            continue
+        # Rare: a column's type differs from the table's (say all-null in this
+        # part), so its rows are cast into new files.
+        source = pads.dataset([storage.table_path(name, entry["path"]) for entry in part.files],
+                              schema=part_schema, format="parquet",
+                              filesystem=storage.arrow_filesystem)
+        rewritten = write_files(
+            storage, name, f"{write_id}-{part.part:05d}",
+            (batch for chunk in source.to_batches()
+             for batch in conform(table_of(part_schema, chunk), schema, str(name)).to_batches()),
+            schema,
+        )
+        written += rewritten
+        files += rewritten
+    return files
+
+
+def check_staged_keys(
+    storage: LakeStorage,
+    name: TableName,
+    paths: list[str],
+    keys: list[str],
+    table: str,
+    check_unique: bool,
+) -> None:
+    """Refuse null keys and, when asked, keys staged more than once (out of core)."""
+    connection = connect(storage, spill=True)
+    try:
+        source = scan(storage, connection, name, paths, "__knot_staged")
+        quoted = ", ".join(f'"{key}"' for key in keys)
+        nulls = " OR ".join(f'"{key}" IS NULL' for key in keys)
+        null_rows = connection.execute(f"SELECT count(*) FROM {source} WHERE {nulls}").fetchone()
+        if null_rows and null_rows[0]:
+            raise SchemaMismatchError(
+                f"Upsert keys {keys} are null in {null_rows[0]} staged row(s) for "
+                f"{table}: every row needs a key value."
+            )
+        if not check_unique:
+            return
+        repeated = connection.execute(
+            f"SELECT {quoted}, count(*) AS n FROM {source} GROUP BY {quoted} "
+            "HAVING count(*) > 1 LIMIT 1"
+        ).fetchall()
+        if repeated:
+            example = dict(zip(keys, repeated[0][:-1], strict=True))
+            raise SchemaMismatchError(
+                f"Upsert keys {keys} repeat in the rows staged for {table}, e.g. "
+                f"{example} ({repeated[0][-1]} times): deduplicate the rows first. "
+                "Nothing was written."
+            )
+    finally:
+        connection.close()
+
+
+def _is_frame(data: Any) -> bool:
+    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
+    module = type(data).__module__.split(".")[0]
+    return module in ("pandas", "polars", "pyarrow")
+
+
+def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest

@@ -1,0 +1,79 @@
+"""A lake write: new data files, then one manifest switch.
+
+``append`` lists the table's files plus the new ones; ``upsert`` writes the table's
+rows whose keys the frame lacks (a DuckDB anti-join) plus the frame; ``replace``
+lists only the new files. Until the switch no reader sees anything; when the
+switch loses to another writer, or anything else fails, the new files are removed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from knot_prefect.blocks.warehouses._common import check_compatible, type_family
+from knot_prefect.blocks.warehouses.base import decode_schema, table_exists_error
+from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
+from knot_prefect.blocks.warehouses.lake.manifest import (
+    new_manifest,
+    new_write_id,
+    read_manifest,
+    switch_manifest,
+)
+from knot_prefect.blocks.warehouses.lake.query import fill_from_table, rows_not_matching
+from knot_prefect.blocks.warehouses.lake.schemas import conform, logical, target_schema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
+
+
+def family_of_columns(schema: pa.Schema) -> dict[str, str]:
+    """Each column's type family, for ``check_compatible``."""
+    return {field.name: type_family(field.type) for field in schema}
+
+
+def write_table(
+    storage: LakeStorage, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+) -> int:
+    """Write a prepared, non-empty frame; return the rows written.
+
+    Raises:
+        ConcurrentWriteError: When another writer switched the table's manifest
+            during an ``append``, ``upsert`` or ``fail`` write (nothing is written).
+    """
+    name = TableName.parse(table)
+    current = read_manifest(storage, name)
+    if mode == "fail" and current is not None:
+        raise table_exists_error(table, f"the Parquet lake at {storage.location}")
+    if current is None or mode == "replace":
+        schema = logical(data.schema)  # every mode creates a missing table from the frame
+    else:
+        existing = decode_schema(current["schema"])
+        check_compatible(logical(data.schema), family_of_columns(existing), table, evolve)
+        schema = target_schema(existing, data)
+        absent = [column for column in existing.names if column not in data.column_names]
+        data = conform(data, schema, table)
+        if mode == "upsert" and absent:
+            data = fill_from_table(storage, name, current, data, keys, absent)
+
+    write_id = new_write_id()
+    written: list[FileEntry] = []
+    try:
+        kept: list[FileEntry] = []
+        if mode == "upsert" and current is not None:
+            unmatched = rows_not_matching(storage, name, current, schema, data, keys)
+            kept = write_files(storage, name, f"{write_id}-kept", unmatched, schema)
+            written += kept
+        elif mode == "append" and current is not None:
+            kept = list(current["files"])
+        new = write_files(storage, name, write_id, iter(data.to_batches()), schema)
+        written += new
+        manifest = new_manifest(name, current, write_id, mode, schema, kept + new)
+        # A replace keeps nothing of the table, so it cannot lose another write's rows.
+        switch_manifest(storage, name, manifest, current, check=mode != "replace")
+    except BaseException:
+        remove_files(storage, name, written)
+        raise
+    return data.num_rows
