@@ -29,8 +29,16 @@ def prepare() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def median_time(function: Callable[[], Any], repeat: int) -> float:
-    """The median wall time of ``repeat`` calls of ``function``, in seconds."""
+def median_time(function: Callable[[], Any], repeat: int, warm_up: bool = False) -> float:
+    """The median wall time of ``repeat`` calls of ``function``, in seconds.
+
+    Args:
+        function: What to time.
+        repeat: Timed calls.
+        warm_up: Call ``function`` once, untimed, first (imports, page cache).
+    """
+    if warm_up:
+        function()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()

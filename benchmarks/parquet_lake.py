@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from _common import median_time
 
 
 def frame(rows: int) -> pa.Table:
@@ -57,13 +56,8 @@ def frame(rows: int) -> pa.Table:
 
 
 def median_seconds(run: Callable[[], object], runs: int) -> float:
-    run()  # warm up: imports, page cache
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    """Median of ``runs`` timed calls after one untimed warm-up call."""
+    return median_time(run, runs, warm_up=True)
 
 
 def main() -> None:

@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -48,8 +47,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import median_time, prepare, write_performance_section
+
+prepare()
 
 # Per-core comparison: one thread per process on both sides. Dask's nanny already
 # starts its workers with these limits (distributed's pre-spawn-environ); without them
@@ -63,21 +63,10 @@ os.environ.update(THREAD_LIMITS)
 # os.environ, which a flow process started on its own would not have.
 START_ENVIRONMENT = os.environ.copy()
 
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- dask-scoring:start -->", "<!-- dask-scoring:end -->"
 MODEL = "bench-churn"
 FEATURES = ["sessions_7d", "minutes_7d", "tickets_14d", "failed_payments_14d", "monthly_fee"]
 SCORING_SQL = "select customer_id, " + ", ".join(FEATURES) + " from rows_to_score"
 TARGETS = {"speedup": 1.6, "rss_mb": 1536}
-
-
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 # -- the world: a lake with generated rows, a registered model -----------------------------
@@ -132,7 +121,7 @@ def generate_rows(lake: Any, rows: int, table: str = "rows_to_score") -> None:
 # -- part 1: throughput ----------------------------------------------------------------------
 def worker_allocator_raised() -> bool | None:
     """On a Dask worker: whether the partitions scored there raised the threshold."""
-    import knot_prefect.flows._worker_allocator as allocator
+    import knot_prefect.flows.worker_allocator as allocator
 
     return allocator._tuned
 
@@ -262,7 +251,7 @@ class BarePartitions:
     """The flow's own partitions as plain functions: no flow, no Prefect task runs.
 
     The same ranges the flow plans for 2 workers, each read, scored and staged by
-    ``score_key_range``'s function: one after another in this process, or two at
+    ``score_range_in_warehouse``: one after another in this process, or two at
     a time on the Dask workers with ``Client.submit``. The ratio is the ceiling of the
     part of the flow that runs in parallel, on this machine, for this workload.
     """
@@ -270,7 +259,7 @@ class BarePartitions:
     def __init__(self, lake: Any, model: Any, client: Any, batch_rows: int) -> None:
         from datetime import UTC, datetime
 
-        from knot_prefect.flows._scoring import plan_partitions
+        from knot_prefect.flows.scoring import plan_partitions
         from knot_prefect.lineage.columns import Lineage
 
         now = datetime.now(UTC)
@@ -288,21 +277,21 @@ class BarePartitions:
                 for part in self.plan]
 
     def serial(self) -> float:
-        from knot_prefect.flows._scoring import score_key_range
+        from knot_prefect.flows.scoring import score_range_in_warehouse
 
         stage_id = self.lake.new_stage_id()
         started = time.perf_counter()
-        staged = [score_key_range.fn(*args)[0] for args in self._arguments(stage_id)]
+        staged = [score_range_in_warehouse(*args)[0] for args in self._arguments(stage_id)]
         seconds = time.perf_counter() - started
         self.lake.discard_staged(staged)
         return seconds
 
     def on_workers(self) -> float:
-        from knot_prefect.flows._scoring import score_key_range
+        from knot_prefect.flows.scoring import score_range_in_warehouse
 
         stage_id = self.lake.new_stage_id()
         started = time.perf_counter()
-        futures = [self.client.submit(score_key_range.fn, *args, pure=False)
+        futures = [self.client.submit(score_range_in_warehouse, *args, pure=False)
                    for args in self._arguments(stage_id)]
         staged = [part for part, _ in self.client.gather(futures)]
         seconds = time.perf_counter() - started
@@ -476,17 +465,6 @@ def report(rows: int, tp: dict[str, float], stream: list[dict[str, Any]],
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    block = f"{START}\n{text}\n{END}"
-    current = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START in current:
-        current = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block,
-                         current, flags=re.S)
-    else:
-        current = current.rstrip() + "\n\n## Dask scoring\n\n" + block + "\n"
-    DOC.write_text(current)
-
-
 def main() -> None:
     import contextlib
 
@@ -515,7 +493,7 @@ def main() -> None:
     print()
     print(text)
     if not ARGS.quick:
-        write_doc(text)
+        write_performance_section("dask-scoring", "Dask scoring", text)
 
 
 def parse() -> argparse.Namespace:

@@ -4,7 +4,7 @@ else a generic default; what it cannot derive is required, with an example call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from knot_prefect.errors import ConfigurationError
@@ -99,17 +99,6 @@ def settle(flow_name: str, spec: ModelSpec | str | None) -> Settled:
     from knot_prefect.blocks.model_spec import load_model_spec
 
     return Settled(flow_name, load_model_spec(spec))
-
-
-def resolve_named(value: Any, block_class: Callable[..., B], parameter: str) -> B:
-    """Resolve a block document, naming the flow parameter when it does not exist.
-
-    Raises:
-        BlockNotFoundError: No such document (the message lists those that exist).
-    """
-    from knot_prefect.blocks.resolve import resolve_block
-
-    return resolve_block(value, block_class, parameter=parameter)
 
 
 def key_columns_of(

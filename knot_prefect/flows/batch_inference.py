@@ -23,6 +23,18 @@ from knot_prefect.documents.defaults import (
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
 )
+from knot_prefect.flows.dask_runner import scoring_runner, workers_of
+from knot_prefect.flows.scoring import (
+    PredictionStats,
+    batch_violates,
+    partitions,
+    plan_partitions,
+    run_checks,
+    score_key_range,
+    score_range_in_warehouse,
+    scored_stream,
+    with_lineage,
+)
 
 
 @flow(name="knot-batch-inference", log_prints=True)
@@ -144,14 +156,9 @@ def batch_inference_flow(
         ...     batch_rows=200_000)
     """
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
-    from knot_prefect.flows._parameters import (
-        EXAMPLES,
-        MissingParameterError,
-        resolve_named,
-        settle,
-    )
-    from knot_prefect.flows._scoring import scoring_runner
+    from knot_prefect.flows._parameters import EXAMPLES, MissingParameterError, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import Lineage, source_query_hash
     from knot_prefect.tasks import finish_with_warnings, load_model
@@ -177,10 +184,10 @@ def batch_inference_flow(
             f"{EXAMPLES['batch_inference_flow']}."
         )
     quarantine_table = quarantine_table or f"{output_table}_quarantine"
-    warehouse_block = resolve_named(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
-                                    Warehouse, "warehouse")  # type: ignore[type-abstract]
-    tracking_block = resolve_named(given.or_default(tracking, "tracking", LOCAL_TRACKING),
-                                    MLflowTracking, "tracking")
+    warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
+                                    Warehouse, parameter="warehouse")
+    tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                   MLflowTracking, parameter="tracking")
     feature_store = given.or_default(feature_store, "feature_store", LOCAL_FEATURES)
     scored_at = datetime.now(UTC)
     as_of = as_of or scored_at
@@ -278,13 +285,6 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
     all staged parts at once after the checks pass. A failed run publishes nothing, a
     re-run upserts the same keys, and memory depends on ``batch_rows``.
     """
-    from knot_prefect.flows._scoring import (
-        PredictionStats,
-        plan_partitions,
-        run_checks,
-        score_key_range,
-        workers_of,
-    )
     from knot_prefect.tasks import check
 
     warehouse, runner = job.warehouse, job.runner
@@ -306,7 +306,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
     ]
     # In the flow process the partitions run one after another as plain functions.
     results = (future.result() for future in futures) if futures else (
-        score_key_range.fn(**values) for values in arguments)
+        score_range_in_warehouse(**values) for values in arguments)
     staged: list[StagedPart] = []
     stats = PredictionStats()
     try:
@@ -339,14 +339,6 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     """
     import pandas as pd
 
-    from knot_prefect.flows._scoring import (
-        PredictionStats,
-        batch_violates,
-        run_checks,
-        scored_stream,
-        with_lineage,
-        workers_of,
-    )
     from knot_prefect.tasks import check
 
     warehouse = job.warehouse
@@ -393,14 +385,6 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     """Read all rows, score them (in partitions on Dask workers), publish one upsert."""
     import pandas as pd
 
-    from knot_prefect.flows._scoring import (
-        PredictionStats,
-        partitions,
-        run_checks,
-        scored_stream,
-        with_lineage,
-        workers_of,
-    )
     from knot_prefect.tasks import check, extract, predict, publish
 
     entities = extract(job.warehouse, job.entity_sql, job.entity_params)
@@ -428,9 +412,9 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
 def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:
     """``entity_sql`` as a query: a table name (as ``extract`` reads one) is selected whole."""
     from knot_prefect.blocks.warehouses.identifiers import TableName
-    from knot_prefect.tasks.warehouse import _is_spaced_table, is_table_name
+    from knot_prefect.tasks.warehouse import is_spaced_table_name, is_table_name
 
-    if is_table_name(entity_sql) or _is_spaced_table(warehouse, entity_sql):
+    if is_table_name(entity_sql) or is_spaced_table_name(warehouse, entity_sql):
         name = TableName.parse(entity_sql.strip())
         return f"SELECT * FROM {name.quoted(warehouse.identifier_quote)}"
     return entity_sql
@@ -448,14 +432,15 @@ class _FeatureInputs:
     def __init__(self, warehouse: Any, feature_store: str, features: str | list[str] | None,
                  source: str, contract: str | None, quarantine_table: str,
                  max_bad_fraction: float, as_of: datetime, per_batch: bool = False) -> None:
-        from knot_prefect.flows._parameters import resolve_named
+        from knot_prefect.blocks.resolve import resolve_block
 
         if source not in ("historical", "online", "warehouse"):
             raise ValueError(
                 f"feature_source must be 'historical', 'online' or 'warehouse', not "
                 f"{source!r}."
             )
-        self.warehouse, self.features, self.source = warehouse, features, source
+        self.warehouse, self.source = warehouse, source
+        self.features: str | list[str] = features or []  # given whenever a store is read
         self.quarantine_table, self.max_bad_fraction = quarantine_table, max_bad_fraction
         self.as_of, self.per_batch = as_of, per_batch
         self.contract_block: Any = None
@@ -463,7 +448,7 @@ class _FeatureInputs:
         if contract:
             from knot_prefect.blocks.contract import DataContract
 
-            self.contract_block = resolve_named(contract, DataContract, "contract")
+            self.contract_block = resolve_block(contract, DataContract, parameter="contract")
             self.contract_version = self.contract_block.version
         self.store_block: Any = None
         self.views = "warehouse columns"
@@ -472,9 +457,10 @@ class _FeatureInputs:
             from knot_prefect.features.references import resolve_features, views_of
             from knot_prefect.lineage.columns import feature_view_versions
 
-            self.store_block = resolve_named(feature_store, FeastFeatureStore, "feature_store")
+            self.store_block = resolve_block(feature_store, FeastFeatureStore,
+                                             parameter="feature_store")
             store = self.store_block.get_store()
-            references = resolve_features(store, features or [])
+            references = resolve_features(store, self.features)
             self.views = feature_view_versions(store, views_of(store, references))
 
     def prepare(self, entities: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -482,30 +468,34 @@ class _FeatureInputs:
         import pandas as pd
 
         from knot_prefect.tasks import online_features, training_set, validate
+        from knot_prefect.tasks.features import get_online_features, get_training_set
 
-        if self.per_batch:
-            # Plain functions per streamed batch (their artifacts and logs still attach
-            # to the flow run): a task call's result stays referenced by the flow run
-            # for dependency tracking, which would keep every batch in memory.
-            validate, online_features, training_set = (
-                validate.fn, online_features.fn, training_set.fn)
+        # Plain functions per streamed batch (their artifacts and logs still attach to
+        # the flow run): a task call's result stays referenced by the flow run for
+        # dependency tracking, which would keep every batch in memory.
         rows = entities
         if self.contract_block is not None:
-            rows = validate(
-                entities,
-                self.contract_block,
-                on_failure="quarantine",
-                max_bad_fraction=self.max_bad_fraction,
-                quarantine=(self.warehouse, self.quarantine_table),
-            )
+            check_rows = _plain_validate if self.per_batch else validate
+            rows = check_rows(entities, self.contract_block, on_failure="quarantine",
+                              max_bad_fraction=self.max_bad_fraction,
+                              quarantine=(self.warehouse, self.quarantine_table))
         if self.source == "warehouse" or not len(rows):
             return rows
         if self.source == "online":
-            online = online_features(self.store_block, rows[keys], self.features)
+            online_of = get_online_features if self.per_batch else online_features
+            online = online_of(self.store_block, rows[keys], self.features)
             return rows.merge(online, on=keys, how="left")
-        return training_set(self.store_block,
-                            rows.assign(event_timestamp=pd.Timestamp(self.as_of)),
-                            self.features)
+        training_set_of = get_training_set if self.per_batch else training_set
+        return training_set_of(self.store_block,
+                               rows.assign(event_timestamp=pd.Timestamp(self.as_of)),
+                               self.features)
+
+
+def _plain_validate(entities: pd.DataFrame, contract: Any, **options: Any) -> pd.DataFrame:
+    """``validate`` as a plain function: the rows to go on with, without a task run."""
+    from knot_prefect.contracts.tasks import validate_frame
+
+    return validate_frame(entities, contract, **options)[0]
 
 
 def _flow_run_id() -> str | None:

@@ -244,7 +244,7 @@ def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metr
                 block: MLflowTracking, parent_id: str, runner: str | None, workers: int,
                 retries: int) -> list[TrialRecord]:
     """Map the trials over the chosen task runner and wait for every one of them."""
-    from knot_prefect.flows._scoring import LOCAL_CLUSTER, started_dask_runner
+    from knot_prefect.flows.dask_runner import LOCAL_CLUSTER, started_dask_runner
     from knot_prefect.tuning.trial import LOCK_RETRIES, RetryTrial, run_trial
 
     trial = run_trial.with_options(retries=retries + LOCK_RETRIES, retry_delay_seconds=1,

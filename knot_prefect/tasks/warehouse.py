@@ -100,8 +100,12 @@ def is_table_name(text: str) -> bool:
     return bool(_TABLE.match(text.strip()))
 
 
-def _is_spaced_table(warehouse: Warehouse, text: str) -> bool:
-    """Whether ``text`` names an existing table whose name holds spaces (``"a b"``)."""
+def is_spaced_table_name(warehouse: Warehouse, text: str) -> bool:
+    """Whether ``text`` names a table of ``warehouse`` whose name holds spaces (``"a b"``).
+
+    Such a name is not :func:`is_table_name` (it could be SQL), so ``extract`` reads it
+    as a table only when the warehouse has that table.
+    """
     from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
 
     if " " not in text.strip():
@@ -151,7 +155,7 @@ def extract_frame(
         )
     block = resolve_block(warehouse, Warehouse)
     logger = warehouse_logger()
-    if is_table_name(sql_or_table) or _is_spaced_table(block, sql_or_table):
+    if is_table_name(sql_or_table) or is_spaced_table_name(block, sql_or_table):
         if params:
             raise ValueError(
                 f"params were given but {sql_or_table!r} is a table name, not a query: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.flows._scoring import LOCAL_CLUSTER, dask_runner_for
+from knot_prefect.flows.dask_runner import LOCAL_CLUSTER, dask_runner_for
 
 ELSEWHERE = "tcp://127.0.0.1:1"  # nothing listens there; no test connects to it
 

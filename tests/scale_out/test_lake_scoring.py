@@ -147,7 +147,7 @@ def test_plan_splits_the_key_into_equal_ranges_that_cover_every_row(
     lake: ParquetLake,
 ) -> None:
     from knot_prefect.errors import ConfigurationError
-    from knot_prefect.flows._scoring import plan_partitions
+    from knot_prefect.flows.scoring import plan_partitions
 
     total, plan = plan_partitions(lake, ROWS_SQL, None, "customer_id", workers=2,
                                   partition_rows=50)

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from knot_prefect.flows._scoring import LOCAL_CLUSTER, started_dask_runner
+from knot_prefect.flows.dask_runner import LOCAL_CLUSTER, started_dask_runner
 
 NANNY_SETTINGS = ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from knot_prefect.flows._worker_allocator import tune_worker_allocator
+from knot_prefect.flows.worker_allocator import tune_worker_allocator
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
 
@@ -44,7 +44,7 @@ PROBE = """
 import json
 from concurrent.futures import ThreadPoolExecutor
 from tests.scale_out.test_worker_allocator import mapped_afresh
-from knot_prefect.flows._worker_allocator import raise_mmap_threshold
+from knot_prefect.flows.worker_allocator import raise_mmap_threshold
 with ThreadPoolExecutor(1) as pool:
     first = pool.submit(mapped_afresh).result()
     again = pool.submit(mapped_afresh).result()
@@ -81,7 +81,7 @@ def test_nothing_changes_outside_a_dask_worker() -> None:
 
 def _retune(threshold: str | None) -> dict[str, Any]:
     """On a worker: freeze the threshold as the nanny left it, then tune afresh."""
-    import knot_prefect.flows._worker_allocator as allocator
+    import knot_prefect.flows.worker_allocator as allocator
 
     allocator.raise_mmap_threshold(128 * 1024)  # glibc's default, as frozen by the nanny
     previous = os.environ.pop("KNOT_WORKER_MMAP_THRESHOLD", None)

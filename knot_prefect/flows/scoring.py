@@ -1,20 +1,22 @@
-"""Where ``batch_inference_flow`` scores: in the flow process or on a Dask cluster.
+"""How ``batch_inference_flow`` scores rows, in the flow process or on Dask workers.
 
-Scoring is the part of batch inference that parallelises. Two ways:
+Scoring is the part of batch inference that parallelises. Two ways, each a plain
+function with a task around it for the Dask workers:
 
-- next to the data (:func:`score_key_range`): with the model's inputs in the warehouse,
-  the flow process only plans ranges of the key column; each Dask worker reads its
-  range from the warehouse, scores it and stages the predictions there, and the flow
-  commits every staged part in one atomic step. No row passes through the flow process.
-- frames shipped to the workers (:func:`score_partition`): the flow process reads,
-  validates, fetches features and writes; the workers only score, so they need neither
-  the warehouse nor the feature store.
+- next to the data (:func:`score_range_in_warehouse`, task :data:`score_key_range`):
+  with the model's inputs in the warehouse, the flow process only plans ranges of the
+  key column (:func:`plan_partitions`); each worker reads its range from the warehouse,
+  scores it and stages the predictions there, and the flow commits every staged part
+  in one atomic step. No row passes through the flow process.
+- frames shipped to the workers (:func:`score_frame`, task :data:`score_partition`):
+  the flow process reads, validates, fetches features and writes; the workers only
+  score, so they need neither the warehouse nor the feature store.
+
+Which runner scores, and how many workers it has, is :mod:`knot_prefect.flows.dask_runner`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from knot_prefect.blocks.warehouses.identifiers import quote_identifier
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.flows._worker_allocator import tune_worker_allocator
+from knot_prefect.flows.worker_allocator import tune_worker_allocator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,11 +37,8 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse
     from knot_prefect.lineage.columns import Lineage
 
-LOCAL_CLUSTER = "local"
 
-
-@task(name="score-partition", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def score_partition(
+def score_frame(
     frame: pd.DataFrame, model: Any, keys: list[str], batch_rows: int
 ) -> pd.DataFrame:
     """Score one partition and return its keys beside the predictions.
@@ -63,142 +62,8 @@ def score_partition(
     return frame[keys].join(predictions)
 
 
-def is_dask_runner(runner: Any) -> bool:
-    """Whether ``runner`` is prefect-dask's ``DaskTaskRunner`` (checked without importing it)."""
-    return type(runner).__module__.startswith("prefect_dask")
-
-
-def dask_runner_for(address: str, workers: int = 2) -> TaskRunner[Any]:
-    """A ``DaskTaskRunner`` for a scheduler address or a temporary local cluster.
-
-    Args:
-        address: ``"tcp://host:port"`` of a running scheduler, or ``"local"`` for a
-            ``LocalCluster`` that lives as long as the run.
-        workers: Worker processes of the temporary cluster (one thread each).
-
-    Returns:
-        An unstarted task runner.
-
-    Raises:
-        ConfigurationError: For an address that is neither ``"local"`` nor a URL, or
-            when this process has a default Dask client connected elsewhere
-            (prefect-dask would run on that client's cluster instead).
-    """
-    from prefect_dask import DaskTaskRunner
-
-    _refuse_other_default_client(address)
-    if address == LOCAL_CLUSTER:
-        if workers < 1:
-            raise ConfigurationError(f"dask_workers must be at least 1, not {workers}.")
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
-                            "processes": True, "dashboard_address": None},
-        )
-    if "://" not in address:
-        raise ConfigurationError(
-            f"dask_address {address!r} is not a scheduler address: pass 'tcp://HOST:PORT' "
-            f"of a running scheduler, or {LOCAL_CLUSTER!r} for a temporary local cluster."
-        )
-    return DaskTaskRunner(address=address)
-
-
-def _refuse_other_default_client(address: str) -> None:
-    """Refuse an address that prefect-dask would silently replace.
-
-    ``DaskTaskRunner`` connects to the cluster of the process's default Dask client
-    (``distributed.get_client()``) whenever there is one, whatever address or cluster
-    settings it was given.
-    """
-    import sys
-
-    if "distributed" not in sys.modules:
-        return  # no client can exist yet
-    import distributed
-
-    try:
-        scheduler = distributed.get_client().scheduler
-    except ValueError:
-        return
-    current = getattr(scheduler, "address", None)
-    if not isinstance(current, str) or _same_scheduler(address, current):
-        return
-    wanted = "a temporary local cluster" if address == LOCAL_CLUSTER else address
-    raise ConfigurationError(
-        f"This process has a default Dask client connected to {current}, and "
-        f"prefect-dask's DaskTaskRunner would run on that cluster instead of {wanted}. "
-        f"Pass {current!r} as the address to use it, or close that client (or create it "
-        "with Client(..., set_as_default=False)) to run where asked."
-    )
-
-
-def _same_scheduler(address: str, current: str) -> bool:
-    """Whether ``address`` names ``current``'s scheduler (``localhost`` = ``127.0.0.1``)."""
-    if address == LOCAL_CLUSTER:
-        return False
-    from distributed.comm.addressing import resolve_address
-
-    try:
-        return bool(resolve_address(address) == resolve_address(current))
-    except (ValueError, OSError):  # an address that does not resolve
-        return address == current
-
-
-@contextlib.contextmanager
-def scoring_runner(address: str | None, workers: int = 2) -> Iterator[TaskRunner[Any] | None]:
-    """The task runner partitions are scored on, started for the ``with`` block.
-
-    ``address`` given: a Dask runner for it (see :func:`dask_runner_for`). Otherwise the
-    flow's own task runner when it is a ``DaskTaskRunner`` (set with
-    ``flow.with_options(task_runner=...)``), else None: score in the flow process.
-    """
-    if address is None:
-        from prefect.context import FlowRunContext
-
-        context = FlowRunContext.get()
-        runner = context.task_runner if context else None
-        yield runner if is_dask_runner(runner) else None
-        return
-    with started_dask_runner(address, workers) as runner:
-        yield runner
-
-
-@contextlib.contextmanager
-def started_dask_runner(address: str, workers: int = 2) -> Iterator[TaskRunner[Any]]:
-    """:func:`dask_runner_for`, started for the ``with`` block, its cluster up at once.
-
-    Each nanny of a temporary local cluster writes its workers' settings
-    (``distributed.nanny.pre-spawn-environ``: ``OMP_NUM_THREADS=1``,
-    ``MALLOC_TRIM_THRESHOLD_``, ``PYTHONHASHSEED`` ...) into this process's environment
-    before it spawns a worker. They are put back as they were once the cluster is up and
-    again when the block ends, so that the caller, and libraries or processes it starts
-    later, keep their own thread counts and allocator.
-    """
-    names = _nanny_environment_names()
-    before = {name: os.environ.get(name) for name in names}
-    try:
-        with dask_runner_for(address, workers) as runner:
-            # prefect-dask starts (or connects to) the cluster on first use of its client.
-            getattr(runner, "client", None)
-            _restore_environment(before)
-            yield runner
-    finally:
-        _restore_environment(before)
-
-
-def _nanny_environment_names() -> set[str]:
-    import dask.config
-    import distributed  # noqa: F401  (registers the distributed.* configuration)
-
-    configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return set(configured) | {"PYTHONHASHSEED"}
-
-
-def _restore_environment(values: dict[str, str | None]) -> None:
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+score_partition = task(name="score-partition", cache_policy=NO_CACHE, retries=2,
+                       retry_delay_seconds=1)(score_frame)
 
 
 def scored_stream(
@@ -220,7 +85,7 @@ def scored_stream(
             # The plain function: a task call in the flow process would keep its
             # result referenced by the flow run for dependency tracking, so memory
             # would grow with every batch.
-            yield score_partition.fn(frame, model, keys, batch_rows)
+            yield score_frame(frame, model, keys, batch_rows)
         return
     pending: deque[Any] = deque()
     for frame in frames:
@@ -240,16 +105,6 @@ def partitions(frame: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
     if rows < 1:
         raise ConfigurationError(f"batch_rows must be at least 1, not {rows}.")
     return [frame.iloc[start:start + rows] for start in range(0, len(frame), rows)] or [frame]
-
-
-def workers_of(runner: TaskRunner[Any] | None) -> int:
-    """How many workers the runner has (1 in the flow process)."""
-    if runner is None or not is_dask_runner(runner):
-        return 1
-    with contextlib.suppress(Exception):
-        info = runner.client.scheduler_info()  # type: ignore[attr-defined]
-        return max(len(info.get("workers", {})), 1)
-    return 1
 
 
 class PredictionStats:
@@ -439,9 +294,7 @@ def plan_partitions(
     return total, [Partition(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
-@task(name="score-partition-by-key-range", cache_policy=NO_CACHE, retries=2,
-      retry_delay_seconds=1)
-def score_key_range(
+def score_range_in_warehouse(
     warehouse: Warehouse,
     entity_sql: str,
     params: dict[str, Any] | None,
@@ -455,8 +308,10 @@ def score_key_range(
 ) -> tuple[StagedPart, PredictionStats]:
     """Read one range of keys from the warehouse, score it and stage the predictions there.
 
-    Runs on a Dask worker: the rows go from the warehouse to this worker and the scored
-    rows back to the warehouse, never through the flow process. Nothing is visible
+    On a Dask worker (as the task :data:`score_key_range`) the rows go from the
+    warehouse to the worker and the scored rows back to the warehouse, never through
+    the flow process; without Dask the flow process scores range after range. Nothing
+    is visible
     until the flow commits every partition at once; a retry replaces this partition's
     staged rows.
 
@@ -479,3 +334,7 @@ def score_key_range(
     part = warehouse.stage(scored_batches(), output_table, stage_id, partition.number,
                            unique_keys=keys)
     return part, stats
+
+
+score_key_range = task(name="score-partition-by-key-range", cache_policy=NO_CACHE,
+                       retries=2, retry_delay_seconds=1)(score_range_in_warehouse)
