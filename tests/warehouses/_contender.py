@@ -1,9 +1,10 @@
 """A writer process for the concurrency contract.
 
-Run as ``python -m tests.warehouses._contender SPEC MODE FIRST_ID ROWS``, where SPEC
-is ``{"class": "<knot block class>", "config": {...}}``: builds its frame and block,
+Run as ``python -m tests.warehouses._contender SPEC MODE FIRST_ID ROWS [PIECES]``, where
+SPEC is ``{"class": "<knot block class>", "config": {...}}``: builds its frame and block,
 prints ``ready``, waits for a line on stdin (so that every writer starts at once),
-then writes the frame into ``victim`` (``upsert`` keyed on ``id``, or ``append``).
+then writes the frame into ``victim`` (``upsert`` keyed on ``id``, or ``append``), in
+PIECES writes one after the other (1 by default) so that writers take many turns.
 A ``ConcurrentWriteError`` is retried after a short random pause, as the I/O tasks
 do; the process prints ``done N`` (N conflicts met) or ``gave-up N``. Any other
 error ends the process with the traceback.
@@ -32,12 +33,14 @@ def block_spec(warehouse: Any) -> dict[str, Any]:
     return {"class": type(warehouse).__name__, "config": config}
 
 
-def run_writers(spec: dict[str, Any], writers: list[tuple[str, int]], rows: int) -> list[str]:
+def run_writers(
+    spec: dict[str, Any], writers: list[tuple[str, int]], rows: int, pieces: int = 1
+) -> list[str]:
     """Start a process per ``(mode, first_id)``, release them at once, return their outcomes."""
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.warehouses._contender", json.dumps(spec), mode,
-             str(first_id), str(rows)],
+             str(first_id), str(rows), str(pieces)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )
@@ -64,6 +67,7 @@ def main() -> None:
 
     spec, mode = json.loads(sys.argv[1]), sys.argv[2]
     first_id, rows = int(sys.argv[3]), int(sys.argv[4])
+    pieces = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     warehouse = getattr(knot_prefect, spec["class"]).model_validate(spec["config"])
     data = frame(rows, first_id)
     with contextlib.suppress(ConcurrentWriteError):  # another writer has the DuckDB file
@@ -71,17 +75,23 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     conflicts = 0
-    for _ in range(ATTEMPTS):
-        try:
-            warehouse.write(data, "victim", mode=mode, keys=["id"] if mode == "upsert" else None)
-        except ConcurrentWriteError as error:
-            assert "retrying" in str(error).lower() and "safe" in str(error), error
-            conflicts += 1
-            time.sleep(random.uniform(0.01, 0.2))
-            continue
-        print("done", conflicts, flush=True)
-        return
-    print("gave-up", conflicts, flush=True)
+    step = -(-rows // pieces)
+    for start in range(0, rows, step):
+        piece = data.slice(start, step)
+        for _ in range(ATTEMPTS):
+            try:
+                warehouse.write(piece, "victim", mode=mode,
+                                keys=["id"] if mode == "upsert" else None)
+            except ConcurrentWriteError as error:
+                assert "retrying" in str(error).lower() and "safe" in str(error), error
+                conflicts += 1
+                time.sleep(random.uniform(0.01, 0.2))
+                continue
+            break
+        else:
+            print("gave-up", conflicts, flush=True)
+            return
+    print("done", conflicts, flush=True)
 
 
 if __name__ == "__main__":

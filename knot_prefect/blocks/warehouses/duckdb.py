@@ -7,6 +7,7 @@ transaction: a failed or killed write leaves the table as it was.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MEMORY = ":memory:"
+#: Suffix of the file next to a database that knot's processes lock to take turns on it.
+TURN_SUFFIX = ".knot-lock"
 T = TypeVar("T", "pa.Table", "pa.RecordBatch")
 
 
@@ -105,30 +108,26 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
             ...     con.sql("select 42").fetchall()
             [(42,)]
         """
-        import duckdb
-
         path = self.database_path
         if path == MEMORY:
-            with self._memory_lock:
-                if self._memory is None:
-                    self._memory = duckdb.connect(MEMORY)
-            con = self._memory.cursor()
+            turn: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            turn = _process_turn(path)
+        with turn:
+            con = self._memory_cursor() if path == MEMORY else _open_file(path)
             try:
-                con = duckdb.connect(path)
-            except duckdb.IOException as exc:
-                if "lock" in str(exc).lower():  # another process has the file open
-                    raise ConcurrentWriteError(
-                        f"The DuckDB file {path} is open in another process, so nothing "
-                        f"was read or written ({exc}). DuckDB lets one process at a time "
-                        "open a file: retrying is safe once that process is done."
-                    ) from exc
-                raise WarehouseError(f"Cannot open the DuckDB file {path}: {exc}") from exc
-        try:
-            yield con
-        finally:
-            con.close()
+                yield con
+            finally:
+                con.close()
+
+    def _memory_cursor(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        with self._memory_lock:
+            if self._memory is None:
+                self._memory = duckdb.connect(MEMORY)
+        return self._memory.cursor()
 
     def check_connection(self) -> str:
         """Open the database and report DuckDB's version and the file."""
@@ -227,6 +226,72 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
 
 # -- helpers -----------------------------------------------------------------------------
+#: (process id, database file) -> [descriptor of its locked turn file, connections using it]
+_turns: dict[tuple[int, str], list[int]] = {}
+_turns_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _process_turn(path: str) -> Iterator[None]:
+    """Hold a DuckDB file for this process from before DuckDB opens it until it is closed.
+
+    DuckDB's own file lock is given back while the closing process is still finishing
+    the file: a process that opens it in that moment can lose the write committed just
+    before (duckdb 2.0, several processes taking turns). So knot's processes also take
+    an ``flock`` on ``<file>.knot-lock`` first and keep it until DuckDB has closed the
+    database. Threads of one process share the turn, as they share DuckDB's database.
+    A separate file because closing any descriptor of the database file itself would
+    drop DuckDB's ``fcntl`` lock.
+
+    Raises:
+        ConcurrentWriteError: When another process holds the turn.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: DuckDB's lock is the operating system's mandatory lock
+        yield
+        return
+    key = (os.getpid(), str(Path(path).resolve()))
+    with _turns_lock:
+        turn = _turns.get(key)
+        if turn is None:
+            descriptor = os.open(path + TURN_SUFFIX, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                raise _busy(path, f"{path}{TURN_SUFFIX} is locked") from None
+            turn = _turns[key] = [descriptor, 0]
+        turn[1] += 1
+    try:
+        yield
+    finally:
+        with _turns_lock:
+            turn[1] -= 1
+            if not turn[1]:
+                del _turns[key]
+                os.close(turn[0])
+
+
+def _open_file(path: str) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    try:
+        return duckdb.connect(path)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():  # a process outside knot has the file open
+            raise _busy(path, str(exc)) from exc
+        raise WarehouseError(f"Cannot open the DuckDB file {path}: {exc}") from exc
+
+
+def _busy(path: str, why: str) -> ConcurrentWriteError:
+    return ConcurrentWriteError(
+        f"The DuckDB file {path} is open in another process, so nothing was read or "
+        f"written ({why}). DuckDB lets one process at a time open a file: retrying is "
+        "safe once that process is done."
+    )
+
+
 @contextlib.contextmanager
 def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[SqlSession]:
     """A session in one DuckDB transaction (its DDL included), committed at the end."""
