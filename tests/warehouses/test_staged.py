@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,24 +17,16 @@ from knot_prefect.blocks.warehouses.base import (
 from knot_prefect.blocks.warehouses.staging import STAGE_PREFIX, SqlStagedWarehouse
 from tests.warehouses.conftest import BACKENDS, make_warehouse
 
+#: The SQL warehouse paths, whose stages are real tables (Snowflake on fakesnow).
+SQL_BACKENDS = [backend for backend in BACKENDS if not backend.startswith("lake-")]
 
-@pytest.fixture(params=[*BACKENDS, "snowflake"])
-def staged(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStagedWarehouse]:
+
+@pytest.fixture(params=SQL_BACKENDS)
+def staged(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStagedWarehouse:
     """Every SQL warehouse path whose stages are real tables (Snowflake on fakesnow)."""
-    if request.param != "snowflake":
-        warehouse = make_warehouse(request.param, tmp_path, request)
-        assert isinstance(warehouse, SqlStagedWarehouse)
-        yield warehouse
-        return
-    import fakesnow
-    from prefect_snowflake import SnowflakeCredentials
-
-    from knot_prefect.blocks.warehouses.snowflake import SnowflakeWarehouse
-
-    credentials = SnowflakeCredentials(account="knot-test", user="knot", password="pw")
-    with fakesnow.patch():
-        yield SnowflakeWarehouse(credentials=credentials, database="KNOT",
-                                 warehouse="COMPUTE_WH", schema_name="ML")
+    warehouse = make_warehouse(request.param, tmp_path, request)
+    assert isinstance(warehouse, SqlStagedWarehouse)
+    return warehouse
 
 
 def rows(ids: list[int], score: float) -> pd.DataFrame:
