@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
@@ -193,6 +193,31 @@ def _replace_file(target: str, body: bytes) -> None:
     os.replace(temporary, target)
 
 
+def _version_then_check(
+    storage: LakeStorage, table: TableName, target: str, expected: Manifest | None,
+    field: str,
+) -> str | Literal[False] | None:
+    """The stored manifest's object version (``field`` of its info), read *before* the check.
+
+    If the check then passes, that version is the expected manifest's or an older one's,
+    so a conditional write on it succeeds only while the object is still exactly that
+    one. None for a new table (nothing may exist yet); False when the manifest was
+    dropped meanwhile.
+
+    Raises:
+        ConcurrentWriteError: When another writer switched the manifest already.
+    """
+    if expected is None:
+        _check_unchanged(storage, table, expected)
+        return None
+    try:
+        version = str(storage.fs.info(target)[field])
+    except FileNotFoundError:
+        return False
+    _check_unchanged(storage, table, expected)
+    return version
+
+
 def _put_s3(
     storage: LakeStorage, table: TableName, target: str, body: bytes,
     expected: Manifest | None,
@@ -200,17 +225,10 @@ def _put_s3(
     """A conditional PUT on S3; False when another writer switched first."""
     fs: Any = storage.fs
     bucket, key, _ = fs.split_path(target)
-    if expected is None:
-        condition = {"IfNoneMatch": "*"}
-    else:
-        # The ETag is read before the manifest is checked: if the check passes, the
-        # ETag is that of the expected manifest or of an older one, and S3 refuses
-        # the PUT unless the object is still exactly that one.
-        try:
-            condition = {"IfMatch": fs.info(target)["ETag"]}
-        except FileNotFoundError:
-            return False  # dropped meanwhile
-    _check_unchanged(storage, table, expected)
+    etag = _version_then_check(storage, table, target, expected, "ETag")
+    if etag is False:
+        return False
+    condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
     try:
         fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
     except OSError as exc:
@@ -240,13 +258,10 @@ def _put_gcs(
 
     fs: Any = storage.fs
     bucket, key, _ = fs.split_path(target)
-    generation = "0"  # GCS: the object must not exist yet
-    if expected is not None:
-        try:
-            generation = str(fs.info(target)["generation"])
-        except FileNotFoundError:
-            return False
-    _check_unchanged(storage, table, expected)
+    version = _version_then_check(storage, table, target, expected, "generation")
+    if version is False:
+        return False
+    generation = "0" if version is None else version  # "0": the object must not exist yet
     try:
         fs.call(
             "POST", f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
