@@ -211,8 +211,12 @@ class PredictionService:
         except ServingError as exc:
             return [result if result is not None else exc for result in results]
         except Exception as exc:
+            from knot_prefect.urls import mask_urls
+
+            # A driver's text can hold the connection URL: mask it before it is answered.
             failure = FeatureStoreUnavailableError(
-                f"Reading {self.source.description} failed: {type(exc).__name__}: {exc}"
+                f"Reading {self.source.description} failed: {type(exc).__name__}: "
+                f"{mask_urls(str(exc))}"
             )
             return [result if result is not None else failure for result in results]
         rows = with_supplied(looked_up, values, plan)

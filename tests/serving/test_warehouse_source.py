@@ -197,3 +197,22 @@ def test_without_a_timestamp_a_key_with_several_rows_is_409(shop: Shop) -> None:
     assert f"loan_ref={key}" in response.json()["message"]
     assert "timestamp_column" in response.json()["message"]
     assert client.post("/predict", json={"entity": {"loan_ref": key + 1}}).status_code == 200
+
+
+def test_a_failed_read_is_503_without_the_credentials_a_driver_echoes(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knot_prefect.serving.app import create_app
+
+    served = service(shop)  # the plan is read before the failure starts
+    secret = "s3cret-pw"
+
+    def read_arrow(sql: str, params: Any = None) -> Any:
+        raise RuntimeError(f"connection to postgresql://knot:{secret}@db:5432/shop refused")
+
+    monkeypatch.setattr(served.source.warehouse, "read_arrow", read_arrow)
+    response = TestClient(create_app(served)).post(
+        "/predict", json={"entity": {"loan_ref": int(shop.frame.iloc[0].loan_ref)}})
+    assert response.status_code == 503, response.text
+    assert secret not in response.text
+    assert "postgresql://knot:" in response.text and "db:5432/shop refused" in response.text
