@@ -39,8 +39,8 @@ def infer_contract_yaml(
     if type(frame).__module__.split(".")[0] == "polars":
         frame = frame.to_pandas()
     schema = pa.infer_schema(frame)
+    schema = _bounds_as_text_where_zoned(schema)
     if not bounds:
-        # Dropped before serializing: Pandera cannot write time-zone-aware bounds.
         schema = schema.update_columns({column: {"checks": []} for column in schema.columns})
     data = yaml.safe_load(schema.to_yaml() or "{}")
     # The index of a frame read from a warehouse is a row counter, not data.
@@ -55,3 +55,25 @@ def infer_contract_yaml(
     if header:
         text = "".join(f"# {line}\n" for line in header.splitlines()) + text
     return text
+
+
+def _bounds_as_text_where_zoned(schema: Any) -> Any:
+    """Time-zone-aware bounds as ISO text, the form Pandera's YAML writer can hold.
+
+    Pandera writes naive timestamps as text but fails on zoned ones; pandas compares a zoned
+    column with ISO text that carries its offset, so the checks keep their meaning.
+    """
+    import pandas as pd
+    import pandera.pandas as pa
+
+    updates: dict[str, dict[str, Any]] = {}
+    for name, column in schema.columns.items():
+        if not isinstance(getattr(column.dtype, "type", None), pd.DatetimeTZDtype):
+            continue
+        checks = []
+        for check in column.checks:
+            statistics = {key: value.isoformat() if isinstance(value, pd.Timestamp) else value
+                          for key, value in (check.statistics or {}).items()}
+            checks.append(getattr(pa.Check, check.name)(**statistics))
+        updates[name] = {"checks": checks}
+    return schema.update_columns(updates) if updates else schema

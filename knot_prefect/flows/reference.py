@@ -62,9 +62,18 @@ def parameter_reference() -> str:
 
 def main(argv: list[str]) -> int:
     """Write the reference to the path given (or print it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m knot_prefect.flows.reference",
+        description="Write the flow parameter reference (markdown) to PATH, or print it.",
+    )
+    parser.add_argument("path", nargs="?", type=Path, help="the page to write, e.g. "
+                        "docs/flow-parameters.md; printed when left out")
+    arguments = parser.parse_args(argv)
     text = parameter_reference()
-    if argv:
-        Path(argv[0]).write_text(text)
+    if arguments.path:
+        arguments.path.write_text(text)
     else:
         print(text, end="")
     return 0

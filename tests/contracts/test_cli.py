@@ -84,3 +84,32 @@ def test_infer_unknown_table_and_warehouse(warehouse: Any) -> None:
     missing_wh = runner.invoke(app, ["infer", "--warehouse", "no-such-wh", "--table", "t"])
     assert missing_wh.exit_code == 1
     assert "no-such-wh" in missing_wh.output and document in missing_wh.output
+
+
+def test_infer_keeps_the_bounds_of_a_time_zone_aware_column(warehouse: Any) -> None:
+    """Zoned timestamps (TIMESTAMPTZ) get bounds that still check, not a YAML writer error."""
+    import pandas as pd
+    import pandera.pandas as pa
+
+    frame = pd.DataFrame({
+        "event_id": [1, 2, 3],
+        "seen_at": pd.to_datetime(["2024-03-01 10:00", "2024-03-02 11:00", "2024-03-05 12:00"])
+        .tz_localize("Europe/Berlin"),
+    })
+    warehouse.write(frame, "events_zoned")
+    document = f"wh-{uuid.uuid4().hex[:6]}"
+    warehouse.save(document)
+
+    inferred = runner.invoke(app, ["infer", "--warehouse", document, "--table", "events_zoned"])
+    assert inferred.exit_code == 0, inferred.output
+    schema = pa.DataFrameSchema.from_yaml(inferred.output)
+    read_back = warehouse.read_table("events_zoned")
+    schema.validate(read_back)
+    too_early = read_back.copy()
+    too_early.loc[0, "seen_at"] = read_back["seen_at"].min() - pd.Timedelta(days=1)
+    try:
+        schema.validate(too_early)
+    except pa.errors.SchemaError as error:
+        assert "seen_at" in str(error)
+    else:
+        raise AssertionError("a time before the inferred lower bound passed the contract")

@@ -38,3 +38,16 @@ def test_the_reference_page_is_generated_from_the_flows() -> None:
         for parameter in template.parameters.properties:
             assert f"| `{parameter}` |" in PAGE.read_text().split(f"## `{name}`")[1], (
                 name, parameter)
+
+
+def test_the_generator_answers_help_instead_of_writing_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from knot_prefect.flows.reference import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert "PATH" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
