@@ -195,10 +195,14 @@ def start_mlflow_server() -> Iterator[str]:
         "--artifacts-destination", str(root / "artifacts"),
         "--workers", "1",
     ]
+    # MLflow's job execution (a huey job runner and its consumer processes, with periodic
+    # tasks) serves GenAI features no test uses; on it costs eight more processes and a
+    # steady share of a core for the whole session.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     try:
         url = f"http://127.0.0.1:{port}"
         with managed_process("mlflow server", command, lambda: http_ok(f"{url}/health"),
-                             timeout=240):
+                             timeout=240, env=env):
             yield url
     finally:
         shutil.rmtree(root, ignore_errors=True)
