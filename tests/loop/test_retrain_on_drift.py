@@ -4,12 +4,13 @@ A deployment made by ``knot deploy --on-drift MODEL@champion --consecutive 3 --c
 waits for the model's drift: one drifted monitoring run starts nothing, the third
 starts exactly one run, which the worker runs with the model's name. The trigger then
 pauses itself; drift meanwhile starts nothing, and the cool-down after the run's end
-resumes it.
+resumes it (Prefect's own action events show when).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 from knot_prefect.monitoring.drift import ColumnDrift
 from knot_prefect.monitoring.events import emit_drift_event
-from tests.loop.conftest import POOL, Monitored, wait_for
+from tests.loop.conftest import POOL, Monitored, read_events, wait_for
 
 pytestmark = pytest.mark.heavy
 
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 AUTOMATION = f"retrain-on-drift: {MODEL}@champion drifted"
 # Long enough for the trigger service to have seen an event, were it to act on it.
 SETTLE_SECONDS = 4
+COOLDOWN_SECONDS = 20
 
 
 def runs_of(server: Any, deployment_id: UUID) -> list[Any]:
@@ -47,12 +49,12 @@ def deployment(server: Any, worker: Path, monitored: Monitored,
     result = CliRunner().invoke(app, [
         "deploy", f"{HERE / 'retraining_flow.py'}:record_retraining", "--pool", POOL,
         "--name", "retrain-on-drift", "--on-drift", f"{MODEL}@champion",
-        "--consecutive", "3", "--within", "30m", "--cooldown", "10s",
+        "--consecutive", "3", "--within", "30m", "--cooldown", f"{COOLDOWN_SECONDS}s",
         "--param", f"out_dir={out_dir}",
     ])
     assert result.exit_code == 0, result.output
     assert (f"runs after 3 drifted monitoring run(s) of {MODEL}@champion within 30m "
-            "(severity warning or worse), then pauses for 10s") in result.output
+            f"(severity warning or worse), then pauses for {COOLDOWN_SECONDS}s") in result.output
     found = server.read_deployment_by_name("knot-record-retraining/retrain-on-drift")
     return {"id": found.id, "out_dir": out_dir}
 
@@ -105,12 +107,30 @@ def test_three_drifted_runs_retrain_once_then_the_trigger_cools_down(
     assert run.parameters["model_name"] == MODEL
     assert (deployment["out_dir"] / f"{run.id}.json").exists()
 
-    # Fired, the trigger paused itself: more drift meanwhile starts nothing ...
-    assert not automation(server).enabled
+    # Fired, the trigger paused itself (Prefect's actions run apart from the run) ...
+    paused = wait_for("the trigger's pause",
+                      lambda: executed(server, automation(server).id, "pause-automation"))
     drift = [ColumnDrift("x1", 5.0, 0.9, 0.0, 120)]
     for _ in range(3):
         emit_drift_event(MODEL, "champion", monitored.version, drift, 0.1, 0.25)
-    # ... and the cool-down after the run's end resumes it.
-    wait_for("the trigger to resume", lambda: automation(server).enabled, timeout=60)
+    emitted = datetime.now(UTC)
+    # ... and the cool-down automation resumed it once the cool-down after the run's end
+    # had passed, after that drift: which started nothing.
+    [cooldown] = [a for a in server.read_resource_related_automations(
+        f"prefect.deployment.{deployment['id']}") if a.name == f"{AUTOMATION}: cool-down"]
+    [resumed] = wait_for("the trigger's resumption",
+                         lambda: executed(server, cooldown.id, "resume-automation"),
+                         timeout=120)
+    resumed_at = datetime.fromisoformat(resumed["occurred"])
+    assert resumed_at - run.state.timestamp >= timedelta(seconds=COOLDOWN_SECONDS)
+    assert datetime.fromisoformat(paused[0]["occurred"]) < emitted < resumed_at
+    assert automation(server).enabled
     time.sleep(SETTLE_SECONDS)
     assert [r.id for r in runs_of(server, deployment["id"])] == [run.id]
+
+
+def executed(server: Any, automation_id: UUID, action: str) -> list[dict[str, Any]]:
+    """The executions of the automation's ``action`` (Prefect's own events)."""
+    events = read_events(server, "prefect.automation.action.executed",
+                         f"prefect.automation.{automation_id}")
+    return [event for event in events if event["payload"]["action_type"] == action]

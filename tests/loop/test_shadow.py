@@ -78,6 +78,8 @@ def shadowed(registry: dict[str, Any], shadow: str, table: str
 def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, Any]) -> None:
     import mlflow
 
+    from knot_prefect.tracking.fluent import fluent_store
+
     answers, _ = shadowed(registry, "challenger", "shadow_scores")
     # The answers are the champion's alone.
     assert {a["model"]["version"] for a in answers} == {1}
@@ -89,7 +91,8 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, A
     assert set(table["primary_alias"]) == {"champion"}
     assert set(table["shadow_alias"]) == {"challenger"}
     # The shadow scored exactly the rows the champion was fed.
-    challenger = mlflow.pyfunc.load_model(f"models:/{MODEL}/2")
+    with registry["tracking"].session(), fluent_store(registry["tracking"]):
+        challenger = mlflow.pyfunc.load_model(f"models:/{MODEL}/2")
     fed = registry["customers"].set_index("customer_id").loc[1:2 * REQUESTS, ["x1", "x2"]]
     expected = pd.Series(challenger.predict(fed), index=fed.index)
     keys = table["entity"].map(lambda entity: json.loads(entity)["customer_id"])
