@@ -2,7 +2,7 @@
 
 When the automation fires it also pauses itself (``PauseAutomation``); a second,
 proactive automation resumes it (``ResumeAutomation``) once ``cooldown`` has passed
-since the deployment's run ended with no new run of the deployment starting meanwhile.
+since a run of the deployment ended (unless that run started running again).
 Both belong to the deployment, so deploying it again replaces them.
 """
 
@@ -44,6 +44,9 @@ def cooldown_automation(
             expect={RUN_STARTED_EVENT},
             match={"prefect.resource.id": "prefect.flow-run.*"},
             match_related={"prefect.resource.id": deployment},
+            # One window per run, opened by its end: without it Prefect would open
+            # windows of its own and resume the automation every `cooldown`.
+            for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
             within=cooldown,

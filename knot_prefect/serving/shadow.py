@@ -82,7 +82,12 @@ def shadow_rows(
 
 @dataclass
 class ShadowStats:
-    """Counts of what the shadow did since the service started."""
+    """Counts of what the shadow did since the service started.
+
+    ``dropped``: requests not queued (queue full); ``failed``: requests the shadow model
+    could not score; ``write_errors``: writes tried again later; ``lost``: rows given up
+    on after repeated write errors.
+    """
 
     offered: int = 0
     sampled: int = 0
@@ -90,6 +95,8 @@ class ShadowStats:
     scored: int = 0
     failed: int = 0
     written: int = 0
+    write_errors: int = 0
+    lost: int = 0
     last_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -100,7 +107,8 @@ class ShadowStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in
-                ("offered", "sampled", "dropped", "scored", "failed", "written", "last_error")}
+                ("offered", "sampled", "dropped", "scored", "failed", "written",
+                 "write_errors", "lost", "last_error")}
 
 
 @dataclass(frozen=True)
@@ -203,8 +211,8 @@ class ShadowScorer:
     # -- the thread ----------------------------------------------------------------------
     def _run(self) -> None:
         pending: list[dict[str, Any]] = []  # scored rows not written yet
-        held = 0  # queue items taken and not yet marked done
-        oldest = 0.0  # when the oldest pending row was scored
+        held = 0  # queue items taken whose rows are not written yet
+        oldest = 0.0  # when the oldest pending row was scored (or last failed to write)
         while True:
             wait = (self.flush_seconds if not pending
                     else max(0.0, oldest + self.flush_seconds - time.monotonic()))
@@ -220,11 +228,23 @@ class ShadowScorer:
             # Rows are written in batches: enough of them, or the oldest waited enough.
             if item is None or len(pending) >= self.flush_rows or (
                     held and time.monotonic() - oldest >= self.flush_seconds):
-                self._flush(pending)
-                for _ in range(held + (item is None)):
-                    self._queue.task_done()
-                held = 0
+                # A write that fails (e.g. the warehouse busy with the service's own
+                # reads) is tried again with the next batch; at the end, a few times.
+                tries = _FINAL_TRIES if item is None else 1
+                while not self._flush(pending) and (tries := tries - 1):
+                    time.sleep(self.flush_seconds)
+                if pending and (item is None or len(pending) > _MAX_PENDING_BATCHES
+                                * self.flush_rows):
+                    self.stats.add(lost=len(pending))
+                    pending.clear()
+                if pending:
+                    oldest = time.monotonic()
+                else:
+                    for _ in range(held):
+                        self._queue.task_done()
+                    held = 0
             if item is None:
+                self._queue.task_done()
                 return
 
     def _shadow(self, item: _Sample) -> list[dict[str, Any]]:
@@ -249,21 +269,28 @@ class ShadowScorer:
         return shadow_rows(item.keys, item.primary, answers, lineage, item.primary_ms,
                            shadow_ms, item.scored_at)
 
-    def _flush(self, pending: list[dict[str, Any]]) -> None:
+    def _flush(self, pending: list[dict[str, Any]]) -> bool:
+        """Write the pending rows; True when written (or none), False to try again."""
         import pandas as pd
 
         if not pending:
-            return
+            return True
         try:
             self._write(pd.DataFrame(pending, columns=list(SHADOW_COLUMNS)))
-            self.stats.add(written=len(pending))
         except Exception as exc:  # the answers never depend on the shadow's table
-            self.stats.add(failed=1)
+            self.stats.add(write_errors=1)
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("Shadow scores could not be written: %s", self.stats.last_error)
+            logger.warning("Shadow scores could not be written (tried again later): %s",
+                           self.stats.last_error)
+            return False
+        self.stats.add(written=len(pending))
         pending.clear()
+        return True
 
 
+# Retries of the last write when the service stops; the most batches kept unwritten.
+_FINAL_TRIES = 5
+_MAX_PENDING_BATCHES = 10
 _IDLE = _Sample([], {}, [], 0, 0.0, "")
 
 

@@ -80,7 +80,8 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, A
 
     from knot_prefect.tracking.fluent import fluent_store
 
-    answers, _ = shadowed(registry, "challenger", "shadow_scores")
+    answers, stats = shadowed(registry, "challenger", "shadow_scores")
+    assert (stats.scored, stats.written, stats.lost) == (REQUESTS, 2 * REQUESTS, 0)
     # The answers are the champion's alone.
     assert {a["model"]["version"] for a in answers} == {1}
     assert "shadow" not in answers[0]
@@ -141,3 +142,22 @@ def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]
                         max_disagreement=0.2, **contest)
     assert enough.decision == "promoted"
     assert client.get_registered_model(MODEL).aliases["champion"] in (2, "2")
+
+
+def test_a_full_queue_drops_the_sample_rather_than_wait(tracking_store: Any) -> None:
+    from knot_prefect.serving.model_holder import ModelHolder
+    from knot_prefect.serving.service import score_frame
+    from knot_prefect.serving.shadow import ShadowScorer
+
+    # Not started: nothing takes from the queue, as under a shadow slower than the load.
+    holder = ModelHolder(MODEL, "challenger", tracking_store, plan_for=lambda inputs: None)  # type: ignore[arg-type,return-value]
+    written: list[Any] = []
+    request = ([{"customer_id": 1}], {"x1": [0.1], "x2": [0.2]}, [{"prediction": 1}], 1,
+               1.0, "2026-01-01T00:00:00+00:00")
+    bounded = ShadowScorer(holder, "champion", score_frame, written.append, queue_size=1)
+    assert bounded.offer(*request) and not bounded.offer(*request)
+    assert (bounded.stats.sampled, bounded.stats.dropped) == (1, 1)
+    unsampled = ShadowScorer(holder, "champion", score_frame, written.append, sample=0.0)
+    assert not unsampled.offer(*request)
+    assert (unsampled.stats.offered, unsampled.stats.sampled) == (1, 0)
+    assert written == []
