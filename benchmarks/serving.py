@@ -19,6 +19,10 @@ stays small) sends the same sequence of customers to each: a warm-up, then
 alternate for ``--runs`` rounds; medians over rounds are printed with the ratios.
 Targets: knot p99 < 25 ms and knot requests/s >= 1x the baseline.
 
+``--shadow`` compares ``knot serve`` with and without ``--shadow challenger`` instead
+(the challenger scores every request off the response path and its rows are appended to
+a DuckDB table): target, shadowing adds < 10% to p99 at concurrency 8.
+
 The load generator runs on the same machine as the service it measures, so on a
 2-core machine it takes CPU from the service; both services share that handicap.
 """
@@ -151,6 +155,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--shadow", action="store_true",
+                        help="Compare knot serve with and without --shadow challenger.")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.warmup, args.runs = 600, 100, 1
@@ -175,6 +181,9 @@ def main() -> None:
         # mlflow models serve starts `uvicorn` by name: the venv's bin must be on PATH.
         env = {**os.environ, "MLFLOW_TRACKING_URI": world.tracking_uri,
                "PYTHONWARNINGS": "ignore", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        if args.shadow:
+            shadow_benchmark(args, world, knot_bodies, env, folder)
+            return
         knot_port, mlflow_port = free_port(), free_port()
         knot_command = [str(BIN / "knot"), "serve", "--model", f"{MODEL}@champion",
                         "--features", str(world.repo), "--tracking", world.tracking_uri,
@@ -221,6 +230,58 @@ def main() -> None:
               f"{'met' if knot['rps'] >= base['rps'] else 'MISSED'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
+                     env: dict[str, str], folder: Path) -> None:
+    """knot serve alone against knot serve --shadow challenger, alternating rounds."""
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+    from tests.serving.world import MODEL
+
+    # The shadow table's warehouse is a block document: Prefect's ephemeral API in a
+    # PREFECT_HOME of this run, which the service process opens too.
+    env = {**env, "PREFECT_HOME": str(folder / "prefect-home")}
+    os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
+    DuckDBWarehouse(path=str(folder / "shadow.duckdb")).save("bench-shadow", overwrite=True)
+    ports = {"knot": free_port(), "knot+shadow": free_port()}
+    commands = {
+        name: [str(BIN / "knot"), "serve", "--model", f"{MODEL}@champion",
+               "--features", str(world.repo), "--tracking", world.tracking_uri,
+               "--port", str(port), "--log-level", "warning",
+               *(["--shadow", "challenger", "--warehouse", "bench-shadow"]
+                 if name == "knot+shadow" else [])]
+        for name, port in ports.items()
+    }
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
+    with service(commands["knot"], f"http://127.0.0.1:{ports['knot']}/readyz", env,
+                 folder / "knot.log"), \
+            service(commands["knot+shadow"], f"http://127.0.0.1:{ports['knot+shadow']}/readyz",
+                    env, folder / "knot-shadow.log"):
+        for run in range(args.runs):
+            order = list(ports) if run % 2 == 0 else list(reversed(ports))
+            for name in order:
+                result = measure(ports[name], "/predict", bodies, args.requests, args.warmup,
+                                 args.concurrency)
+                results[name].append(result)
+                print(f"run {run + 1} {name:12s} p50 {result['p50_ms']:6.2f} ms  "
+                      f"p99 {result['p99_ms']:6.2f} ms  {result['rps']:7.1f} req/s",
+                      flush=True)
+    rows = DuckDBWarehouse(path=str(folder / "shadow.duckdb")).read(
+        "select count(*) as n from shadow_scores")["n"].iloc[0]
+    median = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+              for name, runs in results.items()}
+    alone, shadowed = median["knot"], median["knot+shadow"]
+    print()
+    print(f"single entity, concurrency {args.concurrency}, {args.requests} requests x "
+          f"{args.runs} run(s), {os.cpu_count()} CPUs shared with the load generator")
+    print(f"{'':28s}{'p50 ms':>10s}{'p99 ms':>10s}{'req/s':>10s}")
+    for label, numbers in (("knot serve", alone), ("knot serve --shadow", shadowed)):
+        print(f"{label:28s}{numbers['p50_ms']:10.2f}{numbers['p99_ms']:10.2f}"
+              f"{numbers['rps']:10.1f}")
+    added = shadowed["p99_ms"] / alone["p99_ms"] - 1
+    print(f"shadow rows written: {rows}")
+    print(f"shadowing adds {added:+.1%} to p99 (target < 10%): "
+          f"{'met' if added < 0.10 else 'MISSED'}")
 
 
 if __name__ == "__main__":

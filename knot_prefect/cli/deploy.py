@@ -30,15 +30,33 @@ def deploy(
         "the flow's model_name, alias and model_version parameters get the event's "
         "values. Repeatable.",
     ),
+    on_drift: list[str] = typer.Option(
+        [], "--on-drift", metavar="MODEL@ALIAS",
+        help="Run the deployment (e.g. retraining) after repeated drift of this model "
+        "alias: --consecutive drifted monitoring runs within --within. Repeatable.",
+    ),
+    consecutive: int = typer.Option(
+        3, "--consecutive", help="With --on-drift: drifted monitoring runs it takes."),
+    within: str = typer.Option(
+        "1d", "--within", help="With --on-drift: the window those runs fall in, e.g. '1d'."),
+    severity: str = typer.Option(
+        "warning", "--severity",
+        help="With --on-drift: 'warning' counts every drifted run, 'error' only runs whose "
+        "drift crossed the error threshold."),
+    cooldown: str | None = typer.Option(
+        None, "--cooldown",
+        help="With --on-drift: after a run it started ends, pause the trigger this long, "
+        "e.g. '12h'."),
 ) -> None:
     """Deploy FLOW to a work pool, with the job variables of a compute profile.
 
     With --on-promotion the deployment also runs whenever the alias moves, e.g.
-    batch inference re-scores when the champion changes.
+    batch inference re-scores when the champion changes. With --on-drift it runs after
+    repeated drift, e.g. retraining after three drifted monitoring runs in a day.
     """
     import json
 
-    from knot_prefect.deploy.deployment import deploy_flow
+    from knot_prefect.deploy.deployment import DriftRetraining, deploy_flow
     from knot_prefect.errors import ConfigurationError
 
     parameters: dict[str, object] = {}
@@ -54,6 +72,8 @@ def deploy(
         deployment_id = deploy_flow(
             flow, pool, profile=profile, schedule=schedule, name=name,
             parameters=parameters or None, on_promotion=on_promotion or None,
+            on_drift=on_drift or None,
+            drift=DriftRetraining(consecutive, within, severity, cooldown),
         )
     except (ConfigurationError, ValueError) as exc:
         fail(str(exc))
@@ -65,4 +85,8 @@ def deploy(
     typer.echo(f"deployed {flow_name}/{deployment.name} ({deployment_id}) to work pool {pool!r}")
     for target in on_promotion:
         typer.echo(f"runs when {target.strip()} moves (a promotion or a rollback)")
+    for target in on_drift:
+        pause = f", then pauses for {cooldown}" if cooldown else ""
+        typer.echo(f"runs after {consecutive} drifted monitoring run(s) of {target.strip()} "
+                   f"within {within} (severity {severity} or worse){pause}")
     typer.echo(f"run it: prefect deployment run '{flow_name}/{deployment.name}'")

@@ -54,6 +54,16 @@ def serve(
     refresh: float = typer.Option(30.0, "--refresh", help="Seconds between alias checks."),
     max_batch: int = typer.Option(1000, "--max-batch", help="Most entities per request."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    shadow: str = typer.Option(
+        None, "--shadow",
+        help="Also score with the model holding this alias (e.g. challenger), off the "
+        "response path; both scores go to --shadow-table.",
+    ),
+    shadow_table: str = typer.Option(
+        "shadow_scores", "--shadow-table",
+        help="Warehouse table (of --warehouse) the shadow comparison is appended to."),
+    shadow_sample: float = typer.Option(
+        1.0, "--shadow-sample", help="Fraction of requests shadowed, 0 to 1."),
 ) -> None:
     """Serve predictions of the model holding an alias, fed with its features by key."""
     import logging.config
@@ -73,7 +83,8 @@ def serve(
             contract=contract, tracking=tracking, feature_service=feature_service,
             max_feature_age=max_feature_age, stale=stale, refresh=refresh, max_batch=max_batch,
             source=source, warehouse=warehouse, key_columns=key or None,
-            timestamp_column=timestamp,
+            timestamp_column=timestamp, shadow=shadow, shadow_table=shadow_table,
+            shadow_sample=shadow_sample,
         )
         if spec:
             settings = ServeSettings.from_spec(spec, model=model, features=features, **options)

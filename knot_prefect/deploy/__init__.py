@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "GPU_KINDS": "knot_prefect.compute.gpus",
     "promotion_trigger": "knot_prefect.deploy.triggers",
     "PromotionTarget": "knot_prefect.deploy.triggers",
+    "drift_trigger": "knot_prefect.deploy.triggers",
+    "DriftRetraining": "knot_prefect.deploy.deployment",
     "ProfileNotSatisfiableError": "knot_prefect.compute.errors",
     "WorkPoolTemplateError": "knot_prefect.deploy.errors",
 }

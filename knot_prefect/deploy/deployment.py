@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.compute.job_variables import render_job_variables
 from knot_prefect.deploy.errors import WorkPoolTemplateError
 from knot_prefect.deploy.templates import missing_variables, template_defaults
-from knot_prefect.deploy.triggers import PromotionTarget, promotion_trigger
+from knot_prefect.deploy.triggers import (
+    PromotionTarget,
+    drift_parameters,
+    drift_trigger,
+    parse_duration,
+    promotion_trigger,
+)
 from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -32,6 +40,28 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.compute_profile import ComputeProfile
 
 
+# Prefect refuses proactive triggers (which end a cool-down) with shorter windows.
+MIN_COOLDOWN = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class DriftRetraining:
+    """When drift of ``MODEL@ALIAS`` runs a (retraining) deployment.
+
+    Attributes:
+        consecutive: Drifted monitoring runs it takes.
+        within: The window they must fall in, e.g. ``"1d"``.
+        severity: ``"warning"`` (every drifted run) or ``"error"``.
+        cooldown: After a run it started ends, how long the trigger stays paused
+            (e.g. ``"12h"``); None for no pause.
+    """
+
+    consecutive: int = 3
+    within: str | timedelta = "1d"
+    severity: str = "warning"
+    cooldown: str | timedelta | None = None
+
+
 async def adeploy_flow(
     flow: str,
     pool: str,
@@ -43,6 +73,8 @@ async def adeploy_flow(
     tags: list[str] | None = None,
     on_promotion: Sequence[str] | None = None,
     triggers: Sequence[DeploymentTriggerTypes] | None = None,
+    on_drift: Sequence[str] | None = None,
+    drift: DriftRetraining | None = None,
 ) -> UUID:
     """Deploy a flow to a work pool with a compute profile (async).
 
@@ -61,19 +93,37 @@ async def adeploy_flow(
             ``alias`` and ``model_version`` parameters set from the event (see
             :func:`~knot_prefect.deploy.triggers.promotion_trigger`).
         triggers: Other Prefect deployment triggers to attach.
+        on_drift: ``MODEL@ALIAS`` targets: the deployment (e.g. retraining) runs after
+            repeated drift of the model's alias, as ``drift`` says (see
+            :func:`~knot_prefect.deploy.triggers.drift_trigger`).
+        drift: How many drifted runs, within what window, of which severity, and the
+            cool-down; the defaults of :class:`DriftRetraining` when None.
 
     Returns:
         The deployment's id.
 
     Raises:
         ConfigurationError: The flow, the pool or the profile cannot be found, or an
-            ``on_promotion`` target is not ``MODEL@ALIAS``.
+            ``on_promotion`` / ``on_drift`` target or a drift setting is wrong.
         ProfileNotSatisfiableError: The pool type cannot satisfy the profile.
         WorkPoolTemplateError: The pool's base job template lacks variables the profile
             sets; the message says how to update it.
     """
     # Checked first: a bad MODEL@ALIAS must not leave a deployment without its trigger.
     targets = [PromotionTarget.parse(target) for target in on_promotion or ()]
+    drifting = [PromotionTarget.parse(target) for target in on_drift or ()]
+    drift = drift or DriftRetraining()
+    cooldown = None if drift.cooldown is None else parse_duration(drift.cooldown, "cooldown")
+    if cooldown is not None and cooldown < MIN_COOLDOWN:
+        raise ConfigurationError(
+            f"cooldown {drift.cooldown!r} is shorter than {MIN_COOLDOWN.seconds}s, the "
+            "shortest window of Prefect's proactive triggers, which end it; give e.g. '10m'."
+        )
+    drift_triggers = [
+        drift_trigger(target, consecutive=drift.consecutive, within=drift.within,
+                      severity=drift.severity, name=drift_automation_name(name or pool, target))
+        for target in drifting
+    ]
     work_pool = await _read_work_pool(pool)
     variables = dict(job_variables or {})
     if profile is not None:
@@ -91,7 +141,10 @@ async def adeploy_flow(
         *(triggers or ()),
         *(promotion_trigger(target, flow_object, name=f"{deployment_name}: {target} moved")
           for target in targets),
+        *drift_triggers,
     ]
+    for trigger in drift_triggers:
+        trigger.parameters = drift_parameters(flow_object) or None
     deployment_id = await flow_object.adeploy(
         name=deployment_name,
         work_pool_name=pool,
@@ -106,7 +159,18 @@ async def adeploy_flow(
         print_next_steps=False,
         ignore_warnings=True,
     )
+    if cooldown is not None:
+        from knot_prefect.deploy.cooldown import add_cooldown
+
+        for target in drifting:
+            await add_cooldown(deployment_id, drift_automation_name(deployment_name, target),
+                               cooldown)
     return deployment_id
+
+
+def drift_automation_name(deployment_name: str, target: PromotionTarget) -> str:
+    """The name of the automation that runs ``deployment_name`` on drift of ``target``."""
+    return f"{deployment_name}: {target} drifted"
 
 
 def deploy_flow(
@@ -120,6 +184,8 @@ def deploy_flow(
     tags: list[str] | None = None,
     on_promotion: Sequence[str] | None = None,
     triggers: Sequence[DeploymentTriggerTypes] | None = None,
+    on_drift: Sequence[str] | None = None,
+    drift: DriftRetraining | None = None,
 ) -> UUID:
     """Deploy a flow to a work pool with a compute profile.
 
@@ -136,12 +202,17 @@ def deploy_flow(
         Re-score with the new champion whenever ``churn@champion`` moves::
 
             deploy_flow("batch_inference_flow", pool="cpu", on_promotion=["churn@champion"])
+
+        Retrain after three drifted monitoring runs in a day, then pause for 12 hours::
+
+            deploy_flow("training_flow", pool="cpu", on_drift=["churn@champion"],
+                        drift=DriftRetraining(consecutive=3, within="1d", cooldown="12h"))
     """
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     result = run_coro_as_sync(
         adeploy_flow(flow, pool, profile, schedule, name, parameters, job_variables, tags,
-                     on_promotion, triggers)
+                     on_promotion, triggers, on_drift, drift)
     )
     assert result is not None
     return result

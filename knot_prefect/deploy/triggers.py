@@ -23,8 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from knot_prefect.durations import parse_duration
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.tracking.aliases import (
     PROMOTED_EVENT,
@@ -126,14 +128,16 @@ def promotion_parameters(flow: Flow[Any, Any] | Iterable[str] | None) -> dict[st
         >>> promotion_parameters(["model_version", "output_table"])
         {'model_version': '{{ event.payload.version }}'}
     """
+    return _templated(flow, PROMOTION_PARAMETERS)
+
+
+def _templated(flow: Flow[Any, Any] | Iterable[str] | None, fields: Mapping[str, str]
+               ) -> dict[str, str]:
+    """``{parameter: "{{ event.payload.FIELD }}"}`` for the flow's parameters in ``fields``."""
     if flow is None:
         return {}
     names = flow.parameters.properties if hasattr(flow, "parameters") else flow
-    return {
-        name: f"{{{{ event.payload.{PROMOTION_PARAMETERS[name]} }}}}"
-        for name in names
-        if name in PROMOTION_PARAMETERS
-    }
+    return {name: f"{{{{ event.payload.{fields[name]} }}}}" for name in names if name in fields}
 
 
 def promotion_trigger(
@@ -193,9 +197,108 @@ def promotion_trigger(
     )
 
 
+# A flow parameter with one of these names receives that field of a drift event's payload.
+DRIFT_PARAMETERS: Mapping[str, str] = {"model_name": "model"}
+DRIFT_SEVERITIES: tuple[str, ...] = ("warning", "error")
+def drift_parameters(flow: Flow[Any, Any] | Iterable[str] | None) -> dict[str, str]:
+    """The trigger parameters that pass a drift event into a flow's parameters.
+
+    Examples:
+        >>> drift_parameters(["model_name", "alias"])
+        {'model_name': '{{ event.payload.model }}'}
+    """
+    return _templated(flow, DRIFT_PARAMETERS)
+
+
+def drift_trigger(
+    target: str | PromotionTarget,
+    flow: Flow[Any, Any] | Iterable[str] | None = None,
+    *,
+    consecutive: int = 3,
+    within: str | timedelta = "1d",
+    severity: str = "warning",
+    name: str | None = None,
+    enabled: bool = True,
+) -> DeploymentEventTrigger:
+    """A deployment trigger that runs the deployment after repeated drift of ``MODEL@ALIAS``.
+
+    ``monitoring_flow`` emits one ``knot.drift.detected`` event per run that found
+    drift. The trigger counts those events of the model and alias (of at least
+    ``severity``) and fires once when ``consecutive`` of them arrive within ``within``
+    of the first: one noisy run starts nothing. After firing, Prefect starts counting
+    again when that window has ended, so one burst of drift runs the deployment once.
+
+    Args:
+        target: ``"MODEL@ALIAS"`` (the monitored model and alias).
+        flow: The deployed flow (or its parameter names): a ``model_name`` parameter
+            receives the drifted model's name; others keep the deployment's defaults.
+        consecutive: How many drifted monitoring runs it takes (at least 1).
+        within: The window they must fall in, e.g. ``"1d"`` for daily monitoring.
+        severity: ``"warning"`` counts every drifted run; ``"error"`` only runs whose
+            drift crossed the error threshold.
+        name: Name of the automation Prefect creates.
+        enabled: Whether the automation starts enabled.
+
+    Returns:
+        A ``prefect.events.DeploymentEventTrigger`` (a threshold trigger).
+
+    Raises:
+        ConfigurationError: A bad target, count, window or severity; the message says
+            what to write instead.
+
+    Examples:
+        >>> trigger = drift_trigger("churn@champion", ["model_name"], consecutive=3)
+        >>> trigger.threshold, trigger.within, sorted(trigger.expect)
+        (3, datetime.timedelta(days=1), ['knot.drift.detected'])
+        >>> trigger.match.root["knot.drift.severity"]
+        ['warning', 'error']
+        >>> trigger.parameters
+        {'model_name': '{{ event.payload.model }}'}
+    """
+    from prefect.events import DeploymentEventTrigger
+
+    from knot_prefect.monitoring.events import DRIFT_EVENT, SEVERITY_LABEL
+
+    spec = target if isinstance(target, PromotionTarget) else PromotionTarget.parse(target)
+    if isinstance(consecutive, bool) or not isinstance(consecutive, int) or consecutive < 1:
+        raise ConfigurationError(
+            f"consecutive must be a whole number of drifted runs, 1 or more, not "
+            f"{consecutive!r} (e.g. 3: retrain after three drifted monitoring runs)."
+        )
+    if severity not in DRIFT_SEVERITIES:
+        raise ConfigurationError(
+            f"severity {severity!r} is not a drift severity: use 'warning' (every drifted "
+            "run) or 'error' (only runs whose drift crossed the error threshold)."
+        )
+    window = parse_duration(within, "within")
+    parameters = drift_parameters(flow)
+    severities = list(DRIFT_SEVERITIES[DRIFT_SEVERITIES.index(severity):])
+    return DeploymentEventTrigger(
+        name=name,
+        description=(f"Run after {consecutive} drifted monitoring run(s) of {spec} "
+                     f"(severity {severity} or worse) within {window}."),
+        enabled=enabled,
+        expect={DRIFT_EVENT},
+        match={
+            "prefect.resource.id": model_resource_id(spec.model),
+            "knot.model.alias": spec.alias,
+            SEVERITY_LABEL: severities,
+        },
+        posture="Reactive",
+        threshold=consecutive,
+        within=window,
+        parameters=parameters or None,
+    )
+
+
 __all__ = [
+    "DRIFT_PARAMETERS",
+    "DRIFT_SEVERITIES",
     "PROMOTION_PARAMETERS",
     "PromotionTarget",
+    "drift_parameters",
+    "drift_trigger",
+    "parse_duration",
     "promotion_parameters",
     "promotion_trigger",
 ]

@@ -40,7 +40,9 @@ def monitoring_flow(
     on the keys),
     and computes per column the population stability index and the Kolmogorov-Smirnov
     test against the profile stored at training. Each column's PSI is a check:
-    above ``psi_warning`` warns, above ``psi_error`` fails the run. Values are logged
+    above ``psi_warning`` warns, above ``psi_error`` fails the run. A run with drift
+    emits one ``knot.drift.detected`` event about the model and alias (see
+    :mod:`knot_prefect.monitoring.events`) for automations. Values are logged
     to MLflow (one run per monitoring run) and kept as keyed Prefect artifacts, whose
     history shows drift over time.
 
@@ -81,6 +83,7 @@ def monitoring_flow(
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
+    from knot_prefect.monitoring.events import emit_drift_event
     from knot_prefect.monitoring.reference import load_reference_profile
     from knot_prefect.tasks import check, extract, finish_with_warnings, training_set
     from knot_prefect.tracking.runs import tracked_run
@@ -145,6 +148,11 @@ def monitoring_flow(
                      tags={"knot.model": f"{model_name}/{version}"}):
         mlflow.log_metrics({f"psi_{d.column}": d.psi for d in drift})
         mlflow.log_metrics({f"ks_{d.column}": d.ks_statistic for d in drift})
+    # Emitted before the checks, which stop the run on error-level drift.
+    event = emit_drift_event(model_name, alias, version, drift, psi_warning, psi_error)
+    if event is not None:
+        logger.warning("Drift detected (%s): %s", event["payload"]["severity"],
+                       ", ".join(event["payload"]["features"]))
     for item in drift:
         name = f"drift-{model_name}-{item.column}"
         check(item.psi, f"{name}-warning", upper=psi_warning, severity="warning")

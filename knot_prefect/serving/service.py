@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,10 +33,13 @@ from knot_prefect.serving.model_holder import ModelHolder, ServedModel
 from knot_prefect.serving.schemas import SENT_FEATURES
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from knot_prefect.blocks.contract import DataContract
     from knot_prefect.blocks.feast_store import FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.serving.settings import ServeSettings
+    from knot_prefect.serving.shadow import ShadowScorer
 
 logger = logging.getLogger("knot_prefect.serving")
 MASK = "***"
@@ -104,6 +108,8 @@ class PredictionService:
         contract: Data contract the features (and keys) must satisfy, if any.
         max_feature_age: Oldest acceptable feature age in seconds (None: no limit).
         stale: ``error`` refuses stale features (409); ``flag`` answers and flags them.
+        shadow: Scores a sample of the answered requests with a second alias, off the
+            response path (see :mod:`knot_prefect.serving.shadow`).
     """
 
     def __init__(
@@ -113,8 +119,10 @@ class PredictionService:
         contract: DataContract | None = None,
         max_feature_age: float | None = None,
         stale: str = "error",
+        shadow: ShadowScorer | None = None,
     ) -> None:
         self.source = source
+        self.shadow = shadow
         self.holder = holder
         self.contract = contract
         self.max_feature_age = max_feature_age
@@ -138,7 +146,9 @@ class PredictionService:
         holder = ModelHolder(settings.model_name, settings.alias, tracking, source.plan,
                              refresh=settings.refresh)
         holder.refresh()
-        return cls(source, holder, contract, settings.max_feature_age, settings.stale)
+        shadow = open_shadow(settings, tracking, source, holder) if settings.shadow else None
+        return cls(source, holder, contract, settings.max_feature_age, settings.stale,
+                   shadow)
 
     def _check_contract_columns(self, plan: FeaturePlan) -> None:
         assert self.contract is not None
@@ -236,7 +246,9 @@ class PredictionService:
                 continue
             accepted.append((index, part, ages, stale_views))
         if accepted:
+            started = time.perf_counter()
             outputs = self._score(served, [(columns[i], part) for i, part, _, _ in accepted])
+            primary_ms = (time.perf_counter() - started) * 1000
             lineage = {
                 "model": {"name": served.name, "version": served.version,
                           "alias": served.alias, "uri": served.uri},
@@ -251,6 +263,10 @@ class PredictionService:
                 results[index] = self._answer(keys, part, ages, stale_views,
                                               outputs[offset:offset + len(keys)],
                                               lineage, scored_at)
+                if self.shadow is not None:  # queued without waiting; never fails
+                    self.shadow.offer(keys, {**columns[index], **part.columns},
+                                      outputs[offset:offset + len(keys)], served.version,
+                                      primary_ms, scored_at.isoformat())
                 offset += len(keys)
         return results  # type: ignore[return-value]
 
@@ -409,11 +425,7 @@ class PredictionService:
             merged = {**keys, **rows.columns}
             for name in served.inputs:
                 values[name].extend(merged[name])
-        count = len(values[served.inputs[0]])
-        from knot_prefect.tasks.prediction_shape import model_classes
-
-        return _output_rows(served.model.predict(pd.DataFrame(values)), count,
-                            model_classes(served.model))
+        return score_frame(served, pd.DataFrame(values))
 
     # -- health --------------------------------------------------------------------------
     def readiness(self) -> dict[str, Any]:
@@ -441,12 +453,60 @@ class PredictionService:
                 "feature_store": features}
 
     def start(self) -> None:
-        """Start following the alias."""
+        """Start following the alias (and the shadow's)."""
         self.holder.start()
+        if self.shadow is not None:
+            self.shadow.start()
 
     def stop(self) -> None:
-        """Stop following the alias."""
+        """Stop following the alias; the shadow writes what it has queued."""
         self.holder.stop()
+        if self.shadow is not None:
+            self.shadow.stop()
+
+
+def score_frame(served: ServedModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One answer per row of model inputs, in knot's prediction shape."""
+    from knot_prefect.tasks.prediction_shape import model_classes
+
+    return _output_rows(served.model.predict(frame), len(frame), model_classes(served.model))
+
+
+def open_shadow(settings: ServeSettings, tracking: MLflowTracking, source: FeatureSource,
+                primary: ModelHolder) -> ShadowScorer:
+    """The shadow scorer the settings ask for, its model loaded.
+
+    Raises:
+        ConfigurationError: The shadow alias does not exist, or its model needs inputs
+            the served model's requests do not carry.
+    """
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
+    from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
+    from knot_prefect.serving.shadow import ShadowScorer
+
+    assert settings.shadow is not None
+    holder = ModelHolder(settings.model_name, settings.shadow, tracking, source.plan,
+                         refresh=settings.refresh)
+    holder.refresh()
+    offered = {key.name for key in primary.current.plan.join_keys} | set(
+        primary.current.plan.view_of)
+    lacking = [name for name in holder.current.inputs if name not in offered]
+    if lacking:
+        raise ConfigurationError(
+            f"The shadow {settings.model_name}@{settings.shadow} needs {lacking}, which "
+            f"the served {settings.model_name}@{settings.alias} does not read; shadow a "
+            "model with the same inputs."
+        )
+    warehouse = resolve_block(settings.warehouse or LOCAL_WAREHOUSE, Warehouse,
+                              parameter="warehouse")
+    table = settings.shadow_table
+
+    def write(frame: pd.DataFrame) -> None:
+        warehouse.write(frame, table, mode="append")
+
+    return ShadowScorer(holder, settings.alias, score_frame, write,
+                        sample=settings.shadow_sample, queue_size=settings.shadow_queue)
 
 
 def _sent_features(plan: FeaturePlan, entity: dict[str, Any]) -> dict[str, Any] | None:

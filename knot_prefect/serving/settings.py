@@ -106,6 +106,24 @@ class ServeSettings(BaseModel):
     max_batch: int = Field(
         default=1000, ge=1, description="Most entities one request may ask for."
     )
+    shadow: str | None = Field(
+        default=None,
+        description=(
+            "Another alias of the model (e.g. challenger) that scores the same requests "
+            "off the response path; both scores are appended to shadow_table."
+        ),
+    )
+    shadow_table: str = Field(
+        default="shadow_scores",
+        description="Table of the warehouse (local-warehouse when empty) for shadow scores.",
+    )
+    shadow_sample: float = Field(
+        default=1.0, ge=0, le=1, description="Fraction of requests the shadow scores."
+    )
+    shadow_queue: int = Field(
+        default=1000, ge=1,
+        description="Most shadowed requests waiting; more are dropped, never waited for.",
+    )
 
     @field_validator("model")
     @classmethod

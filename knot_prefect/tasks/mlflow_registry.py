@@ -8,7 +8,9 @@ of versions whose last entry is the current holder), which is what ``rollback`` 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.monitoring.shadow import ShadowComparison
+    from knot_prefect.tracking.approval import ApprovalOutcome
 
 SOURCE_TAG = "knot.source_uri"
 
@@ -78,6 +82,8 @@ class PromotionDecision:
         champion_score: Champion's score on the same data (None when there was none).
         promoted: Whether the alias now points at the challenger because of this call.
         reason: One sentence explaining the decision.
+        approval: The reviewer's answer when ``approval=`` asked for one, else None.
+        refused: Why the shadow evidence did not allow the move, else None.
     """
 
     name: str
@@ -89,14 +95,21 @@ class PromotionDecision:
     champion_score: float | None
     promoted: bool
     reason: str
+    approval: str | None = None
+    refused: str | None = None
 
     @property
     def decision(self) -> str:
-        """``"promoted"``, ``"already-holder"`` or ``"kept-champion"``."""
+        """``"promoted"``, ``"already-holder"``, ``"refused"`` (shadow evidence),
+        ``"not-approved"`` or ``"kept-champion"``."""
         if self.promoted:
             return "promoted"
         if self.champion_version == self.challenger_version:
             return "already-holder"
+        if self.refused is not None:
+            return "refused"
+        if self.approval is not None:
+            return "not-approved"
         return "kept-champion"
 
 
@@ -192,6 +205,11 @@ def promote_model(
     target: str | None = None,
     task: Task = "classification",
     tracking: MLflowTracking | str | None = None,
+    approval: str | timedelta | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    shadow: ShadowComparison | None = None,
+    min_shadow_requests: int | None = None,
+    max_disagreement: float | None = None,
 ) -> PromotionDecision:
     """Give ``alias`` to ``version`` only if it beats the current holder on the same data.
 
@@ -215,6 +233,17 @@ def promote_model(
         target: The label column of ``data``.
         task: ``"classification"`` or ``"regression"``.
         tracking: ``MLflowTracking`` block, its document name, or None for the embedded store.
+        approval: How long a human has to approve a move (e.g. ``"4h"``): before the
+            alias moves, the flow run pauses with a Prefect input form showing the
+            evidence (see :mod:`knot_prefect.tracking.approval`); a rejection or no
+            answer in time keeps the alias where it is. None moves without asking.
+        evidence: More rows for the approval form, e.g. the latest drift.
+        shadow: The challenger's shadow comparison (the ``shadow_comparison`` task),
+            shown in the approval form and checked against the two bounds below.
+        min_shadow_requests: Refuse the move unless the challenger was shadowed on at
+            least this many requests.
+        max_disagreement: Refuse the move when the challenger disagreed with the served
+            model on more than this fraction of the shadowed requests.
 
     Returns:
         The decision with both scores.
@@ -271,6 +300,23 @@ def promote_model(
             f"{'>' if promoted else '<='} min_delta {min_delta:g})"
         )
 
+    refused = None
+    if promoted and (min_shadow_requests is not None or max_disagreement is not None):
+        refused = (shadow.refusal(challenger, min_shadow_requests, max_disagreement)
+                   if shadow is not None else
+                   f"no shadow evidence for {name} v{challenger}: serve it with "
+                   "`knot serve --shadow ALIAS`, then pass the shadow_comparison result "
+                   "as shadow=")
+        if refused is not None:
+            promoted, reason = False, f"refused: {refused}"
+    answer = None
+    if promoted and approval is not None:
+        shown = {**(evidence or {}), **({f"shadow {k}": v for k, v in shadow.to_dict().items()}
+                                        if shadow is not None else {})}
+        answer = _ask_approval(name, alias, challenger, champion, metric, challenger_score,
+                               champion_score, reason, approval, shown)
+        promoted = answer.approved
+        reason = f"{reason}; {answer.describe()}"
     decision = PromotionDecision(
         name=name,
         alias=alias,
@@ -281,6 +327,8 @@ def promote_model(
         champion_score=champion_score,
         promoted=promoted,
         reason=reason,
+        approval=None if answer is None else answer.describe(),
+        refused=refused,
     )
     if promoted:
         move_alias(client, name, alias, champion, challenger)
@@ -299,6 +347,25 @@ def promote_model(
 
 
 promote = task(name="promote", cache_policy=NO_CACHE)(promote_model)
+
+
+def _ask_approval(
+    name: str, alias: str, challenger: int, champion: int | None, metric: str,
+    challenger_score: float | None, champion_score: float | None, reason: str,
+    approval: str | timedelta, evidence: Mapping[str, Any] | None,
+) -> ApprovalOutcome:
+    from knot_prefect.durations import parse_duration
+    from knot_prefect.tracking.approval import ask_approval
+
+    shown = {
+        "challenger": f"version {challenger}, {metric} = {challenger_score}",
+        "champion": "none" if champion is None else
+        f"version {champion}, {metric} = {champion_score}",
+        "reason": reason,
+        **(evidence or {}),
+    }
+    return ask_approval(f"Promote {name} version {challenger} to @{alias}?", shown,
+                        parse_duration(approval, "approval"))
 
 
 def _score(
