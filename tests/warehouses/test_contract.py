@@ -432,7 +432,7 @@ APPENDED_IDS = 10_000_000  # the appenders write keys of their own, far from the
 @pytest.mark.heavy
 @pytest.mark.parametrize(
     "backend",
-    ["postgres-adbc", "duckdb", "lake-local", "lake-s3", "delta-local", "delta-s3"],
+    ["postgres-adbc", "duckdb", "lake-local", "lake-s3"],
 )
 def test_concurrent_writers_never_duplicate_nor_lose_a_row(
     make: Callable[[str], Warehouse], backend: str
