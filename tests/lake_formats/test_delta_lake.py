@@ -106,6 +106,7 @@ def test_a_conflicting_concurrent_commit_is_a_retryable_error_and_commits_nothin
     assert table(delta) == [(1, 7.0), (2, 5.0)]
 
 
+@pytest.mark.heavy
 def test_killed_mid_commit_the_table_is_at_a_version_never_between(local_delta: Any) -> None:
     """A writer appending 1000-row batches is SIGKILLed while it writes and commits."""
     local_delta.write(pd.DataFrame({"id": [0], "score": [0.0]}), "scores")
