@@ -11,6 +11,7 @@ BLOCK_MODULES: dict[str, str] = {
     "DuckDBWarehouse": "knot_prefect.blocks.warehouses.duckdb",
     "SqlWarehouse": "knot_prefect.blocks.warehouses.sql",
     "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
+    "DeltaLake": "knot_prefect.blocks.warehouses.delta_lake",
     "SnowflakeWarehouse": "knot_prefect.blocks.warehouses.snowflake",
     "BigQueryWarehouse": "knot_prefect.blocks.warehouses.bigquery",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
@@ -24,6 +25,7 @@ BLOCK_MODULES: dict[str, str] = {
 OPTIONAL_BLOCKS: dict[str, tuple[str, str]] = {
     "SnowflakeWarehouse": ("prefect_snowflake", "snowflake"),
     "BigQueryWarehouse": ("prefect_gcp", "gcp"),
+    "DeltaLake": ("deltalake", "delta"),
 }
 
 # Other public names re-exported from the package root.
@@ -86,6 +88,10 @@ TASK_EXPORTS: dict[str, str] = {
     "load_model_by_alias": "knot_prefect.tasks.mlflow_predict",
     "predict": "knot_prefect.tasks.mlflow_predict",
     "predict_frame": "knot_prefect.tasks.mlflow_predict",
+    "optimize_delta_table": "knot_prefect.tasks.delta_maintenance",
+    "optimize_table": "knot_prefect.tasks.delta_maintenance",
+    "vacuum_delta_table": "knot_prefect.tasks.delta_maintenance",
+    "vacuum_table": "knot_prefect.tasks.delta_maintenance",
 }
 
 # Flow templates, importable as ``from knot_prefect.flows import NAME``.

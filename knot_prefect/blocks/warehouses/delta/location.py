@@ -1,0 +1,106 @@
+"""Where a Delta lake lives: table URIs and the credentials delta-rs needs.
+
+delta-rs reads and commits through its own object store, configured by
+``storage_options``; staged parts are written as Parquet files through the fsspec
+filesystem of :mod:`knot_prefect.blocks.warehouses.lake.storage`. Both are built from
+the same nested prefect-aws or prefect-gcp block, so credentials live in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.blocks.warehouses.lake.storage import (
+    LakeStorage,
+    bucket_root,
+    gcs_filesystem,
+    local_filesystem,
+    local_root,
+    s3_filesystem,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from prefect_aws import S3Bucket
+    from prefect_gcp import GcsBucket
+
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+
+
+@dataclasses.dataclass(frozen=True)
+class DeltaLocation:
+    """A Delta lake's root, its delta-rs storage options and its staging filesystem.
+
+    Attributes:
+        storage: The root and fsspec filesystem (staged data files, listing tables).
+        options: delta-rs ``storage_options`` (secrets included: never log them).
+    """
+
+    storage: LakeStorage
+    options: dict[str, str] = dataclasses.field(repr=False, default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
+        return self.storage.location
+
+    def uri(self, table: TableName) -> str:
+        """The table's URI for delta-rs: ``root/[schema/]table``."""
+        prefix = {"s3": "s3://", "gcs": "gs://"}.get(self.storage.kind, "")
+        return prefix + self.storage.table_dir(table)
+
+
+def local_location(path: str, default: Path, threads: int | None) -> DeltaLocation:
+    """A lake on a local folder (``default`` when ``path`` is empty)."""
+    root = local_root(path, default)
+    return DeltaLocation(LakeStorage("local", root, local_filesystem(), threads=threads))
+
+
+def s3_location(bucket: S3Bucket, path: str, threads: int | None,
+                connect: bool = True) -> DeltaLocation:
+    """A lake in an S3 bucket, with the bucket block's credentials and endpoint.
+
+    delta-rs commits with S3's conditional writes (``If-None-Match``), so concurrent
+    writers need no lock table.
+    """
+    root = bucket_root(bucket.bucket_name, bucket.bucket_folder, path)
+    if not connect:
+        return DeltaLocation(LakeStorage("s3", root, None, threads=threads))  # type: ignore[arg-type]
+    credentials = bucket.credentials
+    session = credentials.get_boto3_session()
+    options: dict[str, str] = {}
+    resolved = session.get_credentials()
+    if resolved is not None:
+        frozen = resolved.get_frozen_credentials()
+        options["AWS_ACCESS_KEY_ID"] = frozen.access_key
+        options["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
+        if frozen.token:
+            options["AWS_SESSION_TOKEN"] = frozen.token
+    options["AWS_REGION"] = session.region_name or "us-east-1"
+    parameters = getattr(credentials, "aws_client_parameters", None)
+    endpoint = getattr(parameters, "endpoint_url", None)
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    return DeltaLocation(LakeStorage("s3", root, s3_filesystem(bucket), threads=threads),
+                         options)
+
+
+def gcs_location(bucket: GcsBucket, path: str, threads: int | None,
+                 connect: bool = True) -> DeltaLocation:
+    """A lake in a GCS bucket, with the bucket block's service account."""
+    root = bucket_root(bucket.bucket, bucket.bucket_folder, path)
+    if not connect:
+        return DeltaLocation(LakeStorage("gcs", root, None, threads=threads))  # type: ignore[arg-type]
+    options: dict[str, Any] = {}
+    info = bucket.gcp_credentials.service_account_info
+    if info is not None:
+        options["google_service_account_key"] = json.dumps(info.get_secret_value())
+    elif bucket.gcp_credentials.service_account_file:
+        options["google_service_account"] = str(bucket.gcp_credentials.service_account_file)
+    return DeltaLocation(LakeStorage("gcs", root, gcs_filesystem(bucket), threads=threads),
+                         options)

@@ -1,0 +1,167 @@
+"""Staged writes on a Delta table: parts as data files, committed in one transaction.
+
+Each part (a Dask worker's rows, say) is written as Parquet files inside the
+table's folder, where no reader looks: a Delta table is what its log lists. The
+commit then publishes every part in one Delta transaction: for a new table (or an
+``append``) the staged files themselves are added to the log, unchanged; for an
+``upsert`` into an existing table a single MERGE reads them. Files never committed
+are removed by ``discard_staged`` or, later, by the table's ``vacuum``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
+from knot_prefect.blocks.warehouses.base import (
+    StagedPart,
+    WarehouseError,
+    WriteMode,
+    decode_schema,
+    table_exists_error,
+    to_arrow,
+    validate_write_mode,
+    warehouse_logger,
+)
+from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
+from knot_prefect.blocks.warehouses.delta.types import to_delta_types
+from knot_prefect.blocks.warehouses.delta.writes import merge
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.lake import staging as lake_staging
+from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, target_schema, unify
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from knot_prefect.blocks.warehouses.delta.location import DeltaLocation
+
+
+def stage(location: DeltaLocation, data: Any, table: str, stage_id: str, part: int,
+          unique_keys: Sequence[str] | None) -> StagedPart:
+    """Write a part's rows as data files of ``table``; see ``DeltaLake.stage``."""
+    frames: Iterable[Any] = [data] if _is_frame(data) else data
+    delta_frames = (to_delta_types(to_arrow(frame), table) for frame in frames)
+    return lake_staging.stage(location.storage, delta_frames, table, stage_id, part,
+                              unique_keys)
+
+
+def commit_staged(location: DeltaLocation, table: str, parts: Sequence[StagedPart],
+                  keys: Sequence[str], evolve: bool, check_unique: bool,
+                  mode: WriteMode) -> int:
+    """Publish the staged parts in one Delta transaction; see ``DeltaLake.commit_staged``."""
+    validate_write_mode(mode, keys)
+    name = TableName.parse(table)
+    keys = [validate_identifier(key, "upsert key") for key in keys]
+    parts = [part for part in parts if part.rows]
+    others = {part.table for part in parts} - {table}
+    if others:
+        raise WarehouseError(
+            f"commit_staged({table!r}) was given parts staged for {sorted(others)}: "
+            "commit each table's parts separately."
+        )
+    rows = sum(part.rows for part in parts)
+    if not rows:
+        warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
+        return 0
+    schemas = [decode_schema(part.schema) for part in parts if part.schema]
+    for part_schema in schemas:
+        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
+    paths = [entry["path"] for part in parts for entry in part.files]
+    if keys:
+        lake_staging.check_staged_keys(location.storage, name, paths, keys, table, check_unique)
+    current = open_table(location, name)
+    if current is not None and mode == "fail":
+        raise table_exists_error(table, f"the Delta lake at {location.location}")
+    with delta_errors(location, table):
+        if current is None or mode == "replace":
+            schema = unify(schemas, table)
+            _add_files(location, name, parts, schema, current, overwrite=current is not None)
+            return rows
+        schema = arrow_schema(current)
+        for part_schema in schemas:
+            check_compatible(part_schema, family_of_columns(schema), table, evolve)
+            schema = target_schema(schema, table_of(part_schema))
+        if mode == "append" and all(s == schema for s in schemas):
+            _add_files(location, name, parts, schema, current, overwrite=False)
+            return rows
+        source = _reader(location, name, parts, schema)
+        if mode == "append":
+            from deltalake import write_deltalake
+
+            write_deltalake(current, source, mode="append",
+                            schema_mode="merge" if schema != arrow_schema(current) else None)
+        else:
+            merge(current, source, keys, evolve=schema != arrow_schema(current))
+    discard_staged(location, parts)  # the MERGE wrote the rows into files of its own
+    return rows
+
+
+def discard_staged(location: DeltaLocation, parts: Sequence[StagedPart]) -> None:
+    """Remove the files of staged parts that will not be committed."""
+    lake_staging.discard_staged(location.storage, parts)
+
+
+def _add_files(location: DeltaLocation, name: TableName, parts: Sequence[StagedPart],
+               schema: pa.Schema, current: Any, overwrite: bool) -> None:
+    """Add the staged files to the log as they are: create, overwrite or append."""
+    from deltalake import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    if any(decode_schema(part.schema) != schema for part in parts if part.schema):
+        # Rare: a part's column type differs from the others' (say all-null there),
+        # so its rows are rewritten by a plain write.
+        from deltalake import write_deltalake
+
+        write_deltalake(current if current is not None else location.uri(name),
+                        _reader(location, name, parts, schema),
+                        mode="overwrite" if overwrite else "append" if current else "error",
+                        schema_mode="overwrite" if overwrite else None,
+                        storage_options=location.options)
+        discard_staged(location, parts)
+        return
+    storage = location.storage
+    now = int(time.time() * 1000)
+    actions = [
+        AddAction(path=entry["path"], size=storage.fs.size(storage.table_path(name, entry["path"])),
+                  partition_values={}, modification_time=now, data_change=True,
+                  stats=json.dumps({"numRecords": entry["rows"]}))
+        for part in parts for entry in part.files
+    ]
+    delta_schema = Schema.from_arrow(schema)
+    if current is None:
+        create_table_with_add_actions(location.uri(name), delta_schema, actions, mode="error",
+                                      storage_options=location.options)
+    else:
+        current.create_write_transaction(actions, mode="overwrite" if overwrite else "append",
+                                         schema=delta_schema)
+
+
+def _reader(location: DeltaLocation, name: TableName, parts: Sequence[StagedPart],
+            schema: pa.Schema) -> pa.RecordBatchReader:
+    """The staged rows, conformed to ``schema``, streamed one batch at a time."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    storage = location.storage
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            part_schema = decode_schema(part.schema) if part.schema else schema
+            files = [storage.table_path(name, entry["path"]) for entry in part.files]
+            source = pads.dataset(files, schema=part_schema, format="parquet",
+                                  filesystem=storage.arrow_filesystem)
+            for chunk in source.to_batches():
+                yield from conform(table_of(part_schema, chunk), schema, str(name)).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+
+def _is_frame(data: Any) -> bool:
+    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
+    module = type(data).__module__.split(".")[0]
+    return module in ("pandas", "polars", "pyarrow")

@@ -1,0 +1,63 @@
+"""Frames in the column types a Delta table holds.
+
+Delta keeps timestamps in microseconds, either UTC-adjusted (``timestamp``) or
+without a zone (``timestamp_ntz``), and has no unsigned integers nor times of day.
+Frames are converted before a write so that what a table holds is exactly what
+was sent: a conversion that would lose a value (nanoseconds, an unsigned integer
+past the signed range) is refused instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from knot_prefect.blocks.warehouses.base import SchemaMismatchError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def delta_type(data_type: pa.DataType, column: str, table: str) -> pa.DataType:
+    """The Arrow type a Delta table stores for ``data_type``.
+
+    Raises:
+        SchemaMismatchError: For a type Delta cannot hold (a time of day, a duration).
+    """
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(data_type):
+        return pa.timestamp("us", "UTC" if data_type.tz else None)
+    if pa.types.is_unsigned_integer(data_type):
+        return {8: pa.int16(), 16: pa.int32()}.get(data_type.bit_width, pa.int64())
+    if pa.types.is_time(data_type) or pa.types.is_duration(data_type):
+        raise SchemaMismatchError(
+            f"Column {column!r} of the frame for {table} is {data_type}, which a Delta "
+            "table cannot hold: convert it to a string or a number of seconds first."
+        )
+    if pa.types.is_dictionary(data_type):
+        return delta_type(data_type.value_type, column, table)
+    return data_type
+
+
+def to_delta_types(data: pa.Table, table: str) -> pa.Table:
+    """``data`` with every column in a type Delta holds, cast without loss.
+
+    Raises:
+        SchemaMismatchError: For a column Delta cannot hold, or a value that would
+            change (sub-microsecond timestamps, unsigned integers past 2**63).
+    """
+    import pyarrow as pa
+
+    fields = [field.with_type(delta_type(field.type, field.name, table))
+              for field in data.schema]
+    target = pa.schema(fields)
+    if target.equals(data.schema):
+        return data
+    try:
+        return data.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaMismatchError(
+            f"The frame for {table} has values a Delta table cannot hold unchanged ({exc}): "
+            "round timestamps to microseconds and keep integers within the signed 64-bit "
+            "range."
+        ) from exc

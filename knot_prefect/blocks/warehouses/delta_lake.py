@@ -1,0 +1,411 @@
+"""``DeltaLake``: tables as Delta Lake tables on a local folder, S3 or GCS.
+
+A Delta table is a folder of Parquet files and a transaction log (``_delta_log/``)
+that Spark, Trino, DuckDB, Polars, Snowflake and BigQuery read as a table. Every
+write is one Delta transaction (delta-rs): readers see the version before it or the
+version after it, never a part. Each committed write makes a new table version,
+and any version can be read again (:meth:`DeltaLake.read_table_arrow` with
+``version=``), which is what prediction lineage pins.
+
+Queries run in DuckDB over the tables they name, each registered as an Arrow
+dataset at one version.
+
+The block holds the configuration and the public methods; the work is done by the
+modules of :mod:`knot_prefect.blocks.warehouses.delta`, one concept each.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, model_validator
+
+from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.optional import optional_block
+from knot_prefect.blocks.warehouses._common import check_columns_exist, prepare_frame
+from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
+from knot_prefect.blocks.warehouses.delta import query, staging, writes
+from knot_prefect.blocks.warehouses.delta.location import (
+    DeltaLocation,
+    gcs_location,
+    local_location,
+    s3_location,
+)
+from knot_prefect.blocks.warehouses.delta.tables import (
+    delta_errors,
+    table_names,
+    table_or_raise,
+)
+from knot_prefect.blocks.warehouses.delta.types import to_delta_types
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.lake import staging as lake_staging
+from knot_prefect.settings import get_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from prefect_aws import S3Bucket
+    from prefect_gcp import GcsBucket
+else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
+    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
+    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
+
+__all__ = ["DeltaLake"]
+
+if importlib.util.find_spec("deltalake") is None:  # hides the block without its extra
+    raise ModuleNotFoundError(
+        "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
+    )
+
+_DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
+
+
+class DeltaLake(Warehouse):
+    """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
+
+    Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
+    every :meth:`commit_staged` is one Delta transaction. Concurrent writers are
+    safe: delta-rs commits a new version with a put-if-absent (an atomic create on a
+    local folder, S3's and GCS's conditional writes); a commit that conflicts with
+    another writer's raises :class:`ConcurrentWriteError`, nothing of it is
+    committed, and retrying is safe (the I/O tasks retry it).
+
+    Examples:
+        Write and query a table on a local folder:
+
+        >>> import tempfile, pandas as pd
+        >>> lake = DeltaLake(path=tempfile.mkdtemp())
+        >>> lake.write(pd.DataFrame({"id": [1, 2], "score": [0.5, 0.9]}), "scores").rows
+        2
+        >>> lake.read("SELECT id FROM scores WHERE score > :s", {"s": 0.6})["id"].tolist()
+        [2]
+        >>> lake.table_version("scores")
+        0
+    """
+
+    _block_type_name = "Delta Lake"
+    _description = (
+        "Tables as Delta Lake tables (delta-rs) on a local folder, on S3 or on GCS: every "
+        "write one Delta transaction, every version readable again, queried with DuckDB."
+    )
+    _documentation_url = f"{DOCS_BASE_URL}/delta-lake.md"  # type: ignore[assignment]
+    _code_example = """
+```python
+from knot_prefect import DeltaLake
+
+lake = DeltaLake.load("BLOCK_NAME")
+lake.write(frame, "features.daily", mode="upsert", keys=["id"])
+recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
+```
+"""
+
+    path: str = Field(
+        default="",
+        description=(
+            "Folder of the lake: a local folder when no bucket is set (default: "
+            "'delta' in the knot home), otherwise a folder inside the bucket."
+        ),
+    )
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
+    )
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
+    )
+    threads: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "DuckDB threads per query; empty uses every core (set 1 on Dask workers "
+            "that run one task per core)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_storage(self) -> DeltaLake:
+        if self.s3_bucket is not None and self.gcs_bucket is not None:
+            raise ValueError(
+                "DeltaLake takes s3_bucket or gcs_bucket, not both: clear one of them."
+            )
+        return self
+
+    # -- location ------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
+        return self._location(connect=False).location
+
+    def table_uri(self, name: str) -> str:
+        """The URI of a table, as Spark, DuckDB or Polars open it (``s3://...``)."""
+        return self._location(connect=False).uri(TableName.parse(name))
+
+    def _location(self, connect: bool = True) -> DeltaLocation:
+        if self.s3_bucket is not None:
+            return s3_location(self.s3_bucket, self.path, self.threads, connect)
+        if self.gcs_bucket is not None:
+            return gcs_location(self.gcs_bucket, self.path, self.threads, connect)
+        return local_location(self.path, get_settings().home / "delta", self.threads)
+
+    # -- reads ---------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
+
+        Args:
+            sql: The query; tables are named as ``table`` or ``schema.table`` and
+                values as ``:name`` placeholders.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        with query.query(self._location(), sql, params) as relation:
+            return relation.to_arrow_table()
+
+    def read_versioned(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        versions: Mapping[str, int] | None = None,
+    ) -> tuple[pa.Table, dict[str, int]]:
+        """Run a query at pinned table versions; return the result and the versions read.
+
+        Args:
+            sql: The query, as for :meth:`read_arrow`.
+            params: Values bound to the placeholders.
+            versions: The version to read of some tables (``{"scores": 3}``); the
+                others are read at their latest version.
+
+        Returns:
+            The result, and the version of every table the query read.
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> _ = lake.write(pd.DataFrame({"id": [1]}), "ids")
+            >>> _ = lake.write(pd.DataFrame({"id": [2]}), "ids")
+            >>> rows, read = lake.read_versioned("SELECT id FROM ids", versions={"ids": 0})
+            >>> rows.column("id").to_pylist(), read
+            ([1], {'ids': 0})
+        """
+        seen: dict[str, int] = {}
+        with query.query(self._location(), sql, params, versions, seen) as relation:
+            return relation.to_arrow_table(), seen
+
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
+        with query.query(self._location(), sql, params) as relation:
+            for batch in relation.to_arrow_reader(batch_rows):
+                if batch.num_rows > batch_rows:
+                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
+                elif batch.num_rows:
+                    yield batch
+
+    def read_table_arrow(
+        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
+    ) -> pa.Table:
+        """Read a whole table, or some of its columns, as a pyarrow Table.
+
+        Args:
+            name: ``"table"`` or ``"schema.table"``.
+            columns: The columns to read (all when None).
+            version: The table version to read (the latest when None).
+        """
+        table = TableName.parse(name)
+        location = self._location()
+        with delta_errors(location, name):
+            dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
+        if columns is not None:
+            for column in columns:
+                validate_identifier(column, "column name")
+            check_columns_exist(columns, dataset.schema.names, str(table))
+        return dataset.to_table(columns=list(columns) if columns is not None else None)
+
+    def table_version(self, name: str) -> int:
+        """The table's current version (0 after the first write, +1 per commit)."""
+        return int(table_or_raise(self._location(), TableName.parse(name)).version())
+
+    # -- writes --------------------------------------------------------------------
+    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
+        """``prepare_frame``, then the column types Delta holds (see ``delta.types``)."""
+        return to_delta_types(prepare_frame(data, table), table)
+
+    def _write_arrow(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        return writes.write_table(self._location(), data, table, mode, keys, evolve)
+
+    # -- staged writes -------------------------------------------------------------
+    @staticmethod
+    def new_stage_id() -> str:
+        """A fresh id for a staged write: pass it to every :meth:`stage` call of it."""
+        return lake_staging.new_stage_id()
+
+    def stage(
+        self,
+        data: Any,
+        table: str,
+        stage_id: str,
+        part: int = 0,
+        unique_keys: Sequence[str] | None = None,
+    ) -> StagedPart:
+        """Write rows as data files in ``table``'s folder that no reader sees until committed.
+
+        A Delta table is what its log lists, so staged files are invisible until
+        :meth:`commit_staged` adds them. Many processes may stage parts of one write
+        at the same time; staging the same ``(stage_id, part)`` again (a retried task)
+        overwrites the part's files.
+
+        Args:
+            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
+                to the files one at a time).
+            table: ``"table"`` or ``"schema.table"``.
+            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
+            part: This part's number, distinct within the staged write.
+            unique_keys: Check that these columns are never null and unique together
+                within the part.
+
+        Returns:
+            The staged part, to pass to :meth:`commit_staged`.
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> stage = lake.new_stage_id()
+            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
+            >>> lake.table_exists("scores")
+            False
+            >>> lake.commit_staged("scores", [part], keys=["id"])
+            2
+            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
+            [2]
+        """
+        return staging.stage(self._location(), data, table, stage_id, part, unique_keys)
+
+    def commit_staged(
+        self,
+        table: str,
+        parts: Sequence[StagedPart],
+        keys: Sequence[str] = (),
+        evolve: bool = False,
+        check_unique: bool = True,
+        mode: WriteMode = "upsert",
+    ) -> int:
+        """Publish every staged part in ONE Delta transaction.
+
+        A new table (and an ``append`` or ``replace``) takes the staged files into its
+        log as they are; an ``upsert`` into an existing table is one MERGE reading
+        them. Until the commit nothing is visible; a failure commits nothing (the
+        staged files stay until :meth:`discard_staged`).
+
+        Args:
+            table: ``"table"`` or ``"schema.table"``; created when missing.
+            parts: What :meth:`stage` returned, for every part of the write.
+            keys: Columns identifying a row (required by ``upsert``).
+            evolve: Allow new columns to be added to an existing table.
+            check_unique: Check that no key is staged twice.
+            mode: ``upsert`` (default), ``append``, ``replace`` or ``fail``.
+
+        Returns:
+            Rows published.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key, new columns without
+                ``evolve``, or types the table cannot hold.
+            ConcurrentWriteError: When another writer's commit conflicts (nothing is
+                committed; committing again is safe).
+        """
+        return staging.commit_staged(self._location(), table, parts, keys, evolve,
+                                     check_unique, mode)
+
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Remove the files of staged parts that will not be committed."""
+        staging.discard_staged(self._location(), parts)
+
+    # -- maintenance ---------------------------------------------------------------
+    def vacuum(self, name: str, retain_hours: float = 168.0) -> list[str]:
+        """Delete data files no version younger than ``retain_hours`` uses.
+
+        Replaced and merged rows, and staged parts never committed, leave files
+        behind; versions older than ``retain_hours`` can no longer be read after.
+
+        Returns:
+            The files deleted, relative to the table.
+        """
+        location = self._location()
+        with delta_errors(location, name):
+            delta_table = table_or_raise(location, TableName.parse(name))
+            return list(delta_table.vacuum(retention_hours=int(retain_hours), dry_run=False,
+                                           enforce_retention_duration=False))
+
+    def optimize(self, name: str) -> dict[str, Any]:
+        """Compact the table's small files into larger ones (a new version, same rows).
+
+        Returns:
+            delta-rs's metrics (files added and removed, among others).
+        """
+        location = self._location()
+        with delta_errors(location, name):
+            delta_table = table_or_raise(location, TableName.parse(name))
+            return dict(delta_table.optimize.compact())
+
+    # -- other ---------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``"table"`` or ``"schema.table"``) is a Delta table."""
+        from deltalake import DeltaTable
+
+        location = self._location()
+        with delta_errors(location, name):
+            return bool(DeltaTable.is_deltatable(location.uri(TableName.parse(name)),
+                                                 storage_options=location.options))
+
+    def list_tables(self) -> list[str]:
+        """The lake's tables, as ``table`` or ``schema.table``, sorted."""
+        return table_names(self._location())
+
+    def drop_table(self, name: str, missing_ok: bool = False) -> None:
+        """Remove a table: its log first (it stops being a table), then its files.
+
+        Args:
+            name: ``"table"`` or ``"schema.table"``.
+            missing_ok: Do nothing, instead of raising, when the table does not exist.
+        """
+        table = TableName.parse(name)
+        location = self._location()
+        if not self.table_exists(name):
+            if missing_ok:
+                return
+            table_or_raise(location, table)
+        storage = location.storage
+        storage.fs.rm(storage.table_path(table, "_delta_log"), recursive=True)
+        storage.fs.rm(storage.table_dir(table), recursive=True)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
+
+        A Delta lake changes through :meth:`write` (one transaction each), so DML and
+        other DDL raise a :class:`WarehouseError` that says what to use.
+        """
+        import duckdb
+
+        drop = _DROP.fullmatch(sql)
+        if len(duckdb.extract_statements(sql)) == 1 and drop and not params:
+            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
+            return
+        raise WarehouseError(
+            "A Delta lake runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
+            "change tables with write(...) (append, replace, upsert) and query them with read()."
+        )
+
+    def check_connection(self) -> str:
+        """List the lake's tables.
+
+        Returns:
+            The lake's location and how many tables it holds.
+        """
+        return f"Delta lake at {self.location}: {len(self.list_tables())} table(s)"
