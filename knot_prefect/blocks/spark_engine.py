@@ -53,7 +53,9 @@ class SparkEngine(KnotBlock):
 from knot_prefect import SparkEngine
 from knot_prefect.flows import batch_inference_flow
 
-SparkEngine(master="spark://spark-master:7077").save("BLOCK_NAME")
+spark_engine = SparkEngine.load("BLOCK_NAME")
+with spark_engine.session() as spark:
+    print(spark.version)
 batch_inference_flow(spec="churn", spark="BLOCK_NAME")
 ```
 """

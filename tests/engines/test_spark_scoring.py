@@ -35,18 +35,28 @@ def data_files(lake: Any, table: str) -> list[str]:
     return sorted(p.name for p in (Path(lake.location) / table / "data").glob("*.parquet"))
 
 
-@pytest.mark.parametrize(("kind", "entity_sql"), [
-    ("regressor", "rows_to_score"),  # Spark reads the lake table's files itself
-    ("classifier", QUERY),           # Spark tasks read key ranges through the lake
-])
+@pytest.fixture(scope="module")
+def scored(scoring_models: dict[str, str], lake: Any, spark_session: Any) -> dict[str, Any]:
+    """Each model scored in the flow process and on Spark: the tables, by kind."""
+    summaries = {}
+    for kind, entity_sql in (
+        ("regressor", "rows_to_score"),  # Spark reads the lake table's files itself
+        ("classifier", QUERY),           # Spark tasks read key ranges through the lake
+    ):
+        model = scoring_models[kind]
+        summaries[kind] = (
+            score(model, f"{kind}_in_process", entity_sql=entity_sql),
+            score(model, f"{kind}_on_spark", entity_sql=entity_sql, spark=SPARK,
+                  partition_rows=100),
+        )
+    return summaries
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
 def test_spark_scores_the_same_rows_to_the_same_predictions_as_the_flow_process(
-    kind: str, entity_sql: str, scoring_models: dict[str, str], lake: Any,
-    spark_session: Any,
+    kind: str, scored: dict[str, Any], lake: Any,
 ) -> None:
-    model = scoring_models[kind]
-    expected = score(model, f"{kind}_in_process", entity_sql=entity_sql)
-    summary = score(model, f"{kind}_on_spark", entity_sql=entity_sql, spark=SPARK,
-                    partition_rows=100)
+    expected, summary = scored[kind]
     assert summary["rows_read"] == summary["rows_published"] == expected["rows_published"]
     assert summary["rows_published"] == ROWS
     reference = published(lake, f"{kind}_in_process")
@@ -68,27 +78,26 @@ def test_spark_scores_the_same_rows_to_the_same_predictions_as_the_flow_process(
 
 
 def test_a_failed_spark_run_publishes_nothing_and_leaves_no_staged_files(
-    scoring_models: dict[str, str], lake: Any, spark_session: Any,
+    scoring_models: dict[str, str], lake: Any, scored: dict[str, Any],
 ) -> None:
-    model = scoring_models["regressor"]
-    score(model, "guarded", spark=SPARK)
-    before, files_before = published(lake, "guarded"), data_files(lake, "guarded")
+    model, table = scoring_models["regressor"], "regressor_on_spark"
+    before, files_before = published(lake, table), data_files(lake, table)
 
     # Every Spark task stages its rows, then the bounds check fails in the flow.
-    state = score(model, "guarded", spark=SPARK, prediction_bounds=[-0.1, 0.1],
+    state = score(model, table, spark=SPARK, prediction_bounds=[-0.1, 0.1],
                   return_state=True)
-    assert state.is_failed() and "guarded-prediction-m" in state.message
-    pd.testing.assert_frame_equal(published(lake, "guarded"), before)
-    assert data_files(lake, "guarded") == files_before
+    assert state.is_failed() and f"{table}-prediction-m" in state.message
+    pd.testing.assert_frame_equal(published(lake, table), before)
+    assert data_files(lake, table) == files_before
 
     # One Spark task fails (a null key) after the others staged their parts.
     lake.write(pd.DataFrame({"customer_id": [None], "x1": [0.0], "x2": [0.0]}).astype(
         {"customer_id": "Int64"}), "with_null_key", mode="replace")
-    state = score(model, "guarded", spark=SPARK, return_state=True, entity_sql=(
+    state = score(model, table, spark=SPARK, return_state=True, entity_sql=(
         "select * from rows_to_score union all select * from with_null_key"))
     assert state.is_failed() and "customer_id" in state.message
-    pd.testing.assert_frame_equal(published(lake, "guarded"), before)
-    assert data_files(lake, "guarded") == files_before
+    pd.testing.assert_frame_equal(published(lake, table), before)
+    assert data_files(lake, table) == files_before
 
 
 def test_spark_scoring_refuses_what_it_cannot_do(
