@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.errors import ConfigurationError
+from knot_prefect.errors import ConfigurationError, KnotError
 from knot_prefect.flows.scoring import PredictionStats, plan_partitions, with_lineage
 
 if TYPE_CHECKING:
@@ -183,24 +183,47 @@ def score_and_stage(
                 frame = batch.select(keys).to_pandas()
                 yield with_lineage(frame.join(predictions), lineage)
 
-        part = warehouse.stage(with_predictions(), output_table, stage_id, number,
-                               unique_keys=keys)
-        encoded = _encode((part, stats, read[0]))
+        try:
+            part = warehouse.stage(with_predictions(), output_table, stage_id, number,
+                                   unique_keys=keys)
+        except KnotError as error:
+            # Bad rows or a bad model: retrying cannot help. Reported as the task's
+            # result, so the job ends normally and every other task's part comes back
+            # to be discarded (a failed job would cancel tasks that may have staged).
+            for _ in batches:
+                pass
+            yield pa.RecordBatch.from_pydict({"part": [_encode(_TaskResult(error=error))]})
+            return
+        encoded = _encode(_TaskResult(part, stats, read[0]))
         collector.add(encoded)
         yield pa.RecordBatch.from_pydict({"part": [encoded]})
 
     staged = scored.mapInArrow(stage_partition, "part string")
     try:
-        results = [_decode(row["part"]) for row in staged.collect()]
+        results: list[_TaskResult] = [_decode(row["part"]) for row in staged.collect()]
     except BaseException:
         warehouse.discard_staged(collector.parts())
         raise
+    parts = [result.part for result in results if result.part is not None]
+    errors = [result.error for result in results if result.error is not None]
+    if errors:
+        warehouse.discard_staged(parts)
+        raise errors[0]
     total = PredictionStats()
-    for _, stats, _ in results:
-        total.merge(stats)
-    return SparkScoring(rows_read=sum(read for _, _, read in results), stats=total,
-                        parts=[part for part, _, _ in results],
-                        spark_partitions=len(results))
+    for result in results:
+        total.merge(result.stats)
+    return SparkScoring(rows_read=sum(result.rows for result in results), stats=total,
+                        parts=parts, spark_partitions=len(results))
+
+
+@dataclass(frozen=True)
+class _TaskResult:
+    """What one Spark task sends back: its staged part and statistics, or its error."""
+
+    part: StagedPart | None = None
+    stats: PredictionStats = field(default_factory=PredictionStats)
+    rows: int = 0
+    error: KnotError | None = None
 
 
 def _input_columns(model: Any, columns: list[str], keys: list[str]) -> list[str]:
@@ -298,4 +321,4 @@ class _PartCollector:
     def parts(self) -> list[StagedPart]:
         if self.accumulator is None:
             return []
-        return [_decode(text)[0] for text in self.accumulator.value]
+        return [_decode(text).part for text in self.accumulator.value]
