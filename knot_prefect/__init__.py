@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from knot_prefect.blocks.contract import DataContract as DataContract
     from knot_prefect.blocks.feast_store import FeastFeatureStore as FeastFeatureStore
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking as MLflowTracking
+    from knot_prefect.blocks.spark_engine import SparkEngine as SparkEngine
     from knot_prefect.blocks.warehouses.base import Warehouse as Warehouse
     from knot_prefect.blocks.warehouses.base import WriteResult as WriteResult
     from knot_prefect.blocks.warehouses.bigquery import BigQueryWarehouse as BigQueryWarehouse

@@ -19,6 +19,7 @@ BLOCK_MODULES: dict[str, str] = {
     "DataContract": "knot_prefect.blocks.contract",
     "ComputeProfile": "knot_prefect.blocks.compute_profile",
     "ModelSpec": "knot_prefect.blocks.model_spec",
+    "SparkEngine": "knot_prefect.blocks.spark_engine",
 }
 
 # Block classes that need an integration only an extra installs: name -> (package, extra).

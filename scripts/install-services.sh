@@ -17,6 +17,7 @@ main() {
   # The browser test drives Prefect's UI in Debian's Chromium (never a downloaded browser).
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)  # Spark's JVM
 
   if [ ${#missing[@]} -eq 0 ]; then
     return 0

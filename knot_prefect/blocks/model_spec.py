@@ -121,6 +121,10 @@ class ModelSpec(KnotBlock):
     tracking: str | None = Field(
         default=None, description="MLflowTracking block document; local-mlflow when empty."
     )
+    spark: str | None = Field(
+        default=None,
+        description="SparkEngine block document batch inference scores on; none when empty.",
+    )
 
     @property
     def rows_to_score(self) -> str:

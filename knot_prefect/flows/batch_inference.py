@@ -61,6 +61,7 @@ def batch_inference_flow(
     dask_address: str | None = None,
     dask_workers: int = 2,
     partition_rows: int | None = None,
+    spark: str | None = None,
 ) -> Any:
     """Score entity rows and upsert the predictions, each row carrying its lineage.
 
@@ -101,6 +102,13 @@ def batch_inference_flow(
     before it is staged.
 
     On every warehouse and every path, a failed run publishes nothing.
+
+    Spark: with ``spark`` (a SparkEngine block document, or the spec's ``spark``) the
+    rows are read by Spark (a local ParquetLake table's files directly, any other
+    warehouse range by range through knot), the model is applied with MLflow's
+    ``spark_udf``, and each Spark task stages its predictions with the lineage
+    columns; the flow commits every part at once (see docs/scale-out.md). The model's
+    inputs must be columns of the rows (``feature_source="warehouse"``, no contract).
 
     Predictions have one shape per task: ``prediction`` (the value, or the label of a
     classifier), ``probability`` (binary: of the positive class) or one
@@ -144,6 +152,8 @@ def batch_inference_flow(
         dask_workers: Worker processes of the temporary local cluster.
         partition_rows: Rows per partition when scoring next to the data (default: a
             multiple of the worker count of partitions of at most 4M rows).
+        spark: SparkEngine block document to score on (Spark reads, scores and stages
+            the rows; the flow commits once).
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
@@ -209,7 +219,8 @@ def batch_inference_flow(
             scored_at=scored_at,
         )
 
-    with scoring_runner(dask_address, dask_workers) as runner:
+    spark = given.value(spark, "spark")
+    with scoring_runner(None if spark else dask_address, dask_workers) as runner:
         job = _ScoringJob(warehouse_block, runner, inputs, entity_sql, entity_params,
                           key_columns, output_table, batch_rows, partition_rows,
                           prediction_bounds, model_and_lineage)
@@ -219,7 +230,9 @@ def batch_inference_flow(
         on_workers = runner is not None and warehouse_block.shared_by_processes()
         next_to_data = (feature_source == "warehouse" and inputs.contract_block is None
                         and (on_workers if runner is not None else not stream))
-        if next_to_data:
+        if spark is not None:
+            outcome = _score_on_spark(job, spark, dask_address, tracking_block)
+        elif next_to_data:
             outcome = _score_key_ranges(job)
         elif stream:
             outcome = _score_streamed(job)
@@ -328,6 +341,47 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
         "Scored %d rows in %d partition(s) %s, each read from and staged in the warehouse "
         "by the process scoring it.", total, len(plan), where)
     return _Outcome(model, total, 0, stats.rows, published)
+
+
+def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None,
+                    tracking: Any) -> _Outcome:
+    """Score on Spark: tasks read, score and stage; the flow checks and commits once."""
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.spark_engine import SparkEngine
+    from knot_prefect.errors import ConfigurationError
+    from knot_prefect.flows.spark_scoring import rows_frame, score_and_stage
+    from knot_prefect.tasks import check
+
+    if dask_address is not None:
+        raise ConfigurationError(
+            "batch_inference_flow scores on one engine: pass spark= or dask_address=, "
+            "not both.")
+    if job.inputs.source != "warehouse" or job.inputs.contract_block is not None:
+        raise ConfigurationError(
+            "Scoring on Spark reads the model's inputs as columns of the rows to score: "
+            "use feature_source='warehouse' and no contract (validate the rows with "
+            "data_quality_flow first), or score without spark=.")
+    engine = resolve_block(engine_name, SparkEngine, parameter="spark")
+    warehouse = job.warehouse
+    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
+    probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
+    keys = _key_columns(probe.to_pandas(), job.key_columns)
+    model, lineage = job.model_and_lineage()
+    with engine.session() as session:
+        rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params, keys,
+                          job.partition_rows)
+        scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
+                                  job.output_table, tracking)
+    try:
+        run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
+        published = warehouse.commit_staged(job.output_table, scoring.parts, keys)
+    except BaseException:
+        warehouse.discard_staged(scoring.parts)
+        raise
+    get_run_logger().info(
+        "Scored %d rows on Spark (%s) in %d partition(s), each staged by its Spark task.",
+        scoring.rows_read, engine.master, scoring.spark_partitions)
+    return _Outcome(model, scoring.rows_read, 0, scoring.stats.rows, published)
 
 
 def _score_streamed(job: _ScoringJob) -> _Outcome:

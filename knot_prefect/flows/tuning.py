@@ -40,6 +40,7 @@ def tuning_flow(
     trial_retries: int = 0,
     search_name: str | None = None,
     spec: str | None = None,
+    trial_resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Search hyperparameters: one Prefect task and one nested MLflow run per trial.
 
@@ -74,12 +75,16 @@ def tuning_flow(
         runner: None for the flow's own task runner (threads by default, or the
             ``DaskTaskRunner`` given with ``tuning_flow.with_options(task_runner=...)``);
             ``"dask"`` (or ``"local"``) for a temporary local Dask cluster; or
-            ``"tcp://HOST:PORT"`` of a running Dask scheduler.
+            ``"tcp://HOST:PORT"`` of a running Dask scheduler; ``"ray"`` for a temporary
+            local Ray (``dask_workers`` CPUs) or ``"ray://HOST:PORT"`` of a Ray cluster
+            (prefect-ray's ``RayTaskRunner``).
         dask_workers: Worker processes of the temporary local cluster (one thread each).
         trial_retries: Retries of a failed trial task; a retry resumes its MLflow run.
         search_name: Name of the search's MLflow run (default ``"tuning-<metric>"``).
         spec: ModelSpec block document name, or the path of a model spec YAML file;
             gives ``model_name`` and ``tracking`` when they are not passed.
+        trial_resources: On Ray, what each trial asks for (``num_cpus``, ``num_gpus``,
+            ``memory``, ``resources``), e.g. ``{"num_cpus": 1, "num_gpus": 1}``.
 
     Returns:
         A summary: the search's MLflow run, the best trial (number, parameters,
@@ -123,7 +128,8 @@ def tuning_flow(
     given = settle("tuning_flow", spec)
     model_name = given.value(model_name, "model_name")
     tracking = given.value(tracking, "tracking")
-    _check_options(metric, mode, alias, runner, dask_workers, trial_retries)
+    _check_options(metric, mode, alias, runner, dask_workers, trial_retries,
+                   trial_resources)
     function = import_callable(train_fn) if isinstance(train_fn, str) else train_fn
     if not callable(function):
         raise ConfigurationError(
@@ -151,7 +157,7 @@ def tuning_flow(
         })
         mlflow.log_dict(_plain(search_space), "search_space.json")
         records = _run_trials(function, points, metric, block, parent_id, runner,
-                              dask_workers, trial_retries)
+                              dask_workers, trial_retries, trial_resources)
         _record_failures(block, search.info.experiment_id, parent_id, records)
         ranked = rank(records, metric, mode)
         finished = [r for r in ranked if r.status == "FINISHED"]
@@ -209,7 +215,10 @@ def tuning_flow(
 
 
 def _check_options(metric: str, mode: str, alias: str, runner: str | None,
-                   dask_workers: int, trial_retries: int) -> None:
+                   dask_workers: int, trial_retries: int,
+                   trial_resources: dict[str, Any] | None = None) -> None:
+    from knot_prefect.flows.ray_runner import is_ray_runner, task_resources
+
     if not metric:
         raise ConfigurationError("metric is empty: name the metric train_fn returns.")
     if mode not in ("max", "min"):
@@ -219,11 +228,18 @@ def _check_options(metric: str, mode: str, alias: str, runner: str | None,
             "alias='champion' is refused: a search proposes a challenger; the champion "
             "moves only through promote, which compares both on the same data."
         )
-    if runner is not None and runner not in TEMPORARY_CLUSTERS and "://" not in runner:
+    if runner is not None and runner not in TEMPORARY_CLUSTERS and "://" not in runner \
+            and not is_ray_runner(runner):
         raise ConfigurationError(
             f"runner {runner!r} is not a scheduler address: pass None (the flow's task "
-            "runner), 'dask' for a temporary local cluster, or 'tcp://HOST:PORT'."
+            "runner), 'dask' for a temporary local cluster, 'tcp://HOST:PORT', 'ray' "
+            "for a temporary local Ray or 'ray://HOST:PORT'."
         )
+    if trial_resources and not is_ray_runner(runner):
+        raise ConfigurationError(
+            "trial_resources are asked of Ray: pass runner='ray' or 'ray://HOST:PORT' "
+            "with them (Dask workers and threads take every trial as it comes).")
+    task_resources(trial_resources)
     if dask_workers < 1:
         raise ConfigurationError(f"dask_workers must be at least 1, not {dask_workers}.")
     if trial_retries < 0:
@@ -242,9 +258,10 @@ def _portable(block: MLflowTracking) -> MLflowTracking:
 
 def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metric: str,
                 block: MLflowTracking, parent_id: str, runner: str | None, workers: int,
-                retries: int) -> list[TrialRecord]:
+                retries: int, resources: dict[str, Any] | None = None) -> list[TrialRecord]:
     """Map the trials over the chosen task runner and wait for every one of them."""
     from knot_prefect.flows.dask_runner import LOCAL_CLUSTER, started_dask_runner
+    from knot_prefect.flows.ray_runner import is_ray_runner, started_ray_runner
     from knot_prefect.tuning.trial import LOCK_RETRIES, RetryTrial, run_trial
 
     trial = run_trial.with_options(retries=retries + LOCK_RETRIES, retry_delay_seconds=1,
@@ -261,6 +278,11 @@ def _run_trials(function: Callable[..., Any], points: list[dict[str, Any]], metr
         futures = trial.map(**parameters)
         return [_record(future, point, i) for i, (future, point)
                 in enumerate(zip(futures, points, strict=True))]
+    if is_ray_runner(runner):
+        with started_ray_runner(runner, workers, resources) as ray_runner:
+            futures = ray_runner.map(trial, parameters)  # type: ignore[arg-type]
+            return [_record(future, point, i) for i, (future, point)
+                    in enumerate(zip(futures, points, strict=True))]
     address = LOCAL_CLUSTER if runner in TEMPORARY_CLUSTERS else runner
     with started_dask_runner(address, workers) as dask_runner:
         futures = dask_runner.map(trial, parameters)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ PROBES = Path(__file__).with_name("extra_probes.py")
 # Block types registered by every extra (their heavy imports wait until used), and the
 # ones only an extra's integration makes importable.
 COMMON_BLOCKS = {"DuckDB Warehouse", "SQL Warehouse", "Parquet Lake", "MLflow Tracking",
-                 "Feast Feature Store", "Data Contract", "Compute Profile", "knot Model Spec"}
+                 "Feast Feature Store", "Data Contract", "Compute Profile", "knot Model Spec",
+                 "Spark Engine"}
 EXTRA_BLOCKS = {"gcp": {"Knot BigQuery Warehouse"}, "snowflake": {"Snowflake Warehouse"}}
 # Test tools installed beside an extra: emulators of the service its blocks talk to.
 TOOLS = {"snowflake": ("fakesnow",)}

@@ -86,6 +86,7 @@ def world(
         MLflowTracking,
         ParquetLake,
         SnowflakeWarehouse,
+        SparkEngine,
         SqlWarehouse,
     )
     from knot_prefect.demo.data import DATASET_END
@@ -202,6 +203,8 @@ def world(
                     private_key_passphrase=canary("snowflake-passphrase")),
                 database="d", warehouse="w",
             ),
+            "canary-spark": SparkEngine(master="sc://127.0.0.1:9", secret_conf={
+                "token": canary("spark-connect-token")}),
         }
         for name, block in documents.items():
             block.save(name, overwrite=True)

@@ -1,0 +1,82 @@
+"""One local Spark (``local[2]``) for every Spark test, and a small scoring world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROWS = 240
+TRACKING = "engines-mlflow"
+SPARK = "engines-spark"
+REGRESSOR, CLASSIFIER = "spark-regressor", "spark-classifier"
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """A ``local[2]`` SparkSession (no UI) that flows given ``spark=`` reuse."""
+    pytest.importorskip("pyspark")
+    from knot_prefect.blocks.spark_engine import SparkEngine
+
+    engine = SparkEngine(master="local[2]", app_name="knot-tests",
+                         conf={"spark.ui.enabled": "false",
+                               "spark.sql.shuffle.partitions": "2"})
+    session = engine.start()
+    yield session
+    session.stop()
+
+
+def rows() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"customer_id": np.arange(1, ROWS + 1),
+                         "x1": rng.normal(size=ROWS), "x2": rng.normal(size=ROWS)})
+
+
+@pytest.fixture(scope="module")
+def scoring_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A regressor and a binary classifier (probabilities) of x1, x2, alias champion."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+    from knot_prefect.tasks.mlflow_registry import register_model
+    from knot_prefect.tracking.runs import tracked_run
+
+    folder = tmp_path_factory.mktemp("engines-mlflow")
+    block = MLflowTracking(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+                           artifact_location=(folder / "artifacts").as_uri(),
+                           experiment_name="engines")
+    block.save(TRACKING, overwrite=True)
+    data = rows()
+    features = data[["x1", "x2"]]
+    regressor = LinearRegression().fit(features, data["x1"] + 0.5 * data["x2"])
+    classifier = LogisticRegression().fit(features, (data["x1"] > data["x2"]).astype(int))
+    for name, estimator, method in ((REGRESSOR, regressor, "predict"),
+                                    (CLASSIFIER, classifier, "predict_proba")):
+        with tracked_run(block, run_name=name):
+            info = mlflow.sklearn.log_model(
+                estimator, name="model", pip_requirements=["scikit-learn"],
+                serialization_format="cloudpickle", pyfunc_predict_fn=method,
+                signature=infer_signature(features, getattr(estimator, method)(features)))
+        version = register_model.fn(info.model_uri, name, block).version
+        block.get_client().set_registered_model_alias(name, "champion", str(version))
+    return {"regressor": REGRESSOR, "classifier": CLASSIFIER}
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> Any:
+    """A ParquetLake (document ``engines-lake``) holding the rows to score."""
+    from knot_prefect.blocks.spark_engine import SparkEngine
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
+
+    folder: Path = tmp_path_factory.mktemp("engines-lake")
+    block = ParquetLake(path=str(folder), rows_per_file=100)
+    block.write(rows(), "rows_to_score", mode="replace")
+    block.save("engines-lake", overwrite=True)
+    SparkEngine(master="local[2]").save(SPARK, overwrite=True)
+    return block

@@ -1,0 +1,51 @@
+"""``tuning_flow`` on Ray (prefect-ray's ``RayTaskRunner`` on a local Ray the flow starts):
+the same trials, metrics and best trial as the default runner."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from knot_prefect.blocks.mlflow_tracking import MLflowTracking
+from knot_prefect.errors import ConfigurationError
+from knot_prefect.flows import tuning_flow
+from tests.tuning import trainers
+
+pytestmark = pytest.mark.heavy
+
+ALPHAS = {"alpha": {"kind": "log_uniform", "low": 0.01, "high": 100.0}}
+
+
+def search(tracking: MLflowTracking, **options: Any) -> dict[str, Any]:
+    return tuning_flow(train_fn=trainers.linear_model, search_space=ALPHAS, trials=4,
+                       metric="rmse", mode="min", seed=11, tracking=tracking, **options)
+
+
+def test_ray_runs_the_same_trials_to_the_same_best_trial_as_threads(
+    mlflow_server: str,
+) -> None:
+    pytest.importorskip("prefect_ray")
+    tracking = MLflowTracking(tracking_uri=mlflow_server,
+                              experiment_name=f"ray-{uuid.uuid4().hex[:8]}")
+    threads = search(tracking)
+    on_ray = search(tracking, runner="ray", dask_workers=2,
+                    trial_resources={"num_cpus": 1})
+    assert on_ray["trials_finished"] == threads["trials_finished"] == 4
+    assert on_ray["best_trial"] == threads["best_trial"]
+    assert on_ray["best_params"] == threads["best_params"]
+    assert on_ray["best_metrics"]["rmse"] == pytest.approx(
+        threads["best_metrics"]["rmse"], abs=1e-12)
+    assert [t["trial"] for t in on_ray["trials"]] == [t["trial"] for t in threads["trials"]]
+    assert on_ray["search_run_id"] != threads["search_run_id"]
+
+
+def test_trial_resources_are_checked_before_any_run() -> None:
+    tracking = MLflowTracking(experiment_name="never")
+    with pytest.raises(ConfigurationError, match="runner='ray'"):
+        search(tracking, trial_resources={"num_cpus": 1})
+    with pytest.raises(ConfigurationError, match="not \\['cpus'\\]"):
+        search(tracking, runner="ray", trial_resources={"cpus": 1})
+    with pytest.raises(ConfigurationError, match="num_gpus"):
+        search(tracking, runner="ray", trial_resources={"num_gpus": -1})
