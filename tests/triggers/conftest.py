@@ -45,8 +45,12 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 150,
 def server(prefect_server: str) -> Iterator[Any]:
     """A sync client of the real Prefect server, which is also the current API meanwhile."""
     from prefect.client.orchestration import get_client
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    # Prefect keeps one events worker per process, bound to the API of its first event:
+    # after other tests' servers, it would send this module's events to a server now gone.
+    EventsWorker.drain_all()
     with (
         temporary_settings({PREFECT_API_URL: prefect_server}),
         get_client(sync_client=True) as client,
@@ -59,6 +63,7 @@ def server(prefect_server: str) -> Iterator[Any]:
                 f"PREFECT_SERVER_SERVICES_{service.upper()}_ENABLED=true"
             )
         yield client
+        EventsWorker.drain_all()
 
 
 @dataclass
