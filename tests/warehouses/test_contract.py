@@ -506,7 +506,7 @@ def test_duckdb_writers_taking_many_turns_lose_no_committed_append(
 #: Where each store's write has its rows in place but not yet committed: the writer
 #: process pauses just after (or before) that step of the block's own code, and is killed.
 KILL_POINTS = {
-    "postgres-adbc": "knot_prefect.blocks.warehouses._postgres:_write_in_transaction:after",
+    "postgres-adbc": "knot_prefect.blocks.warehouses._postgres:publish:after",
     "duckdb": "knot_prefect.blocks.warehouses.duckdb:publish:after",
     "lake-local": "knot_prefect.blocks.warehouses.lake.writes:switch_manifest:before",
 }
