@@ -108,9 +108,8 @@ def test_discarded_parts_leave_no_files_and_bad_stage_ids_are_refused(
 def test_each_mode_publishes_all_parts_in_one_switch(local: ParquetLake) -> None:
     from knot_prefect.blocks.warehouses.base import TableExistsError
 
-    stage = local.new_stage_id()
-
     def parts(*groups: list[int]) -> list:  # type: ignore[type-arg]
+        stage = local.new_stage_id()  # committed staged files are table files: a new id
         return [local.stage(rows(ids, float(n)), "scores", stage, n)
                 for n, ids in enumerate(groups)]
 
