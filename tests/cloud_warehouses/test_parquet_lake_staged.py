@@ -122,6 +122,7 @@ def test_each_mode_publishes_all_parts_in_one_switch(local: ParquetLake) -> None
     assert table(local)["id"].tolist() == [7, 8]
     assert local.commit_staged("scores", parts([8], [9]), keys=["id"], mode="upsert") == 2
     assert table(local)[["id", "score"]].values.tolist() == [[7, 0.0], [8, 0.0], [9, 1.0]]
-    assert local.commit_staged("fresh", parts([1]), mode="fail") == 1
+    fresh = local.stage(rows([1], 0.0), "fresh", local.new_stage_id())
+    assert local.commit_staged("fresh", [fresh], mode="fail") == 1
     with pytest.raises(ValueError, match="needs keys"):
         local.commit_staged("scores", parts([1]), mode="upsert")
