@@ -132,7 +132,7 @@ def test_append_is_one_insert_select(
     assert stage["datasetId"] == "analytics"
     assert insert["query"]["query"] == (
         "INSERT INTO `knot-proj`.`analytics`.`scores` (`id`, `score`) "
-        f"SELECT `id`, `score` FROM `knot-proj`.`analytics`.`{stage['tableId']}`"
+        f"SELECT `id`, `score` FROM `knot-proj`.`analytics`.`{stage['tableId']}` AS s"
     )
 
 

@@ -103,3 +103,26 @@ def test_discarded_parts_leave_no_files_and_bad_stage_ids_are_refused(
     with pytest.raises(WarehouseError, match="parts staged for"):
         local.commit_staged("other", [local.stage(rows([3], 1.0), "scores", stage, 1)],
                             keys=["id"])
+
+
+def test_each_mode_publishes_all_parts_in_one_switch(local: ParquetLake) -> None:
+    from knot_prefect.blocks.warehouses.base import TableExistsError
+
+    def parts(*groups: list[int]) -> list:  # type: ignore[type-arg]
+        stage = local.new_stage_id()  # committed staged files are table files: a new id
+        return [local.stage(rows(ids, float(n)), "scores", stage, n)
+                for n, ids in enumerate(groups)]
+
+    assert local.commit_staged("scores", parts([1], [2]), mode="append") == 2
+    assert local.commit_staged("scores", parts([2]), mode="append") == 1  # no keys: added
+    assert table(local)["id"].tolist() == [1, 2, 2]
+    with pytest.raises(TableExistsError, match="mode='fail'"):
+        local.commit_staged("scores", parts([9]), mode="fail")
+    assert local.commit_staged("scores", parts([7], [8]), mode="replace") == 2
+    assert table(local)["id"].tolist() == [7, 8]
+    assert local.commit_staged("scores", parts([8], [9]), keys=["id"], mode="upsert") == 2
+    assert table(local)[["id", "score"]].values.tolist() == [[7, 0.0], [8, 0.0], [9, 1.0]]
+    fresh = local.stage(rows([1], 0.0), "fresh", local.new_stage_id())
+    assert local.commit_staged("fresh", [fresh], mode="fail") == 1
+    with pytest.raises(ValueError, match="needs keys"):
+        local.commit_staged("scores", parts([1]), mode="upsert")

@@ -4,7 +4,9 @@ Run as ``python -m tests.warehouses._contender SPEC MODE FIRST_ID ROWS [PIECES]`
 SPEC is ``{"class": "<knot block class>", "config": {...}}``: builds its frame and block,
 prints ``ready``, waits for a line on stdin (so that every writer starts at once),
 then writes the frame into ``victim`` (``upsert`` keyed on ``id``, or ``append``), in
-PIECES writes one after the other (1 by default) so that writers take many turns.
+PIECES writes one after the other (1 by default) so that writers take many turns. Piece
+``k`` holds the ids equal to ``k`` modulo PIECES: writers whose ranges overlap send the
+same new keys in the same turn, so every turn is a race on keys the table lacks.
 A ``ConcurrentWriteError`` is retried after a short random pause, as the I/O tasks
 do; the process prints ``done N`` (N conflicts met) or ``gave-up N``. Any other
 error ends the process with the traceback.
@@ -75,9 +77,9 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     conflicts = 0
-    step = -(-rows // pieces)
-    for start in range(0, rows, step):
-        piece = data.slice(start, step)
+    ids = data.column("id").to_numpy()
+    for turn in range(pieces):
+        piece = data.filter(ids % pieces == turn)
         for _ in range(ATTEMPTS):
             try:
                 warehouse.write(piece, "victim", mode=mode,

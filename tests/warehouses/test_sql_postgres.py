@@ -125,17 +125,6 @@ def terminate_other_sessions(dsn: str, query_like: str = "%") -> int:
 
 
 @pytest.mark.parametrize("fast_path", [True, False])
-def test_a_pooled_connection_the_server_ended_is_replaced_before_a_write(
-    postgres_database: dict[str, str], fast_path: bool
-) -> None:
-    warehouse = SqlWarehouse(url=postgres_database["url"], fast_path=fast_path)
-    warehouse.write(pd.DataFrame({"id": [1]}), "t")
-    assert terminate_other_sessions(postgres_database["dsn"]) >= 1  # the pooled one
-    warehouse.write(pd.DataFrame({"id": [2]}), "t")
-    assert sorted(warehouse.read_table("t")["id"]) == [1, 2]
-
-
-@pytest.mark.parametrize("fast_path", [True, False])
 def test_a_connection_lost_mid_query_is_a_connection_error(
     postgres_database: dict[str, str], fast_path: bool
 ) -> None:

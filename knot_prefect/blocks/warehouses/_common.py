@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
+    WarehouseConnectionError,
     WarehouseError,
     table_exists_error,
 )
@@ -628,3 +629,39 @@ def is_transient_connect_failure(message: str) -> bool:
     """
     lowered = message.lower()
     return not any(word in lowered for word in _REFUSED_WORDS)
+
+
+class DriverPath:
+    """What the drivers of ``SqlWarehouse`` share: the server described, and its errors.
+
+    Args:
+        describe: The database described without secrets, for error messages.
+        redact: Removes secrets from a driver's error text.
+    """
+
+    def __init__(self, describe: str, redact: Callable[[str], str]) -> None:
+        self._describe = describe
+        self._redact = redact
+
+    def connect_failed(self, error: BaseException) -> WarehouseConnectionError:
+        """The error for a connection that could not be opened (redacted)."""
+        message = self._redact(str(error)).strip()
+        return WarehouseConnectionError(
+            f"Cannot connect to {self._describe}: {message} "
+            "Check the URL, the user and the password of the block.",
+            transient=is_transient_connect_failure(message),
+        )
+
+    @staticmethod
+    def refuse_unsupported_types(data: pa.Table, column_type: Callable[[Any], object]) -> None:
+        """Refuse a frame with a column the database has no type for, before connecting."""
+        for field in data.schema:
+            column_type(field.type)
+
+    @staticmethod
+    def connection_lost(said: str) -> WarehouseConnectionError:
+        """The error for a connection lost during an operation (``said``: redacted)."""
+        return WarehouseConnectionError(
+            f"{said} The connection was lost; the operation was rolled back and may be "
+            "retried."
+        )

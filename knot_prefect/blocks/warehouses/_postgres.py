@@ -18,28 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import (
+    DriverPath,
     bind_named,
     check_columns_exist,
     column_kind,
     is_lost_connection,
-    is_transient_connect_failure,
-    merge_sql,
     no_column_type,
-    plan_write,
     staging_name,
     unique_key_name,
 )
-from knot_prefect.blocks.warehouses.base import (
-    TableNotFoundError,
-    WarehouseConnectionError,
-    WarehouseError,
-)
+from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession
+from knot_prefect.blocks.warehouses.staging import SqlSession, plan_publish, publish
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -163,7 +157,7 @@ def _max_scale(column: pa.ChunkedArray) -> int:
     return min(int(largest or 0), 38)
 
 
-class PostgresAdbc:
+class PostgresAdbc(DriverPath):
     """PostgreSQL operations over one ADBC connection per call.
 
     Args:
@@ -172,10 +166,9 @@ class PostgresAdbc:
         redact: Removes secrets from a driver's error text.
     """
 
-    def __init__(self, uri: str, describe: str, redact: Any) -> None:
+    def __init__(self, uri: str, describe: str, redact: Callable[[str], str]) -> None:
+        super().__init__(describe, redact)
         self._uri = uri
-        self._describe = describe
-        self._redact = redact
         # Opening a connection costs a round trip and authentication (about 0.1 s):
         # a few idle ones are kept for the next call, each after a ROLLBACK.
         self._idle: list[Connection] = []
@@ -225,12 +218,7 @@ class PostgresAdbc:
         try:
             return pgdb.connect(self._uri)
         except adbc_driver_manager.Error as exc:
-            message = self._redact(str(exc)).strip()
-            raise WarehouseConnectionError(
-                f"Cannot connect to {self._describe}: {message} "
-                "Check the URL, the user and the password of the block.",
-                transient=is_transient_connect_failure(message),
-            ) from None
+            raise self.connect_failed(exc) from None
 
     def close(self) -> None:
         """Close the idle connections."""
@@ -250,10 +238,7 @@ class PostgresAdbc:
             message = self._redact(str(exc)).strip()
             said = f"PostgreSQL ({self._describe}) said: {message}"
             if is_lost_connection(exc.sqlstate, message):
-                raise WarehouseConnectionError(
-                    f"{said} The connection was lost; the operation was rolled back and may "
-                    "be retried."
-                ) from None
+                raise self.connection_lost(said) from None
             error = TableNotFoundError if "SQLSTATE: 42P01" in message else WarehouseError
             raise error(said) from None
 
@@ -329,82 +314,15 @@ class PostgresAdbc:
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
     ) -> int:
         data = ingest_frame(data)
-        for field in data.schema:
-            pg_type(field.type)  # refuse unsupported types before connecting
+        self.refuse_unsupported_types(data, pg_type)
         with self.connect() as con:
             with con.cursor() as cur:
-                _write_in_transaction(cur, data, name, mode, keys, evolve, self._describe)
+                session = _AdbcSession(cur, frame=data)
+                plan = plan_publish(session, name, data.schema, str(name), mode, keys, evolve,
+                                    self._describe)
+                publish(session, name, data.schema, session.frame_source, plan)
             con.commit()
         return data.num_rows
-
-
-def _write_in_transaction(
-    cur: Cursor,
-    data: pa.Table,
-    name: TableName,
-    mode: str,
-    keys: list[str],
-    evolve: bool,
-    where: str,
-) -> None:
-    target = name.quoted()
-    if name.schema:
-        cur.execute(f"create schema if not exists {quote_identifier(name.schema)}")
-    typnames = _columns(cur, name)
-    if not typnames:
-        # Two first writers would both create the table: the second waits for the
-        # first to commit (the lock ends with the transaction), then sees its table.
-        cur.execute("select pg_advisory_xact_lock(hashtextextended($1, 0))", (f"knot {target}",))
-        typnames = _columns(cur, name)
-    families = {column: _FAMILY.get(typname, "other") for column, typname in typnames.items()}
-    plan = plan_write(data, str(name), mode, keys, evolve, families, where)
-    if not plan.exists:
-        cur.execute(f"create table {target} ({_column_ddl(data.schema)})")
-        if mode == "upsert":
-            # A unique key: whatever writes to the table later can never add a key twice.
-            cur.execute(
-                f"create unique index {quote_identifier(unique_key_name(name))} on {target} "
-                f"({', '.join(quote_identifier(k) for k in keys)})"
-            )
-        _copy(cur, name, data)
-        return
-    if mode == "replace":
-        replacement = staging_name(name)
-        cur.execute(f"create table {replacement.quoted()} ({_column_ddl(data.schema)})")
-        _copy(cur, replacement, data)
-        cur.execute(f"drop table {target}")
-        cur.execute(
-            f"alter table {replacement.quoted()} rename to {quote_identifier(name.table)}"
-        )
-        return
-    for column in plan.new_columns:
-        field = data.schema.field(column)
-        cur.execute(
-            f"alter table {target} add column {quote_identifier(column)} {pg_type(field.type)}"
-        )
-        typnames[column] = _typname(field.type) or ""
-    direct = all(_typname(f.type) == typnames.get(f.name) for f in data.schema)
-    if mode == "append" and direct:
-        _copy(cur, name, data)
-        return
-    stage_name = staging_name(name).table
-    stage = quote_identifier(stage_name)
-    # Temporary: never logged, never seen by other sessions, gone if the process dies.
-    cur.execute(f"create temporary table {stage} ({_column_ddl(data.schema)})")
-    cur.adbc_ingest(stage_name, data, mode="append", temporary=True)
-    columns = ", ".join(quote_identifier(c) for c in data.column_names)
-    if mode == "append":
-        cur.execute(f"insert into {target} ({columns}) select {columns} from {stage}")
-    else:
-        cur.execute(f"analyze {stage}")
-        # The upsert hash-joins the whole frame: give it room for this transaction only.
-        cur.execute(f"set local work_mem = '{MERGE_WORK_MEM}'")
-        # Two MERGEs at once could both insert a missing key (or, with a unique key,
-        # fail on it): upserts into one table take turns. Readers are not blocked; the
-        # stages were loaded in parallel.
-        cur.execute(f"lock table {target} in share row exclusive mode")
-        cur.execute(merge_sql(target, stage, data.column_names, keys))
-    cur.execute(f"drop table {stage}")
 
 
 class PostgresSession(SqlSession):
@@ -436,6 +354,21 @@ class PostgresSession(SqlSession):
             lock_key = _literal(f"knot {table.quoted()}")
             self.rows(f"select pg_advisory_xact_lock(hashtextextended({lock_key}, 0))")
 
+    def create(
+        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
+        keys: Sequence[str],
+    ) -> None:
+        if not replace:
+            super().create(target, schema, source, replace, keys)
+            return
+        # Built beside the old table and renamed at the end: until the commit, readers
+        # go on reading the old table instead of waiting for the new one's rows.
+        replacement = staging_name(target)
+        super().create(replacement, schema, source, False, keys)
+        self.run(f"drop table {target.quoted()}")
+        self.run(f"alter table {replacement.quoted()} rename to "
+                 f"{quote_identifier(target.table)}")
+
     def after_create(self, target: TableName, keys: Sequence[str]) -> None:
         if keys:
             # A unique key: whatever writes to the table later can never add a key twice.
@@ -447,15 +380,33 @@ class PostgresSession(SqlSession):
     def upsert(
         self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
     ) -> None:
+        # The upsert hash-joins the whole source: room for this transaction only.
         self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")
-        # Upserts into one table take turns (see the module's docstring); readers go on.
+        # Two MERGEs at once could both insert a missing key (or, with a unique key,
+        # fail on it): upserts into one table take turns. Readers are not blocked.
         self.run(f"lock table {target.quoted()} in share row exclusive mode")
         super().upsert(target, source, columns, keys)
 
 
 class _AdbcSession(PostgresSession):
-    def __init__(self, cur: Cursor) -> None:
+    """PostgreSQL's hooks over an ADBC cursor, with binary COPY for a frame being written.
+
+    ``frame_source`` names the frame's rows in SQL; they are copied into a temporary
+    table (dropped at the commit) only when a statement needs them there. Appending
+    into columns of exactly the frame's types copies straight into the target.
+    """
+
+    def __init__(self, cur: Cursor, frame: pa.Table | None = None) -> None:
         self.cur = cur
+        self._frame = frame
+        # Temporary: never logged, never seen by other sessions, gone if the process dies.
+        self._frame_table = staging_name(TableName("frame")).table
+        self._frame_loaded = False
+
+    @property
+    def frame_source(self) -> str:
+        """The frame's rows as a source of the publishing step."""
+        return quote_identifier(self._frame_table)
 
     def run(self, sql: str) -> None:
         self.cur.execute(sql)
@@ -463,6 +414,31 @@ class _AdbcSession(PostgresSession):
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         self.cur.execute(sql)
         return list(self.cur.fetchall())
+
+    def append(self, target: TableName, source: str, columns: Sequence[str]) -> None:
+        if self._frame is not None and source == self.frame_source and not self._frame_loaded:
+            typnames = _columns(self.cur, target)
+            if all(_typname(f.type) == typnames.get(f.name) for f in self._frame.schema):
+                _copy(self.cur, target, self._frame)
+                return
+        super().append(target, self._loaded(source), columns)
+
+    def upsert(
+        self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> None:
+        source = self._loaded(source)
+        if source == self.frame_source:
+            self.run(f"analyze {source}")  # the merge plans its hash join on it
+        super().upsert(target, source, columns, keys)
+
+    def _loaded(self, source: str) -> str:
+        """The source, the frame copied into its temporary table first when it is the frame."""
+        if self._frame is not None and source == self.frame_source and not self._frame_loaded:
+            self.run(f"create temporary table {source} ({_column_ddl(self._frame.schema)}) "
+                     "on commit drop")
+            self.cur.adbc_ingest(self._frame_table, self._frame, mode="append", temporary=True)
+            self._frame_loaded = True
+        return source
 
 
 def _literal(text: str) -> str:

@@ -10,16 +10,16 @@ turned off below), ``replace`` builds a staging table and swaps it in before
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import (
+    DriverPath,
     bind_named,
     check_columns_exist,
     check_compatible,
     column_kind,
     is_lost_connection,
-    is_transient_connect_failure,
     no_column_type,
     staging_name,
     unique_key_name,
@@ -27,7 +27,6 @@ from knot_prefect.blocks.warehouses._common import (
 from knot_prefect.blocks.warehouses._postgres import PostgresSession
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
-    WarehouseConnectionError,
     WarehouseError,
     table_exists_error,
 )
@@ -121,7 +120,7 @@ def make_engine(url: Any) -> Engine:
     return engine
 
 
-class SqlAlchemyOps:
+class SqlAlchemyOps(DriverPath):
     """Warehouse operations over a SQLAlchemy engine.
 
     Args:
@@ -130,10 +129,9 @@ class SqlAlchemyOps:
         redact: Removes secrets from a driver's error text.
     """
 
-    def __init__(self, engine: Engine, describe: str, redact: Any) -> None:
+    def __init__(self, engine: Engine, describe: str, redact: Callable[[str], str]) -> None:
+        super().__init__(describe, redact)
         self.engine = engine
-        self._describe = describe
-        self._redact = redact
 
     @contextlib.contextmanager
     def connect(self, transaction: bool = False) -> Iterator[Connection]:
@@ -144,12 +142,7 @@ class SqlAlchemyOps:
             context = self.engine.begin() if transaction else self.engine.connect()
             conn = context.__enter__()
         except sqlalchemy.exc.DBAPIError as exc:
-            message = self._message(exc)
-            raise WarehouseConnectionError(
-                f"Cannot connect to {self._describe}: {message} "
-                "Check the URL, the user and the password of the block.",
-                transient=is_transient_connect_failure(message),
-            ) from None
+            raise self.connect_failed(exc.orig or exc) from None
         try:
             yield conn
         except sqlalchemy.exc.DBAPIError as exc:
@@ -157,10 +150,7 @@ class SqlAlchemyOps:
             message = self._message(exc)
             sqlstate = getattr(exc.orig, "sqlstate", None)
             if exc.connection_invalidated or is_lost_connection(sqlstate, message):
-                raise WarehouseConnectionError(
-                    f"{self._describe} said: {message} The connection was lost; the "
-                    "operation was rolled back and may be retried."
-                ) from None
+                raise self.connection_lost(f"{self._describe} said: {message}") from None
             missing = any(
                 marker in message
                 for marker in ("no such table", "does not exist", "doesn't exist")
@@ -263,8 +253,7 @@ class SqlAlchemyOps:
         self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
     ) -> int:
         data = _utc_timestamps(data)
-        for field in data.schema:
-            sa_type(field.type)  # refuse unsupported types before connecting
+        self.refuse_unsupported_types(data, sa_type)
         with self.connect(transaction=True) as conn:
             self._write_in_transaction(conn, data, name, mode, keys, evolve)
         return data.num_rows

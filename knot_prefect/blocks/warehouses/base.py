@@ -419,8 +419,9 @@ class Warehouse(KnotBlock, ABC):
         """Upsert every staged part into ``table`` at once, then remove the stages.
 
         Until the commit nothing is visible; a failure leaves the table exactly as
-        it was (the stages stay until :meth:`discard_staged`). SQL warehouses also
-        take ``mode=`` (``append``, ``replace``, ``upsert`` or ``fail``).
+        it was (the stages stay until :meth:`discard_staged`). SQL warehouses and
+        Parquet lakes also take ``mode=`` (``append``, ``replace``, ``upsert`` or
+        ``fail``).
 
         Args:
             table: The table to publish to (``"table"`` or ``"schema.table"``); a

@@ -31,11 +31,8 @@ from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import (
-    WritePlan,
     bind_named,
     column_kind,
-    merge_sql,
-    plan_write,
     staging_name,
 )
 from knot_prefect.blocks.warehouses.base import (
@@ -46,7 +43,12 @@ from knot_prefect.blocks.warehouses.identifiers import (
     TableName,
     quote_identifier,
 )
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.staging import (
+    SqlSession,
+    SqlStagedWarehouse,
+    plan_publish,
+    publish,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -199,66 +201,35 @@ warehouse.write(frame, "predictions", mode="replace")
         from google.cloud import bigquery
 
         target = self._name(table)
-        client = self._client()
+        stage = staging_name(target)
         try:
-            families = {n: _family(t) for n, t in self._columns(client, target).items()}
-            plan = plan_write(
-                data, table, mode, keys, evolve, families, f"BigQuery project {self._project}"
-            )
-            buffer = io.BytesIO()
-            pq.write_table(data, buffer, compression="zstd")
-            size = buffer.tell()
-            buffer.seek(0)
-            stage = staging_name(target)
-            load_config = bigquery.LoadJobConfig(
-                source_format=bigquery.SourceFormat.PARQUET,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-            )
-            parquet_options = bigquery.ParquetOptions()
-            parquet_options.enable_list_inference = True
-            load_config.parquet_options = parquet_options
-            try:
-                client.load_table_from_file(
-                    buffer, self._ref(stage), size=size, job_config=load_config
-                ).result()
-                self._apply(client, target, stage, data, plan)
-            finally:
-                client.delete_table(self._ref(stage), not_found_ok=True)
+            with self._session() as session:
+                assert isinstance(session, _BigQuerySession)
+                plan = plan_publish(session, target, data.schema, table, mode, keys, evolve,
+                                    self.describe())
+                buffer = io.BytesIO()
+                pq.write_table(data, buffer, compression="zstd")
+                size = buffer.tell()
+                buffer.seek(0)
+                load_config = bigquery.LoadJobConfig(
+                    source_format=bigquery.SourceFormat.PARQUET,
+                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                    create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+                )
+                parquet_options = bigquery.ParquetOptions()
+                parquet_options.enable_list_inference = True
+                load_config.parquet_options = parquet_options
+                try:
+                    session.client.load_table_from_file(
+                        buffer, self._ref(stage), size=size, job_config=load_config
+                    ).result()
+                    session.loaded = stage
+                    publish(session, target, data.schema, session.full(stage), plan)
+                finally:
+                    session.client.delete_table(self._ref(stage), not_found_ok=True)
         except exceptions.GoogleAPICallError as exc:
             raise WarehouseError(f"BigQuery write to {table!r} failed: {exc.message}") from None
-        finally:
-            client.close()
         return data.num_rows
-
-    def _apply(
-        self, client: bigquery.Client, target: TableName, stage: TableName, data: pa.Table,
-        plan: WritePlan,
-    ) -> None:
-        """Change the target from the staging table in one atomic job."""
-        from google.cloud import bigquery
-
-        if plan.creates:
-            config = bigquery.CopyJobConfig(
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-            )
-            client.copy_table(self._ref(stage), self._ref(target), job_config=config).result()
-            return
-        full, source = self._quoted(target), self._quoted(stage)
-        for name in plan.new_columns:
-            column_type = bigquery_type(data.schema.field(name).type)
-            client.query(
-                f"ALTER TABLE {full} ADD COLUMN {quote_identifier(name, 'column', '`')} "
-                f"{column_type}"
-            ).result()
-        columns = [quote_identifier(n, "column", "`") for n in data.column_names]
-        listed = ", ".join(columns)
-        if plan.mode == "append":
-            statement = f"INSERT INTO {full} ({listed}) SELECT {listed} FROM {source}"
-        else:
-            statement = merge_sql(full, source, data.column_names, plan.keys, "`", True)
-        client.query(statement).result()
 
     def _columns(self, client: bigquery.Client, table: TableName) -> dict[str, str]:
         """The table's columns (name -> BigQuery type), empty when it does not exist."""
@@ -328,6 +299,8 @@ class _BigQuerySession(SqlSession):
 
     def __init__(self, warehouse: BigQueryWarehouse, client: bigquery.Client) -> None:
         self.warehouse, self.client = warehouse, client
+        #: The table a write's frame was loaded into: a new target is copied from it.
+        self.loaded: TableName | None = None
 
     def run(self, sql: str) -> None:
         self.warehouse._query(self.client, sql, None)
@@ -355,6 +328,17 @@ class _BigQuerySession(SqlSession):
         self, target: TableName, schema: pa.Schema, source: str, replace: bool,
         keys: Sequence[str],
     ) -> None:
+        if self.loaded is not None and source == self.full(self.loaded):
+            from google.cloud import bigquery
+
+            # One copy job keeps the column types the Parquet load gave the stage.
+            config = bigquery.CopyJobConfig(
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            )
+            self.client.copy_table(self.warehouse._ref(self.loaded),
+                                   self.warehouse._ref(target), job_config=config).result()
+            return
         self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
 
 

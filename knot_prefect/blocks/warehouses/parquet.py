@@ -31,6 +31,7 @@ from knot_prefect.blocks.warehouses.base import (
     StagedPart,
     Warehouse,
     WarehouseError,
+    WriteMode,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake import files, manifest, query, schemas, staging, writes
@@ -279,40 +280,40 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         """
         return staging.stage(self._storage(), data, table, stage_id, part, unique_keys)
 
-    def commit_staged(
-        self,
-        table: str,
-        parts: Sequence[StagedPart],
-        keys: Sequence[str],
-        evolve: bool = False,
-        check_unique: bool = True,
-    ) -> int:
-        """Upsert every staged part into ``table`` in one atomic manifest switch.
+    def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str] = (),
+                      evolve: bool = False, check_unique: bool = True,
+                      mode: WriteMode = "upsert") -> int:
+        """Publish every staged part into ``table`` in one atomic manifest switch.
 
-        The table's rows whose keys the parts hold are replaced, the others kept:
-        DuckDB anti-joins the table's files with the staged keys out of core (within
-        ``memory_limit``), and the staged files themselves become table files without
-        being rewritten. Until the switch nothing is visible; a failure leaves the
-        table as it was (the staged files stay until :meth:`discard_staged`).
+        ``upsert`` (the default) replaces the table's rows whose keys the parts hold
+        and keeps the others: DuckDB anti-joins the table's files with the staged keys
+        out of core (within ``memory_limit``). ``append`` adds the parts to the table's
+        files, ``replace`` makes the table of the parts alone, and ``fail`` refuses an
+        existing table. The staged files themselves become table files without being
+        rewritten. Until the switch nothing is visible; a failure leaves the table as
+        it was (the staged files stay until :meth:`discard_staged`).
 
         Args:
             table: ``"table"`` or ``"schema.table"``; created when missing.
             parts: What :meth:`stage` returned, for every part of the write.
-            keys: Columns identifying a row.
+            keys: Columns identifying a row (required by ``upsert``).
             evolve: Allow new columns to be added to an existing table.
             check_unique: Check that no key is staged twice (skip only when the parts
                 are known to hold disjoint, unique keys).
+            mode: ``upsert``, ``append``, ``replace`` or ``fail``, as in :meth:`write`.
 
         Returns:
-            Rows upserted.
+            Rows published.
 
         Raises:
             SchemaMismatchError: For a null or repeated key (naming an example), new
                 columns without ``evolve``, or types the table cannot hold.
+            TableExistsError: For ``mode='fail'`` when the table exists.
             ConcurrentWriteError: When another writer switched the table meanwhile
                 (nothing is committed; committing again is safe).
         """
-        return staging.commit_staged(self._storage(), table, parts, keys, evolve, check_unique)
+        return staging.commit_staged(self._storage(), table, parts, keys, evolve, check_unique,
+                                     mode)
 
     def discard_staged(self, parts: Sequence[StagedPart]) -> None:
         """Remove the files of staged parts that will not be committed."""

@@ -1,8 +1,9 @@
 """Staged writes: data files no reader sees, published together by one manifest switch.
 
 Each part (a Dask worker's rows, say) is written as data files named by its stage
-id; :func:`commit_staged` upserts every part into the table in one switch, turning
-the staged files themselves into table files without rewriting them.
+id; :func:`commit_staged` publishes every part into the table in one switch (append,
+replace, upsert or fail, as a write), turning the staged files themselves into table
+files without rewriting them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from knot_prefect.blocks.warehouses.base import (
     WarehouseError,
     decode_schema,
     encode_schema,
+    table_exists_error,
     to_arrow,
     validate_write_mode,
     warehouse_logger,
@@ -24,12 +26,10 @@ from knot_prefect.blocks.warehouses.base import (
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
 from knot_prefect.blocks.warehouses.lake.manifest import (
-    new_manifest,
     new_write_id,
     read_manifest,
-    switch_manifest,
 )
-from knot_prefect.blocks.warehouses.lake.query import connect, rows_not_matching, scan
+from knot_prefect.blocks.warehouses.lake.query import connect, scan
 from knot_prefect.blocks.warehouses.lake.schemas import (
     conform,
     logical,
@@ -38,7 +38,7 @@ from knot_prefect.blocks.warehouses.lake.schemas import (
     target_schema,
     unify,
 )
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, publish_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,10 +105,11 @@ def commit_staged(
     keys: Sequence[str],
     evolve: bool,
     check_unique: bool,
+    mode: str = "upsert",
 ) -> int:
-    """Upsert the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
+    """Publish the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
     name = TableName.parse(table)
-    validate_write_mode("upsert", keys)
+    validate_write_mode(mode, keys)
     keys = [validate_identifier(key, "upsert key") for key in keys]
     parts = [part for part in parts if part.rows]
     others = {part.table for part in parts} - {table}
@@ -122,10 +123,12 @@ def commit_staged(
         warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
         return 0
     current = read_manifest(storage, name)
+    if mode == "fail" and current is not None:
+        raise table_exists_error(table, f"the Parquet lake at {storage.location}")
     schemas = [decode_schema(part.schema) for part in parts if part.schema]
     for part_schema in schemas:
         check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
-    if current is None:
+    if current is None or mode == "replace":  # the table is made from the parts
         schema = unify(schemas, table)
     else:
         schema = decode_schema(current["schema"])
@@ -138,14 +141,10 @@ def commit_staged(
     try:
         staged = _conform_staged(storage, name, parts, schema, write_id, written)
         staged_paths = [entry["path"] for entry in staged]
-        check_staged_keys(storage, name, staged_paths, keys, table, check_unique)
-        kept: list[FileEntry] = []
-        if current is not None:
-            unmatched = rows_not_matching(storage, name, current, schema, staged_paths, keys)
-            kept = write_files(storage, name, f"{write_id}-kept", unmatched, schema)
-            written += kept
-        manifest = new_manifest(name, current, write_id, "upsert", schema, kept + staged)
-        switch_manifest(storage, name, manifest, current)
+        if keys:
+            check_staged_keys(storage, name, staged_paths, keys, table, check_unique)
+        publish_files(storage, name, current, write_id, mode, schema, keys, staged,
+                      staged_paths, written)
     except BaseException:
         remove_files(storage, name, written)
         raise

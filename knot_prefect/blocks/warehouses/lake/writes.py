@@ -8,13 +8,14 @@ switch loses to another writer, or anything else fails, the new files are remove
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible, type_family
 from knot_prefect.blocks.warehouses.base import decode_schema, table_exists_error
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
 from knot_prefect.blocks.warehouses.lake.manifest import (
+    Manifest,
     new_manifest,
     new_write_id,
     read_manifest,
@@ -61,19 +62,40 @@ def write_table(
     write_id = new_write_id()
     written: list[FileEntry] = []
     try:
-        kept: list[FileEntry] = []
-        if mode == "upsert" and current is not None:
-            unmatched = rows_not_matching(storage, name, current, schema, data, keys)
-            kept = write_files(storage, name, f"{write_id}-kept", unmatched, schema)
-            written += kept
-        elif mode == "append" and current is not None:
-            kept = list(current["files"])
         new = write_files(storage, name, write_id, iter(data.to_batches()), schema)
         written += new
-        manifest = new_manifest(name, current, write_id, mode, schema, kept + new)
-        # A replace keeps nothing of the table, so it cannot lose another write's rows.
-        switch_manifest(storage, name, manifest, current, check=mode != "replace")
+        publish_files(storage, name, current, write_id, mode, schema, keys, new, data, written)
     except BaseException:
         remove_files(storage, name, written)
         raise
     return data.num_rows
+
+
+def publish_files(
+    storage: LakeStorage,
+    name: TableName,
+    current: Manifest | None,
+    write_id: str,
+    mode: str,
+    schema: pa.Schema,
+    keys: list[str],
+    new: list[FileEntry],
+    new_rows: Any,
+    written: list[FileEntry],
+) -> None:
+    """Switch the table's manifest to the new files plus what ``mode`` keeps of the table.
+
+    ``append`` keeps the table's files; ``upsert`` writes the table's rows whose keys
+    ``new_rows`` (the frame, or the new files' paths) lack into files of their own,
+    adding them to ``written``; ``replace`` keeps nothing.
+    """
+    kept: list[FileEntry] = []
+    if mode == "upsert" and current is not None:
+        unmatched = rows_not_matching(storage, name, current, schema, new_rows, keys)
+        kept = write_files(storage, name, f"{write_id}-kept", unmatched, schema)
+        written += kept
+    elif mode == "append" and current is not None:
+        kept = list(current["files"])
+    manifest = new_manifest(name, current, write_id, mode, schema, kept + new)
+    # A replace keeps nothing of the table, so it cannot lose another write's rows.
+    switch_manifest(storage, name, manifest, current, check=mode != "replace")
