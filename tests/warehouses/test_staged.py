@@ -18,7 +18,7 @@ from knot_prefect.blocks.warehouses.staging import STAGE_PREFIX, SqlStagedWareho
 from tests.warehouses.conftest import BACKENDS, make_warehouse
 
 #: The SQL warehouse paths, whose stages are real tables (Snowflake on fakesnow).
-SQL_BACKENDS = [backend for backend in BACKENDS if not backend.startswith("lake-")]
+SQL_BACKENDS = [backend for backend in BACKENDS if not backend.startswith(("lake-", "delta-"))]
 
 
 @pytest.fixture(params=SQL_BACKENDS)
