@@ -35,13 +35,29 @@ def paused_run(server: Any, seen: set[str]) -> Any:
     return None
 
 
+def stored_input(server: Any, run_id: Any, key: str) -> str | None:
+    """A flow run input's stored value, None while it is not written yet."""
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+    try:
+        value: str = server.read_flow_run_input(run_id, key)
+    except (ObjectNotFound, PrefectHTTPStatusError) as error:
+        if getattr(getattr(error, "response", None), "status_code", 404) != 404:
+            raise
+        return None
+    return value
+
+
 def answer(server: Any, seen: set[str], run_input: dict[str, Any] | None) -> str:
     """Wait for the next form, answer it (unless ``run_input`` is None); its description."""
     run = wait_for("a paused promotion", lambda: paused_run(server, seen), timeout=120,
                    interval=0.5)
     keyset = run.state.state_details.run_input_keyset
     seen.add(keyset["response"])
-    description: str = json.loads(server.read_flow_run_input(run.id, keyset["description"]))
+    # Prefect writes the form's description just after it pauses the run.
+    description: str = json.loads(wait_for(
+        "the form's description", lambda: stored_input(server, run.id, keyset["description"]),
+        timeout=30, interval=0.5))
     if run_input is not None:
         server.resume_flow_run(run.id, run_input=run_input)
     return description

@@ -82,6 +82,7 @@ def world(
 
     from knot_prefect import (
         BigQueryWarehouse,
+        DeltaLake,
         FeastFeatureStore,
         MLflowTracking,
         ParquetLake,
@@ -203,6 +204,15 @@ def world(
                     private_key_passphrase=canary("snowflake-passphrase")),
                 database="d", warehouse="w",
             ),
+            # Saved after doctor like the GCS lake: an object store's client retries.
+            "canary-delta-s3": DeltaLake(path="delta", s3_bucket=S3Bucket(
+                bucket_name="canary-bucket", credentials=aws)),
+            "canary-delta-minio": DeltaLake(path="delta", s3_bucket=S3Bucket(
+                bucket_name="canary-bucket", credentials=minio)),
+            "canary-delta-gcs": DeltaLake(path="delta", gcs_bucket=GcsBucket(
+                bucket="canary-bucket",
+                gcp_credentials=GcpCredentials(service_account_info=service_account),
+            )),
             "canary-spark": SparkEngine(master="sc://127.0.0.1:9", secret_conf={
                 "token": canary("spark-connect-token")}),
         }
