@@ -47,12 +47,19 @@ def deploy(
         None, "--cooldown",
         help="With --on-drift: after a run it started ends, pause the trigger this long, "
         "e.g. '12h'."),
+    watch: str | None = typer.Option(
+        None, "--watch", metavar="MODEL@ALIAS",
+        help="For monitoring_flow: watch this alias after each promotion and roll it back "
+        "when error-level drift fails a run within --window of the promotion."),
+    window: str = typer.Option(
+        "1d", "--window", help="With --watch: how long after a promotion, e.g. '2h'."),
 ) -> None:
     """Deploy FLOW to a work pool, with the job variables of a compute profile.
 
     With --on-promotion the deployment also runs whenever the alias moves, e.g.
     batch inference re-scores when the champion changes. With --on-drift it runs after
     repeated drift, e.g. retraining after three drifted monitoring runs in a day.
+    With --watch a monitoring deployment rolls a new champion back when it fails.
     """
     import json
 
@@ -68,6 +75,13 @@ def deploy(
             parameters[key] = json.loads(raw)
         except json.JSONDecodeError:
             parameters[key] = raw
+    if watch is not None:
+        from knot_prefect.deploy.triggers import PromotionTarget, watch_parameters
+
+        try:
+            parameters.update(watch_parameters(PromotionTarget.parse(watch), window))
+        except ConfigurationError as exc:
+            fail(str(exc))
     try:
         deployment_id = deploy_flow(
             flow, pool, profile=profile, schedule=schedule, name=name,
@@ -89,4 +103,7 @@ def deploy(
         pause = f", then pauses for {cooldown}" if cooldown else ""
         typer.echo(f"runs after {consecutive} drifted monitoring run(s) of {target.strip()} "
                    f"within {within} (severity {severity} or worse){pause}")
+    if watch is not None:
+        typer.echo(f"rolls {watch.strip()} back when a run fails within {window} of a "
+                   "promotion")
     typer.echo(f"run it: prefect deployment run '{flow_name}/{deployment.name}'")

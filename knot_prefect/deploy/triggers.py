@@ -197,6 +197,21 @@ def promotion_trigger(
     )
 
 
+def watch_parameters(target: PromotionTarget, window: str | timedelta) -> dict[str, str]:
+    """The parameters of a monitoring deployment that watches ``target`` after promotions.
+
+    Raises:
+        ConfigurationError: ``window`` is not a duration.
+
+    Examples:
+        >>> watch_parameters(PromotionTarget("churn", "champion"), "2h")
+        {'model_name': 'churn', 'alias': 'champion', 'rollback_within': '2h'}
+    """
+    seconds = parse_duration(window, "window").total_seconds()
+    written = window if isinstance(window, str) else f"{seconds:g}s"
+    return {"model_name": target.model, "alias": target.alias, "rollback_within": written}
+
+
 # A flow parameter with one of these names receives that field of a drift event's payload.
 DRIFT_PARAMETERS: Mapping[str, str] = {"model_name": "model"}
 DRIFT_SEVERITIES: tuple[str, ...] = ("warning", "error")
@@ -301,4 +316,5 @@ __all__ = [
     "parse_duration",
     "promotion_parameters",
     "promotion_trigger",
+    "watch_parameters",
 ]

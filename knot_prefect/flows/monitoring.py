@@ -31,6 +31,7 @@ def monitoring_flow(
     since: datetime | None = None,
     psi_warning: float = 0.1,
     psi_error: float = 0.25,
+    rollback_within: str | None = None,
 ) -> Any:
     """Compare recent predictions and their features with the model's reference profile.
 
@@ -45,6 +46,13 @@ def monitoring_flow(
     :mod:`knot_prefect.monitoring.events`) for automations. Values are logged
     to MLflow (one run per monitoring run) and kept as keyed Prefect artifacts, whose
     history shows drift over time.
+
+    With ``rollback_within`` (e.g. ``"2h"``) the run watches a new champion: when
+    error-level drift fails it while the monitored version is within that window after
+    ``promote`` gave it the alias, the alias is rolled back to the version before it
+    (see :mod:`knot_prefect.monitoring.watch`), with the reason in the
+    ``knot.model.rolled-back`` event and the ``model-rollback`` artifact; the run
+    still fails.
 
     Every parameter left empty comes from the model spec when one is given.
 
@@ -68,6 +76,8 @@ def monitoring_flow(
         since: Only predictions scored at or after this time.
         psi_warning: PSI above which a column warns.
         psi_error: PSI above which the run fails.
+        rollback_within: The watch window after a promotion, e.g. ``"2h"``; None never
+            rolls back.
 
     Returns:
         Drift per column, as a dict (a "completed with warnings" state on warnings).
@@ -79,16 +89,20 @@ def monitoring_flow(
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.durations import parse_duration
     from knot_prefect.flows._parameters import key_columns_of, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
     from knot_prefect.monitoring.events import emit_drift_event
     from knot_prefect.monitoring.reference import load_reference_profile
+    from knot_prefect.monitoring.watch import roll_back_if_watched
     from knot_prefect.tasks import check, extract, finish_with_warnings, training_set
     from knot_prefect.tracking.runs import tracked_run
 
     logger = get_run_logger()
+    watch = None if rollback_within is None else parse_duration(rollback_within,
+                                                                "rollback_within")
     given = settle("monitoring_flow", spec)
     model_name = given.required(model_name, "model_name", "model_name",
                                 "the registered model name")
@@ -156,6 +170,11 @@ def monitoring_flow(
     for item in drift:
         name = f"drift-{model_name}-{item.column}"
         check(item.psi, f"{name}-warning", upper=psi_warning, severity="warning")
+    if watch is not None:
+        # Rolled back before the failing checks stop the run.
+        roll_back_if_watched(tracking_block, model_name, alias, version, [
+            f"drift-{model_name}-{d.column}-error" for d in drift if d.psi > psi_error],
+            watch)
     for item in drift:
         check(item.psi, f"drift-{model_name}-{item.column}-error", upper=psi_error,
               severity="error")

@@ -442,7 +442,10 @@ def _report_promotion(decision: PromotionDecision) -> None:
 
 # -- rollback ------------------------------------------------------------------------
 def rollback_alias(
-    name: str, alias: str = "champion", tracking: MLflowTracking | str | None = None
+    name: str,
+    alias: str = "champion",
+    tracking: MLflowTracking | str | None = None,
+    reason: str | None = None,
 ) -> AliasMove:
     """Point ``alias`` back at the version that held it before the last promotion.
 
@@ -450,6 +453,8 @@ def rollback_alias(
         name: Registered model name.
         alias: The alias to move back.
         tracking: ``MLflowTracking`` block, its document name, or None for the embedded store.
+        reason: Why, e.g. the checks a watched champion failed; kept in the event's
+            payload, the artifact and the restored version's rollback tag.
 
     Returns:
         Where the alias pointed before and after.
@@ -488,19 +493,22 @@ def rollback_alias(
         str(target),
         f"knot.rollback.{alias}",
         f"restored from version {holder} at "
-        f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
+        + (f": {reason}" if reason else ""),
     )
     move = AliasMove(name=name, alias=alias, from_version=holder, to_version=target)
-    emit_alias_event(ROLLED_BACK_EVENT, name, alias, target, {"previous_version": holder})
-    _report_rollback(move)
-    log_in_run(f"{name!r} {alias!r} rolled back from version {holder} to {target}")
+    emit_alias_event(ROLLED_BACK_EVENT, name, alias, target,
+                     {"previous_version": holder, "reason": reason})
+    _report_rollback(move, reason)
+    log_in_run(f"{name!r} {alias!r} rolled back from version {holder} to {target}"
+               + (f": {reason}" if reason else ""))
     return move
 
 
 rollback = task(name="rollback", cache_policy=NO_CACHE)(rollback_alias)
 
 
-def _report_rollback(move: AliasMove) -> None:
+def _report_rollback(move: AliasMove, reason: str | None) -> None:
     from prefect.artifacts import create_markdown_artifact
     from prefect.context import FlowRunContext, TaskRunContext
 
@@ -511,6 +519,7 @@ def _report_rollback(move: AliasMove) -> None:
         markdown=(
             f"### {move.name} `@{move.alias}` rolled back\n\n"
             f"from version {move.from_version} to version {move.to_version}."
+            + (f"\n\nWhy: {reason}." if reason else "")
         ),
         description=f"Rollback of {move.name}@{move.alias}.",
     )
