@@ -58,11 +58,18 @@ def partitions(start: datetime, end: datetime, size: str | timedelta
 
 
 def _partition_key(context: Any, parameters: dict[str, Any]) -> str:
+    import hashlib
+
     from knot_prefect.features.store import resolve_store
 
     feature_store, _ = resolve_store(parameters["store"])
+    # Which online store: two repos of one project (dev, prod) are different stores.
+    # Hashed, as the configuration may hold credentials.
+    where = hashlib.sha256(
+        f"{feature_store.repo_path}|{feature_store.config.online_store.model_dump_json()}"
+        .encode()).hexdigest()[:16]
     views = ",".join(sorted(parameters["views"] or ["*"]))
-    return (f"feast-backfill:{feature_store.project}:{views}:"
+    return (f"feast-backfill:{feature_store.project}:{where}:{views}:"
             f"{parameters['start'].isoformat()}:{parameters['end'].isoformat()}")
 
 

@@ -34,9 +34,12 @@ def task_runs(state: Any) -> dict[str, str]:
     return {run.name: run.state.name for run in runs if run.name.startswith("feast-backfill")}
 
 
-def test_partitions_run_once_each_and_a_rerun_skips_the_done_ones(repo: Path) -> None:
+def test_partitions_run_once_each_and_a_rerun_skips_the_done_ones(
+    repo: Path, tmp_path: Path
+) -> None:
     from knot_prefect.blocks.feast_store import FeastFeatureStore
-    from knot_prefect.demo.data import DATASET_END
+    from knot_prefect.demo.data import DATASET_END, generate_churn_dataset
+    from knot_prefect.demo.seed import write_feature_repo
     from knot_prefect.flows import feature_materialization_flow
 
     store = FeastFeatureStore(repo_path=str(repo))
@@ -65,6 +68,14 @@ def test_partitions_run_once_each_and_a_rerun_skips_the_done_ones(repo: Path) ->
                                          end=DATASET_END, partition="1d", apply=False,
                                          views=["customer_activity"], refresh=True)
     assert [p["status"] for p in again["partitions"]] == ["materialized"]
+
+    # Another repo of the same project is another online store: nothing of it is done.
+    other = write_feature_repo(tmp_path / "other", generate_churn_dataset(
+        customers=15, days=6, seed=4))
+    elsewhere = feature_materialization_flow(
+        FeastFeatureStore(repo_path=str(other)), start=DATASET_END - 4 * day,
+        end=DATASET_END - 2 * day, partition="1d", views=["customer_activity"])
+    assert [p["status"] for p in elsewhere["partitions"]] == ["materialized"] * 2
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
