@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect.types import SecretDict
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.fields import OptionalSecret, OptionalText
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
@@ -97,8 +98,7 @@ class FeastFeatureStore(KnotBlock):
     ```
     """
 
-    repo_path: str | None = Field(
-        default=None,
+    repo_path: OptionalText = Field(
         description=(
             "Local folder of the Feast repo (definitions and, unless feature_store_yaml "
             "is set, feature_store.yaml)."
@@ -124,20 +124,17 @@ class FeastFeatureStore(KnotBlock):
         ),
         json_schema_extra={"format": "textarea"},
     )
-    online_store_password: SecretStr | None = Field(
-        default=None,
+    online_store_password: OptionalSecret = Field(
         description="Online store password, referenced as ${KNOT_ONLINE_STORE_PASSWORD}.",
     )
-    offline_store_password: SecretStr | None = Field(
-        default=None,
+    offline_store_password: OptionalSecret = Field(
         description="Offline store password, referenced as ${KNOT_OFFLINE_STORE_PASSWORD}.",
     )
     secrets: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
         description="Further secret values by name, each referenced as ${NAME} in the YAML.",
     )
-    cache_dir: str | None = Field(
-        default=None,
+    cache_dir: OptionalText = Field(
         description=(
             "Folder for synced bucket repos and inline configs; defaults to feast-cache "
             "in the knot home."

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.fields import CredentialFreeUri, OptionalSecret, OptionalText
 from knot_prefect.errors import ConfigurationError, ConnectionCheckError
 from knot_prefect.settings import get_settings
-from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
+from knot_prefect.urls import check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -96,41 +97,32 @@ with tracked_run(tracking, run_name="train") as run:
 ```
 """
 
-    tracking_uri: str | None = Field(
-        default=None,
+    tracking_uri: CredentialFreeUri = Field(
         description=(
             "MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the "
             "embedded SQLite store in the knot home folder."
         ),
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
-    registry_uri: str | None = Field(
-        default=None,
+    registry_uri: CredentialFreeUri = Field(
         description="Model registry URI when it differs from the tracking URI.",
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     experiment_name: str = Field(
         default="knot",
         description="MLflow experiment that runs are logged to; created when missing.",
     )
-    artifact_location: str | None = Field(
-        default=None,
+    artifact_location: CredentialFreeUri = Field(
         description=(
             "Artifact location for experiments this block creates; empty uses the "
             "server's default (or the knot home folder for the embedded store)."
         ),
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
-    token: SecretStr | None = Field(
-        default=None,
+    token: OptionalSecret = Field(
         description="Bearer token sent to the tracking server (MLFLOW_TRACKING_TOKEN).",
     )
-    username: str | None = Field(
-        default=None,
+    username: OptionalText = Field(
         description="User name for HTTP basic authentication to the tracking server.",
     )
-    password: SecretStr | None = Field(
-        default=None,
+    password: OptionalSecret = Field(
         description="Password for HTTP basic authentication to the tracking server.",
     )
     default_tags: dict[str, str] = Field(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.fields import BlockDocumentName, OptionalText
 from knot_prefect.errors import ConfigurationError
 
 ModelTask = Literal["binary", "multiclass", "regression"]
@@ -70,8 +71,7 @@ class ModelSpec(KnotBlock):
             "when empty."
         ),
     )
-    timestamp_column: str | None = Field(
-        default=None,
+    timestamp_column: OptionalText = Field(
         description=(
             "Event-time column of each row; Feast joins features as of this time "
             "(required with features)."
@@ -84,8 +84,7 @@ class ModelSpec(KnotBlock):
             "the source table's own columns."
         ),
     )
-    scoring_source: str | None = Field(
-        default=None,
+    scoring_source: OptionalText = Field(
         description="Table name or SQL query returning the rows to score; the source when empty.",
     )
     trainer: str = Field(
@@ -98,11 +97,11 @@ class ModelSpec(KnotBlock):
     trainer_params: dict[str, Any] = Field(
         default_factory=dict, description="Hyperparameters passed to the trainer and logged."
     )
-    contract: str | None = Field(
-        default=None, description="DataContract block document for the training rows."
+    contract: BlockDocumentName = Field(
+        description="DataContract block document for the training rows."
     )
-    scoring_contract: str | None = Field(
-        default=None, description="DataContract block document for the rows to score."
+    scoring_contract: BlockDocumentName = Field(
+        description="DataContract block document for the rows to score."
     )
     checks: list[dict[str, Any]] | None = Field(
         default=None,
@@ -111,18 +110,16 @@ class ModelSpec(KnotBlock):
             "'severity'}); the task's default checks when empty."
         ),
     )
-    warehouse: str | None = Field(
-        default=None, description="Warehouse block document; local-warehouse when empty."
+    warehouse: BlockDocumentName = Field(
+        description="Warehouse block document; local-warehouse when empty."
     )
-    feature_store: str | None = Field(
-        default=None,
+    feature_store: BlockDocumentName = Field(
         description="FeastFeatureStore block document; local-features when empty.",
     )
-    tracking: str | None = Field(
-        default=None, description="MLflowTracking block document; local-mlflow when empty."
+    tracking: BlockDocumentName = Field(
+        description="MLflowTracking block document; local-mlflow when empty."
     )
-    spark: str | None = Field(
-        default=None,
+    spark: BlockDocumentName = Field(
         description="SparkEngine block document batch inference scores on; none when empty.",
     )
 
