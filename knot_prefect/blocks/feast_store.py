@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect.types import SecretDict
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.blocks.fields import OptionalSecret, OptionalText
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
@@ -98,7 +97,8 @@ class FeastFeatureStore(KnotBlock):
     ```
     """
 
-    repo_path: OptionalText = Field(
+    repo_path: str | None = Field(
+        default=None,
         description=(
             "Local folder of the Feast repo (definitions and, unless feature_store_yaml "
             "is set, feature_store.yaml)."
@@ -124,17 +124,20 @@ class FeastFeatureStore(KnotBlock):
         ),
         json_schema_extra={"format": "textarea"},
     )
-    online_store_password: OptionalSecret = Field(
+    online_store_password: SecretStr | None = Field(
+        default=None,
         description="Online store password, referenced as ${KNOT_ONLINE_STORE_PASSWORD}.",
     )
-    offline_store_password: OptionalSecret = Field(
+    offline_store_password: SecretStr | None = Field(
+        default=None,
         description="Offline store password, referenced as ${KNOT_OFFLINE_STORE_PASSWORD}.",
     )
     secrets: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
         description="Further secret values by name, each referenced as ${NAME} in the YAML.",
     )
-    cache_dir: OptionalText = Field(
+    cache_dir: str | None = Field(
+        default=None,
         description=(
             "Folder for synced bucket repos and inline configs; defaults to feast-cache "
             "in the knot home."

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.blocks.fields import CredentialFreeUri, OptionalSecret, OptionalText
+from knot_prefect.blocks.fields import CredentialFreeUri
 from knot_prefect.errors import ConfigurationError, ConnectionCheckError
 from knot_prefect.settings import get_settings
 from knot_prefect.urls import check_no_credentials, mask_url, mask_urls
@@ -98,12 +98,14 @@ with tracked_run(tracking, run_name="train") as run:
 """
 
     tracking_uri: CredentialFreeUri = Field(
+        default=None,
         description=(
             "MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the "
             "embedded SQLite store in the knot home folder."
         ),
     )
     registry_uri: CredentialFreeUri = Field(
+        default=None,
         description="Model registry URI when it differs from the tracking URI.",
     )
     experiment_name: str = Field(
@@ -111,18 +113,22 @@ with tracked_run(tracking, run_name="train") as run:
         description="MLflow experiment that runs are logged to; created when missing.",
     )
     artifact_location: CredentialFreeUri = Field(
+        default=None,
         description=(
             "Artifact location for experiments this block creates; empty uses the "
             "server's default (or the knot home folder for the embedded store)."
         ),
     )
-    token: OptionalSecret = Field(
+    token: SecretStr | None = Field(
+        default=None,
         description="Bearer token sent to the tracking server (MLFLOW_TRACKING_TOKEN).",
     )
-    username: OptionalText = Field(
+    username: str | None = Field(
+        default=None,
         description="User name for HTTP basic authentication to the tracking server.",
     )
-    password: OptionalSecret = Field(
+    password: SecretStr | None = Field(
+        default=None,
         description="Password for HTTP basic authentication to the tracking server.",
     )
     default_tags: dict[str, str] = Field(

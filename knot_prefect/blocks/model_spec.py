@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.blocks.fields import BlockDocumentName, OptionalText
+from knot_prefect.blocks.fields import BlockDocumentName
 from knot_prefect.errors import ConfigurationError
 
 ModelTask = Literal["binary", "multiclass", "regression"]
@@ -71,7 +71,8 @@ class ModelSpec(KnotBlock):
             "when empty."
         ),
     )
-    timestamp_column: OptionalText = Field(
+    timestamp_column: str | None = Field(
+        default=None,
         description=(
             "Event-time column of each row; Feast joins features as of this time "
             "(required with features)."
@@ -84,7 +85,8 @@ class ModelSpec(KnotBlock):
             "the source table's own columns."
         ),
     )
-    scoring_source: OptionalText = Field(
+    scoring_source: str | None = Field(
+        default=None,
         description="Table name or SQL query returning the rows to score; the source when empty.",
     )
     trainer: str = Field(
@@ -98,10 +100,10 @@ class ModelSpec(KnotBlock):
         default_factory=dict, description="Hyperparameters passed to the trainer and logged."
     )
     contract: BlockDocumentName = Field(
-        description="DataContract block document for the training rows."
+        default=None, description="DataContract block document for the training rows."
     )
     scoring_contract: BlockDocumentName = Field(
-        description="DataContract block document for the rows to score."
+        default=None, description="DataContract block document for the rows to score."
     )
     checks: list[dict[str, Any]] | None = Field(
         default=None,
@@ -111,15 +113,17 @@ class ModelSpec(KnotBlock):
         ),
     )
     warehouse: BlockDocumentName = Field(
-        description="Warehouse block document; local-warehouse when empty."
+        default=None, description="Warehouse block document; local-warehouse when empty."
     )
     feature_store: BlockDocumentName = Field(
+        default=None,
         description="FeastFeatureStore block document; local-features when empty.",
     )
     tracking: BlockDocumentName = Field(
-        description="MLflowTracking block document; local-mlflow when empty."
+        default=None, description="MLflowTracking block document; local-mlflow when empty."
     )
     spark: BlockDocumentName = Field(
+        default=None,
         description="SparkEngine block document batch inference scores on; none when empty.",
     )
 

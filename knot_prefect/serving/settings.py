@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from knot_prefect.blocks.fields import BlockDocumentName, OptionalText
 from knot_prefect.errors import ConfigurationError
 
 
@@ -47,37 +46,44 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str = Field(description="The registered model and alias to follow, as NAME@ALIAS.")
-    features: BlockDocumentName = Field(
+    features: str | None = Field(
+        default=None,
         description=(
             "FeastFeatureStore block document name, or the folder of a Feast repo; empty "
             "to read the source table's own columns."
         ),
     )
-    source: OptionalText = Field(
+    source: str | None = Field(
+        default=None,
         description=(
             "Table name or SQL query whose latest row per key holds the model's inputs "
             "(instead of a feature store)."
         ),
     )
-    warehouse: BlockDocumentName = Field(
+    warehouse: str | None = Field(
+        default=None,
         description="Warehouse block document holding the source; local-warehouse when empty.",
     )
     key_columns: list[str] | None = Field(
         default=None, description="Entity key columns of the source, carried by a request."
     )
-    timestamp_column: OptionalText = Field(
+    timestamp_column: str | None = Field(
+        default=None,
         description="Event-time column of the source: the latest row per key is read.",
     )
-    contract: BlockDocumentName = Field(
+    contract: str | None = Field(
+        default=None,
         description="DataContract block document name, or a Pandera YAML file (optional).",
     )
-    tracking: BlockDocumentName = Field(
+    tracking: str | None = Field(
+        default=None,
         description=(
             "MLflowTracking block document name, or a tracking URI; the embedded store "
             "in the knot home when empty."
         ),
     )
-    feature_service: OptionalText = Field(
+    feature_service: str | None = Field(
+        default=None,
         description=(
             "Feast feature service to read; by default each model input is looked up "
             "by name in the store's feature views."

@@ -30,7 +30,6 @@ from prefect_gcp import GcpCredentials
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
-from knot_prefect.blocks.fields import OptionalText
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     column_kind,
@@ -94,7 +93,8 @@ warehouse.write(frame, "predictions", mode="replace")
     gcp_credentials: GcpCredentials = Field(
         description="The prefect-gcp credentials used to reach BigQuery."
     )
-    project: OptionalText = Field(
+    project: str | None = Field(
+        default=None,
         description=(
             "The project that runs jobs and holds the dataset (default: the credentials' "
             "project)."
@@ -102,7 +102,8 @@ warehouse.write(frame, "predictions", mode="replace")
     )
     dataset: str = Field(description="The dataset of table names given without one.")
     location: str = Field(default="US", description="The location of the dataset and its jobs.")
-    api_endpoint: OptionalText = Field(
+    api_endpoint: str | None = Field(
+        default=None,
         description=(
             "A custom BigQuery API endpoint (e.g. a private service connect URL); reads "
             "then use the REST API instead of the BigQuery Storage API."
