@@ -8,6 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 
+def names_by_module(modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Turn ``module path -> the public names it defines`` into ``name -> module path``.
+
+    A package lists each module once with its names, and passes the result to
+    :func:`lazy_module_attributes`.
+
+    Examples:
+        >>> names_by_module({"json": ("dumps", "loads"), "csv": ("reader",)})
+        {'dumps': 'json', 'loads': 'json', 'reader': 'csv'}
+    """
+    return {name: module for module, names in modules.items() for name in names}
+
+
 def lazy_module_attributes(
     package: str,
     exports: dict[str, str],

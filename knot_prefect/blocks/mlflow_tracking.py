@@ -19,9 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.fields import CredentialFreeUri
 from knot_prefect.errors import ConfigurationError, ConnectionCheckError
 from knot_prefect.settings import get_settings
-from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
+from knot_prefect.urls import check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -96,30 +97,27 @@ with tracked_run(tracking, run_name="train") as run:
 ```
 """
 
-    tracking_uri: str | None = Field(
+    tracking_uri: CredentialFreeUri = Field(
         default=None,
         description=(
             "MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the "
             "embedded SQLite store in the knot home folder."
         ),
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
-    registry_uri: str | None = Field(
+    registry_uri: CredentialFreeUri = Field(
         default=None,
         description="Model registry URI when it differs from the tracking URI.",
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     experiment_name: str = Field(
         default="knot",
         description="MLflow experiment that runs are logged to; created when missing.",
     )
-    artifact_location: str | None = Field(
+    artifact_location: CredentialFreeUri = Field(
         default=None,
         description=(
             "Artifact location for experiments this block creates; empty uses the "
             "server's default (or the knot home folder for the embedded store)."
         ),
-        json_schema_extra={"pattern": NO_CREDENTIALS_PATTERN},
     )
     token: SecretStr | None = Field(
         default=None,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.fields import BlockDocumentName
 from knot_prefect.errors import ConfigurationError
 
 ModelTask = Literal["binary", "multiclass", "regression"]
@@ -98,10 +99,10 @@ class ModelSpec(KnotBlock):
     trainer_params: dict[str, Any] = Field(
         default_factory=dict, description="Hyperparameters passed to the trainer and logged."
     )
-    contract: str | None = Field(
+    contract: BlockDocumentName = Field(
         default=None, description="DataContract block document for the training rows."
     )
-    scoring_contract: str | None = Field(
+    scoring_contract: BlockDocumentName = Field(
         default=None, description="DataContract block document for the rows to score."
     )
     checks: list[dict[str, Any]] | None = Field(
@@ -111,17 +112,17 @@ class ModelSpec(KnotBlock):
             "'severity'}); the task's default checks when empty."
         ),
     )
-    warehouse: str | None = Field(
+    warehouse: BlockDocumentName = Field(
         default=None, description="Warehouse block document; local-warehouse when empty."
     )
-    feature_store: str | None = Field(
+    feature_store: BlockDocumentName = Field(
         default=None,
         description="FeastFeatureStore block document; local-features when empty.",
     )
-    tracking: str | None = Field(
+    tracking: BlockDocumentName = Field(
         default=None, description="MLflowTracking block document; local-mlflow when empty."
     )
-    spark: str | None = Field(
+    spark: BlockDocumentName = Field(
         default=None,
         description="SparkEngine block document batch inference scores on; none when empty.",
     )

@@ -12,24 +12,18 @@ Names are imported on first access so ``import knot_prefect.deploy`` stays cheap
 
 from __future__ import annotations
 
-from knot_prefect._lazy import lazy_module_attributes
+from knot_prefect._lazy import lazy_module_attributes, names_by_module
 
-_EXPORTS: dict[str, str] = {
-    "deploy_flow": "knot_prefect.deploy.deployment",
-    "adeploy_flow": "knot_prefect.deploy.deployment",
-    "base_job_template": "knot_prefect.deploy.templates",
-    "render_job_configuration": "knot_prefect.deploy.render",
-    "arender_job_configuration": "knot_prefect.deploy.render",
-    "render_job_variables": "knot_prefect.compute.job_variables",
-    "POOL_TYPES": "knot_prefect.compute.job_variables",
-    "GPU_KINDS": "knot_prefect.compute.gpus",
-    "promotion_trigger": "knot_prefect.deploy.triggers",
-    "PromotionTarget": "knot_prefect.deploy.triggers",
-    "drift_trigger": "knot_prefect.deploy.triggers",
-    "DriftRetraining": "knot_prefect.deploy.deployment",
-    "ProfileNotSatisfiableError": "knot_prefect.compute.errors",
-    "WorkPoolTemplateError": "knot_prefect.deploy.errors",
-}
+_EXPORTS = names_by_module({
+    "knot_prefect.deploy.deployment": ("deploy_flow", "adeploy_flow", "DriftRetraining"),
+    "knot_prefect.deploy.templates": ("base_job_template",),
+    "knot_prefect.deploy.render": ("render_job_configuration", "arender_job_configuration"),
+    "knot_prefect.compute.job_variables": ("render_job_variables", "POOL_TYPES"),
+    "knot_prefect.compute.gpus": ("GPU_KINDS",),
+    "knot_prefect.deploy.triggers": ("promotion_trigger", "PromotionTarget", "drift_trigger"),
+    "knot_prefect.compute.errors": ("ProfileNotSatisfiableError",),
+    "knot_prefect.deploy.errors": ("WorkPoolTemplateError",),
+})
 
 __all__ = list(_EXPORTS)
 

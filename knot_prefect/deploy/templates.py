@@ -31,50 +31,46 @@ from typing import Any
 from knot_prefect.compute.job_variables import NVIDIA_GPU_RESOURCE, normalize_pool_type
 from knot_prefect.deploy.workers import worker_class
 
-_GPU_LIMIT = {
-    "title": "GPU Limit",
-    "description": "Number of NVIDIA GPUs (nvidia.com/gpu) for the flow run's container.",
-    "anyOf": [{"type": "string"}, {"type": "null"}],
-}
-_NODE_SELECTOR = {
-    "title": "Node Selector",
-    "description": "Node labels the flow run must be placed on, e.g. the GPU kind.",
-    "type": "object",
-    "additionalProperties": {"type": "string"},
-}
-_TOLERATIONS = {
-    "title": "Tolerations",
-    "description": "Pod tolerations, e.g. of the nvidia.com/gpu taint on GPU nodes.",
-    "type": "array",
-    "items": {"type": "object"},
-}
-_RESOURCE_REQUIREMENTS = {
-    "title": "Resource Requirements",
-    "description": "Container resourceRequirements of the task definition, e.g. GPUs.",
-    "type": "array",
-    "items": {"type": "object"},
-}
-_REQUIRES_COMPATIBILITIES = {
-    "title": "Requires Compatibilities",
-    "description": "Launch types the task definition must be compatible with, e.g. EC2.",
-    "type": "array",
-    "items": {"type": "string"},
-}
-_PLACEMENT_CONSTRAINTS = {
-    "title": "Placement Constraints",
-    "description": "ECS placement constraints of the task, e.g. the GPU instance family.",
-    "type": "array",
-    "items": {"type": "object"},
-}
+
+def _variable(title: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"title": title, "description": description, **schema}
+
+
+def _list_variable(title: str, description: str, item_type: str) -> dict[str, Any]:
+    return _variable(title, description, type="array", items={"type": item_type})
+
 
 # Every variable knot adds to a default template.
 KNOT_VARIABLES: dict[str, dict[str, Any]] = {
-    "gpu_limit": _GPU_LIMIT,
-    "node_selector": _NODE_SELECTOR,
-    "tolerations": _TOLERATIONS,
-    "resource_requirements": _RESOURCE_REQUIREMENTS,
-    "requires_compatibilities": _REQUIRES_COMPATIBILITIES,
-    "placement_constraints": _PLACEMENT_CONSTRAINTS,
+    "gpu_limit": _variable(
+        "GPU Limit",
+        "Number of NVIDIA GPUs (nvidia.com/gpu) for the flow run's container.",
+        anyOf=[{"type": "string"}, {"type": "null"}],
+    ),
+    "node_selector": _variable(
+        "Node Selector",
+        "Node labels the flow run must be placed on, e.g. the GPU kind.",
+        type="object",
+        additionalProperties={"type": "string"},
+    ),
+    "tolerations": _list_variable(
+        "Tolerations", "Pod tolerations, e.g. of the nvidia.com/gpu taint on GPU nodes.", "object"
+    ),
+    "resource_requirements": _list_variable(
+        "Resource Requirements",
+        "Container resourceRequirements of the task definition, e.g. GPUs.",
+        "object",
+    ),
+    "requires_compatibilities": _list_variable(
+        "Requires Compatibilities",
+        "Launch types the task definition must be compatible with, e.g. EC2.",
+        "string",
+    ),
+    "placement_constraints": _list_variable(
+        "Placement Constraints",
+        "ECS placement constraints of the task, e.g. the GPU instance family.",
+        "object",
+    ),
 }
 
 

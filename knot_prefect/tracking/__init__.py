@@ -11,15 +11,14 @@ Examples:
 
 from __future__ import annotations
 
-from knot_prefect._lazy import lazy_module_attributes
+from knot_prefect._lazy import lazy_module_attributes, names_by_module
 
-_EXPORTS: dict[str, str] = {
-    "tracked_run": "knot_prefect.tracking.runs",
-    "resolve_tracking": "knot_prefect.tracking.resolve",
-    "PrefectRunInfo": "knot_prefect.tracking.prefect_context",
-    "current_prefect_run": "knot_prefect.tracking.prefect_context",
-    "score": "knot_prefect.tracking.scoring",
-}
+_EXPORTS = names_by_module({
+    "knot_prefect.tracking.runs": ("tracked_run",),
+    "knot_prefect.tracking.resolve": ("resolve_tracking",),
+    "knot_prefect.tracking.prefect_context": ("PrefectRunInfo", "current_prefect_run"),
+    "knot_prefect.tracking.scoring": ("score",),
+})
 
 __all__ = list(_EXPORTS)
 

@@ -57,28 +57,38 @@ def xgboost(
     data: pd.DataFrame, target: str, params: dict[str, Any], task: str | None = None
 ) -> str:
     """XGBoost's scikit-learn estimators (``pip install xgboost``); labels 0..k-1."""
-    module = _optional("xgboost")
-
-    def build(resolved: str, categorical: list[bool]) -> Any:
-        if resolved == "regression":
-            return module.XGBRegressor(**params)
-        return module.XGBClassifier(**params)
-
-    return fit_and_log(build, data, target, task, extra_requirement="xgboost")
+    return _fit_estimator_pair(
+        "xgboost", "XGBRegressor", "XGBClassifier", params, data, target, task
+    )
 
 
 def lightgbm(
     data: pd.DataFrame, target: str, params: dict[str, Any], task: str | None = None
 ) -> str:
     """LightGBM's scikit-learn estimators (``pip install lightgbm``)."""
-    module = _optional("lightgbm")
+    return _fit_estimator_pair(
+        "lightgbm", "LGBMRegressor", "LGBMClassifier", {"verbose": -1, **params}, data,
+        target, task,
+    )
+
+
+def _fit_estimator_pair(
+    package: str,
+    regressor: str,
+    classifier: str,
+    params: dict[str, Any],
+    data: pd.DataFrame,
+    target: str,
+    task: str | None,
+) -> str:
+    # A library's scikit-learn API: one class for regression, one for classification.
+    module = _optional(package)
 
     def build(resolved: str, categorical: list[bool]) -> Any:
-        if resolved == "regression":
-            return module.LGBMRegressor(verbose=-1, **params)
-        return module.LGBMClassifier(verbose=-1, **params)
+        estimator = regressor if resolved == "regression" else classifier
+        return getattr(module, estimator)(**params)
 
-    return fit_and_log(build, data, target, task, extra_requirement="lightgbm")
+    return fit_and_log(build, data, target, task, extra_requirement=package)
 
 
 def split_columns(data: pd.DataFrame, target: str) -> tuple[list[str], list[str], list[str]]:

@@ -8,23 +8,18 @@ Examples:
 
 from __future__ import annotations
 
-from knot_prefect._lazy import lazy_module_attributes
+from knot_prefect._lazy import lazy_module_attributes, names_by_module
 
-_EXPORTS: dict[str, str] = {
-    "Uniform": "knot_prefect.tuning.space",
-    "LogUniform": "knot_prefect.tuning.space",
-    "IntRange": "knot_prefect.tuning.space",
-    "Choice": "knot_prefect.tuning.space",
-    "SearchSpaceError": "knot_prefect.tuning.space",
-    "parse_search_space": "knot_prefect.tuning.space",
-    "plan_trials": "knot_prefect.tuning.space",
-    "TrialOutput": "knot_prefect.tuning.trial",
-    "TrialRecord": "knot_prefect.tuning.trial",
-    "TrialFailedError": "knot_prefect.tuning.trial",
-    "run_trial": "knot_prefect.tuning.trial",
-    "fit_trial": "knot_prefect.tuning.trial",
-    "TuningFailedError": "knot_prefect.tuning.trial",
-}
+_EXPORTS = names_by_module({
+    "knot_prefect.tuning.space": (
+        "Uniform", "LogUniform", "IntRange", "Choice", "SearchSpaceError",
+        "parse_search_space", "plan_trials",
+    ),
+    "knot_prefect.tuning.trial": (
+        "TrialOutput", "TrialRecord", "TrialFailedError", "run_trial", "fit_trial",
+        "TuningFailedError",
+    ),
+})
 
 __all__ = list(_EXPORTS)
 

@@ -33,7 +33,7 @@ import itertools
 import math
 import random
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -57,7 +57,18 @@ class _Distribution(BaseModel):
         )
 
 
-class Uniform(_Distribution):
+class _FloatRange(_Distribution):
+    low: float = Field(description="Smallest value.")
+    high: float = Field(description="Largest value.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        return self
+
+
+class Uniform(_FloatRange):
     """A float drawn uniformly between ``low`` and ``high``.
 
     Examples:
@@ -66,20 +77,12 @@ class Uniform(_Distribution):
     """
 
     kind: Literal["uniform"] = Field(default="uniform", description="Always 'uniform'.")
-    low: float = Field(description="Smallest value.")
-    high: float = Field(description="Largest value.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
-        return self
 
     def sample(self, rng: random.Random) -> float:
         return rng.uniform(self.low, self.high)
 
 
-class LogUniform(_Distribution):
+class LogUniform(_FloatRange):
     """A positive float whose logarithm is uniform: each decade is equally likely.
 
     Examples:
@@ -89,14 +92,11 @@ class LogUniform(_Distribution):
 
     kind: Literal["log_uniform"] = Field(default="log_uniform", description="Always 'log_uniform'.")
     low: float = Field(description="Smallest value; greater than 0.")
-    high: float = Field(description="Largest value.")
 
     @model_validator(mode="after")
-    def _positive_and_ordered(self) -> LogUniform:
+    def _positive(self) -> LogUniform:
         if self.low <= 0:
             raise ValueError(f"low must be greater than 0 for a log scale, not {self.low}")
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
         return self
 
     def sample(self, rng: random.Random) -> float:
