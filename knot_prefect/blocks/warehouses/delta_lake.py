@@ -16,41 +16,30 @@ modules of :mod:`knot_prefect.blocks.warehouses.delta`, one concept each.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
-from knot_prefect.blocks.optional import optional_block
-from knot_prefect.blocks.warehouses._common import check_columns_exist, prepare_frame
-from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
+from knot_prefect.blocks.warehouses._common import prepare_frame
+from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
 from knot_prefect.blocks.warehouses.delta import query, staging, writes
-from knot_prefect.blocks.warehouses.delta.location import (
-    DeltaLocation,
-    gcs_location,
-    local_location,
-    s3_location,
-)
+from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
 from knot_prefect.blocks.warehouses.delta.tables import (
     delta_errors,
     table_names,
     table_or_raise,
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
-from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
-from knot_prefect.blocks.warehouses.lake import staging as lake_staging
-from knot_prefect.settings import get_settings
+from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
-    from prefect_aws import S3Bucket
-    from prefect_gcp import GcsBucket
-else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
-    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
-    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
 
 __all__ = ["DeltaLake"]
 
@@ -59,10 +48,7 @@ if importlib.util.find_spec("deltalake") is None:  # hides the block without its
         "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
     )
 
-_DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
-
-
-class DeltaLake(Warehouse):
+class DeltaLake(LakeWarehouse):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
 
     Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
@@ -101,21 +87,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 ```
 """
 
-    path: str = Field(
-        default="",
-        description=(
-            "Folder of the lake: a local folder when no bucket is set (default: "
-            "'delta' in the knot home), otherwise a folder inside the bucket."
-        ),
-    )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
-    )
     threads: int | None = Field(
         default=None,
         gt=0,
@@ -125,45 +96,29 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         ),
     )
 
-    @model_validator(mode="after")
-    def _one_storage(self) -> DeltaLake:
-        if self.s3_bucket is not None and self.gcs_bucket is not None:
-            raise ValueError(
-                "DeltaLake takes s3_bucket or gcs_bucket, not both: clear one of them."
-            )
-        return self
+    _home_folder = "delta"
+    _label = "Delta lake"
 
     # -- location ------------------------------------------------------------------
-    @property
-    def location(self) -> str:
-        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
-        return self._location(connect=False).location
-
     def table_uri(self, name: str) -> str:
         """The URI of a table, as Spark, DuckDB or Polars open it (``s3://...``)."""
         return self._location(connect=False).uri(TableName.parse(name))
 
     def _location(self, connect: bool = True) -> DeltaLocation:
+        storage = self._lake_storage(connect, threads=self.threads)
+        if not connect:
+            return DeltaLocation(storage)
         if self.s3_bucket is not None:
-            return s3_location(self.s3_bucket, self.path, self.threads, connect)
+            return DeltaLocation(storage, s3_options(self.s3_bucket))
         if self.gcs_bucket is not None:
-            return gcs_location(self.gcs_bucket, self.path, self.threads, connect)
-        return local_location(self.path, get_settings().home / "delta", self.threads)
+            return DeltaLocation(storage, gcs_options(self.gcs_bucket))
+        return DeltaLocation(storage)
 
     # -- reads ---------------------------------------------------------------------
-    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
-
-        Args:
-            sql: The query; tables are named as ``table`` or ``schema.table`` and
-                values as ``:name`` placeholders.
-            params: Values bound to the placeholders.
-
-        Returns:
-            The result.
-        """
-        with query.query(self._location(), sql, params) as relation:
-            return relation.to_arrow_table()
+    def _query(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
+        return query.query(self._location(), sql, params)
 
     def read_versioned(
         self,
@@ -195,17 +150,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         with query.query(self._location(), sql, params, versions, seen) as relation:
             return relation.to_arrow_table(), seen
 
-    def _read_batches(
-        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
-        with query.query(self._location(), sql, params) as relation:
-            for batch in relation.to_arrow_reader(batch_rows):
-                if batch.num_rows > batch_rows:
-                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
-                elif batch.num_rows:
-                    yield batch
-
     def read_table_arrow(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
     ) -> pa.Table:
@@ -220,11 +164,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         location = self._location()
         with delta_errors(location, name):
             dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
-        if columns is not None:
-            for column in columns:
-                validate_identifier(column, "column name")
-            check_columns_exist(columns, dataset.schema.names, str(table))
-        return dataset.to_table(columns=list(columns) if columns is not None else None)
+        return read_columns(dataset, table, columns)
 
     def table_version(self, name: str) -> int:
         """The table's current version (0 after the first write, +1 per commit)."""
@@ -241,11 +181,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    @staticmethod
-    def new_stage_id() -> str:
-        """A fresh id for a staged write: pass it to every :meth:`stage` call of it."""
-        return lake_staging.new_stage_id()
-
     def stage(
         self,
         data: Any,
@@ -384,28 +319,3 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         storage = location.storage
         storage.fs.rm(storage.table_path(table, "_delta_log"), recursive=True)
         storage.fs.rm(storage.table_dir(table), recursive=True)
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
-
-        A Delta lake changes through :meth:`write` (one transaction each), so DML and
-        other DDL raise a :class:`WarehouseError` that says what to use.
-        """
-        import duckdb
-
-        drop = _DROP.fullmatch(sql)
-        if len(duckdb.extract_statements(sql)) == 1 and drop and not params:
-            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
-            return
-        raise WarehouseError(
-            "A Delta lake runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
-            "change tables with write(...) (append, replace, upsert) and query them with read()."
-        )
-
-    def check_connection(self) -> str:
-        """List the lake's tables.
-
-        Returns:
-            The lake's location and how many tables it holds.
-        """
-        return f"Delta lake at {self.location}: {len(self.list_tables())} table(s)"
