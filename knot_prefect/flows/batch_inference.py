@@ -35,6 +35,7 @@ from knot_prefect.flows.scoring import (
     scored_stream,
     with_lineage,
 )
+from knot_prefect.lineage.versions import rows_query
 
 
 @flow(name="knot-batch-inference", log_prints=True)
@@ -171,6 +172,7 @@ def batch_inference_flow(
     from knot_prefect.flows._parameters import EXAMPLES, MissingParameterError, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import Lineage, source_query_hash
+    from knot_prefect.lineage.versions import pin_source_versions, versions_text
     from knot_prefect.tasks import finish_with_warnings, load_model
 
     logger = get_run_logger()
@@ -196,6 +198,9 @@ def batch_inference_flow(
     quarantine_table = quarantine_table or f"{output_table}_quarantine"
     warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
                                     Warehouse, parameter="warehouse")
+    # Every read of the rows to score sees the versions recorded in the lineage.
+    warehouse_block, source_versions = pin_source_versions(warehouse_block, entity_sql,
+                                                           entity_params)
     tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
                                    MLflowTracking, parameter="tracking")
     feature_store = given.or_default(feature_store, "feature_store", LOCAL_FEATURES)
@@ -217,6 +222,7 @@ def batch_inference_flow(
             flow_run_id=_flow_run_id(),
             features_as_of=as_of if feature_source == "historical" else scored_at,
             scored_at=scored_at,
+            source_versions=versions_text(source_versions),
         )
 
     spark = given.value(spark, "spark")
@@ -301,7 +307,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse, runner = job.warehouse, job.runner
-    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
+    sql = rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     total, plan = plan_partitions(warehouse, sql, job.entity_params, keys[0],
@@ -363,7 +369,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
             "data_quality_flow first), or score without spark=.")
     engine = resolve_block(engine_name, SparkEngine, parameter="spark")
     warehouse = job.warehouse
-    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
+    sql = rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     model, lineage = job.model_and_lineage()
@@ -396,7 +402,7 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse = job.warehouse
-    sql = _rows_query(warehouse, job.entity_sql)
+    sql = rows_query(warehouse, job.entity_sql)
     batches = (batch.to_pandas() for batch in
                warehouse.read_batches(sql, job.entity_params, job.batch_rows))
     first = next(batches, None)
@@ -461,17 +467,6 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys)
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
-
-
-def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:
-    """``entity_sql`` as a query: a table name (as ``extract`` reads one) is selected whole."""
-    from knot_prefect.blocks.warehouses.identifiers import TableName
-    from knot_prefect.tasks.warehouse import is_spaced_table_name, is_table_name
-
-    if is_table_name(entity_sql) or is_spaced_table_name(warehouse, entity_sql):
-        name = TableName.parse(entity_sql.strip())
-        return f"SELECT * FROM {name.quoted(warehouse.identifier_quote)}"
-    return entity_sql
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:

@@ -21,7 +21,7 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import prepare_frame
@@ -98,6 +98,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 
     _home_folder = "delta"
     _label = "Delta lake"
+    # Versions every read of this copy sees, by table (see pin_reads).
+    _versions: dict[str, int] = PrivateAttr(default_factory=dict)
 
     # -- location ------------------------------------------------------------------
     def table_uri(self, name: str) -> str:
@@ -118,7 +120,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
     def _query(
         self, sql: str, params: Mapping[str, Any] | None
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
-        return query.query(self._location(), sql, params)
+        return query.query(self._location(), sql, params, self._versions)
 
     def read_versioned(
         self,
@@ -147,8 +149,40 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             ([1], {'ids': 0})
         """
         seen: dict[str, int] = {}
-        with query.query(self._location(), sql, params, versions, seen) as relation:
+        pins = {**self._versions, **(versions or {})}
+        with query.query(self._location(), sql, params, pins, seen) as relation:
             return relation.to_arrow_table(), seen
+
+    def pin_reads(self, sql: str, params: Mapping[str, Any] | None = None
+                  ) -> tuple[DeltaLake, dict[str, int]]:
+        """Pin the tables a query reads at their current versions.
+
+        A scoring or training run pins its inputs once, then reads through the copy
+        returned (pickled to Dask workers with its pins), so the versions it records
+        in its lineage are exactly the data it read; :meth:`read_versioned` with them
+        reads the same rows again later.
+
+        Args:
+            sql: The query whose tables to pin (nothing of them is read).
+            params: Values bound to its placeholders.
+
+        Returns:
+            A copy of the block whose reads of those tables see the pinned versions,
+            and the versions (``{"table": version}``).
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> _ = lake.write(pd.DataFrame({"id": [1]}), "ids")
+            >>> pinned, versions = lake.pin_reads("SELECT * FROM ids")
+            >>> _ = lake.write(pd.DataFrame({"id": [2]}), "ids", mode="append")
+            >>> versions, len(pinned.read("SELECT * FROM ids")), len(lake.read("SELECT * FROM ids"))
+            ({'ids': 0}, 1, 2)
+        """
+        _, versions = self.read_versioned(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
+        pinned = self.model_copy()
+        pinned._versions = {**self._versions, **versions}
+        return pinned, versions
 
     def read_table_arrow(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
@@ -163,6 +197,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         table = TableName.parse(name)
         location = self._location()
         with delta_errors(location, name):
+            if version is None:
+                version = self._versions.get(str(table))
             dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
         return read_columns(dataset, table, columns)
 
