@@ -38,12 +38,11 @@ def migrate(
 
     try:
         lake, name = _source(source, table)
-        from knot_prefect.blocks.warehouses.delta.migrate import migrate_parquet_table
         from knot_prefect.blocks.warehouses.delta_lake import DeltaLake
 
         target = to.expanduser().absolute()
-        done = migrate_parquet_table(lake, name, DeltaLake(path=str(target.parent)),
-                                     target.name, overwrite=overwrite)
+        done = DeltaLake(path=str(target.parent)).migrate_parquet_table(
+            lake, name, target.name, overwrite=overwrite)
     except (KnotError, ModuleNotFoundError) as exc:
         fail(str(exc))
     typer.echo(f"Migrated {done.rows} rows ({done.files} live file(s)) of {done.source} "

@@ -35,7 +35,6 @@ from knot_prefect.flows.scoring import (
     scored_stream,
     with_lineage,
 )
-from knot_prefect.lineage.versions import rows_query
 
 
 @flow(name="knot-batch-inference", log_prints=True)
@@ -307,7 +306,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse, runner = job.warehouse, job.runner
-    sql = rows_query(warehouse, job.entity_sql).strip().rstrip(";")
+    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     total, plan = plan_partitions(warehouse, sql, job.entity_params, keys[0],
@@ -369,7 +368,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
             "data_quality_flow first), or score without spark=.")
     engine = resolve_block(engine_name, SparkEngine, parameter="spark")
     warehouse = job.warehouse
-    sql = rows_query(warehouse, job.entity_sql).strip().rstrip(";")
+    sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     model, lineage = job.model_and_lineage()
@@ -402,7 +401,7 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     from knot_prefect.tasks import check
 
     warehouse = job.warehouse
-    sql = rows_query(warehouse, job.entity_sql)
+    sql = _rows_query(warehouse, job.entity_sql)
     batches = (batch.to_pandas() for batch in
                warehouse.read_batches(sql, job.entity_params, job.batch_rows))
     first = next(batches, None)
@@ -467,6 +466,17 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys)
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
+
+
+def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:
+    """``entity_sql`` as a query: a table name (as ``extract`` reads one) is selected whole."""
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.tasks.warehouse import is_spaced_table_name, is_table_name
+
+    if is_table_name(entity_sql) or is_spaced_table_name(warehouse, entity_sql):
+        name = TableName.parse(entity_sql.strip())
+        return f"SELECT * FROM {name.quoted(warehouse.identifier_quote)}"
+    return entity_sql
 
 
 def _key_columns(entities: pd.DataFrame, key_columns: list[str] | None) -> list[str]:

@@ -42,19 +42,9 @@ class VersionedReads(Protocol):
     """A warehouse whose tables keep readable versions (``DeltaLake``)."""
 
     def pin_reads(self, sql: str, params: Mapping[str, Any] | None) -> tuple[Any, dict[str, int]]:
-        """A copy reading the tables ``sql`` names at their current versions, and those."""
+        """A copy reading the tables ``sql`` (a query or a table name) names at their
+        current versions, and those versions."""
         ...
-
-
-def rows_query(warehouse: Warehouse, source: str) -> str:
-    """``source`` as a query: a table name (as ``extract`` reads one) is selected whole."""
-    from knot_prefect.blocks.warehouses.identifiers import TableName
-    from knot_prefect.tasks.warehouse import is_spaced_table_name, is_table_name
-
-    if is_table_name(source) or is_spaced_table_name(warehouse, source):
-        name = TableName.parse(source.strip())
-        return f"SELECT * FROM {name.quoted(warehouse.identifier_quote)}"
-    return source
 
 
 def pin_source_versions(warehouse: W, source: str,
@@ -73,7 +63,7 @@ def pin_source_versions(warehouse: W, source: str,
     """
     if not isinstance(warehouse, VersionedReads):
         return warehouse, {}
-    pinned, versions = warehouse.pin_reads(rows_query(warehouse, source), params)
+    pinned, versions = warehouse.pin_reads(source, params)
     return pinned, versions
 
 

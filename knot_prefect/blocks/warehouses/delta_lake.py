@@ -26,7 +26,7 @@ from pydantic import Field, PrivateAttr
 from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import prepare_frame
 from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
-from knot_prefect.blocks.warehouses.delta import query, staging, writes
+from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
 from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
 from knot_prefect.blocks.warehouses.delta.tables import (
     delta_errors,
@@ -34,12 +34,15 @@ from knot_prefect.blocks.warehouses.delta.tables import (
     table_or_raise,
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
-from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
 from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from knot_prefect.blocks.warehouses.delta.migrate import Migration
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
 
 __all__ = ["DeltaLake"]
 
@@ -163,7 +166,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         reads the same rows again later.
 
         Args:
-            sql: The query whose tables to pin (nothing of them is read).
+            sql: The query whose tables to pin, or one table's name (nothing of them
+                is read).
             params: Values bound to its placeholders.
 
         Returns:
@@ -179,6 +183,8 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             >>> versions, len(pinned.read("SELECT * FROM ids")), len(lake.read("SELECT * FROM ids"))
             ({'ids': 0}, 1, 2)
         """
+        with contextlib.suppress(InvalidIdentifierError):
+            sql = f"SELECT * FROM {TableName.parse(sql.strip()).quoted()}"
         _, versions = self.read_versioned(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
         pinned = self.model_copy()
         pinned._versions = {**self._versions, **versions}
@@ -324,6 +330,43 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         with delta_errors(location, name):
             delta_table = table_or_raise(location, TableName.parse(name))
             return dict(delta_table.optimize.compact())
+
+    def migrate_parquet_table(self, source: ParquetLake, table: str,
+                              target_table: str | None = None,
+                              overwrite: bool = False) -> Migration:
+        """Write the live rows of a ParquetLake table as a Delta table, in one commit.
+
+        Only the files the table's manifest lists are read; the Parquet table is left
+        as it was (see :mod:`knot_prefect.blocks.warehouses.delta.migrate`).
+
+        Args:
+            source: The Parquet lake holding the table.
+            table: The table, ``"table"`` or ``"schema.table"``.
+            target_table: Its name in this lake (default: ``table``).
+            overwrite: Replace an existing Delta table of that name (a new version of
+                it); without it an existing table is refused.
+
+        Returns:
+            What was written: rows, live files read, the Delta version.
+
+        Raises:
+            TableNotFoundError: When the Parquet table does not exist.
+            TableExistsError: When the Delta table exists and ``overwrite`` is False.
+            SchemaMismatchError: For a column Delta cannot hold (a time of day).
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> from knot_prefect import ParquetLake
+            >>> parquet = ParquetLake(path=tempfile.mkdtemp())
+            >>> _ = parquet.write(pd.DataFrame({"id": [1, 2]}), "ids")
+            >>> _ = parquet.write(pd.DataFrame({"id": [2, 3]}), "ids", mode="upsert", keys=["id"])
+            >>> delta = DeltaLake(path=tempfile.mkdtemp())
+            >>> delta.migrate_parquet_table(parquet, "ids").rows, delta.table_version("ids")
+            (3, 0)
+        """
+        return migrate.migrate_parquet_table(
+            source._storage(), TableName.parse(table), self._location(),
+            TableName.parse(target_table or table), overwrite)
 
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 from knot_prefect.blocks.warehouses.base import TableExistsError
 from knot_prefect.blocks.warehouses.delta.tables import delta_errors, open_table
 from knot_prefect.blocks.warehouses.delta.types import delta_type, to_delta_types
-from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake import files, manifest
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from knot_prefect.blocks.warehouses.delta_lake import DeltaLake
-    from knot_prefect.blocks.warehouses.parquet import ParquetLake
+    from knot_prefect.blocks.warehouses.delta.location import DeltaLocation
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,42 +45,13 @@ class Migration:
     version: int
 
 
-def migrate_parquet_table(source: ParquetLake, table: str, target: DeltaLake,
-                          target_table: str | None = None,
-                          overwrite: bool = False) -> Migration:
-    """Write the live rows of a ParquetLake table as a Delta table, in one commit.
-
-    Args:
-        source: The Parquet lake holding the table.
-        table: The table, ``"table"`` or ``"schema.table"``.
-        target: The Delta lake receiving it.
-        target_table: Its name there (default: ``table``).
-        overwrite: Replace an existing Delta table of that name (a new version of it);
-            without it an existing table is refused.
-
-    Returns:
-        What was written.
-
-    Raises:
-        TableNotFoundError: When the Parquet table does not exist.
-        TableExistsError: When the Delta table exists and ``overwrite`` is False.
-        SchemaMismatchError: For a column Delta cannot hold (a time of day).
-
-    Examples:
-        >>> import tempfile, pandas as pd
-        >>> from knot_prefect import DeltaLake, ParquetLake
-        >>> parquet = ParquetLake(path=tempfile.mkdtemp())
-        >>> _ = parquet.write(pd.DataFrame({"id": [1, 2]}), "ids")
-        >>> _ = parquet.write(pd.DataFrame({"id": [2, 3]}), "ids", mode="upsert", keys=["id"])
-        >>> delta = DeltaLake(path=tempfile.mkdtemp())
-        >>> migrate_parquet_table(parquet, "ids", delta).rows, delta.table_version("ids")
-        (3, 0)
-    """
+def migrate_parquet_table(storage: LakeStorage, name: TableName, location: DeltaLocation,
+                          target_name: TableName, overwrite: bool) -> Migration:
+    """Write a ParquetLake table's live rows as a Delta table; see
+    :meth:`DeltaLake.migrate_parquet_table`."""
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    name, target_name = TableName.parse(table), TableName.parse(target_table or table)
-    storage, location = source._storage(), target._location()
     live = manifest.manifest_or_raise(storage, name)
     uri = location.uri(target_name)
     current = open_table(location, target_name)
