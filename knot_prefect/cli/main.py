@@ -12,6 +12,7 @@ from knot_prefect._embedded import apply_embedded_prefect_defaults
 from knot_prefect._version import __version__
 from knot_prefect.cli import blocks as blocks_commands
 from knot_prefect.cli import contract as contract_commands
+from knot_prefect.cli import lake as lake_commands
 from knot_prefect.cli import pool as pool_commands
 from knot_prefect.cli import recipe as recipe_commands
 from knot_prefect.cli.demo import demo
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(blocks_commands.app, name="blocks")
 app.add_typer(contract_commands.app, name="contract")
+app.add_typer(lake_commands.app, name="lake")
 app.add_typer(pool_commands.app, name="pool")
 app.add_typer(recipe_commands.app, name="recipe")
 app.command()(doctor)

@@ -171,6 +171,7 @@ def batch_inference_flow(
     from knot_prefect.flows._parameters import EXAMPLES, MissingParameterError, settle
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import Lineage, source_query_hash
+    from knot_prefect.lineage.versions import pin_source_versions, versions_text
     from knot_prefect.tasks import finish_with_warnings, load_model
 
     logger = get_run_logger()
@@ -196,6 +197,9 @@ def batch_inference_flow(
     quarantine_table = quarantine_table or f"{output_table}_quarantine"
     warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
                                     Warehouse, parameter="warehouse")
+    # Every read of the rows to score sees the versions recorded in the lineage.
+    warehouse_block, source_versions = pin_source_versions(warehouse_block, entity_sql,
+                                                           entity_params)
     tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
                                    MLflowTracking, parameter="tracking")
     feature_store = given.or_default(feature_store, "feature_store", LOCAL_FEATURES)
@@ -217,6 +221,7 @@ def batch_inference_flow(
             flow_run_id=_flow_run_id(),
             features_as_of=as_of if feature_source == "historical" else scored_at,
             scored_at=scored_at,
+            source_versions=versions_text(source_versions),
         )
 
     spark = given.value(spark, "spark")

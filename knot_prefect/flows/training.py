@@ -140,6 +140,7 @@ def training_flow(
     from knot_prefect.flows._support import split_by_key
     from knot_prefect.flows.caching import step_cache_key
     from knot_prefect.lineage.columns import source_query_hash
+    from knot_prefect.lineage.versions import pin_source_versions, versions_text
     from knot_prefect.tasks import (
         check,
         evaluate,
@@ -178,6 +179,8 @@ def training_flow(
                                     MLflowTracking, parameter="tracking")
     train_fn = resolve_trainer(trainer)
 
+    warehouse_block, source_versions = pin_source_versions(warehouse_block, source,
+                                                           entity_params)
     entities = extract(warehouse_block, source, entity_params)
     require_columns(entities, {"target": target, "timestamp_column": timestamp_column},
                     "the training rows")
@@ -248,6 +251,9 @@ def training_flow(
             "knot.task": task,
             "knot.target": target,
             "knot.key_columns": ",".join(keys),
+            # The Delta version of every table the rows were read from, if any.
+            **({"knot.source_versions": versions_text(source_versions) or ""}
+               if source_versions else {}),
         },
     )
     profile_location = _store_reference_profile(

@@ -33,7 +33,10 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
     "flow_run_id",
     "features_as_of",
     "scored_at",
+    "source_versions",
 )
+# Written only by runs that read versioned tables (Delta): older tables lack it.
+OPTIONAL_LINEAGE_COLUMNS: frozenset[str] = frozenset({"source_versions"})
 
 
 def source_query_hash(sql: str, params: Mapping[str, Any] | None = None) -> str:
@@ -70,10 +73,18 @@ class Lineage:
     flow_run_id: str | None
     features_as_of: datetime
     scored_at: datetime
+    source_versions: str | None = None
+    """The version of every lake table the run read, as JSON (``{"rows": 3}``); None
+    when it read no versioned table (see :mod:`knot_prefect.lineage.versions`)."""
 
     def attach(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        """Return ``predictions`` with the lineage columns added (a new frame)."""
+        """Return ``predictions`` with the lineage columns added (a new frame).
+
+        ``source_versions`` is added only when the run read versioned tables.
+        """
         frame = predictions.copy()
         for column, value in asdict(self).items():
+            if value is None and column in OPTIONAL_LINEAGE_COLUMNS:
+                continue
             frame[column] = value
         return frame

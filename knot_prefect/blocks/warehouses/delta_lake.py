@@ -16,41 +16,33 @@ modules of :mod:`knot_prefect.blocks.warehouses.delta`, one concept each.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
-from knot_prefect.blocks.optional import optional_block
-from knot_prefect.blocks.warehouses._common import check_columns_exist, prepare_frame
-from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
-from knot_prefect.blocks.warehouses.delta import query, staging, writes
-from knot_prefect.blocks.warehouses.delta.location import (
-    DeltaLocation,
-    gcs_location,
-    local_location,
-    s3_location,
-)
+from knot_prefect.blocks.warehouses._common import prepare_frame
+from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
+from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
+from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
 from knot_prefect.blocks.warehouses.delta.tables import (
     delta_errors,
     table_names,
     table_or_raise,
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
-from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
-from knot_prefect.blocks.warehouses.lake import staging as lake_staging
-from knot_prefect.settings import get_settings
+from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
+from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
-    from prefect_aws import S3Bucket
-    from prefect_gcp import GcsBucket
-else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
-    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
-    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
+
+    from knot_prefect.blocks.warehouses.delta.migrate import Migration
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
 
 __all__ = ["DeltaLake"]
 
@@ -59,10 +51,7 @@ if importlib.util.find_spec("deltalake") is None:  # hides the block without its
         "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
     )
 
-_DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
-
-
-class DeltaLake(Warehouse):
+class DeltaLake(LakeWarehouse):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
 
     Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
@@ -101,21 +90,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 ```
 """
 
-    path: str = Field(
-        default="",
-        description=(
-            "Folder of the lake: a local folder when no bucket is set (default: "
-            "'delta' in the knot home), otherwise a folder inside the bucket."
-        ),
-    )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
-    )
     threads: int | None = Field(
         default=None,
         gt=0,
@@ -125,45 +99,31 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         ),
     )
 
-    @model_validator(mode="after")
-    def _one_storage(self) -> DeltaLake:
-        if self.s3_bucket is not None and self.gcs_bucket is not None:
-            raise ValueError(
-                "DeltaLake takes s3_bucket or gcs_bucket, not both: clear one of them."
-            )
-        return self
+    _home_folder = "delta"
+    _label = "Delta lake"
+    # Versions every read of this copy sees, by table (see pin_reads).
+    _versions: dict[str, int] = PrivateAttr(default_factory=dict)
 
     # -- location ------------------------------------------------------------------
-    @property
-    def location(self) -> str:
-        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
-        return self._location(connect=False).location
-
     def table_uri(self, name: str) -> str:
         """The URI of a table, as Spark, DuckDB or Polars open it (``s3://...``)."""
         return self._location(connect=False).uri(TableName.parse(name))
 
     def _location(self, connect: bool = True) -> DeltaLocation:
+        storage = self._lake_storage(connect, threads=self.threads)
+        if not connect:
+            return DeltaLocation(storage)
         if self.s3_bucket is not None:
-            return s3_location(self.s3_bucket, self.path, self.threads, connect)
+            return DeltaLocation(storage, s3_options(self.s3_bucket))
         if self.gcs_bucket is not None:
-            return gcs_location(self.gcs_bucket, self.path, self.threads, connect)
-        return local_location(self.path, get_settings().home / "delta", self.threads)
+            return DeltaLocation(storage, gcs_options(self.gcs_bucket))
+        return DeltaLocation(storage)
 
     # -- reads ---------------------------------------------------------------------
-    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
-
-        Args:
-            sql: The query; tables are named as ``table`` or ``schema.table`` and
-                values as ``:name`` placeholders.
-            params: Values bound to the placeholders.
-
-        Returns:
-            The result.
-        """
-        with query.query(self._location(), sql, params) as relation:
-            return relation.to_arrow_table()
+    def _query(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
+        return query.query(self._location(), sql, params, self._versions)
 
     def read_versioned(
         self,
@@ -192,19 +152,43 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             ([1], {'ids': 0})
         """
         seen: dict[str, int] = {}
-        with query.query(self._location(), sql, params, versions, seen) as relation:
+        pins = {**self._versions, **(versions or {})}
+        with query.query(self._location(), sql, params, pins, seen) as relation:
             return relation.to_arrow_table(), seen
 
-    def _read_batches(
-        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows."""
-        with query.query(self._location(), sql, params) as relation:
-            for batch in relation.to_arrow_reader(batch_rows):
-                if batch.num_rows > batch_rows:
-                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
-                elif batch.num_rows:
-                    yield batch
+    def pin_reads(self, sql: str, params: Mapping[str, Any] | None = None
+                  ) -> tuple[DeltaLake, dict[str, int]]:
+        """Pin the tables a query reads at their current versions.
+
+        A scoring or training run pins its inputs once, then reads through the copy
+        returned (pickled to Dask workers with its pins), so the versions it records
+        in its lineage are exactly the data it read; :meth:`read_versioned` with them
+        reads the same rows again later.
+
+        Args:
+            sql: The query whose tables to pin, or one table's name (nothing of them
+                is read).
+            params: Values bound to its placeholders.
+
+        Returns:
+            A copy of the block whose reads of those tables see the pinned versions,
+            and the versions (``{"table": version}``).
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> _ = lake.write(pd.DataFrame({"id": [1]}), "ids")
+            >>> pinned, versions = lake.pin_reads("SELECT * FROM ids")
+            >>> _ = lake.write(pd.DataFrame({"id": [2]}), "ids", mode="append")
+            >>> versions, len(pinned.read("SELECT * FROM ids")), len(lake.read("SELECT * FROM ids"))
+            ({'ids': 0}, 1, 2)
+        """
+        with contextlib.suppress(InvalidIdentifierError):
+            sql = f"SELECT * FROM {TableName.parse(sql.strip()).quoted()}"
+        _, versions = self.read_versioned(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
+        pinned = self.model_copy()
+        pinned._versions = {**self._versions, **versions}
+        return pinned, versions
 
     def read_table_arrow(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
@@ -219,12 +203,10 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         table = TableName.parse(name)
         location = self._location()
         with delta_errors(location, name):
+            if version is None:
+                version = self._versions.get(str(table))
             dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
-        if columns is not None:
-            for column in columns:
-                validate_identifier(column, "column name")
-            check_columns_exist(columns, dataset.schema.names, str(table))
-        return dataset.to_table(columns=list(columns) if columns is not None else None)
+        return read_columns(dataset, table, columns)
 
     def table_version(self, name: str) -> int:
         """The table's current version (0 after the first write, +1 per commit)."""
@@ -241,11 +223,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    @staticmethod
-    def new_stage_id() -> str:
-        """A fresh id for a staged write: pass it to every :meth:`stage` call of it."""
-        return lake_staging.new_stage_id()
-
     def stage(
         self,
         data: Any,
@@ -354,6 +331,43 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
             delta_table = table_or_raise(location, TableName.parse(name))
             return dict(delta_table.optimize.compact())
 
+    def migrate_parquet_table(self, source: ParquetLake, table: str,
+                              target_table: str | None = None,
+                              overwrite: bool = False) -> Migration:
+        """Write the live rows of a ParquetLake table as a Delta table, in one commit.
+
+        Only the files the table's manifest lists are read; the Parquet table is left
+        as it was (see :mod:`knot_prefect.blocks.warehouses.delta.migrate`).
+
+        Args:
+            source: The Parquet lake holding the table.
+            table: The table, ``"table"`` or ``"schema.table"``.
+            target_table: Its name in this lake (default: ``table``).
+            overwrite: Replace an existing Delta table of that name (a new version of
+                it); without it an existing table is refused.
+
+        Returns:
+            What was written: rows, live files read, the Delta version.
+
+        Raises:
+            TableNotFoundError: When the Parquet table does not exist.
+            TableExistsError: When the Delta table exists and ``overwrite`` is False.
+            SchemaMismatchError: For a column Delta cannot hold (a time of day).
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> from knot_prefect import ParquetLake
+            >>> parquet = ParquetLake(path=tempfile.mkdtemp())
+            >>> _ = parquet.write(pd.DataFrame({"id": [1, 2]}), "ids")
+            >>> _ = parquet.write(pd.DataFrame({"id": [2, 3]}), "ids", mode="upsert", keys=["id"])
+            >>> delta = DeltaLake(path=tempfile.mkdtemp())
+            >>> delta.migrate_parquet_table(parquet, "ids").rows, delta.table_version("ids")
+            (3, 0)
+        """
+        return migrate.migrate_parquet_table(
+            source._storage(), TableName.parse(table), self._location(),
+            TableName.parse(target_table or table), overwrite)
+
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"table"`` or ``"schema.table"``) is a Delta table."""
@@ -384,28 +398,3 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         storage = location.storage
         storage.fs.rm(storage.table_path(table, "_delta_log"), recursive=True)
         storage.fs.rm(storage.table_dir(table), recursive=True)
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
-
-        A Delta lake changes through :meth:`write` (one transaction each), so DML and
-        other DDL raise a :class:`WarehouseError` that says what to use.
-        """
-        import duckdb
-
-        drop = _DROP.fullmatch(sql)
-        if len(duckdb.extract_statements(sql)) == 1 and drop and not params:
-            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
-            return
-        raise WarehouseError(
-            "A Delta lake runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
-            "change tables with write(...) (append, replace, upsert) and query them with read()."
-        )
-
-    def check_connection(self) -> str:
-        """List the lake's tables.
-
-        Returns:
-            The lake's location and how many tables it holds.
-        """
-        return f"Delta lake at {self.location}: {len(self.list_tables())} table(s)"

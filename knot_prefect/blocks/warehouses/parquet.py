@@ -18,45 +18,31 @@ modules of :mod:`knot_prefect.blocks.warehouses.lake`, one concept each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
-from knot_prefect.blocks.optional import optional_block
-from knot_prefect.blocks.warehouses._common import check_columns_exist
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
     StagedPart,
-    Warehouse,
-    WarehouseError,
     WriteMode,
 )
-from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake import files, manifest, query, schemas, staging, writes
+from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
 from knot_prefect.blocks.warehouses.lake.manifest import MANIFEST_NAME
-from knot_prefect.blocks.warehouses.lake.storage import (
-    LakeStorage,
-    bucket_root,
-    gcs_filesystem,
-    local_filesystem,
-    local_root,
-    s3_filesystem,
-)
-from knot_prefect.settings import get_settings
+from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
-    from prefect_aws import S3Bucket
-    from prefect_gcp import GcsBucket
-else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
-    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
-    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
 
 __all__ = ["MANIFEST_NAME", "ConcurrentWriteError", "ParquetLake", "StagedPart"]
 
-class ParquetLake(Warehouse):
+class ParquetLake(LakeWarehouse):
     """Tables as Parquet datasets on a local folder, on S3 or on GCS.
 
     Writes are atomic through a manifest switch: data files are written first, then
@@ -97,21 +83,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 ```
 """
 
-    path: str = Field(
-        default="",
-        description=(
-            "Folder of the lake: a local folder when no bucket is set (default: "
-            "'lake' in the knot home), otherwise a folder inside the bucket."
-        ),
-    )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
-    )
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
         default="zstd", description="Compression codec of the Parquet files written."
     )
@@ -136,84 +107,32 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         ),
     )
 
-    @model_validator(mode="after")
-    def _one_storage(self) -> ParquetLake:
-        if self.s3_bucket is not None and self.gcs_bucket is not None:
-            raise ValueError(
-                "ParquetLake takes s3_bucket or gcs_bucket, not both: clear one of them."
-            )
-        return self
+    _home_folder = "lake"
+    _label = "Parquet lake"
 
     # -- storage -------------------------------------------------------------------
-    @property
-    def location(self) -> str:
-        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
-        return self._storage(connect=False).location
-
     def _storage(self, connect: bool = True) -> LakeStorage:
-        """The lake's root and filesystem (authenticated by the nested storage block)."""
-        settings: dict[str, Any] = {
-            "compression": None if self.compression == "none" else self.compression,
-            "rows_per_file": self.rows_per_file,
-            "threads": self.threads,
-            "memory_limit": self.memory_limit,
-        }
-        fs: Any = None
-        if self.s3_bucket is not None:
-            bucket = self.s3_bucket
-            if connect:
-                fs = s3_filesystem(bucket)
-            root = bucket_root(bucket.bucket_name, bucket.bucket_folder, self.path)
-            return LakeStorage("s3", root, fs, **settings)
-        if self.gcs_bucket is not None:
-            gcs = self.gcs_bucket
-            if connect:
-                fs = gcs_filesystem(gcs)
-            return LakeStorage("gcs", bucket_root(gcs.bucket, gcs.bucket_folder, self.path), fs,
-                               **settings)
-        root = local_root(self.path, get_settings().home / "lake")
-        return LakeStorage("local", root, local_filesystem(), **settings)
+        """The lake's root and filesystem, with the block's file and DuckDB settings."""
+        return self._lake_storage(
+            connect,
+            compression=None if self.compression == "none" else self.compression,
+            rows_per_file=self.rows_per_file,
+            threads=self.threads,
+            memory_limit=self.memory_limit,
+        )
 
     # -- reads ---------------------------------------------------------------------
-    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
-
-        Args:
-            sql: The query; tables are named as ``table`` or ``schema.table`` and
-                values as ``:name`` placeholders.
-            params: Values bound to the placeholders.
-
-        Returns:
-            The result.
-        """
-        with query.query(self._storage(), sql, params) as relation:
-            return relation.to_arrow_table()
-
-    def _read_batches(
-        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream a query's result in record batches of at most ``batch_rows`` rows.
-
-        DuckDB scans the Parquet files as the batches are consumed, so results larger
-        than memory stream through.
-        """
-        with query.query(self._storage(), sql, params) as relation:
-            for batch in relation.to_arrow_reader(batch_rows):
-                if batch.num_rows > batch_rows:
-                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
-                elif batch.num_rows:
-                    yield batch
+    def _query(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
+        return query.query(self._storage(), sql, params)
 
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a whole table, or some of its columns, as a pyarrow Table."""
         table = TableName.parse(name)
         storage = self._storage()
         dataset = files.dataset(storage, table, manifest.manifest_or_raise(storage, table))
-        if columns is not None:
-            for column in columns:
-                validate_identifier(column, "column name")
-            check_columns_exist(columns, dataset.schema.names, str(table))
-        return dataset.to_table(columns=list(columns) if columns is not None else None)
+        return read_columns(dataset, table, columns)
 
     # -- writes --------------------------------------------------------------------
     def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
@@ -226,11 +145,6 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         return writes.write_table(self._storage(), data, table, mode, keys, evolve)
 
     # -- staged writes ---------------------------------------------------------------
-    @staticmethod
-    def new_stage_id() -> str:
-        """A fresh id for a staged write (its files sort and vacuum like other writes)."""
-        return staging.new_stage_id()
-
     def stage(
         self,
         data: Any,
@@ -360,35 +274,3 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
         storage = self._storage()
         live = manifest.manifest_or_raise(storage, table)
         return files.remove_unlisted(storage, table, live, retain_seconds)
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
-
-        A Parquet lake changes only through :meth:`write` (atomic manifest switches),
-        so DML and other DDL raise a :class:`WarehouseError` that says what to use.
-        """
-        import re
-
-        import duckdb
-
-        statements = duckdb.extract_statements(sql)
-        drop = re.fullmatch(
-            r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", sql, re.I
-        )
-        if len(statements) == 1 and drop and not params:
-            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
-            return
-        raise WarehouseError(
-            "A Parquet lake runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
-            "change tables with write(...) (append, replace, upsert) and query them with read()."
-        )
-
-    def check_connection(self) -> str:
-        """List the lake's tables.
-
-        Returns:
-            The lake's location and how many tables it holds.
-        """
-        tables = self.list_tables()
-        return f"Parquet lake at {self.location}: {len(tables)} table(s)"
-

@@ -67,6 +67,22 @@ def stage_table_name(target: TableName, stage_id: str, part: int) -> TableName:
     Raises:
         WarehouseError: For a ``stage_id`` not made by ``new_stage_id``.
     """
+    match = check_stage_id(stage_id, part)
+    seconds = int(match.group(1)) // 1000
+    return target.with_table(
+        f"{_stage_base(target)}{seconds:08x}{match.group(2)[:4]}_{part}"
+    )
+
+
+def check_stage_id(stage_id: str, part: int) -> re.Match[str]:
+    """Refuse a stage id not made by ``new_stage_id`` and a part number out of range.
+
+    Returns:
+        The id's match: its creation time (milliseconds) and its random part.
+
+    Raises:
+        WarehouseError: Naming the bad id or part.
+    """
     match = _STAGE_ID.fullmatch(stage_id)
     if match is None:
         raise WarehouseError(
@@ -74,10 +90,39 @@ def stage_table_name(target: TableName, stage_id: str, part: int) -> TableName:
         )
     if not 0 <= part < 100_000:
         raise WarehouseError(f"Part number {part} is out of range: use 0 to 99999.")
-    seconds = int(match.group(1)) // 1000
-    return target.with_table(
-        f"{_stage_base(target)}{seconds:08x}{match.group(2)[:4]}_{part}"
-    )
+    return match
+
+
+def parts_to_commit(table: str, parts: Sequence[StagedPart], keys: Sequence[str],
+                    mode: str) -> tuple[list[StagedPart], int]:
+    """The checks every ``commit_staged`` starts with; the parts holding rows, and their rows.
+
+    Refuses an unknown mode (or an ``upsert`` without keys) and parts staged for
+    another table; logs a commit with nothing to publish (zero rows).
+
+    Raises:
+        WarehouseError: For parts of another table or a bad mode.
+    """
+    validate_write_mode(mode, keys)
+    others = sorted({part.table for part in parts} - {table})
+    if others:
+        raise WarehouseError(
+            f"commit_staged({table!r}) was given parts staged for {others}: commit "
+            "each table's parts separately."
+        )
+    parts = [part for part in parts if part.rows]
+    rows = sum(part.rows for part in parts)
+    if not rows:
+        warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
+    return parts, rows
+
+
+def is_frame(data: Any) -> bool:
+    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
+    import pyarrow as pa
+
+    module = type(data).__module__.split(".")[0]
+    return isinstance(data, pa.Table | pa.RecordBatch) or module in ("pandas", "polars")
 
 
 def _stage_base(target: TableName) -> str:
@@ -211,7 +256,7 @@ class SqlStagedWarehouse(Warehouse):
         """
         target = self._target(table)
         stage = stage_table_name(target, stage_id, part)
-        frames = [data] if _is_frame(data) else data
+        frames = [data] if is_frame(data) else data
         schema: pa.Schema | None = None
         rows = 0
         try:
@@ -266,20 +311,11 @@ class SqlStagedWarehouse(Warehouse):
                 columns, new columns without ``evolve``, or types the table cannot hold.
             TableExistsError: For ``mode='fail'`` when the table exists.
         """
-        validate_write_mode(mode, keys)
+        parts, rows = parts_to_commit(table, parts, keys, mode)
         target = self._target(table)
         keys = list(keys)
         self.check_column_names(keys, "upsert key")
-        others = sorted({part.table for part in parts} - {table})
-        if others:
-            raise WarehouseError(
-                f"commit_staged({table!r}) was given parts staged for {others}: commit "
-                "each table's parts separately."
-            )
-        parts = [part for part in parts if part.rows]
-        rows = sum(part.rows for part in parts)
         if not rows:
-            warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
             return 0
         schema = _common_schema(parts, table)
         check_key_columns(keys, schema.names, f"the rows staged for {table}")
@@ -442,11 +478,3 @@ def _common_schema(parts: Sequence[StagedPart], table: str) -> pa.Schema:
         raise SchemaMismatchError(
             f"The parts staged for {table} have column types that do not combine: {exc}"
         ) from None
-
-
-def _is_frame(data: Any) -> bool:
-    import pyarrow as pa
-
-    module = type(data).__module__.split(".")[0]
-    return isinstance(data, pa.Table | pa.RecordBatch) or module in ("pandas", "polars")
-

@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
-
-from knot_prefect.blocks.warehouses.lake.storage import (
-    LakeStorage,
-    bucket_root,
-    gcs_filesystem,
-    local_filesystem,
-    local_root,
-    s3_filesystem,
-)
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from prefect_aws import S3Bucket
     from prefect_gcp import GcsBucket
 
     from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,22 +43,12 @@ class DeltaLocation:
         return prefix + self.storage.table_dir(table)
 
 
-def local_location(path: str, default: Path, threads: int | None) -> DeltaLocation:
-    """A lake on a local folder (``default`` when ``path`` is empty)."""
-    root = local_root(path, default)
-    return DeltaLocation(LakeStorage("local", root, local_filesystem(), threads=threads))
-
-
-def s3_location(bucket: S3Bucket, path: str, threads: int | None,
-                connect: bool = True) -> DeltaLocation:
-    """A lake in an S3 bucket, with the bucket block's credentials and endpoint.
+def s3_options(bucket: S3Bucket) -> dict[str, str]:
+    """delta-rs storage options with the S3 bucket block's credentials and endpoint.
 
     delta-rs commits with S3's conditional writes (``If-None-Match``), so concurrent
     writers need no lock table.
     """
-    root = bucket_root(bucket.bucket_name, bucket.bucket_folder, path)
-    if not connect:
-        return DeltaLocation(LakeStorage("s3", root, None, threads=threads))  # type: ignore[arg-type]
     credentials = bucket.credentials
     session = credentials.get_boto3_session()
     options: dict[str, str] = {}
@@ -86,21 +66,15 @@ def s3_location(bucket: S3Bucket, path: str, threads: int | None,
         options["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
-    return DeltaLocation(LakeStorage("s3", root, s3_filesystem(bucket), threads=threads),
-                         options)
+    return options
 
 
-def gcs_location(bucket: GcsBucket, path: str, threads: int | None,
-                 connect: bool = True) -> DeltaLocation:
-    """A lake in a GCS bucket, with the bucket block's service account."""
-    root = bucket_root(bucket.bucket, bucket.bucket_folder, path)
-    if not connect:
-        return DeltaLocation(LakeStorage("gcs", root, None, threads=threads))  # type: ignore[arg-type]
-    options: dict[str, Any] = {}
+def gcs_options(bucket: GcsBucket) -> dict[str, str]:
+    """delta-rs storage options with the GCS bucket block's service account."""
+    options: dict[str, str] = {}
     info = bucket.gcp_credentials.service_account_info
     if info is not None:
         options["google_service_account_key"] = json.dumps(info.get_secret_value())
     elif bucket.gcp_credentials.service_account_file:
         options["google_service_account"] = str(bucket.gcp_credentials.service_account_file)
-    return DeltaLocation(LakeStorage("gcs", root, gcs_filesystem(bucket), threads=threads),
-                         options)
+    return options

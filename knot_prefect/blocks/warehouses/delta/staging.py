@@ -18,13 +18,10 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
 from knot_prefect.blocks.warehouses.base import (
     StagedPart,
-    WarehouseError,
     WriteMode,
     decode_schema,
     table_exists_error,
     to_arrow,
-    validate_write_mode,
-    warehouse_logger,
 )
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
@@ -33,6 +30,7 @@ from knot_prefect.blocks.warehouses.identifiers import TableName, validate_ident
 from knot_prefect.blocks.warehouses.lake import staging as lake_staging
 from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, target_schema, unify
 from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+from knot_prefect.blocks.warehouses.staging import is_frame, parts_to_commit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
 def stage(location: DeltaLocation, data: Any, table: str, stage_id: str, part: int,
           unique_keys: Sequence[str] | None) -> StagedPart:
     """Write a part's rows as data files of ``table``; see ``DeltaLake.stage``."""
-    frames: Iterable[Any] = [data] if _is_frame(data) else data
+    frames: Iterable[Any] = [data] if is_frame(data) else data
     delta_frames = (to_delta_types(to_arrow(frame), table) for frame in frames)
     return lake_staging.stage(location.storage, delta_frames, table, stage_id, part,
                               unique_keys)
@@ -53,19 +51,10 @@ def commit_staged(location: DeltaLocation, table: str, parts: Sequence[StagedPar
                   keys: Sequence[str], evolve: bool, check_unique: bool,
                   mode: WriteMode) -> int:
     """Publish the staged parts in one Delta transaction; see ``DeltaLake.commit_staged``."""
-    validate_write_mode(mode, keys)
     name = TableName.parse(table)
+    parts, rows = parts_to_commit(table, parts, keys, mode)
     keys = [validate_identifier(key, "upsert key") for key in keys]
-    parts = [part for part in parts if part.rows]
-    others = {part.table for part in parts} - {table}
-    if others:
-        raise WarehouseError(
-            f"commit_staged({table!r}) was given parts staged for {sorted(others)}: "
-            "commit each table's parts separately."
-        )
-    rows = sum(part.rows for part in parts)
     if not rows:
-        warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
         return 0
     schemas = [decode_schema(part.schema) for part in parts if part.schema]
     for part_schema in schemas:
@@ -159,9 +148,3 @@ def _reader(location: DeltaLocation, name: TableName, parts: Sequence[StagedPart
 
     return pa.RecordBatchReader.from_batches(schema, batches())
 
-
-
-def _is_frame(data: Any) -> bool:
-    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
-    module = type(data).__module__.split(".")[0]
-    return module in ("pandas", "polars", "pyarrow")

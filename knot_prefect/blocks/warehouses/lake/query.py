@@ -11,7 +11,7 @@ import contextlib
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import bind_named
@@ -47,7 +47,7 @@ def connect(storage: LakeStorage, spill: bool = False) -> duckdb.DuckDBPyConnect
         return duckdb.connect(config=config)
     except duckdb.Error as exc:
         raise WarehouseError(
-            f"Cannot open DuckDB for the Parquet lake at {storage.location}: {exc}. Check "
+            f"Cannot open DuckDB for the {storage.label} at {storage.location}: {exc}. Check "
             "the block's threads and memory_limit (e.g. '1GB')."
         ) from exc
 
@@ -57,17 +57,42 @@ def query(
     storage: LakeStorage, sql: str, params: Mapping[str, Any] | None
 ) -> Iterator[duckdb.DuckDBPyRelation]:
     """The relation of a query over the lake, open for the ``with`` block."""
+
+    def register(connection: duckdb.DuckDBPyConnection, table: TableName) -> None:
+        manifest = read_manifest(storage, table)
+        if manifest is None:
+            return  # a CTE, or a missing table DuckDB reports by name
+        if storage.is_local and manifest["files"]:
+            _register_files(storage, connection, table, manifest)
+        else:
+            register_dataset(connection, table, dataset(storage, table, manifest))
+
+    with query_tables(storage, sql, params, register) as relation:
+        yield relation
+
+
+@contextlib.contextmanager
+def query_tables(
+    storage: LakeStorage,
+    sql: str,
+    params: Mapping[str, Any] | None,
+    register: Callable[[duckdb.DuckDBPyConnection, TableName], None],
+) -> Iterator[duckdb.DuckDBPyRelation]:
+    """A query over a lake of any table format, open for the ``with`` block.
+
+    Args:
+        storage: The lake.
+        sql: The query, with ``:name`` placeholders.
+        params: Values bound to the placeholders.
+        register: Names one table the query references in the connection (as a
+            view or an Arrow dataset); leaves alone a name that is no table of the
+            lake (a CTE, or a missing table DuckDB then reports).
+    """
     statement, values = bind_named(sql, params, "named_dollar")
     connection = connect(storage)
     try:
         for table in referenced_tables(connection, statement):
-            manifest = read_manifest(storage, table)
-            if manifest is None:
-                continue  # a CTE, or a missing table DuckDB reports by name
-            if storage.is_local and manifest["files"]:
-                _register_files(storage, connection, table, manifest)
-            else:
-                _register_dataset(connection, table, dataset(storage, table, manifest))
+            register(connection, table)
         relation = connection.sql(statement, params=values or None)
         if relation is None:
             raise WarehouseError(
@@ -90,11 +115,11 @@ def query_error(storage: LakeStorage, exc: Exception) -> Exception:
 
     if isinstance(exc, duckdb.CatalogException):
         return TableNotFoundError(
-            f"Query on the Parquet lake at {storage.location} failed: {exc}. "
+            f"Query on the {storage.label} at {storage.location} failed: {exc}. "
             "Check the table names with list_tables()."
         )
     if isinstance(exc, duckdb.Error):
-        return WarehouseError(f"Query on the Parquet lake at {storage.location} failed: {exc}")
+        return WarehouseError(f"Query on the {storage.label} at {storage.location} failed: {exc}")
     return exc
 
 
@@ -118,9 +143,10 @@ def _register_files(
     connection.execute(f"CREATE VIEW {table.quoted()} AS SELECT {columns} FROM {source}")
 
 
-def _register_dataset(
+def register_dataset(
     connection: duckdb.DuckDBPyConnection, table: TableName, source: pads.Dataset
 ) -> None:
+    """Name an Arrow dataset as ``table`` (``schema.table`` through a view)."""
     if table.schema is None:
         connection.register(table.table, source)
         return

@@ -15,13 +15,10 @@ from knot_prefect.blocks.warehouses._common import check_compatible, check_key_c
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     StagedPart,
-    WarehouseError,
     decode_schema,
     encode_schema,
     table_exists_error,
     to_arrow,
-    validate_write_mode,
-    warehouse_logger,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
@@ -39,6 +36,7 @@ from knot_prefect.blocks.warehouses.lake.schemas import (
     unify,
 )
 from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, publish_files
+from knot_prefect.blocks.warehouses.staging import check_stage_id, is_frame, parts_to_commit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -63,11 +61,8 @@ def stage(
 ) -> StagedPart:
     """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`."""
     name = TableName.parse(table)
-    if not stage_id.endswith(STAGE_SUFFIX) or "/" in stage_id:
-        raise WarehouseError(
-            f"{stage_id!r} is not a stage id: take one from ParquetLake.new_stage_id()."
-        )
-    frames: Iterable[Any] = [data] if _is_frame(data) else data
+    check_stage_id(stage_id, part)
+    frames: Iterable[Any] = [data] if is_frame(data) else data
     schema: pa.Schema | None = None
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -109,18 +104,9 @@ def commit_staged(
 ) -> int:
     """Publish the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
     name = TableName.parse(table)
-    validate_write_mode(mode, keys)
+    parts, rows = parts_to_commit(table, parts, keys, mode)
     keys = [validate_identifier(key, "upsert key") for key in keys]
-    parts = [part for part in parts if part.rows]
-    others = {part.table for part in parts} - {table}
-    if others:
-        raise WarehouseError(
-            f"commit_staged({table!r}) was given parts staged for {sorted(others)}: "
-            "commit each table's parts separately."
-        )
-    rows = sum(part.rows for part in parts)
     if not rows:
-        warehouse_logger().info("Nothing to commit to %s: no rows were staged.", table)
         return 0
     current = read_manifest(storage, name)
     if mode == "fail" and current is not None:
@@ -225,12 +211,6 @@ def check_staged_keys(
             )
     finally:
         connection.close()
-
-
-def _is_frame(data: Any) -> bool:
-    """Whether ``data`` is one frame (pandas, polars, pyarrow), not an iterable of them."""
-    module = type(data).__module__.split(".")[0]
-    return module in ("pandas", "polars", "pyarrow")
 
 
 def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -34,6 +34,7 @@ class LakeStorage:
         rows_per_file: Most rows in one data file.
         threads: DuckDB threads (None for every core).
         memory_limit: DuckDB's memory limit before an upsert spills.
+        label: The lake's kind as messages name it (``Parquet lake``, ``Delta lake``).
     """
 
     kind: StorageKind
@@ -43,6 +44,7 @@ class LakeStorage:
     rows_per_file: int = 1_000_000
     threads: int | None = None
     memory_limit: str = "1GB"
+    label: str = "Parquet lake"
 
     @property
     def location(self) -> str:

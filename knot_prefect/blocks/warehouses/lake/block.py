@@ -1,0 +1,204 @@
+"""The storage fields every lake block shares: a local folder, an S3 or a GCS bucket.
+
+:class:`ParquetLake` and :class:`DeltaLake` hold their tables as files in the same
+places, configured the same way; only the table format differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from knot_prefect.blocks.optional import optional_block
+from knot_prefect.blocks.warehouses._common import check_columns_exist
+from knot_prefect.blocks.warehouses.base import Warehouse, WarehouseError
+from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
+from knot_prefect.blocks.warehouses.lake.storage import (
+    LakeStorage,
+    bucket_root,
+    gcs_filesystem,
+    local_filesystem,
+    local_root,
+    s3_filesystem,
+)
+from knot_prefect.settings import get_settings
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from prefect_aws import S3Bucket
+    from prefect_gcp import GcsBucket
+else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
+    S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
+    GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
+
+_DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
+
+
+class LakeWarehouse(Warehouse):
+    """A warehouse whose tables are files on a local folder, in S3 or in GCS.
+
+    Queries run in DuckDB over the tables they name. Subclasses name their default
+    local folder (``_home_folder``, inside the knot home) and how messages call them
+    (``_label``), and open a query's relation (:meth:`_query`).
+    """
+
+    _home_folder: ClassVar[str]
+    _label: ClassVar[str]
+
+    path: str = Field(
+        default="",
+        description=(
+            "Folder of the lake: a local folder when no bucket is set (default: a "
+            "folder in the knot home, 'lake' or 'delta'), otherwise a folder inside "
+            "the bucket."
+        ),
+    )
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
+    )
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
+    )
+
+    @model_validator(mode="after")
+    def _one_storage(self) -> Self:
+        if self.s3_bucket is not None and self.gcs_bucket is not None:
+            raise ValueError(
+                f"{type(self).__name__} takes s3_bucket or gcs_bucket, not both: clear one "
+                "of them."
+            )
+        return self
+
+    @property
+    def location(self) -> str:
+        """The lake's root as a URL (``s3://...``, ``gs://...`` or a local path)."""
+        return self._lake_storage(connect=False).location
+
+    def _lake_storage(self, connect: bool = True, **settings: Any) -> LakeStorage:
+        """The lake's root and filesystem (authenticated by the nested storage block).
+
+        Args:
+            connect: Build the bucket's filesystem (False: the root alone, no I/O).
+            settings: The other fields of :class:`LakeStorage`.
+        """
+        settings.setdefault("label", self._label)
+        fs: Any = None
+        if self.s3_bucket is not None:
+            s3 = self.s3_bucket
+            if connect:
+                fs = s3_filesystem(s3)
+            root = bucket_root(s3.bucket_name, s3.bucket_folder, self.path)
+            return LakeStorage("s3", root, fs, **settings)
+        if self.gcs_bucket is not None:
+            gcs = self.gcs_bucket
+            if connect:
+                fs = gcs_filesystem(gcs)
+            return LakeStorage("gcs", bucket_root(gcs.bucket, gcs.bucket_folder, self.path), fs,
+                               **settings)
+        root = local_root(self.path, get_settings().home / self._home_folder)
+        return LakeStorage("local", root, local_filesystem(), **settings)
+
+    @abstractmethod
+    def _query(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
+        """The relation of a DuckDB query over the lake's tables, open for a ``with``."""
+
+    @abstractmethod
+    def list_tables(self) -> list[str]:
+        """The lake's tables, as ``table`` or ``schema.table``, sorted."""
+
+    @abstractmethod
+    def drop_table(self, name: str, missing_ok: bool = False) -> None:
+        """Remove a table (``missing_ok``: do nothing when it does not exist)."""
+
+    # -- reads ---------------------------------------------------------------------
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a DuckDB query over the lake's tables and return a pyarrow Table.
+
+        Args:
+            sql: The query; tables are named as ``table`` or ``schema.table`` and
+                values as ``:name`` placeholders.
+            params: Values bound to the placeholders.
+
+        Returns:
+            The result.
+        """
+        with self._query(sql, params) as relation:
+            return relation.to_arrow_table()
+
+    def _read_batches(
+        self, sql: str, params: Mapping[str, Any] | None, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most ``batch_rows`` rows.
+
+        DuckDB scans the data files as the batches are consumed, so results larger
+        than memory stream through.
+        """
+        with self._query(sql, params) as relation:
+            for batch in relation.to_arrow_reader(batch_rows):
+                if batch.num_rows > batch_rows:
+                    yield from batch.to_batches(max_chunksize=batch_rows)  # type: ignore[attr-defined]
+                elif batch.num_rows:
+                    yield batch
+
+    # -- staged writes -------------------------------------------------------------
+    @staticmethod
+    def new_stage_id() -> str:
+        """A fresh id for a staged write (its files sort and vacuum like other writes)."""
+        from knot_prefect.blocks.warehouses.lake.staging import new_stage_id
+
+        return new_stage_id()
+
+    # -- other ---------------------------------------------------------------------
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run ``DROP TABLE [IF EXISTS] name``; other statements are refused.
+
+        A lake's tables change only through :meth:`write` (each write one atomic
+        commit), so DML and other DDL raise a :class:`WarehouseError` that says what
+        to use.
+        """
+        import duckdb
+
+        drop = _DROP.fullmatch(sql)
+        if len(duckdb.extract_statements(sql)) == 1 and drop and not params:
+            self.drop_table(drop.group(2), missing_ok=bool(drop.group(1)))
+            return
+        raise WarehouseError(
+            f"A {self._label} runs only 'DROP TABLE [IF EXISTS] name' through execute(): "
+            "change tables with write(...) (append, replace, upsert) and query them with read()."
+        )
+
+    def check_connection(self) -> str:
+        """List the lake's tables.
+
+        Returns:
+            The lake's location and how many tables it holds.
+        """
+        return f"{self._label} at {self.location}: {len(self.list_tables())} table(s)"
+
+
+def read_columns(dataset: pads.Dataset, table: TableName,
+                 columns: Sequence[str] | None) -> pa.Table:
+    """A table's dataset read whole, or the named columns of it (checked first).
+
+    Raises:
+        InvalidIdentifierError, SchemaMismatchError: For a bad or unknown column name.
+    """
+    if columns is None:
+        return dataset.to_table()
+    for column in columns:
+        validate_identifier(column, "column name")
+    check_columns_exist(columns, dataset.schema.names, str(table))
+    return dataset.to_table(columns=list(columns))
