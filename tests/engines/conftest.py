@@ -16,16 +16,19 @@ SPARK = "engines-spark"
 REGRESSOR, CLASSIFIER = "spark-regressor", "spark-classifier"
 
 
+def local_engine() -> Any:
+    """The ``local[2]`` engine of the suite's session (no UI)."""
+    from knot_prefect.blocks.spark_engine import SparkEngine
+
+    return SparkEngine(master="local[2]", app_name="knot-tests",
+                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+
+
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
     """A ``local[2]`` SparkSession (no UI) that flows given ``spark=`` reuse."""
     pytest.importorskip("pyspark")
-    from knot_prefect.blocks.spark_engine import SparkEngine
-
-    engine = SparkEngine(master="local[2]", app_name="knot-tests",
-                         conf={"spark.ui.enabled": "false",
-                               "spark.sql.shuffle.partitions": "2"})
-    session = engine.start()
+    session = local_engine().start()
     yield session
     session.stop()
 
