@@ -83,3 +83,14 @@ def lake(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> Any:
     block.save("engines-lake", overwrite=True)
     SparkEngine(master="local[2]").save(SPARK, overwrite=True)
     return block
+
+
+@pytest.fixture(scope="module")
+def plain_lake(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ParquetLake (document ``engines-plain-lake``) holding the rows; no Spark started."""
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
+
+    block = ParquetLake(path=str(tmp_path_factory.mktemp("plain-lake")), rows_per_file=100)
+    block.write(rows(), "rows_to_score", mode="replace")
+    block.save("engines-plain-lake", overwrite=True)
+    return block

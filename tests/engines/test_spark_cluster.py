@@ -12,7 +12,7 @@ import pytest
 
 from knot_prefect.flows import batch_inference_flow
 from tests.conftest import _service
-from tests.engines.conftest import ROWS, TRACKING, local_engine, rows
+from tests.engines.conftest import ROWS, TRACKING, local_engine
 from tests.engines.spark_cluster import start_spark_standalone
 
 pytestmark = pytest.mark.heavy
@@ -48,21 +48,11 @@ def cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                 local_engine().start()
 
 
-@pytest.fixture(scope="module")
-def cluster_lake(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from knot_prefect.blocks.warehouses.parquet import ParquetLake
-
-    block = ParquetLake(path=str(tmp_path_factory.mktemp("cluster-lake")), rows_per_file=100)
-    block.write(rows(), "rows_to_score", mode="replace")
-    block.save("engines-cluster-lake", overwrite=True)
-    return block
-
-
 def test_a_standalone_cluster_scores_to_the_flow_process_predictions(
-    scoring_models: dict[str, str], cluster_lake: Any, cluster_session: Any,
+    scoring_models: dict[str, str], plain_lake: Any, cluster_session: Any,
 ) -> None:
     assert cluster_session.sparkContext.master.startswith("spark://127.0.0.1:")
-    options = {"warehouse": "engines-cluster-lake", "tracking": TRACKING,
+    options = {"warehouse": "engines-plain-lake", "tracking": TRACKING,
                "model_name": scoring_models["classifier"], "key_columns": ["customer_id"],
                "feature_source": "warehouse", "entity_sql": "rows_to_score"}
     expected = batch_inference_flow(output_table="in_process", **options)
@@ -70,7 +60,7 @@ def test_a_standalone_cluster_scores_to_the_flow_process_predictions(
     assert summary["rows_published"] == expected["rows_published"] == ROWS
 
     def published(table: str) -> pd.DataFrame:
-        return cluster_lake.read(
+        return plain_lake.read(
             f"select customer_id, prediction, probability from {table} order by customer_id")
 
     pd.testing.assert_frame_equal(published("on_cluster"), published("in_process"),
