@@ -379,11 +379,18 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     model, lineage = job.model_and_lineage()
-    with engine.session() as session:
-        rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params, keys,
-                          job.partition_rows)
-        scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
-                                  job.output_table, tracking)
+    if engine.is_databricks():
+        from knot_prefect.flows.databricks_scoring import score_on_databricks
+
+        scoring: Any = score_on_databricks(engine, warehouse, tracking, model, lineage,
+                                           job.entity_sql, sql, job.entity_params, keys,
+                                           job.output_table, job.partition_rows)
+    else:
+        with engine.session() as session:
+            rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params,
+                              keys, job.partition_rows)
+            scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
+                                      job.output_table, tracking)
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, scoring.parts, keys)
@@ -391,8 +398,8 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
         warehouse.discard_staged(scoring.parts)
         raise
     get_run_logger().info(
-        "Scored %d rows on Spark (%s) in %d partition(s), each staged by its Spark task.",
-        scoring.rows_read, engine.master, scoring.spark_partitions)
+        "Scored %d rows on Spark (%s) in %d part(s), each staged by its Spark task.",
+        scoring.rows_read, engine.master, len(scoring.parts))
     return _Outcome(model, scoring.rows_read, 0, scoring.stats.rows, published)
 
 
