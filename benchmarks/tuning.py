@@ -1,4 +1,4 @@
-"""Tuning benchmark: ``tuning_flow`` trials on 2 Dask workers and 2 Ray CPUs vs one at a time.
+"""Tuning benchmark: ``tuning_flow`` trials on 2 Dask workers vs one at a time.
 
 One run, on this machine, measures side by side the same random search (16 trials of
 ``knot_prefect.demo.tuning:train_churn_trial``, a scikit-learn gradient-boosting
@@ -8,10 +8,7 @@ every trial logs its model; the best is registered as ``challenger``):
 - sequential: the flow with ``ThreadPoolTaskRunner(max_workers=1)``: one trial at a
   time in the flow process, no Dask;
 - Dask: the flow with ``runner="tcp://..."``: a running scheduler with 2 worker
-  processes of one thread each;
-- Ray: the flow with ``runner="ray://..."``: a running Ray head (``ray start --head
-  --num-cpus 2``, started before the timed runs) reached through the Ray client, each
-  trial asking ``num_cpus=1`` (prefect-ray's ``RayTaskRunner``).
+  processes of one thread each.
 
 Both log to the same real ``mlflow server`` (SQLite backend) on loopback. Thread
 limits: OMP/MKL/OPENBLAS threads are 1 in this process and in the workers, so the
@@ -27,13 +24,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from _common import PERFORMANCE_DOC, ROOT, prepare, write_performance_section
@@ -58,20 +53,6 @@ SPACE: dict[str, Any] = {
 TARGET = 1.7
 
 
-@contextlib.contextmanager
-def start_ray_head(cpus: int = 2) -> Iterator[str]:
-    """A real Ray head of ``cpus`` CPUs on loopback; yields its ``ray://`` client address."""
-    from tests.services import BIN, free_port, managed_process, port_open
-
-    client_port = free_port()
-    command = [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", str(cpus),
-               "--node-ip-address", "127.0.0.1", "--port", str(free_port()),
-               "--ray-client-server-port", str(client_port), "--include-dashboard", "false",
-               "--disable-usage-stats"]
-    with managed_process("ray head", command, lambda: port_open(client_port), timeout=120):
-        yield f"ray://127.0.0.1:{client_port}"
-
-
 def search(tracking_uri: str, trials: int, seed: int, runner: str | None) -> dict[str, Any]:
     """One search; returns wall seconds, trials/minute and the trials' own times."""
     from prefect.task_runners import ThreadPoolTaskRunner
@@ -86,9 +67,7 @@ def search(tracking_uri: str, trials: int, seed: int, runner: str | None) -> dic
         flow = tuning_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))
     started = time.perf_counter()
     summary = flow(TRAIN_FN, SPACE, trials, "roc_auc", seed=seed, tracking=tracking,
-                   model_name="bench-tuned", runner=runner, **(
-                       {"trial_resources": {"num_cpus": 1}}
-                       if runner and runner.startswith("ray") else {}))
+                   model_name="bench-tuned", runner=runner)
     seconds = time.perf_counter() - started
     if summary["trials_failed"]:
         raise RuntimeError(f"{summary['trials_failed']} trials failed: {summary['trials']}")
@@ -130,22 +109,20 @@ def measure(trials: int, repeat: int) -> dict[str, list[dict[str, Any]]]:
     from tests.services import start_dask_cluster, start_mlflow_server, start_prefect_server
 
     results: dict[str, list[dict[str, Any]]] = {
-        "sequential": [], "dask": [], "ray": [], "raw-sequential": [], "raw-dask": []}
+        "sequential": [], "dask": [], "raw-sequential": [], "raw-dask": []}
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
             # A real Prefect server, as a deployment has (not an in-process one).
             os.environ["PREFECT_API_URL"] = stack.enter_context(start_prefect_server())
         tracking_uri = stack.enter_context(start_mlflow_server())
         address = stack.enter_context(start_dask_cluster(workers=2))
-        ray_address = stack.enter_context(start_ray_head(cpus=2))
-        sides: dict[str, str | None] = {"sequential": None, "dask": address,
-                                        "ray": ray_address}
+        sides: dict[str, str | None] = {"sequential": None, "dask": address}
         for name, runner in sides.items():
             print(f"warm-up: {name}", flush=True)
             search(tracking_uri, 4, seed=0, runner=runner)
         for attempt in range(repeat):
-            for name in ("sequential", "dask"):
-                result = raw(sides[name], trials, seed=100 + attempt)
+            for name, runner in sides.items():
+                result = raw(runner, trials, seed=100 + attempt)
                 results[f"raw-{name}"].append(result)
                 print(f"raw {name:>10}: {result['seconds']:6.1f} s, "
                       f"{result['per_minute']:5.1f} trials/min", flush=True)
@@ -172,7 +149,7 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
         f"on {os.cpu_count()} cores ({platform.machine()}), load average {load:.1f} at the "
         f"end. A random search of {trials} trials of `{TRAIN_FN}` (gradient boosting on "
         f"{CUSTOMERS:,} customers; each trial logs its model, the best is registered as "
-        f"`challenger`), every side logging to one real `mlflow server` on loopback; "
+        f"`challenger`), both sides logging to one real `mlflow server` on loopback; "
         f"OMP/MKL/OPENBLAS threads = 1 everywhere; median of {repeat} run(s) after an "
         "untimed warm-up of each side.",
         "",
@@ -183,10 +160,6 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
         f"{median('sequential', 'trial_seconds'):.2f} s | 1.00x |",
         f"| 2 Dask workers (`runner=\"tcp://...\"`) | {median('dask', 'seconds'):.1f} s | "
         f"{dask:.1f} | {median('dask', 'trial_seconds'):.2f} s | **{ratio:.2f}x** |",
-        f"| 2 Ray CPUs (`runner=\"ray://...\"`, `num_cpus=1` per trial) | "
-        f"{median('ray', 'seconds'):.1f} s | {median('ray', 'per_minute'):.1f} | "
-        f"{median('ray', 'trial_seconds'):.2f} s | "
-        f"**{median('ray', 'per_minute') / sequential:.2f}x** |",
         f"| ceiling: the same trainings without Prefect or MLflow (a loop vs "
         f"`Client.map` on the same workers) | {median('raw-sequential', 'seconds'):.1f} s "
         f"vs {median('raw-dask', 'seconds'):.1f} s | {median('raw-sequential', 'per_minute'):.1f}"
