@@ -16,7 +16,8 @@ from knot_prefect.errors import ConfigurationError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-MASTER_SCHEMES = ("local", "spark://", "sc://", "yarn", "k8s://")
+MASTER_SCHEMES = ("local", "spark://", "sc://", "yarn", "k8s://", "databricks")
+DATABRICKS = "databricks"
 
 
 class SparkEngine(KnotBlock):
@@ -24,7 +25,9 @@ class SparkEngine(KnotBlock):
 
     The master is ``local[N]`` (Spark inside the flow process's JVM, N executor
     threads), ``spark://HOST:PORT`` (a standalone cluster), ``yarn`` or ``k8s://...``,
-    or a Spark Connect URL ``sc://HOST:PORT``. Conf values that are secrets (cloud
+    or a Spark Connect URL ``sc://HOST:PORT``; ``databricks`` submits the work as a
+    Databricks job (prefect-databricks' ``DatabricksCredentials`` block named in
+    ``databricks_credentials``, on ``databricks_cluster``). Conf values that are secrets (cloud
     keys, a Spark Connect token) go in ``secret_conf``: they reach Spark, never a log,
     repr or error.
 
@@ -35,6 +38,14 @@ class SparkEngine(KnotBlock):
         conf: Spark settings, e.g. ``{"spark.executor.memory": "4g"}``.
         secret_conf: Spark settings holding secrets; for a Spark Connect master,
             ``token`` becomes the URL's ``;token=`` parameter.
+        databricks_credentials: ``DatabricksCredentials`` block document (master
+            ``databricks``).
+        databricks_cluster: Where the job runs: ``{"existing_cluster_id": ...}`` or
+            ``{"new_cluster": {...}}`` (Databricks' Jobs API fields).
+        databricks_python_file: Workspace or DBFS path of knot's
+            ``databricks_scoring.py``, the job's Python file.
+        databricks_package: The PyPI requirement installed on the job's cluster.
+        databricks_poll_seconds: Seconds between two checks of the run's state.
 
     Examples:
         >>> engine = SparkEngine(master="local[2]", conf={"spark.ui.enabled": "false"})
@@ -80,6 +91,30 @@ batch_inference_flow(spec="churn", spark="BLOCK_NAME")
         ),
     )
 
+    databricks_credentials: str | None = Field(
+        default=None,
+        description="DatabricksCredentials block document of the workspace (master "
+                    "'databricks').",
+    )
+    databricks_cluster: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The job's cluster: {'existing_cluster_id': ...} or "
+                    "{'new_cluster': {...}} as in Databricks' Jobs API.",
+    )
+    databricks_python_file: str | None = Field(
+        default=None,
+        description="Workspace or DBFS path of knot's databricks_scoring.py, the "
+                    "job's Python file.",
+    )
+    databricks_package: str = Field(
+        default="knot-prefect[spark]",
+        description="The PyPI requirement installed on the job's cluster.",
+    )
+    databricks_poll_seconds: float = Field(
+        default=10.0, gt=0,
+        description="Seconds between two checks of the Databricks run's state.",
+    )
+
     @field_validator("master")
     @classmethod
     def _check_master(cls, value: str) -> str:
@@ -99,6 +134,27 @@ batch_inference_flow(spec="churn", spark="BLOCK_NAME")
         """Whether the master is a Spark Connect server (``sc://``)."""
         return self.master.startswith("sc://")
 
+    def is_databricks(self) -> bool:
+        """Whether work is submitted as a Databricks job (master ``databricks``)."""
+        return self.master == DATABRICKS
+
+    def databricks_credentials_block(self) -> Any:
+        """The ``DatabricksCredentials`` block named by ``databricks_credentials``."""
+        try:
+            from prefect_databricks import DatabricksCredentials
+        except ModuleNotFoundError:
+            raise ConfigurationError(
+                "A Databricks SparkEngine needs prefect-databricks: pip install "
+                "'knot-prefect[databricks]'.") from None
+        if not self.databricks_credentials:
+            raise ConfigurationError(
+                "SparkEngine(master='databricks') needs databricks_credentials: the name "
+                "of a DatabricksCredentials block document.")
+        from knot_prefect.blocks.resolve import resolve_block
+
+        return resolve_block(self.databricks_credentials, DatabricksCredentials,
+                             parameter="databricks_credentials")
+
     def settings(self) -> dict[str, str]:
         """The Spark conf the session is built with (secrets excluded).
 
@@ -116,6 +172,11 @@ batch_inference_flow(spec="churn", spark="BLOCK_NAME")
 
     def builder(self) -> Any:
         """A ``SparkSession.Builder`` for this engine (secrets applied, nothing started)."""
+        if self.is_databricks():
+            raise ConfigurationError(
+                "A SparkEngine with master 'databricks' submits Databricks jobs and starts "
+                "no session here: use batch_inference_flow(spark=...), or a spark:// or "
+                "sc:// master for a session.")
         try:
             from pyspark.sql import SparkSession
         except ModuleNotFoundError:

@@ -24,6 +24,11 @@ from knot_prefect.documents.defaults import (
     LOCAL_WAREHOUSE,
 )
 from knot_prefect.flows.dask_runner import scoring_runner, workers_of
+from knot_prefect.flows.ray_runner import (
+    check_scoring_runner,
+    is_ray_task_runner,
+    started_ray_runner,
+)
 from knot_prefect.flows.scoring import (
     PredictionStats,
     batch_violates,
@@ -62,6 +67,7 @@ def batch_inference_flow(
     dask_workers: int = 2,
     partition_rows: int | None = None,
     spark: str | None = None,
+    runner: str | None = None,
 ) -> Any:
     """Score entity rows and upsert the predictions, each row carrying its lineage.
 
@@ -154,6 +160,9 @@ def batch_inference_flow(
             multiple of the worker count of partitions of at most 4M rows).
         spark: SparkEngine block document to score on (Spark reads, scores and stages
             the rows; the flow commits once).
+        runner: ``"ray"`` for a temporary local Ray (``dask_workers`` CPUs) or
+            ``"ray://HOST:PORT"`` of a Ray cluster: partitions are Ray tasks
+            (prefect-ray's ``RayTaskRunner``), next to the data as on Dask.
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
@@ -225,16 +234,18 @@ def batch_inference_flow(
         )
 
     spark = given.value(spark, "spark")
-    with scoring_runner(None if spark else dask_address, dask_workers) as runner:
-        job = _ScoringJob(warehouse_block, runner, inputs, entity_sql, entity_params,
+    check_scoring_runner(runner, spark, dask_address)
+    with (started_ray_runner(runner, dask_workers) if runner else
+          scoring_runner(None if spark else dask_address, dask_workers)) as task_runner:
+        job = _ScoringJob(warehouse_block, task_runner, inputs, entity_sql, entity_params,
                           key_columns, output_table, batch_rows, partition_rows,
                           prediction_bounds, model_and_lineage)
         # Next to the data when the warehouse holds the model's inputs: on Dask workers
         # where each of them may read and stage there, else in the flow process
         # unless batches were asked for.
-        on_workers = runner is not None and warehouse_block.shared_by_processes()
+        on_workers = task_runner is not None and warehouse_block.shared_by_processes()
         next_to_data = (feature_source == "warehouse" and inputs.contract_block is None
-                        and (on_workers if runner is not None else not stream))
+                        and (on_workers if task_runner is not None else not stream))
         if spark is not None:
             outcome = _score_on_spark(job, spark, dask_address, tracking_block)
         elif next_to_data:
@@ -341,7 +352,8 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
                 staged.append(future.result()[0])
         warehouse.discard_staged(staged)
         raise
-    where = f"on {workers_of(runner)} Dask worker(s)" if futures else "in the flow process"
+    engine = "Ray" if is_ray_task_runner(runner) else "Dask"
+    where = f"on {workers_of(runner)} {engine} worker(s)" if futures else "in the flow process"
     get_run_logger().info(
         "Scored %d rows in %d partition(s) %s, each read from and staged in the warehouse "
         "by the process scoring it.", total, len(plan), where)
@@ -372,11 +384,18 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
     keys = _key_columns(probe.to_pandas(), job.key_columns)
     model, lineage = job.model_and_lineage()
-    with engine.session() as session:
-        rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params, keys,
-                          job.partition_rows)
-        scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
-                                  job.output_table, tracking)
+    if engine.is_databricks():
+        from knot_prefect.flows.databricks_scoring import score_on_databricks
+
+        scoring: Any = score_on_databricks(engine, warehouse, tracking, model, lineage,
+                                           job.entity_sql, sql, job.entity_params, keys,
+                                           job.output_table, job.partition_rows)
+    else:
+        with engine.session() as session:
+            rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params,
+                              keys, job.partition_rows)
+            scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
+                                      job.output_table, tracking)
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, scoring.parts, keys)
@@ -384,8 +403,8 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
         warehouse.discard_staged(scoring.parts)
         raise
     get_run_logger().info(
-        "Scored %d rows on Spark (%s) in %d partition(s), each staged by its Spark task.",
-        scoring.rows_read, engine.master, scoring.spark_partitions)
+        "Scored %d rows on Spark (%s) in %d part(s), each staged by its Spark task.",
+        scoring.rows_read, engine.master, len(scoring.parts))
     return _Outcome(model, scoring.rows_read, 0, scoring.stats.rows, published)
 
 

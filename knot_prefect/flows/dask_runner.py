@@ -166,6 +166,10 @@ def _restore_environment(values: dict[str, str | None]) -> None:
 
 def workers_of(runner: TaskRunner[Any] | None) -> int:
     """How many workers the runner has (1 in the flow process)."""
+    from knot_prefect.flows.ray_runner import is_ray_task_runner, ray_workers
+
+    if is_ray_task_runner(runner):
+        return ray_workers()
     if runner is None or not is_dask_runner(runner):
         return 1
     with contextlib.suppress(Exception):

@@ -75,6 +75,39 @@ def ray_runner_for(runner: str, workers: int = 2) -> TaskRunner[Any]:
     return RayTaskRunner(address=runner)
 
 
+def is_ray_task_runner(runner: Any) -> bool:
+    """Whether ``runner`` is prefect-ray's ``RayTaskRunner`` (checked without importing it)."""
+    return type(runner).__module__.startswith("prefect_ray")
+
+
+def ray_workers() -> int:
+    """CPUs of the Ray cluster this process is connected to (at least 1)."""
+    import ray
+
+    return max(int(ray.cluster_resources().get("CPU", 1)), 1)
+
+
+def check_scoring_runner(runner: str | None, spark: str | None,
+                         dask_address: str | None) -> None:
+    """Refuse a scoring ``runner`` that is not Ray, or one given beside another engine.
+
+    Raises:
+        ConfigurationError: Naming the engines given and the one way to choose.
+    """
+    if runner is None:
+        return
+    if not is_ray_runner(runner):
+        raise ConfigurationError(
+            f"runner {runner!r} is not Ray: pass 'ray' for a temporary local Ray or "
+            "'ray://HOST:PORT' of a Ray cluster (Dask: dask_address=, Spark: spark=)."
+        )
+    if spark is not None or dask_address is not None:
+        raise ConfigurationError(
+            "batch_inference_flow scores on one engine: pass runner=, spark= or "
+            "dask_address=, not several."
+        )
+
+
 @contextlib.contextmanager
 def started_ray_runner(runner: str, workers: int = 2,
                        resources: Mapping[str, Any] | None = None

@@ -16,16 +16,19 @@ SPARK = "engines-spark"
 REGRESSOR, CLASSIFIER = "spark-regressor", "spark-classifier"
 
 
+def local_engine() -> Any:
+    """The ``local[2]`` engine of the suite's session (no UI)."""
+    from knot_prefect.blocks.spark_engine import SparkEngine
+
+    return SparkEngine(master="local[2]", app_name="knot-tests",
+                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+
+
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
     """A ``local[2]`` SparkSession (no UI) that flows given ``spark=`` reuse."""
     pytest.importorskip("pyspark")
-    from knot_prefect.blocks.spark_engine import SparkEngine
-
-    engine = SparkEngine(master="local[2]", app_name="knot-tests",
-                         conf={"spark.ui.enabled": "false",
-                               "spark.sql.shuffle.partitions": "2"})
-    session = engine.start()
+    session = local_engine().start()
     yield session
     session.stop()
 
@@ -79,4 +82,15 @@ def lake(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> Any:
     block.write(rows(), "rows_to_score", mode="replace")
     block.save("engines-lake", overwrite=True)
     SparkEngine(master="local[2]").save(SPARK, overwrite=True)
+    return block
+
+
+@pytest.fixture(scope="module")
+def plain_lake(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ParquetLake (document ``engines-plain-lake``) holding the rows; no Spark started."""
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
+
+    block = ParquetLake(path=str(tmp_path_factory.mktemp("plain-lake")), rows_per_file=100)
+    block.write(rows(), "rows_to_score", mode="replace")
+    block.save("engines-plain-lake", overwrite=True)
     return block

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from pydantic import ValidationError
 
@@ -36,3 +38,32 @@ def test_spark_connect_token_goes_into_the_remote_url() -> None:
     assert options["spark.remote"] == "sc://connect:15002/;token=t0k3n"
     assert "token" not in options and "t0k3n" not in repr(engine)
     assert "spark.pyspark.python" not in engine.settings()
+
+
+def test_a_databricks_engine_names_what_its_job_lacks() -> None:
+    from datetime import UTC, datetime
+
+    from knot_prefect.errors import ConfigurationError
+    from knot_prefect.flows.databricks_scoring import ScoringRequest, submit_payload
+
+    now = datetime.now(UTC)
+    request = ScoringRequest(
+        warehouse="w", tracking="t", model_name="m", model_version=1, model_alias="a",
+        entity_sql="rows", query="select * from rows", params=None, keys=["id"],
+        output_table="out", partition_rows=None,
+        lineage={"flow_run_id": None, "features_as_of": now, "scored_at": now})
+    engine = SparkEngine(master="databricks")
+    with pytest.raises(ConfigurationError, match="starts no session here"):
+        engine.builder()
+    with pytest.raises(ConfigurationError, match="needs databricks_python_file"):
+        submit_payload(engine, request)
+    engine.databricks_python_file = "dbfs:/knot/databricks_scoring.py"
+    with pytest.raises(ConfigurationError, match="existing_cluster_id"):
+        submit_payload(engine, request)
+    engine.databricks_cluster = {"new_cluster": {"num_workers": 2}}
+    (task,) = submit_payload(engine, request)["tasks"]
+    assert task["new_cluster"] == {"num_workers": 2}
+    assert ScoringRequest.from_json(task["spark_python_task"]["parameters"][0]).keys == ["id"]
+    if importlib.util.find_spec("prefect_databricks"):
+        with pytest.raises(ConfigurationError, match="needs databricks_credentials"):
+            engine.databricks_credentials_block()

@@ -21,7 +21,7 @@ FRAME = pd.DataFrame({"customer_id": [1, 2, 3], "score": [0.1, 0.5, 0.9]})
 ALL_EXTRAS = {
     "feast": "feast", "mlflow": "mlflow", "pandera": "pandera", "dask": "prefect_dask",
     "aws": "prefect_aws", "gcp": "prefect_gcp", "snowflake": "prefect_snowflake",
-    "postgres": "adbc_driver_postgresql",
+    "postgres": "adbc_driver_postgresql", "spark": "pyspark", "ray": "prefect_ray",
 }
 
 
@@ -189,6 +189,21 @@ def postgres(config: dict[str, Any]) -> None:
     warehouse = round_trip(SqlWarehouse(url=config["postgres_url"]), "probe-postgres")
     warehouse.write(FRAME, "scores", mode="replace")
     assert len(warehouse.read("select * from scores")) == 3
+
+
+def spark(config: dict[str, Any]) -> None:
+    from knot_prefect import SparkEngine
+
+    engine = round_trip(SparkEngine(master="local[1]", conf={"spark.ui.enabled": "false"}),
+                        "probe-spark")
+    assert engine.builder()._options["spark.master"] == "local[1]"  # pyspark, no JVM yet
+
+
+def ray(config: dict[str, Any]) -> None:
+    from knot_prefect.flows.ray_runner import ray_runner_for, task_resources
+
+    assert type(ray_runner_for("ray")).__name__ == "RayTaskRunner"  # no Ray started
+    assert task_resources({"num_cpus": 1}) == {"num_cpus": 1}
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ COMMON_BLOCKS = {"DuckDB Warehouse", "SQL Warehouse", "Parquet Lake", "MLflow Tr
 EXTRA_BLOCKS = {"gcp": {"Knot BigQuery Warehouse"}, "snowflake": {"Snowflake Warehouse"}}
 # Test tools installed beside an extra: emulators of the service its blocks talk to.
 TOOLS = {"snowflake": ("fakesnow",)}
-EXTRAS = ["feast", "mlflow", "pandera", "dask", "aws", "gcp", "snowflake", "postgres"]
+EXTRAS = ["feast", "mlflow", "pandera", "dask", "aws", "gcp", "snowflake", "postgres",
+          "spark", "ray"]
 
 
 def services_for(extra: str, request: pytest.FixtureRequest, folder: Path) -> dict[str, Any]:
