@@ -22,6 +22,7 @@ import dataclasses
 import json
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -143,8 +144,11 @@ def submit_payload(engine: SparkEngine, request: ScoringRequest) -> dict[str, An
         "libraries": [{"pypi": {"package": engine.databricks_package}}],
         **cluster,
     }
+    # One token per submission: a retried flow or task run must get a new Databricks run,
+    # since the parts an earlier attempt staged may have been discarded since.
+    token = f"{request.lineage['flow_run_id'] or 'knot'}-{uuid.uuid4().hex[:12]}"
     return {"run_name": f"{engine.app_name}: score {request.output_table}",
-            "tasks": [task], "idempotency_token": request.lineage["flow_run_id"] or None}
+            "tasks": [task], "idempotency_token": token}
 
 
 def run_job(engine: SparkEngine, request: ScoringRequest,

@@ -61,8 +61,12 @@ def test_a_databricks_engine_names_what_its_job_lacks() -> None:
     with pytest.raises(ConfigurationError, match="existing_cluster_id"):
         submit_payload(engine, request)
     engine.databricks_cluster = {"new_cluster": {"num_workers": 2}}
-    (task,) = submit_payload(engine, request)["tasks"]
+    payload = submit_payload(engine, request)
+    (task,) = payload["tasks"]
     assert task["new_cluster"] == {"num_workers": 2}
+    # A retried run must not get the earlier attempt's Databricks run back.
+    assert payload["idempotency_token"] != submit_payload(engine, request)["idempotency_token"]
+    assert len(payload["idempotency_token"]) <= 64  # the Jobs API's limit
     assert ScoringRequest.from_json(task["spark_python_task"]["parameters"][0]).keys == ["id"]
     if importlib.util.find_spec("prefect_databricks"):
         with pytest.raises(ConfigurationError, match="needs databricks_credentials"):
