@@ -96,8 +96,8 @@ def monitoring_flow(
     from knot_prefect.monitoring.drift import column_drift
     from knot_prefect.monitoring.events import emit_drift_event
     from knot_prefect.monitoring.reference import load_reference_profile
-    from knot_prefect.monitoring.watch import roll_back_if_watched
     from knot_prefect.tasks import check, extract, finish_with_warnings, training_set
+    from knot_prefect.tasks.promotion_watch import roll_back_if_watched
     from knot_prefect.tracking.runs import tracked_run
 
     logger = get_run_logger()

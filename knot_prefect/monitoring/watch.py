@@ -7,7 +7,8 @@ monitored version is still inside that window after its promotion moves the alia
 through :func:`~knot_prefect.tasks.mlflow_registry.rollback_alias`, which emits
 ``knot.model.rolled-back`` and publishes the ``model-rollback`` artifact, both carrying
 the reason. Outside the window (or for a version set by hand) nothing moves: the run
-only fails.
+only fails. :func:`~knot_prefect.tasks.promotion_watch.roll_back_if_watched` applies
+these rules to a monitoring run's failures.
 
 Examples:
     >>> from datetime import UTC, datetime, timedelta
@@ -27,9 +28,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-
-    from knot_prefect.blocks.mlflow_tracking import MLflowTracking
-    from knot_prefect.tasks.mlflow_registry import AliasMove
 
 
 def promoted_at(client: MlflowClient, name: str, alias: str, version: int) -> datetime | None:
@@ -62,45 +60,4 @@ def rollback_reason(name: str, version: int, failed: list[str], window: timedelt
     return f"{name} v{version} failed {', '.join(failed)} within {window} of its promotion"
 
 
-def roll_back_if_watched(
-    tracking: MLflowTracking,
-    name: str,
-    alias: str,
-    version: int,
-    failed: list[str],
-    window: timedelta,
-) -> AliasMove | None:
-    """Roll ``alias`` back when ``version`` failed checks inside its watch window.
-
-    Args:
-        tracking: The registry's ``MLflowTracking`` block.
-        name: Registered model name.
-        alias: The watched alias.
-        version: The version the failing run monitored.
-        failed: Names of the error-severity checks that failed; empty moves nothing.
-        window: How long after a promotion its checks can roll it back.
-
-    Returns:
-        The rollback, or None when nothing moved (no failure, the alias has moved on,
-        no promotion recorded, or the window has passed).
-    """
-    from knot_prefect.run_context import log_in_run
-    from knot_prefect.tasks.mlflow_registry import rollback_alias
-    from knot_prefect.tracking.aliases import alias_holder
-
-    if not failed:
-        return None
-    client = tracking.get_client()
-    if alias_holder(client, name, alias) != version:
-        log_in_run(f"{name}@{alias} no longer holds v{version}; no rollback")
-        return None
-    promoted = promoted_at(client, name, alias, version)
-    if promoted is None or not in_window(promoted, window):
-        log_in_run(f"{name} v{version} is outside its {window} watch window "
-                   f"(promoted: {promoted or 'not by promote'}); no rollback")
-        return None
-    return rollback_alias(name, alias, tracking,
-                          reason=rollback_reason(name, version, failed, window))
-
-
-__all__ = ["in_window", "promoted_at", "roll_back_if_watched", "rollback_reason"]
+__all__ = ["in_window", "promoted_at", "rollback_reason"]
