@@ -6,7 +6,8 @@ Kubernetes, ECS or Cloud Run, so knot builds its templates from each worker's ow
 ``get_default_base_job_template()`` and adds:
 
 - ``kubernetes``: ``gpu_limit`` (container ``resources.limits["nvidia.com/gpu"]``),
-  ``node_selector`` and ``tolerations`` (pod spec).
+  ``mig_limits`` (``resources.limits["nvidia.com/mig-<slice>"]``, one key per known
+  MIG slice), ``node_selector``, ``tolerations`` and ``affinity`` (pod spec).
 - ``ecs``: ``resource_requirements`` (container ``resourceRequirements``),
   ``requires_compatibilities`` (task definition) and ``placement_constraints``
   (run task request).
@@ -20,7 +21,7 @@ docker and vertex-ai defaults already carry every variable a profile needs.
 Examples:
     >>> template = base_job_template("kubernetes", gpu=True)
     >>> sorted(k for k in template["variables"]["properties"] if k in KNOT_VARIABLES)
-    ['gpu_limit', 'node_selector', 'tolerations']
+    ['affinity', 'gpu_limit', 'mig_limits', 'node_selector', 'tolerations']
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from knot_prefect.compute.gpus import ALL_MIG_PROFILES, mig_resource, mig_variable_key
 from knot_prefect.compute.job_variables import NVIDIA_GPU_RESOURCE, normalize_pool_type
 from knot_prefect.deploy.workers import worker_class
 
@@ -47,6 +49,20 @@ _TOLERATIONS = {
     "description": "Pod tolerations, e.g. of the nvidia.com/gpu taint on GPU nodes.",
     "type": "array",
     "items": {"type": "object"},
+}
+_MIG_LIMITS = {
+    "title": "MIG Limits",
+    "description": (
+        "MIG slices for the flow run's container, by slice with '_' for '.', e.g. "
+        "{'1g_10gb': '1'} for nvidia.com/mig-1g.10gb."
+    ),
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+}
+_AFFINITY = {
+    "title": "Affinity",
+    "description": "Pod affinity: nodeAffinity, podAffinity, podAntiAffinity.",
+    "type": "object",
 }
 _RESOURCE_REQUIREMENTS = {
     "title": "Resource Requirements",
@@ -72,6 +88,8 @@ KNOT_VARIABLES: dict[str, dict[str, Any]] = {
     "gpu_limit": _GPU_LIMIT,
     "node_selector": _NODE_SELECTOR,
     "tolerations": _TOLERATIONS,
+    "mig_limits": _MIG_LIMITS,
+    "affinity": _AFFINITY,
     "resource_requirements": _RESOURCE_REQUIREMENTS,
     "requires_compatibilities": _REQUIRES_COMPATIBILITIES,
     "placement_constraints": _PLACEMENT_CONSTRAINTS,
@@ -111,12 +129,17 @@ def _add_variables(template: dict[str, Any], *names: str) -> None:
 def _kubernetes(template: dict[str, Any]) -> None:
     pod_spec = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    container.setdefault("resources", {}).setdefault("limits", {})[NVIDIA_GPU_RESOURCE] = (
-        "{{ gpu_limit }}"
-    )
+    limits = container.setdefault("resources", {}).setdefault("limits", {})
+    limits[NVIDIA_GPU_RESOURCE] = "{{ gpu_limit }}"
+    # Template keys are not templated, so each MIG slice has its own key; the unset
+    # ones are dropped when the job is built.
+    for profile in ALL_MIG_PROFILES:
+        limits[mig_resource(profile)] = f"{{{{ mig_limits.{mig_variable_key(profile)} }}}}"
     pod_spec["nodeSelector"] = "{{ node_selector }}"
     pod_spec["tolerations"] = "{{ tolerations }}"
-    _add_variables(template, "gpu_limit", "node_selector", "tolerations")
+    pod_spec["affinity"] = "{{ affinity }}"
+    _add_variables(template, "gpu_limit", "mig_limits", "node_selector", "tolerations",
+                   "affinity")
 
 
 def _ecs(template: dict[str, Any]) -> None:
