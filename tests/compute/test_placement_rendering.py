@@ -45,7 +45,8 @@ def test_kubernetes_pod_gets_mig_slices_spot_nodes_and_affinity(flow_run: Any) -
 def test_vertex_ai_spot_scheduling(google_adc: Any, flow_run: Any) -> None:
     from prefect_gcp.workers.vertex import VertexAIWorker
 
-    profile = ComputeProfile(gpu_count=1, gpu_kind="nvidia-l4", spot=True)
+    profile = ComputeProfile(gpu_count=1, gpu_kind="nvidia-l4", spot=True,
+                             image="ghcr.io/acme/train:1")
     variables = profile.job_variables(
         "vertex-ai", {"region": "us-central1", "service_account_name": "runner@knot.iam"})
     configuration = build(VertexAIWorker, VertexAIWorker.get_default_base_job_template(),
@@ -58,8 +59,9 @@ def test_ecs_spot_runs_on_fargate_spot(flow_run: Any) -> None:
     from prefect_aws.workers.ecs_worker import ECSWorker
 
     profile = ComputeProfile(cpu=1, memory="2Gi", spot=True, image="ghcr.io/acme/score:1")
-    configuration = build(ECSWorker, base_job_template("ecs"), profile.job_variables("ecs"),
-                          flow_run)
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
+    variables = profile.job_variables("ecs", {"network_configuration": network})
+    configuration = build(ECSWorker, base_job_template("ecs"), variables, flow_run)
     worker = ECSWorker(work_pool_name="ecs")
     task_definition = worker._prepare_task_definition(configuration, "us-east-1", flow_run)
     request = worker._prepare_task_run_request(
@@ -71,7 +73,7 @@ def test_ecs_spot_runs_on_fargate_spot(flow_run: Any) -> None:
 
 @pytest.mark.parametrize(("profile", "pool_type", "message"), [
     (ComputeProfile(gpu_count=1, mig_profile="1g.10gb"), "process",
-     "MIG slices (nvidia.com/mig-1g.10gb) are Kubernetes resources; a 'process'"),
+     "MIG slices (nvidia.com/mig-1g.10gb) are Kubernetes resources; a process pool"),
     (ComputeProfile(gpu_count=1, gpu_kind="nvidia-a100-80gb", mig_profile="1g.10gb"),
      "vertex-ai", "MIG slices"),
     (ComputeProfile(spot=True), "docker", "no spot / preemptible capacity"),

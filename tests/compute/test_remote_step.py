@@ -15,7 +15,8 @@ from prefect import flow
 from knot_prefect.compute import RemoteStepError, run_step_on
 from tests.compute.conftest import CPU_POOL, GPU_HOST, GPU_POOL, STORAGE, wait_for
 
-pytestmark = pytest.mark.heavy
+# Real worker processes start each run: on a loaded machine that takes minutes.
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1800)]
 
 STEPS = Path(__file__).with_name("steps.py")
 WAREHOUSE = "compute-warehouse"
@@ -122,7 +123,7 @@ def test_cancelling_the_parent_cancels_the_child(
         "compute-test-slow-step-parent/slow-parent", timeout=0,
         parameters={"pool": GPU_POOL, "storage": STORAGE, "marker": str(marker)},
     )
-    wait_for("the step to start on the GPU pool", marker.exists, timeout=180)
+    wait_for("the step to start on the GPU pool", marker.exists, timeout=600)
     (child,) = children_of(server, parent.id)
 
     server.set_flow_run_state(parent.id, Cancelling(message="cancelled by the test"))
@@ -131,6 +132,6 @@ def test_cancelling_the_parent_cancels_the_child(
         state = server.read_flow_run(flow_run_id).state
         return state if state.is_cancelled() else None
 
-    wait_for("the parent to be cancelled", lambda: cancelled(parent.id), timeout=90)
-    state = wait_for("the child to be cancelled", lambda: cancelled(child.id), timeout=90)
+    wait_for("the parent to be cancelled", lambda: cancelled(parent.id), timeout=240)
+    state = wait_for("the child to be cancelled", lambda: cancelled(child.id), timeout=240)
     assert state.is_cancelled()
