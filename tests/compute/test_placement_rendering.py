@@ -59,9 +59,12 @@ def test_ecs_spot_runs_on_fargate_spot(flow_run: Any) -> None:
     from prefect_aws.workers.ecs_worker import ECSWorker
 
     profile = ComputeProfile(cpu=1, memory="2Gi", spot=True, image="ghcr.io/acme/score:1")
-    network = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
-    variables = profile.job_variables("ecs", {"network_configuration": network})
-    configuration = build(ECSWorker, base_job_template("ecs"), variables, flow_run)
+    configuration = build(ECSWorker, base_job_template("ecs"), profile.job_variables("ecs"),
+                          flow_run)
+    assert configuration.task_run_request["launchType"] == "FARGATE_SPOT"
+    # A subnet, as a pool's network settings give it: the worker would look one up in AWS.
+    configuration.task_run_request["networkConfiguration"] = {
+        "awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
     worker = ECSWorker(work_pool_name="ecs")
     task_definition = worker._prepare_task_definition(configuration, "us-east-1", flow_run)
     request = worker._prepare_task_run_request(

@@ -59,7 +59,7 @@ def test_training_step_on_the_gpu_pool_matches_a_local_run(
 
     common = {"entity_sql": "training_rows", "target": "label", "key_columns": ["row_id"],
               "task": "binary", "warehouse": WAREHOUSE, "tracking": TRACKING}
-    local = training_flow(model_name="compute-local", **common)
+    local = training_flow(model_name="compute-local", return_state=True, **common).result()
     state = training_flow(model_name="compute-remote", train_on=GPU_POOL, return_state=True,
                           **common)
     log = gpu_worker.read_text(errors="replace")[-3000:]
@@ -72,9 +72,10 @@ def test_training_step_on_the_gpu_pool_matches_a_local_run(
         local["training_rows"], local["test_rows"])
     assert remote["promotion"]["decision"] == local["promotion"]["decision"]
     mlflow = training_blocks.get_client()
+    lineage_tags = ("knot.feature_views", "knot.contract_version", "knot.source_query_hash",
+                    "knot.task", "knot.target", "knot.key_columns")
     lineage = [
-        {k: v for k, v in mlflow.get_model_version(name, "1").tags.items()
-         if k.startswith("knot.")}
+        {k: mlflow.get_model_version(name, "1").tags.get(k) for k in lineage_tags}
         for name in ("compute-local", "compute-remote")
     ]
     assert lineage[0] == lineage[1] and lineage[0]["knot.key_columns"] == "row_id"
@@ -86,8 +87,7 @@ def test_training_step_on_the_gpu_pool_matches_a_local_run(
     assert server.read_deployment(child.deployment_id).job_variables["env"] == {
         "KNOT_GPU_HOST": GPU_HOST, "CUDA_VISIBLE_DEVICES": "0"}
     # Its MLflow training run is in the team's store, linked to the child flow run.
-    run_id = remote["model_uri"].split("/")[1]
-    tags = mlflow.get_run(run_id).data.tags
+    tags = mlflow.get_run(mlflow.get_model_version("compute-remote", "1").run_id).data.tags
     assert tags["knot.prefect.flow_run_id"] == str(child.id)
     assert tags["knot.prefect.work_pool"] == GPU_POOL
 
