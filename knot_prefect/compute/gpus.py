@@ -142,11 +142,11 @@ def mig_resource(profile: str) -> str:
 
 
 def mig_variable_key(profile: str) -> str:
-    """The key of a MIG slice in knot's ``mig_limits`` job variable (no dots: Prefect
+    """The job variable of a MIG slice in knot's kubernetes template (no dots: Prefect
     reads dots in template placeholders as nesting).
 
     Examples:
         >>> mig_variable_key("1g.10gb")
-        '1g_10gb'
+        'mig_1g_10gb'
     """
-    return profile.replace(".", "_")
+    return "mig_" + profile.replace(".", "_")

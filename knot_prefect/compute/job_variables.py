@@ -7,7 +7,7 @@ Each work pool type receives CPU, memory and GPUs through different job variable
 - ``docker``: ``image``, ``env``, ``mem_limit`` and ``container_create_kwargs``
   (``nano_cpus``, and ``device_requests`` for GPUs).
 - ``kubernetes``: ``cpu_request``/``cpu_limit``, ``memory_request``/``memory_limit``,
-  and knot's template variables ``gpu_limit`` (``nvidia.com/gpu``), ``mig_limits``
+  and knot's template variables ``gpu_limit`` (``nvidia.com/gpu``), ``mig_<slice>``
   (``nvidia.com/mig-<slice>``), ``node_selector``, ``tolerations`` and ``affinity``;
   ``spot`` selects and tolerates GKE Spot nodes.
 - ``ecs``: ``cpu`` (units), ``memory`` (MiB), and for GPUs ``launch_type: EC2`` plus
@@ -267,9 +267,7 @@ def _kubernetes(request: _Request) -> dict[str, Any]:
     tolerations = list(request.tolerations)
     if request.gpu_count:
         if request.mig_profile:
-            variables["mig_limits"] = {
-                mig_variable_key(request.mig_profile): str(request.gpu_count)
-            }
+            variables[mig_variable_key(request.mig_profile)] = str(request.gpu_count)
         else:
             variables["gpu_limit"] = str(request.gpu_count)
         if request.kind and request.gpu_node_label:

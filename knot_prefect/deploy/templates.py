@@ -6,8 +6,8 @@ Kubernetes, ECS or Cloud Run, so knot builds its templates from each worker's ow
 ``get_default_base_job_template()`` and adds:
 
 - ``kubernetes``: ``gpu_limit`` (container ``resources.limits["nvidia.com/gpu"]``),
-  ``mig_limits`` (``resources.limits["nvidia.com/mig-<slice>"]``, one key per known
-  MIG slice), ``node_selector``, ``tolerations`` and ``affinity`` (pod spec).
+  ``mig_<slice>`` (``resources.limits["nvidia.com/mig-<slice>"]``, e.g. ``mig_1g_10gb``,
+  one per known MIG slice), ``node_selector``, ``tolerations`` and ``affinity`` (pod spec).
 - ``ecs``: ``resource_requirements`` (container ``resourceRequirements``),
   ``requires_compatibilities`` (task definition) and ``placement_constraints``
   (run task request).
@@ -21,7 +21,7 @@ docker and vertex-ai defaults already carry every variable a profile needs.
 Examples:
     >>> template = base_job_template("kubernetes", gpu=True)
     >>> sorted(k for k in template["variables"]["properties"] if k in KNOT_VARIABLES)
-    ['affinity', 'gpu_limit', 'mig_limits', 'node_selector', 'tolerations']
+    ['affinity', 'gpu_limit', 'node_selector', 'tolerations']
 """
 
 from __future__ import annotations
@@ -49,15 +49,6 @@ _TOLERATIONS = {
     "description": "Pod tolerations, e.g. of the nvidia.com/gpu taint on GPU nodes.",
     "type": "array",
     "items": {"type": "object"},
-}
-_MIG_LIMITS = {
-    "title": "MIG Limits",
-    "description": (
-        "MIG slices for the flow run's container, by slice with '_' for '.', e.g. "
-        "{'1g_10gb': '1'} for nvidia.com/mig-1g.10gb."
-    ),
-    "type": "object",
-    "additionalProperties": {"type": "string"},
 }
 _AFFINITY = {
     "title": "Affinity",
@@ -88,7 +79,6 @@ KNOT_VARIABLES: dict[str, dict[str, Any]] = {
     "gpu_limit": _GPU_LIMIT,
     "node_selector": _NODE_SELECTOR,
     "tolerations": _TOLERATIONS,
-    "mig_limits": _MIG_LIMITS,
     "affinity": _AFFINITY,
     "resource_requirements": _RESOURCE_REQUIREMENTS,
     "requires_compatibilities": _REQUIRES_COMPATIBILITIES,
@@ -131,15 +121,21 @@ def _kubernetes(template: dict[str, Any]) -> None:
     container = pod_spec["containers"][0]
     limits = container.setdefault("resources", {}).setdefault("limits", {})
     limits[NVIDIA_GPU_RESOURCE] = "{{ gpu_limit }}"
-    # Template keys are not templated, so each MIG slice has its own key; the unset
-    # ones are dropped when the job is built.
+    # Template keys are not templated, so each MIG slice has its own key and variable;
+    # the unset ones are dropped when the job is built.
+    properties = template["variables"].setdefault("properties", {})
     for profile in ALL_MIG_PROFILES:
-        limits[mig_resource(profile)] = f"{{{{ mig_limits.{mig_variable_key(profile)} }}}}"
+        variable = mig_variable_key(profile)
+        limits[mig_resource(profile)] = f"{{{{ {variable} }}}}"
+        properties[variable] = {
+            "title": f"MIG {profile}",
+            "description": f"Number of MIG slices {mig_resource(profile)} for the container.",
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+        }
     pod_spec["nodeSelector"] = "{{ node_selector }}"
     pod_spec["tolerations"] = "{{ tolerations }}"
     pod_spec["affinity"] = "{{ affinity }}"
-    _add_variables(template, "gpu_limit", "mig_limits", "node_selector", "tolerations",
-                   "affinity")
+    _add_variables(template, "gpu_limit", "node_selector", "tolerations", "affinity")
 
 
 def _ecs(template: dict[str, Any]) -> None:
