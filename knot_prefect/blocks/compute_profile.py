@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
-from knot_prefect.compute.gpus import GKE_ACCELERATOR_LABEL, GPU_KINDS, gpu_kind
+from knot_prefect.compute.gpus import (
+    ALL_MIG_PROFILES,
+    GKE_ACCELERATOR_LABEL,
+    GPU_KINDS,
+    MIG_PROFILES,
+    gpu_kind,
+)
 from knot_prefect.compute.quantities import parse_memory
 
 
@@ -41,6 +47,10 @@ class ComputeProfile(KnotBlock):
         gpu_kind: GPU model, e.g. ``"nvidia-tesla-t4"``.
         image: Container image for container-based pools.
         env: Environment variables for the flow run.
+        mig_profile: A MIG slice per GPU instead of whole GPUs, e.g. ``"1g.10gb"``
+            (Kubernetes only).
+        spot: Run on spot / preemptible capacity (Kubernetes, Vertex AI, ECS Fargate).
+        affinity: Kubernetes pod affinity (``nodeAffinity``, ``podAntiAffinity``...).
 
     Examples:
         >>> from knot_prefect.blocks.compute_profile import ComputeProfile
@@ -133,6 +143,25 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
         ),
     )
 
+    mig_profile: str | None = Field(
+        default=None,
+        description=(
+            "MIG slice each of gpu_count asks for instead of a whole GPU, e.g. 1g.10gb "
+            "(Kubernetes resource nvidia.com/mig-1g.10gb); kubernetes pools only."
+        ),
+    )
+    spot: bool = Field(
+        default=False,
+        description=(
+            "Run on spot / preemptible capacity: GKE Spot nodes on kubernetes, SPOT "
+            "scheduling on vertex-ai, FARGATE_SPOT on ecs (without GPUs)."
+        ),
+    )
+    affinity: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Kubernetes pod affinity, e.g. {'nodeAffinity': {...}}; kubernetes only.",
+    )
+
     @field_validator("memory")
     @classmethod
     def _check_memory(cls, value: str | None) -> str | None:
@@ -158,6 +187,18 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
             )
         return gpu_kind(names[0]).name
 
+    @field_validator("mig_profile")
+    @classmethod
+    def _check_mig_profile(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower().removeprefix("nvidia.com/mig-")
+        if value not in ALL_MIG_PROFILES:
+            raise ValueError(
+                f"unknown MIG profile {value!r}; use one of {', '.join(ALL_MIG_PROFILES)}."
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_gpus(self) -> ComputeProfile:
         if self.gpu_kind and not self.gpu_count:
@@ -165,6 +206,23 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
                 f"gpu_kind is {self.gpu_kind!r} but gpu_count is 0; set gpu_count to 1 or "
                 "more, or clear gpu_kind."
             )
+        if self.mig_profile:
+            if not self.gpu_count:
+                raise ValueError(
+                    f"mig_profile is {self.mig_profile!r} but gpu_count is 0; set gpu_count "
+                    "to the number of MIG slices."
+                )
+            offered = MIG_PROFILES.get(self.gpu_kind or "")
+            if self.gpu_kind and offered is None:
+                raise ValueError(
+                    f"GPU kind {self.gpu_kind!r} has no MIG slices; MIG runs on "
+                    f"{', '.join(MIG_PROFILES)}."
+                )
+            if offered is not None and self.mig_profile not in offered:
+                raise ValueError(
+                    f"{self.gpu_kind} has no MIG slice {self.mig_profile!r}; it offers "
+                    f"{', '.join(offered)}."
+                )
         return self
 
     @property

@@ -115,3 +115,38 @@ def gpu_kind(name: str) -> GpuKind:
             "(see docs/deploy.md for each platform's name)."
         )
     return kind
+
+
+# MIG (Multi-Instance GPU) slices each GPU kind can be partitioned into, as the NVIDIA
+# device plugin's mixed strategy names them: resource ``nvidia.com/mig-<profile>``.
+MIG_PROFILES: dict[str, tuple[str, ...]] = {
+    "nvidia-tesla-a100": ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
+    "nvidia-a100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "nvidia-h200-141gb": ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb",
+                          "7g.141gb"),
+}
+ALL_MIG_PROFILES: tuple[str, ...] = tuple(
+    sorted({profile for profiles in MIG_PROFILES.values() for profile in profiles})
+)
+
+
+def mig_resource(profile: str) -> str:
+    """The Kubernetes extended resource of a MIG slice.
+
+    Examples:
+        >>> mig_resource("1g.10gb")
+        'nvidia.com/mig-1g.10gb'
+    """
+    return f"nvidia.com/mig-{profile}"
+
+
+def mig_variable_key(profile: str) -> str:
+    """The job variable of a MIG slice in knot's kubernetes template (no dots: Prefect
+    reads dots in template placeholders as nesting).
+
+    Examples:
+        >>> mig_variable_key("1g.10gb")
+        'mig_1g_10gb'
+    """
+    return "mig_" + profile.replace(".", "_")

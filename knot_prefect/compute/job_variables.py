@@ -7,16 +7,20 @@ Each work pool type receives CPU, memory and GPUs through different job variable
 - ``docker``: ``image``, ``env``, ``mem_limit`` and ``container_create_kwargs``
   (``nano_cpus``, and ``device_requests`` for GPUs).
 - ``kubernetes``: ``cpu_request``/``cpu_limit``, ``memory_request``/``memory_limit``,
-  and knot's template variables ``gpu_limit`` (``nvidia.com/gpu``), ``node_selector``
-  and ``tolerations``.
+  and knot's template variables ``gpu_limit`` (``nvidia.com/gpu``), ``mig_<slice>``
+  (``nvidia.com/mig-<slice>``), ``node_selector``, ``tolerations`` and ``affinity``;
+  ``spot`` selects and tolerates GKE Spot nodes.
 - ``ecs``: ``cpu`` (units), ``memory`` (MiB), and for GPUs ``launch_type: EC2`` plus
   knot's template variables ``resource_requirements``, ``requires_compatibilities`` and
-  ``placement_constraints``.
+  ``placement_constraints``; ``spot`` (without GPUs) ``launch_type: FARGATE_SPOT``.
 - ``cloud-run-v2``: ``cpu``, ``memory``, and for an L4 GPU knot's template variables
   ``gpu_limit`` and ``node_selector``.
-- ``vertex-ai``: ``machine_type``, ``accelerator_type``, ``accelerator_count``.
+- ``vertex-ai``: ``machine_type``, ``accelerator_type``, ``accelerator_count``;
+  ``spot`` sets ``scheduling.strategy`` to ``SPOT``.
 
-A request the pool type cannot satisfy raises :class:`ProfileNotSatisfiableError`.
+Node selectors, tolerations, affinity and MIG slices are Kubernetes-only, spot capacity
+is for kubernetes, vertex-ai and ecs; elsewhere they are refused. A request the pool
+type cannot satisfy raises :class:`ProfileNotSatisfiableError`.
 
 Examples:
     >>> from knot_prefect.blocks.compute_profile import ComputeProfile
@@ -39,7 +43,7 @@ from typing import Any, Protocol
 from knot_prefect.compute import quantities
 from knot_prefect.compute.errors import ProfileNotSatisfiableError
 from knot_prefect.compute.fargate import fargate_size_problem
-from knot_prefect.compute.gpus import GPU_KINDS, GpuKind, gpu_kind
+from knot_prefect.compute.gpus import GPU_KINDS, GpuKind, gpu_kind, mig_variable_key
 from knot_prefect.compute.vertex_machines import NoMachineFits, vertex_machine_type
 from knot_prefect.errors import ConfigurationError
 
@@ -72,6 +76,12 @@ class ComputeRequest(Protocol):
     def tolerations(self) -> list[dict[str, Any]]: ...
     @property
     def gpu_node_label(self) -> str: ...
+    @property
+    def mig_profile(self) -> str | None: ...
+    @property
+    def spot(self) -> bool: ...
+    @property
+    def affinity(self) -> Mapping[str, Any]: ...
 
 
 POOL_TYPES: tuple[str, ...] = (
@@ -82,6 +92,19 @@ NVIDIA_GPU_RESOURCE = "nvidia.com/gpu"
 # commonly do the same, so GPU pods tolerate it.
 NVIDIA_GPU_TOLERATION: dict[str, str] = {
     "key": NVIDIA_GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule",
+}
+# GKE labels Spot VM nodes with this and, on clusters that also run standard nodes,
+# often taints them with it; spot pods select and tolerate it.
+GKE_SPOT_LABEL = "cloud.google.com/gke-spot"
+GKE_SPOT_TOLERATION: dict[str, str] = {
+    "key": GKE_SPOT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule",
+}
+# The placement requests each pool type can honour; the others are refused.
+PLACEMENT_SUPPORT: dict[str, frozenset[str]] = {
+    "kubernetes": frozenset({"node_selector", "tolerations", "affinity", "mig_profile",
+                             "spot"}),
+    "vertex-ai": frozenset({"spot"}),
+    "ecs": frozenset({"spot"}),
 }
 # Cloud Run GPU instances: one NVIDIA L4, at least 4 vCPUs and 16 GiB.
 CLOUD_RUN_MAX_CPU = 8
@@ -108,6 +131,9 @@ class _Request:
     node_selector: dict[str, str]
     tolerations: list[dict[str, Any]]
     gpu_node_label: str
+    mig_profile: str | None
+    spot: bool
+    affinity: dict[str, Any]
 
     def fail(self, problem: str, fix: str) -> ProfileNotSatisfiableError:
         return ProfileNotSatisfiableError(self.profile, self.pool_type, problem, fix)
@@ -157,6 +183,7 @@ def render_job_variables(
     """
     base_type = normalize_pool_type(pool_type)
     request = _request(profile, pool_type)
+    _check_placement(request, base_type)
     ours = _RENDERERS[base_type](request)
     theirs = dict(job_variables or {})
     _check_against(request, base_type, ours, theirs, dict(pool_defaults or {}))
@@ -178,6 +205,9 @@ def _request(profile: ComputeRequest, pool_type: str) -> _Request:
         node_selector=dict(profile.node_selector),
         tolerations=[dict(t) for t in profile.tolerations],
         gpu_node_label=profile.gpu_node_label,
+        mig_profile=profile.mig_profile,
+        spot=profile.spot,
+        affinity=dict(profile.affinity),
     )
 
 
@@ -236,7 +266,10 @@ def _kubernetes(request: _Request) -> dict[str, Any]:
     node_selector = dict(request.node_selector)
     tolerations = list(request.tolerations)
     if request.gpu_count:
-        variables["gpu_limit"] = str(request.gpu_count)
+        if request.mig_profile:
+            variables[mig_variable_key(request.mig_profile)] = str(request.gpu_count)
+        else:
+            variables["gpu_limit"] = str(request.gpu_count)
         if request.kind and request.gpu_node_label:
             if request.kind.kubernetes_label is None:
                 raise request.fail(
@@ -251,6 +284,12 @@ def _kubernetes(request: _Request) -> dict[str, Any]:
             node_selector[label] = request.kind.kubernetes_label
         if NVIDIA_GPU_TOLERATION not in tolerations:
             tolerations.append(dict(NVIDIA_GPU_TOLERATION))
+    if request.spot:
+        node_selector.setdefault(GKE_SPOT_LABEL, "true")
+        if GKE_SPOT_TOLERATION not in tolerations:
+            tolerations.append(dict(GKE_SPOT_TOLERATION))
+    if request.affinity:
+        variables["affinity"] = dict(request.affinity)
     if node_selector:
         variables["node_selector"] = node_selector
     if tolerations:
@@ -265,6 +304,17 @@ def _ecs(request: _Request) -> dict[str, Any]:
         variables["cpu"] = cpu_units
     if request.memory_mib:
         variables["memory"] = request.memory_mib
+    if request.spot:
+        if request.gpu_count:
+            raise request.fail(
+                "spot GPUs on ECS come from an EC2 Spot capacity provider of your cluster, "
+                "which knot cannot name.",
+                "set spot to false and pass capacity_provider_strategy with your EC2 Spot "
+                "capacity provider in the job variables.",
+            )
+        # The ECS worker's own spelling: it turns this into the FARGATE_SPOT capacity
+        # provider strategy of the run task request.
+        variables["launch_type"] = "FARGATE_SPOT"
     if request.gpu_count:
         variables["launch_type"] = "EC2"
         variables["requires_compatibilities"] = ["EC2"]
@@ -347,6 +397,8 @@ def _vertex(request: _Request) -> dict[str, Any]:
             )
         variables["accelerator_type"] = kind.vertex_accelerator
         variables["accelerator_count"] = request.gpu_count
+    if request.spot:
+        variables["scheduling"] = {"strategy": "SPOT"}
     if request.machine_type:
         variables["machine_type"] = request.machine_type
     else:
@@ -363,6 +415,31 @@ def _vertex(request: _Request) -> dict[str, Any]:
                 "set machine_type on the profile, or change cpu, memory or gpu_count.",
             ) from None
     return _common(request, variables)
+
+
+def _check_placement(request: _Request, pool_type: str) -> None:
+    """Refuse placement requests the pool type has no way to honour."""
+    supported = PLACEMENT_SUPPORT.get(pool_type, frozenset())
+    scheduling = [name for name in ("node_selector", "tolerations", "affinity")
+                  if getattr(request, name) and name not in supported]
+    if scheduling:
+        raise request.fail(
+            f"{', '.join(scheduling)} {'is a' if len(scheduling) == 1 else 'are'} "
+            f"Kubernetes scheduling rule{'s' if len(scheduling) > 1 else ''}; a "
+            f"{pool_type} pool has no nodes to select.",
+            f"clear {', '.join(scheduling)}, or use a kubernetes pool.",
+        )
+    if request.mig_profile and "mig_profile" not in supported:
+        raise request.fail(
+            f"MIG slices (nvidia.com/mig-{request.mig_profile}) are Kubernetes resources; "
+            f"a {pool_type} pool gives whole GPUs.",
+            "clear mig_profile and ask for whole GPUs, or use a kubernetes pool.",
+        )
+    if request.spot and "spot" not in supported:
+        raise request.fail(
+            f"a {pool_type} pool has no spot / preemptible capacity knot can ask for.",
+            "set spot to false, or use a kubernetes, vertex-ai or ecs pool.",
+        )
 
 
 _RENDERERS: dict[str, Callable[[_Request], dict[str, Any]]] = {

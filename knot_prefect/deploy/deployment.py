@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.compute_profile import ComputeProfile
 
 
+# Flows knot deploys by name besides the templates: ``knot deploy step_flow --pool P``
+# creates the deployment ``knot-step/P`` that runs other flows' steps on pool P.
+STEP_FLOWS: dict[str, str] = {"step_flow": "knot_prefect.compute.remote_step"}
+
 # Prefect refuses proactive triggers (which end a cool-down) with shorter windows.
 MIN_COOLDOWN = timedelta(seconds=10)
 
@@ -271,15 +275,16 @@ async def _load_flow(flow: str) -> tuple[Flow[Any, Any], EntrypointType]:
 
     from knot_prefect._registry import FLOW_EXPORTS
 
-    if flow in FLOW_EXPORTS:
-        module = importlib.import_module(FLOW_EXPORTS[flow])
+    templates = {**FLOW_EXPORTS, **STEP_FLOWS}
+    if flow in templates:
+        module = importlib.import_module(templates[flow])
         template: Flow[Any, Any] = getattr(module, flow)
         # Deployed by module path: the worker imports it from the installed knot-prefect.
         return template, EntrypointType.MODULE_PATH
     path_text, sep, function = flow.rpartition(":")
     path = Path(path_text)
     if not sep or path.suffix != ".py" or not function:
-        known = ", ".join(FLOW_EXPORTS) or "none yet"
+        known = ", ".join(templates)
         raise ConfigurationError(
             f"Flow {flow!r} is neither 'path/to/file.py:function' nor a knot flow "
             f"template (known templates: {known})."

@@ -6,7 +6,8 @@ Kubernetes, ECS or Cloud Run, so knot builds its templates from each worker's ow
 ``get_default_base_job_template()`` and adds:
 
 - ``kubernetes``: ``gpu_limit`` (container ``resources.limits["nvidia.com/gpu"]``),
-  ``node_selector`` and ``tolerations`` (pod spec).
+  ``mig_<slice>`` (``resources.limits["nvidia.com/mig-<slice>"]``, e.g. ``mig_1g_10gb``,
+  one per known MIG slice), ``node_selector``, ``tolerations`` and ``affinity`` (pod spec).
 - ``ecs``: ``resource_requirements`` (container ``resourceRequirements``),
   ``requires_compatibilities`` (task definition) and ``placement_constraints``
   (run task request).
@@ -20,7 +21,7 @@ docker and vertex-ai defaults already carry every variable a profile needs.
 Examples:
     >>> template = base_job_template("kubernetes", gpu=True)
     >>> sorted(k for k in template["variables"]["properties"] if k in KNOT_VARIABLES)
-    ['gpu_limit', 'node_selector', 'tolerations']
+    ['affinity', 'gpu_limit', 'node_selector', 'tolerations']
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from knot_prefect.compute.gpus import ALL_MIG_PROFILES, mig_resource, mig_variable_key
 from knot_prefect.compute.job_variables import NVIDIA_GPU_RESOURCE, normalize_pool_type
 from knot_prefect.deploy.workers import worker_class
 
@@ -55,6 +57,11 @@ KNOT_VARIABLES: dict[str, dict[str, Any]] = {
     ),
     "tolerations": _list_variable(
         "Tolerations", "Pod tolerations, e.g. of the nvidia.com/gpu taint on GPU nodes.", "object"
+    ),
+    "affinity": _variable(
+        "Affinity",
+        "Pod affinity: nodeAffinity, podAffinity, podAntiAffinity.",
+        type="object",
     ),
     "resource_requirements": _list_variable(
         "Resource Requirements",
@@ -107,12 +114,23 @@ def _add_variables(template: dict[str, Any], *names: str) -> None:
 def _kubernetes(template: dict[str, Any]) -> None:
     pod_spec = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    container.setdefault("resources", {}).setdefault("limits", {})[NVIDIA_GPU_RESOURCE] = (
-        "{{ gpu_limit }}"
-    )
+    limits = container.setdefault("resources", {}).setdefault("limits", {})
+    limits[NVIDIA_GPU_RESOURCE] = "{{ gpu_limit }}"
+    # Template keys are not templated, so each MIG slice has its own key and variable;
+    # the unset ones are dropped when the job is built.
+    properties = template["variables"].setdefault("properties", {})
+    for profile in ALL_MIG_PROFILES:
+        variable = mig_variable_key(profile)
+        limits[mig_resource(profile)] = f"{{{{ {variable} }}}}"
+        properties[variable] = {
+            "title": f"MIG {profile}",
+            "description": f"Number of MIG slices {mig_resource(profile)} for the container.",
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+        }
     pod_spec["nodeSelector"] = "{{ node_selector }}"
     pod_spec["tolerations"] = "{{ tolerations }}"
-    _add_variables(template, "gpu_limit", "node_selector", "tolerations")
+    pod_spec["affinity"] = "{{ affinity }}"
+    _add_variables(template, "gpu_limit", "node_selector", "tolerations", "affinity")
 
 
 def _ecs(template: dict[str, Any]) -> None:

@@ -67,6 +67,7 @@ def training_flow(
     min_delta: float = 0.0,
     test_fraction: float = 0.25,
     checks: list[dict[str, Any]] | None = None,
+    train_on: str | None = None,
 ) -> Any:
     """Train a model on a team's table and promote it if it wins.
 
@@ -112,6 +113,12 @@ def training_flow(
         checks: Metric checks ``{"metric", "lower"/"upper"/"equal", "severity"}``
             (default by task: ROC AUC for binary, macro F1 for multiclass, R² for
             regression; ``[]`` for none).
+        train_on: Run the training step on another work pool (e.g. a GPU pool): its
+            name, or ``"knot-step/DEPLOYMENT"``. The step runs as a child flow run of
+            the pool's ``knot-step`` deployment (``knot deploy step_flow --pool
+            POOL``) and returns through Prefect's default result storage block
+            (``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK``), which both pools must reach.
+            Empty to train in this flow run.
 
     Returns:
         The :class:`TrainingSummary` as a dict (a "completed with warnings" state when a
@@ -212,9 +219,15 @@ def training_flow(
         "train", train_frame,
         {"trainer": trainer, "params": params, "model": model_name, "task": task},
     )
-    model_uri = train.with_options(
-        cache_key_fn=lambda *_: cache_key, persist_result=True
-    )(train_fn, train_frame, params, tracking_block, target=target, task=task)
+    if train_on:
+        from knot_prefect.compute.remote_step import run_step_on
+
+        model_uri = run_step_on(train_on, train, train_fn, train_frame, params,
+                                tracking_block, target=target, task=task)
+    else:
+        model_uri = train.with_options(
+            cache_key_fn=lambda *_: cache_key, persist_result=True
+        )(train_fn, train_frame, params, tracking_block, target=target, task=task)
 
     scored_as = evaluation_task(task)
     evaluation = evaluate(model_uri, test_frame, target, scored_as, tracking_block)
