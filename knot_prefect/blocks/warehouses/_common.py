@@ -238,6 +238,30 @@ def merge_sql(
     return statement + f"WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({values})"
 
 
+def on_conflict_sql(
+    target: str, source: str, columns: Sequence[str], keys: Sequence[str]
+) -> str:
+    """An ``INSERT ... ON CONFLICT`` upsert, for a target with a unique index on ``keys``.
+
+    Args:
+        target: The target table, quoted.
+        source: The source table (quoted) or a parenthesised query.
+        columns: The source's columns (the keys among them).
+        keys: The columns of the target's unique index.
+
+    Examples:
+        >>> print(on_conflict_sql('"scores"', '"stage"', ["id", "score"], ["id"]))
+        INSERT INTO "scores" ("id", "score") SELECT "id", "score" FROM "stage" AS s ON CONFLICT ("id") DO UPDATE SET "score" = EXCLUDED."score"
+    """  # noqa: E501
+    quoted = {column: quote_identifier(column, "column name") for column in columns}
+    listed = ", ".join(quoted.values())
+    arbiter = ", ".join(quoted[k] for k in keys)
+    updates = ", ".join(f"{q} = EXCLUDED.{q}" for c, q in quoted.items() if c not in keys)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return (f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {source} AS s "
+            f"ON CONFLICT ({arbiter}) {action}")
+
+
 # -- frames ----------------------------------------------------------------------------
 def prepare_frame(data: pa.Table, table: str) -> pa.Table:
     """Check a frame's column names and normalise its Arrow types for writing.

@@ -28,6 +28,7 @@ from knot_prefect.blocks.warehouses._common import (
     column_kind,
     is_lost_connection,
     no_column_type,
+    on_conflict_sql,
     staging_name,
     unique_key_name,
 )
@@ -385,7 +386,24 @@ class PostgresSession(SqlSession):
         # Two MERGEs at once could both insert a missing key (or, with a unique key,
         # fail on it): upserts into one table take turns. Readers are not blocked.
         self.run(f"lock table {target.quoted()} in share row exclusive mode")
+        if self.has_unique_key(target, keys):
+            # The unique index finds each match: no join over the whole table.
+            self.run(on_conflict_sql(target.quoted(), source, columns, keys))
+            return
         super().upsert(target, source, columns, keys)
+
+    def has_unique_key(self, table: TableName, keys: Sequence[str]) -> bool:
+        """Whether a unique index on exactly ``keys`` can arbitrate ``ON CONFLICT``."""
+        found = self.rows(
+            "select i.indexrelid::bigint, a.attname from pg_index i join pg_attribute a on "
+            "a.attrelid = i.indrelid and a.attnum = any(i.indkey) where i.indrelid = "
+            f"to_regclass({_literal(table.quoted())}) and i.indisunique and i.indisvalid "
+            "and i.indimmediate and i.indpred is null and i.indexprs is null"
+        )
+        columns: dict[int, set[str]] = {}
+        for index, column in found:
+            columns.setdefault(index, set()).add(column)
+        return set(keys) in columns.values()
 
 
 class _AdbcSession(PostgresSession):
@@ -427,7 +445,7 @@ class _AdbcSession(PostgresSession):
         self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
     ) -> None:
         source = self._loaded(source)
-        if source == self.frame_source:
+        if source == self.frame_source and not self.has_unique_key(target, keys):
             self.run(f"analyze {source}")  # the merge plans its hash join on it
         super().upsert(target, source, columns, keys)
 
