@@ -159,13 +159,13 @@ def run_job(engine: SparkEngine, request: ScoringRequest,
         DatabricksRunFailed: The run ended without success (its state message and page
             in the error), or succeeded without reporting what it staged.
     """
-    from prefect_databricks.jobs import jobs_runs_get, jobs_runs_get_output, jobs_runs_submit
+    from knot_prefect.blocks.databricks_jobs import get_run, get_run_output, submit_run
 
     credentials = engine.databricks_credentials_block()
     payload = submit_payload(engine, request)
-    run_id = int(_call(jobs_runs_submit.fn(credentials, **payload))["run_id"])
+    run_id = submit_run(credentials, payload)
     while True:
-        run = _call(jobs_runs_get.fn(run_id, credentials))
+        run = get_run(credentials, run_id)
         state = run.get("state", {})
         if state.get("life_cycle_state") in TERMINAL_STATES:
             break
@@ -178,15 +178,8 @@ def run_job(engine: SparkEngine, request: ScoringRequest,
             f"({page}). Nothing was published; see the run's driver logs.")
     # A multi-task run's output is its task's run.
     task_run_id = next((t["run_id"] for t in run.get("tasks", []) if "run_id" in t), run_id)
-    output = _call(jobs_runs_get_output.fn(task_run_id, credentials))
+    output = get_run_output(credentials, task_run_id)
     return parse_result(run_id, output.get("logs") or "", page)
-
-
-def _call(coroutine: Any) -> dict[str, Any]:
-    """A prefect-databricks call's JSON reply (its tasks are coroutines)."""
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    return dict(run_coro_as_sync(coroutine) or {})
 
 
 def parse_result(run_id: int, logs: str, page: str = "") -> DatabricksScoring:
