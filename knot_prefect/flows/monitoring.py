@@ -92,7 +92,7 @@ def monitoring_flow(
     from knot_prefect.durations import parse_duration
     from knot_prefect.flows._parameters import key_columns_of, settle
     from knot_prefect.flows._support import publish_summary
-    from knot_prefect.lineage.columns import LINEAGE_COLUMNS
+    from knot_prefect.lineage.columns import ALL_LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
     from knot_prefect.monitoring.events import emit_drift_event
     from knot_prefect.monitoring.reference import load_reference_profile
@@ -136,10 +136,10 @@ def monitoring_flow(
             f"No predictions of {model_name} v{version} in {predictions_table}"
             f"{f' since {since}' if since else ''}: run batch_inference_flow first."
         )
-    keys = key_columns_of([c for c in predictions.columns if c not in LINEAGE_COLUMNS],
+    keys = key_columns_of([c for c in predictions.columns if c not in ALL_LINEAGE_COLUMNS],
                           given.value(key_columns, "key_columns"), logger,
                           predictions_table)
-    scored = predictions.drop(columns=[*keys, *LINEAGE_COLUMNS], errors="ignore")
+    scored = predictions.drop(columns=[*keys, *ALL_LINEAGE_COLUMNS], errors="ignore")
     if features:
         # Features as the model saw them: at the point in time scoring used.
         store_block = resolve_block(

@@ -33,10 +33,11 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
     "flow_run_id",
     "features_as_of",
     "scored_at",
-    "source_versions",
 )
 # Written only by runs that read versioned tables (Delta): older tables lack it.
-OPTIONAL_LINEAGE_COLUMNS: frozenset[str] = frozenset({"source_versions"})
+OPTIONAL_LINEAGE_COLUMNS: tuple[str, ...] = ("source_versions",)
+# Every column a predictions row may carry for its lineage.
+ALL_LINEAGE_COLUMNS: tuple[str, ...] = LINEAGE_COLUMNS + OPTIONAL_LINEAGE_COLUMNS
 
 
 def source_query_hash(sql: str, params: Mapping[str, Any] | None = None) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.lineage.columns import LINEAGE_COLUMNS, OPTIONAL_LINEAGE_COLUMNS
+from knot_prefect.lineage.columns import ALL_LINEAGE_COLUMNS, LINEAGE_COLUMNS
 
 if TYPE_CHECKING:
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
@@ -56,7 +56,7 @@ def explain_prediction(
 
     name = TableName.parse(table)
     columns = list(warehouse.read_arrow(f"select * from {name.quoted()} where 1 = 0").schema.names)
-    missing = [c for c in LINEAGE_COLUMNS if c not in columns and c not in OPTIONAL_LINEAGE_COLUMNS]
+    missing = [c for c in LINEAGE_COLUMNS if c not in columns]
     if missing:
         raise ConfigurationError(
             f"Table {table} has no lineage column(s) {missing}: only tables written by "
@@ -81,7 +81,7 @@ def explain_prediction(
     if frame.empty:
         raise ConfigurationError(f"No row of {table} has {key_column} = {key_value!r}.")
     row = {str(k): v for k, v in frame.iloc[0].to_dict().items()}
-    lineage = {c: row.pop(c) for c in LINEAGE_COLUMNS if c in row}
+    lineage = {c: row.pop(c) for c in ALL_LINEAGE_COLUMNS if c in row}
     key = {key_column: row.pop(key_column)}
     answer = PredictionLineage(table=str(name), key=key, prediction=row, lineage=lineage)
     if tracking is not None:
