@@ -1,4 +1,4 @@
-"""Tuning benchmark: ``tuning_flow`` trials on 2 Dask workers vs one at a time.
+"""Tuning benchmark: ``tuning_flow`` trials on 2 Dask or 2 Ray workers vs one at a time.
 
 One run, on this machine, measures side by side the same random search (16 trials of
 ``knot_prefect.demo.tuning:train_churn_trial``, a scikit-learn gradient-boosting
@@ -8,7 +8,10 @@ every trial logs its model; the best is registered as ``challenger``):
 - sequential: the flow with ``ThreadPoolTaskRunner(max_workers=1)``: one trial at a
   time in the flow process, no Dask;
 - Dask: the flow with ``runner="tcp://..."``: a running scheduler with 2 worker
-  processes of one thread each.
+  processes of one thread each;
+- Ray: the flow with ``runner="ray"``: prefect-ray's ``RayTaskRunner`` on a local Ray of
+  2 CPUs that the flow starts and stops, so its wall time includes Ray's start-up (the
+  ceiling row shows that start-up on its own).
 
 Both log to the same real ``mlflow server`` (SQLite backend) on loopback. Thread
 limits: OMP/MKL/OPENBLAS threads are 1 in this process and in the workers, so the
@@ -86,10 +89,12 @@ def _metrics_only(params: dict[str, Any]) -> dict[str, float]:
 
 
 def raw(address: str | None, trials: int, seed: int) -> dict[str, Any]:
-    """The same trainings without Prefect or MLflow: a loop, or ``Client.map``."""
+    """The same trainings without Prefect or MLflow: a loop, ``Client.map`` or Ray tasks."""
     from knot_prefect.tuning.space import plan_trials
 
     points = plan_trials(SPACE, trials, "random", seed)
+    if address == "ray":
+        return _raw_ray(points)
     started = time.perf_counter()
     if address is None:
         for point in points:
@@ -100,7 +105,24 @@ def raw(address: str | None, trials: int, seed: int) -> dict[str, Any]:
         with Client(address) as client:
             client.gather(client.map(_metrics_only, points, pure=False))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "per_minute": 60 * trials / seconds}
+    return {"seconds": seconds, "per_minute": 60 * len(points) / seconds}
+
+
+def _raw_ray(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trainings as Ray tasks on a local Ray of 2 CPUs; its start-up timed apart."""
+    import ray
+
+    started = time.perf_counter()
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        ready = time.perf_counter()
+        train = ray.remote(num_cpus=1)(_metrics_only)
+        ray.get([train.remote(point) for point in points])
+        seconds = time.perf_counter() - ready
+    finally:
+        ray.shutdown()
+    return {"seconds": seconds, "per_minute": 60 * len(points) / seconds,
+            "startup": ready - started}
 
 
 def measure(trials: int, repeat: int) -> dict[str, list[dict[str, Any]]]:
@@ -109,14 +131,15 @@ def measure(trials: int, repeat: int) -> dict[str, list[dict[str, Any]]]:
     from tests.services import start_dask_cluster, start_mlflow_server, start_prefect_server
 
     results: dict[str, list[dict[str, Any]]] = {
-        "sequential": [], "dask": [], "raw-sequential": [], "raw-dask": []}
+        name: [] for name in ("sequential", "dask", "ray", "raw-sequential", "raw-dask",
+                              "raw-ray")}
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
             # A real Prefect server, as a deployment has (not an in-process one).
             os.environ["PREFECT_API_URL"] = stack.enter_context(start_prefect_server())
         tracking_uri = stack.enter_context(start_mlflow_server())
         address = stack.enter_context(start_dask_cluster(workers=2))
-        sides: dict[str, str | None] = {"sequential": None, "dask": address}
+        sides: dict[str, str | None] = {"sequential": None, "dask": address, "ray": "ray"}
         for name, runner in sides.items():
             print(f"warm-up: {name}", flush=True)
             search(tracking_uri, 4, seed=0, runner=runner)
@@ -126,8 +149,8 @@ def measure(trials: int, repeat: int) -> dict[str, list[dict[str, Any]]]:
                 results[f"raw-{name}"].append(result)
                 print(f"raw {name:>10}: {result['seconds']:6.1f} s, "
                       f"{result['per_minute']:5.1f} trials/min", flush=True)
-            # Alternate the order so slow drift of the machine does not favour one side.
-            order = list(sides) if attempt % 2 == 0 else list(reversed(sides))
+            # Rotate the order so slow drift of the machine does not favour one side.
+            order = list(sides)[attempt % len(sides):] + list(sides)[:attempt % len(sides)]
             for name in order:
                 result = search(tracking_uri, trials, seed=100 + attempt, runner=sides[name])
                 results[name].append(result)
@@ -142,7 +165,8 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
         return statistics.median(r[key] for r in results[name])
 
     sequential, dask = median("sequential", "per_minute"), median("dask", "per_minute")
-    ratio = dask / sequential
+    ray = median("ray", "per_minute")
+    ratio, ray_ratio = dask / sequential, ray / sequential
     load = os.getloadavg()[0]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} with `.venv/bin/python benchmarks/tuning.py` "
@@ -160,14 +184,22 @@ def report(trials: int, repeat: int, results: dict[str, list[dict[str, Any]]]) -
         f"{median('sequential', 'trial_seconds'):.2f} s | 1.00x |",
         f"| 2 Dask workers (`runner=\"tcp://...\"`) | {median('dask', 'seconds'):.1f} s | "
         f"{dask:.1f} | {median('dask', 'trial_seconds'):.2f} s | **{ratio:.2f}x** |",
+        f"| 2 Ray workers (`runner=\"ray\"`, a local Ray started by the flow) | "
+        f"{median('ray', 'seconds'):.1f} s | {ray:.1f} | "
+        f"{median('ray', 'trial_seconds'):.2f} s | **{ray_ratio:.2f}x** |",
         f"| ceiling: the same trainings without Prefect or MLflow (a loop vs "
         f"`Client.map` on the same workers) | {median('raw-sequential', 'seconds'):.1f} s "
         f"vs {median('raw-dask', 'seconds'):.1f} s | {median('raw-sequential', 'per_minute'):.1f}"
         f" vs {median('raw-dask', 'per_minute'):.1f} | - | "
         f"{median('raw-dask', 'per_minute') / median('raw-sequential', 'per_minute'):.2f}x |",
+        f"| ceiling on Ray: the same trainings as Ray tasks on a local Ray of 2 CPUs, after "
+        f"its start-up ({median('raw-ray', 'startup'):.1f} s) | "
+        f"{median('raw-ray', 'seconds'):.1f} s | {median('raw-ray', 'per_minute'):.1f} | - | "
+        f"{median('raw-ray', 'per_minute') / median('raw-sequential', 'per_minute'):.2f}x |",
         "",
-        f"Target {'met' if ratio >= TARGET else 'NOT met'}: {ratio:.2f}x "
-        f"{'>=' if ratio >= TARGET else '<'} {TARGET}x. \"median trial\" is the wall time of "
+        f"Target {'met' if ratio >= TARGET else 'NOT met'} on Dask: {ratio:.2f}x "
+        f"{'>=' if ratio >= TARGET else '<'} {TARGET}x; Ray: {ray_ratio:.2f}x, its wall time "
+        "including the local Ray's start-up. \"median trial\" is the wall time of "
         "one trial task (training, logging the parameters, metrics and model).",
     ]
     ceiling = median("raw-dask", "per_minute") / median("raw-sequential", "per_minute")

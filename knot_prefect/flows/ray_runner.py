@@ -71,7 +71,10 @@ def ray_runner_for(runner: str, workers: int = 2) -> TaskRunner[Any]:
     if runner == LOCAL_RAY:
         if workers < 1:
             raise ConfigurationError(f"workers must be at least 1, not {workers}.")
-        return RayTaskRunner(init_kwargs={"num_cpus": workers, "include_dashboard": False})
+        # "local" starts a new Ray even where RAY_ADDRESS or a stopped `ray start` head's
+        # /tmp/ray/ray_current_cluster would make ray.init() connect elsewhere.
+        return RayTaskRunner(address="local",
+                             init_kwargs={"num_cpus": workers, "include_dashboard": False})
     return RayTaskRunner(address=runner)
 
 

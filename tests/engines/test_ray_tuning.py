@@ -24,9 +24,12 @@ def search(tracking: MLflowTracking, **options: Any) -> dict[str, Any]:
 
 
 def test_ray_runs_the_same_trials_to_the_same_best_trial_as_threads(
-    mlflow_server: str,
+    mlflow_server: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("prefect_ray")
+    # runner="ray" is a temporary local Ray, even where ray.init() alone would connect
+    # to another cluster (RAY_ADDRESS, or the file a stopped `ray start` head leaves).
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
     tracking = MLflowTracking(tracking_uri=mlflow_server,
                               experiment_name=f"ray-{uuid.uuid4().hex[:8]}")
     threads = search(tracking)
