@@ -20,9 +20,27 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BIN = Path(sys.executable).parent
+
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 150,
+             interval: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after timeout."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}.")
+        time.sleep(interval)
 
 
 class ServiceUnavailable(RuntimeError):

@@ -4,10 +4,9 @@ storage both reach."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -19,20 +18,7 @@ CPU_POOL = "compute-cpu-pool"
 GPU_POOL = "compute-gpu-pool"
 GPU_HOST = "compute-test-host"
 STORAGE = "local-file-system/compute-step-results"
-T = TypeVar("T")
 
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 150,
-              interval: float = 0.5) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}.")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="package")

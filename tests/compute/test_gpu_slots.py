@@ -16,7 +16,8 @@ import pytest
 from knot_prefect import ComputeProfile
 from knot_prefect.compute import GpuRequestError, declare_gpu_host, run_step_on
 from knot_prefect.compute.gpu_slots import GpuSlotsBusy, acquire_gpus, release_gpus
-from tests.compute.conftest import GPU_HOST, GPU_POOL, wait_for
+from tests.compute.conftest import GPU_HOST, GPU_POOL
+from tests.services import wait_for
 
 # Real worker processes start each run: on a loaded machine that takes minutes.
 pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1800)]

@@ -13,7 +13,8 @@ import pytest
 from prefect import flow
 
 from knot_prefect.compute import RemoteStepError, run_step_on
-from tests.compute.conftest import CPU_POOL, GPU_HOST, GPU_POOL, STORAGE, wait_for
+from tests.compute.conftest import CPU_POOL, GPU_HOST, GPU_POOL, STORAGE
+from tests.services import wait_for
 
 # Real worker processes start each run: on a loaded machine that takes minutes.
 pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1800)]

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from tests import services
-from tests.triggers.conftest import log_and_register, rows, server, tracking_store, wait_for
+from tests.triggers.conftest import log_and_register, rows, server, tracking_store
 
-__all__ = ["server", "tracking_store", "wait_for"]
+__all__ = ["server", "tracking_store"]
 
 POOL = "loop-process-pool"
 WAREHOUSE = "loop-warehouse"

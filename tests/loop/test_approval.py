@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from knot_prefect.errors import ConfigurationError
-from tests.loop.conftest import wait_for
+from tests.services import wait_for
 from tests.triggers.conftest import log_and_register, rows
 
 pytestmark = pytest.mark.heavy

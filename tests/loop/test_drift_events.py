@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from knot_prefect.tracking.aliases import model_resource_id
-from tests.loop.conftest import Monitored, read_events, wait_for
+from tests.loop.conftest import Monitored, read_events
+from tests.services import wait_for
 
 MODEL = "churn-loop-events"
 

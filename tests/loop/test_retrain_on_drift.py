@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from knot_prefect.monitoring.drift import ColumnDrift
 from knot_prefect.monitoring.events import emit_drift_event
-from tests.loop.conftest import POOL, Monitored, read_events, wait_for
+from tests.loop.conftest import POOL, Monitored, read_events
+from tests.services import wait_for
 
 pytestmark = pytest.mark.heavy
 

@@ -15,7 +15,8 @@ from prefect import flow
 from typer.testing import CliRunner
 
 from knot_prefect.tracking.aliases import alias_holder, model_resource_id
-from tests.loop.conftest import REFERENCE_SEED, TRACKING, Monitored, read_events, wait_for
+from tests.loop.conftest import REFERENCE_SEED, TRACKING, Monitored, read_events
+from tests.services import wait_for
 from tests.triggers.conftest import log_and_register, rows
 
 MODEL = "churn-loop-watch"

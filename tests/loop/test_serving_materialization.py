@@ -8,15 +8,10 @@ the new one (never an error, never a mix).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,21 +19,13 @@ import pandas as pd
 import pytest
 
 from tests.serving.world import FEATURES, MODEL, World, build_world
+from tests.templates.serving import served_process
 
 pytestmark = pytest.mark.heavy
 
-KNOT = str(Path(sys.executable).parent / "knot")
 ACTIVITY = ["sessions_7d", "minutes_7d", "tickets_14d", "failed_payments_14d"]
 THREADS = 4
 BATCH = 20
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,29 +35,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def service(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [KNOT, "serve", "--model", f"{MODEL}@champion", "--features", str(world.repo),
-               "--tracking", world.tracking_uri, "--port", str(port)]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+    command = ["knot", "serve", "--model", f"{MODEL}@champion", "--features", str(world.repo),
+               "--tracking", world.tracking_uri]
+    with served_process(command, tmp_path_factory.mktemp("serve"), {}) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
 
 
 def new_day(world: World) -> pd.DataFrame:

@@ -7,11 +7,10 @@ checks that the trigger service is enabled there before any test relies on it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,20 +24,7 @@ OTHER_MODEL = "churn-triggers-other"
 WAREHOUSE = "triggers-warehouse"
 TRACKING = "triggers-mlflow"
 ROWS = 120
-T = TypeVar("T")
 
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 150,
-              interval: float = 1.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}.")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

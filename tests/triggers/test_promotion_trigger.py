@@ -17,7 +17,8 @@ from knot_prefect.deploy.triggers import PromotionTarget, promotion_parameters, 
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows import batch_inference_flow
 from tests.deployments.conftest import load_prefect_yaml
-from tests.triggers.conftest import log_and_register, rows, wait_for
+from tests.services import wait_for
+from tests.triggers.conftest import log_and_register, rows
 
 
 def test_parse_reads_model_and_alias_splitting_at_the_last_at_sign() -> None:
