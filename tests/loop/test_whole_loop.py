@@ -26,11 +26,11 @@ from tests.loop.conftest import (
     WAREHOUSE,
     Monitored,
     read_events,
-    wait_for,
 )
 from tests.loop.loop_flows import labelled_rows
 from tests.loop.test_approval import stored_input
 from tests.loop.test_retrain_on_drift import runs_of
+from tests.services import wait_for
 
 pytestmark = pytest.mark.heavy
 

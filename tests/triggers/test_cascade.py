@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from knot_prefect.deploy import deploy_flow
+from tests.services import wait_for
 from tests.triggers.conftest import (
     MODEL,
     OTHER_MODEL,
@@ -33,7 +34,6 @@ from tests.triggers.conftest import (
     TRACKING,
     WAREHOUSE,
     Models,
-    wait_for,
 )
 
 pytestmark = pytest.mark.heavy
