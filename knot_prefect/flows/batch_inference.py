@@ -345,6 +345,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
         # Ranges of the key are disjoint and each part checked its own keys.
         published = warehouse.commit_staged(job.output_table, staged, keys,
+                                            evolve=lineage.adds_optional_columns,
                                             check_unique=False)
     except BaseException:
         for future in futures[len(staged):]:
@@ -398,7 +399,8 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
                                       job.output_table, tracking)
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
-        published = warehouse.commit_staged(job.output_table, scoring.parts, keys)
+        published = warehouse.commit_staged(job.output_table, scoring.parts, keys,
+                                            evolve=lineage.adds_optional_columns)
     except BaseException:
         warehouse.discard_staged(scoring.parts)
         raise
@@ -452,7 +454,8 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     staged = [warehouse.stage(checked_outputs(), job.output_table, stage_id)]
     try:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
-        published = warehouse.commit_staged(job.output_table, staged, keys)
+        published = warehouse.commit_staged(job.output_table, staged, keys,
+                                            evolve=lineage.adds_optional_columns)
     except BaseException:
         warehouse.discard_staged(staged)
         raise
@@ -482,7 +485,8 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     stats.add(predictions, list(predictions.columns))
     run_checks(check, stats, job.output_table, job.prediction_bounds)
     output = with_lineage(frame[keys].join(predictions), lineage)
-    result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys)
+    result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys,
+                     evolve=lineage.adds_optional_columns)
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
 

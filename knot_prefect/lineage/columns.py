@@ -78,6 +78,16 @@ class Lineage:
     """The version of every lake table the run read, as JSON (``{"rows": 3}``); None
     when it read no versioned table (see :mod:`knot_prefect.lineage.versions`)."""
 
+    @property
+    def adds_optional_columns(self) -> bool:
+        """Whether these predictions carry an optional lineage column.
+
+        A predictions table written before such a column existed (or by runs that
+        read no versioned table) lacks it: publishing then adds it to the table
+        (``evolve=True``), its older rows holding null.
+        """
+        return any(getattr(self, column) is not None for column in OPTIONAL_LINEAGE_COLUMNS)
+
     def attach(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """Return ``predictions`` with the lineage columns added (a new frame).
 

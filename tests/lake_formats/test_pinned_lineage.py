@@ -62,6 +62,22 @@ def test_each_prediction_row_pins_the_version_it_read_and_that_version_reads_bac
     assert set(lake.read_table("streamed")["source_versions"]) == {'{"rows_to_score": 2}'}
 
 
+@pytest.mark.parametrize("options", [{"partition_rows": 100}, {"stream": True}],
+                         ids=["key-ranges", "streamed"])
+def test_a_predictions_table_without_source_versions_gains_the_column(
+    lake: DeltaLake, model: str, options: dict[str, Any]
+) -> None:
+    # A predictions table as an earlier release wrote it (or `knot lake migrate` made it).
+    score(**options)
+    older = lake.read_table("scores").drop(columns="source_versions").head(10)
+    lake.write(older, "scores", mode="replace")
+
+    score(**options)
+    scores = lake.read_table("scores")
+    assert len(scores) == ROWS and scores["customer_id"].is_unique
+    assert set(scores["source_versions"]) == {'{"rows_to_score": 0}'}
+
+
 def test_a_pinned_lake_reads_the_pinned_version_after_commits_and_across_processes(
     lake: DeltaLake,
 ) -> None:
