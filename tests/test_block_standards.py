@@ -57,3 +57,12 @@ def test_block_documentation_url_is_its_page_in_the_block_reference(name: str) -
     page = url.removeprefix(f"{DOCS_BASE_URL}/")
     assert page != url, url
     assert (Path(__file__).parents[1] / "docs" / "blocks" / page).is_file(), url
+
+
+def test_a_block_subclassed_outside_knot_keeps_its_parents_documentation_url() -> None:
+    parent = BLOCKS["DuckDBWarehouse"]
+
+    class TeamWarehouse(parent):  # type: ignore[misc,valid-type]
+        _block_type_name = "Team Warehouse"
+
+    assert TeamWarehouse._documentation_url == parent._documentation_url
