@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from pathlib import Path
 
 import pytest
 from prefect.blocks.core import Block
@@ -10,6 +11,7 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import knot_prefect
 from knot_prefect._registry import BLOCK_MODULES
+from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.registry import load_block_classes
 
 BLOCKS = load_block_classes()
@@ -47,3 +49,20 @@ def test_collection_entry_point_loads_every_block() -> None:
 def test_block_type_is_found_by_slug(name: str) -> None:
     cls = BLOCKS[name]
     assert Block.get_block_class_from_key(cls.get_block_type_slug()) is cls
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_MODULES))
+def test_block_documentation_url_is_its_page_in_the_block_reference(name: str) -> None:
+    url = str(BLOCKS[name]._documentation_url)
+    page = url.removeprefix(f"{DOCS_BASE_URL}/")
+    assert page != url, url
+    assert (Path(__file__).parents[1] / "docs" / "blocks" / page).is_file(), url
+
+
+def test_a_block_subclassed_outside_knot_keeps_its_parents_documentation_url() -> None:
+    parent = BLOCKS["DuckDBWarehouse"]
+
+    class TeamWarehouse(parent):  # type: ignore[misc,valid-type]
+        _block_type_name = "Team Warehouse"
+
+    assert TeamWarehouse._documentation_url == parent._documentation_url

@@ -23,12 +23,28 @@ class InvalidBlockDocumentError(ConfigurationError, RuntimeError):
 class KnotBlock(Block):
     """Base class of knot blocks.
 
-    Subclasses set ``_block_type_name``, ``_description`` (or a docstring),
-    ``_documentation_url`` and ``_code_example``, and implement
-    :meth:`check_connection` so ``knot doctor`` can report on them.
+    Subclasses set ``_block_type_name``, ``_description`` (or a docstring) and
+    ``_code_example``, and implement :meth:`check_connection` so ``knot doctor`` can
+    report on them. Every block shares one logo, and its documentation URL is its page
+    under ``docs/blocks/``, named after its block type slug without the ``knot-``
+    prefix; a subclass may still set ``_documentation_url`` itself, and a subclass
+    outside knot inherits its parent's.
+
+    Examples:
+        >>> from knot_prefect.blocks.model_spec import ModelSpec
+        >>> ModelSpec.get_block_type_slug(), ModelSpec._documentation_url.rsplit("/", 1)[-1]
+        ('knot-model-spec', 'model-spec.md')
     """
 
     _logo_url: ClassVar = get_settings().logo_url  # type: ignore[assignment]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Only knot's own blocks have a page in docs/blocks; others keep what they inherit.
+        if cls.__module__.startswith("knot_prefect.") and "_documentation_url" not in cls.__dict__:
+            page = cls.get_block_type_slug().removeprefix("knot-")
+            cls._documentation_url = f"{DOCS_BASE_URL}/{page}.md"  # type: ignore[assignment]
 
     def check_connection(self) -> str:
         """Reach the system this block describes.

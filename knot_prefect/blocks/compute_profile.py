@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.compute.gpus import (
     ALL_MIG_PROFILES,
     GKE_ACCELERATOR_LABEL,
@@ -67,7 +67,6 @@ class ComputeProfile(KnotBlock):
         "variables for process, docker, kubernetes, ecs, cloud-run-v2 and vertex-ai "
         "work pools."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/compute-profile.md"  # type: ignore[assignment]
     _code_example = """
 ```python
 from knot_prefect import ComputeProfile

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.contract_yaml import ContractDefinitionError
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ class DataContract(KnotBlock):
         "A Pandera DataFrameSchema (as YAML, or a DataFrameModel reference) that knot's "
         "validate task checks frames against, with sensitive columns masked in reports."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/data-contract.md"  # type: ignore[assignment]
     _code_example = """
     ```python
     from knot_prefect import DataContract

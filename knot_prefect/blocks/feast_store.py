@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.types import SecretDict
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
@@ -87,7 +87,6 @@ class FeastFeatureStore(KnotBlock):
         "A Feast feature repo (local folder, S3/GCS folder or inline feature_store.yaml) "
         "with its online and offline store secrets, opened as a feast.FeatureStore."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/feast-feature-store.md"  # type: ignore[assignment]
     _code_example = """
     ```python
     from knot_prefect import FeastFeatureStore

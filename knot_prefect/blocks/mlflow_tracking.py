@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.fields import CredentialFreeUri
 from knot_prefect.errors import ConfigurationError, ConnectionCheckError
 from knot_prefect.settings import get_settings
@@ -85,7 +85,6 @@ class MLflowTracking(KnotBlock):
         "An MLflow tracking server and model registry (or knot's embedded SQLite store) "
         "with optional token or user/password authentication."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/mlflow-tracking.md"  # type: ignore[assignment]
     _code_example = """
 ```python
 from knot_prefect import MLflowTracking

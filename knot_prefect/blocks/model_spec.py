@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.fields import BlockDocumentName
 from knot_prefect.errors import ConfigurationError
 
@@ -41,7 +41,6 @@ class ModelSpec(KnotBlock):
         "query, entity keys, event timestamp, label, task, features, trainer, contract "
         "and output table."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/model-spec.md"  # type: ignore[assignment]
     _code_example = """
     ```python
     from knot_prefect.blocks.model_spec import ModelSpec

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.blocks.fields import SecretDict
 from pydantic import Field, field_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL, KnotBlock
+from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ class SparkEngine(KnotBlock):
         "A Spark cluster that knot's flows run on: master URL (local[N], spark://, yarn, "
         "k8s:// or a Spark Connect sc:// URL), application name and Spark conf."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/spark-engine.md"  # type: ignore[assignment]
     _code_example = """
 ```python
 from knot_prefect import SparkEngine

@@ -94,7 +94,7 @@ def monitoring_flow(
     from knot_prefect.flows._support import publish_summary
     from knot_prefect.lineage.columns import ALL_LINEAGE_COLUMNS
     from knot_prefect.monitoring.drift import column_drift
-    from knot_prefect.monitoring.events import emit_drift_event
+    from knot_prefect.monitoring.events import drift_event, emit_drift_event
     from knot_prefect.monitoring.reference import load_reference_profile
     from knot_prefect.tasks import check, extract, finish_with_warnings, training_set
     from knot_prefect.tasks.promotion_watch import roll_back_if_watched
@@ -163,7 +163,9 @@ def monitoring_flow(
         mlflow.log_metrics({f"psi_{d.column}": d.psi for d in drift})
         mlflow.log_metrics({f"ks_{d.column}": d.ks_statistic for d in drift})
     # Emitted before the checks, which stop the run on error-level drift.
-    event = emit_drift_event(model_name, alias, version, drift, psi_warning, psi_error)
+    event = emit_drift_event(
+        drift_event(model_name, alias, version, drift, psi_warning, psi_error)
+    )
     if event is not None:
         logger.warning("Drift detected (%s): %s", event["payload"]["severity"],
                        ", ".join(event["payload"]["features"]))

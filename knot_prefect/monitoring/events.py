@@ -104,24 +104,19 @@ def drift_event(
     }
 
 
-def emit_drift_event(
-    model: str,
-    alias: str,
-    version: int,
-    drift: list[ColumnDrift],
-    psi_warning: float,
-    psi_error: float,
-) -> dict[str, Any] | None:
-    """Emit :data:`DRIFT_EVENT` when a column drifted (see :func:`drift_event`).
+def emit_drift_event(event: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Emit :data:`DRIFT_EVENT` as :func:`drift_event` built it (nothing for None).
+
+    Args:
+        event: The arguments :func:`drift_event` returned.
 
     Returns:
-        The emitted event's arguments, or None when nothing drifted (nothing emitted).
+        ``event``, emitted unless it is None or the run asks for no events.
     """
     from prefect.events import emit_event
 
     from knot_prefect.run_context import events_wanted
 
-    event = drift_event(model, alias, version, drift, psi_warning, psi_error)
     if event is not None and events_wanted():
         emit_event(**event)
     return event

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from knot_prefect.monitoring.drift import ColumnDrift
-from knot_prefect.monitoring.events import emit_drift_event
+from knot_prefect.monitoring.events import drift_event, emit_drift_event
 from tests.loop.conftest import POOL, Monitored, read_events
 from tests.services import wait_for
 
@@ -113,7 +113,7 @@ def test_three_drifted_runs_retrain_once_then_the_trigger_cools_down(
                       lambda: executed(server, automation(server).id, "pause-automation"))
     drift = [ColumnDrift("x1", 5.0, 0.9, 0.0, 120)]
     for _ in range(3):
-        emit_drift_event(MODEL, "champion", monitored.version, drift, 0.1, 0.25)
+        emit_drift_event(drift_event(MODEL, "champion", monitored.version, drift, 0.1, 0.25))
     emitted = datetime.now(UTC)
     # ... and the cool-down automation resumed it once the cool-down after the run's end
     # had passed, after that drift: which started nothing.
