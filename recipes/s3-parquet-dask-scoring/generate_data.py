@@ -1,6 +1,7 @@
-"""Sample data for the recipe: customers with feature columns, written to the S3 lake.
+"""Sample data for the recipe: customers with feature columns, written to the Delta lake.
 
-Rows are generated and written in chunks of one million, so any size fits in memory.
+Rows are generated and written in chunks of one million, so any size fits in memory;
+each chunk is one Delta commit.
 The lake's bucket is created first when it does not exist yet:
 
     python generate_data.py --rows 5000000
@@ -13,7 +14,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from knot_prefect import ParquetLake
+from knot_prefect import DeltaLake
 
 FEATURES = ["sessions_7d", "minutes_7d", "tickets_14d", "failed_payments_14d", "monthly_fee"]
 LAKE = "scoring-lake"
@@ -37,7 +38,7 @@ def customers(first_id: int, rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def ensure_bucket(lake: ParquetLake) -> bool:
+def ensure_bucket(lake: DeltaLake) -> bool:
     """Create the lake's S3 bucket when it does not exist; True when it was created."""
     from botocore.exceptions import ClientError
 
@@ -64,7 +65,7 @@ def generate(rows: int = 100_000, seed: int = 7, lake: str = LAKE) -> dict[str, 
     Returns:
         Rows written per table.
     """
-    target = ParquetLake.load(lake)
+    target = DeltaLake.load(lake)
     ensure_bucket(target)
     for start in range(0, rows, CHUNK):
         mode = "replace" if start == 0 else "append"

@@ -1,9 +1,10 @@
-"""Score every customer in an S3 Parquet lake on a Dask cluster, streaming.
+"""Score every customer in a Delta lake on S3 on a Dask cluster, streaming.
 
 ``train_model`` fits the churn classifier on the lake's labelled sample and makes it
 ``@champion``. ``score_customers`` runs knot's ``batch_inference_flow`` with the
 feature columns read from the lake: rows are read in batches, scored in parallel on
-the Dask workers and upserted back to the lake, with lineage on every row.
+the Dask workers and upserted back to the lake (one Delta MERGE), with lineage on every
+row, including the Delta version of ``customers`` that was read.
 
     python pipeline.py train
     python pipeline.py score --dask-address tcp://scheduler:8786   # or "local"
@@ -17,7 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.states import State
 
-from knot_prefect import MLflowTracking, ParquetLake, tracked_run
+from knot_prefect import DeltaLake, MLflowTracking, tracked_run
 from knot_prefect.demo.model import train_churn_classifier
 from knot_prefect.flows import batch_inference_flow
 from knot_prefect.tasks import register_model
@@ -36,7 +37,7 @@ def train_model(model_name: str = "churn-scorer") -> int:
         The registered version.
     """
     tracking = MLflowTracking.load(TRACKING)
-    sample = ParquetLake.load(LAKE).read(
+    sample = DeltaLake.load(LAKE).read(
         "select " + ", ".join(FEATURES) + ", churned from training_sample")
     with tracked_run(tracking, run_name="train-scoring-model"):
         uri = train_churn_classifier(sample, {"C": 1.0})
@@ -53,7 +54,7 @@ def score_customers(
     batch_rows: int = 250_000,
     output_table: str = "churn_scores",
 ) -> dict[str, Any]:
-    """Score every customer on Dask, streaming from and to the S3 lake.
+    """Score every customer on Dask, streaming from and to the Delta lake on S3.
 
     Args:
         dask_address: ``tcp://HOST:PORT`` of a Dask scheduler, or ``local`` for a

@@ -1,4 +1,5 @@
-"""Fixtures of the open-table-format lakes: fresh lakes on a local folder and moto's S3."""
+"""Fixtures of the open-table-format lakes: fresh lakes on a local folder, moto's S3 and
+the GCS emulator."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def delta(request: pytest.FixtureRequest, tmp_path: Path) -> object:
 def local_delta(tmp_path: Path) -> object:
     """A fresh, empty Delta lake on a local folder."""
     return make_delta_lake("delta-local", tmp_path, None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def gcs_bucket_name(gcs_emulator: str) -> str:
+    """A bucket of the GCS emulator for the Delta lakes of these tests."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(credentials=AnonymousCredentials(), project="knot-tests")  # type: ignore[no-untyped-call]
+    client.create_bucket(FORMAT_BUCKET)
+    return FORMAT_BUCKET

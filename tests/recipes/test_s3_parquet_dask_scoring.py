@@ -1,8 +1,9 @@
 """s3-parquet-dask-scoring: the recipe's blocks on moto's S3, scoring on a real Dask
-scheduler with two workers, streamed from and upserted to the S3 Parquet lake."""
+scheduler with two workers, streamed from and upserted to a Delta lake on S3."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ def test_generate_train_and_score_on_dask_from_and_to_s3(
 ) -> None:
     import boto3
 
-    from knot_prefect import ParquetLake
+    from knot_prefect import DeltaLake
 
     modules = load_recipe("s3-parquet-dask-scoring")
     bucket = f"knot-recipe-{uuid.uuid4().hex[:8]}"  # not created: the generator does it
@@ -48,8 +49,12 @@ def test_generate_train_and_score_on_dask_from_and_to_s3(
         for _ in range(2)
     ]
     assert [s["rows_scored"] for s in summaries] == [ROWS, ROWS]
-    lake = ParquetLake.load("scoring-lake")
+    lake = DeltaLake.load("scoring-lake")
+    assert isinstance(lake, DeltaLake)
     assert lake.location.startswith(f"s3://{bucket}/")
+    # Two scoring runs: the table's first commit, then ONE MERGE of every batch.
+    assert lake.table_version("churn_scores") == 1
+    customers_version = lake.table_version("customers")
     scores = lake.read("select * from churn_scores")
     assert len(scores) == ROWS and scores["customer_id"].is_unique  # upserted, not appended
     assert scores["probability"].between(0, 1).all()
@@ -58,6 +63,11 @@ def test_generate_train_and_score_on_dask_from_and_to_s3(
     assert scores[lineage].notna().all().all()
     assert scores["contract_version"].isna().all()
     assert scores["flow_run_id"].nunique() == 1  # the second run overwrote every key
+    # Each row names the Delta version of customers it was scored from.
+    assert set(scores["source_versions"]) == {json.dumps({"customers": customers_version})}
+    logs = boto3.client("s3", endpoint_url=moto_s3).list_objects_v2(
+        Bucket=bucket, Prefix="scoring/lake/churn_scores/_delta_log/")
+    assert any(item["Key"].endswith(".json") for item in logs.get("Contents", []))
     objects = boto3.client("s3", endpoint_url=moto_s3).list_objects_v2(
         Bucket=bucket, Prefix="scoring/mlflow/")
     assert any(item["Key"].endswith("MLmodel") for item in objects.get("Contents", []))

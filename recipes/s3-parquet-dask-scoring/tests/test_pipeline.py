@@ -19,7 +19,7 @@ def test_score_twice_keeps_one_row_per_customer() -> None:
     from generate_data import generate
     from pipeline import LAKE, score_customers, train_model
 
-    from knot_prefect import ParquetLake
+    from knot_prefect import DeltaLake
     from knot_prefect.documents import apply_file
 
     apply_file(PROJECT / "blocks.yaml")
@@ -29,6 +29,6 @@ def test_score_twice_keeps_one_row_per_customer() -> None:
     for _ in range(2):
         summary = score_customers(dask_address=address, batch_rows=1_000)
         assert summary["rows_scored"] == 5_000
-    counts = ParquetLake.load(LAKE).read(
+    counts = DeltaLake.load(LAKE).read(
         "select count(*) as n, count(distinct customer_id) as k from churn_scores")
     assert counts["n"].iloc[0] == counts["k"].iloc[0] == 5_000

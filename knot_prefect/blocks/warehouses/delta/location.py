@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -70,7 +71,17 @@ def s3_options(bucket: S3Bucket) -> dict[str, str]:
 
 
 def gcs_options(bucket: GcsBucket) -> dict[str, str]:
-    """delta-rs storage options with the GCS bucket block's service account."""
+    """delta-rs storage options with the GCS bucket block's service account.
+
+    With ``STORAGE_EMULATOR_HOST`` set (a local GCS emulator), requests go to it
+    unauthenticated, as with Google's own clients. delta-rs speaks GCS's XML API
+    there (listing with ``list-type=2``), which an emulator must serve.
+    """
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if emulator:
+        key = {"gcs_base_url": emulator, "disable_oauth": True, "client_email": "",
+               "private_key": "", "private_key_id": ""}
+        return {"google_service_account_key": json.dumps(key), "allow_http": "true"}
     options: dict[str, str] = {}
     info = bucket.gcp_credentials.service_account_info
     if info is not None:
