@@ -66,7 +66,9 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         try:
-            deadline = time.monotonic() + 180
+            # Start-up (feast, mlflow and skops imports, model load) takes minutes on a
+            # busy 2-core machine.
+            deadline = time.monotonic() + 600
             while True:
                 if process.poll() is not None:
                     raise RuntimeError(f"{command[0]} exited: {log.read_text()[-2000:]}")

@@ -6,7 +6,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow, get_run_logger
@@ -68,6 +68,10 @@ def batch_inference_flow(
     partition_rows: int | None = None,
     spark: str | None = None,
     runner: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    partition: str | timedelta | None = None,
+    refresh: bool = False,
 ) -> Any:
     """Score entity rows and upsert the predictions, each row carrying its lineage.
 
@@ -163,6 +167,13 @@ def batch_inference_flow(
         runner: ``"ray"`` for a temporary local Ray (``dask_workers`` CPUs) or
             ``"ray://HOST:PORT"`` of a Ray cluster: partitions are Ray tasks
             (prefect-ray's ``RayTaskRunner``), next to the data as on Dask.
+        start: Start of a backfill window (with ``partition``): each partition's
+            rows, selected by ``:start`` and ``:end`` in ``entity_sql``, are scored
+            and published in a task run of their own; a re-run skips the partitions
+            done (see :mod:`knot_prefect.flows.batch_inference_partitions`).
+        end: End of the backfill window (default: now).
+        partition: Partition size of a backfill, e.g. ``"1d"``.
+        refresh: In a backfill, score the partitions already done again too.
 
     Returns:
         A summary dict (a "completed with warnings" state when a warning fired).
@@ -174,6 +185,11 @@ def batch_inference_flow(
         ...     spec="loan-default", dask_address="tcp://scheduler:8786", stream=True,
         ...     batch_rows=200_000)
     """
+    if start is not None or partition is not None:
+        parameters = dict(locals())
+        from knot_prefect.flows.batch_inference_partitions import backfill
+
+        return backfill(batch_inference_flow.fn, parameters)
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse

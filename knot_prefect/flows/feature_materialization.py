@@ -28,9 +28,9 @@ def feature_materialization_flow(
     """Keep the online store current: apply definitions, materialize, check freshness.
 
     With ``start`` and ``partition`` (e.g. ``"1d"``) it backfills ``[start, end)`` by
-    partition: each partition is a task run of its own, and a re-run skips the
-    partitions already done (see
-    :mod:`knot_prefect.flows.feature_materialization_partitions`).
+    partition: each partition is a task run of its own, a failing partition fails only
+    itself (the run fails naming it once the others are done), and a re-run skips the
+    partitions already done (see :mod:`knot_prefect.flows.partitions`).
 
     Args:
         store: A ``FeastFeatureStore`` block or its document name (required; the

@@ -24,14 +24,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_feature_repo(tmp_path_factory.mktemp("backfill") / "feast", tables)
 
 
-def task_runs(state: Any) -> dict[str, str]:
+def task_runs(state: Any, name: str = "feast-backfill") -> dict[str, str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-    return {run.name: run.state.name for run in runs if run.name.startswith("feast-backfill")}
+    return {run.name: run.state.name for run in runs if run.name.startswith(name)}
 
 
 def test_partitions_run_once_each_and_a_rerun_skips_the_done_ones(
@@ -96,3 +96,43 @@ def test_a_bad_backfill_window_is_refused_before_anything_runs(
     with pytest.raises(ConfigurationError, match=message):
         feature_materialization_flow(FeastFeatureStore(repo_path=str(repo)),
                                      end=DATASET_END, apply=False, **given)
+
+
+def test_a_failing_partition_fails_only_itself_and_the_rerun_runs_only_it() -> None:
+    """The helper both backfills share: the other partitions finish, the artifact lists
+    every partition, the run fails naming the failed one, the re-run runs only it."""
+    import uuid
+    from datetime import datetime
+
+    from prefect import flow
+
+    from knot_prefect.flows.partitions import partitions, publish_report, run_partitions
+
+    calls: list[int] = []
+    key = f"test-backfill:{uuid.uuid4()}"
+
+    @flow(name="knot-test-partitions")
+    def days(broken: int | None) -> list[dict[str, Any]]:
+        def work(start: datetime, end: datetime) -> dict[str, Any]:
+            calls.append(start.day)
+            if start.day == broken:
+                raise ValueError(f"day {broken} breaks its contract")
+            return {"day": start.day}
+
+        report = run_partitions(work, "test-day", key, partitions(
+            datetime(2026, 5, 1), datetime(2026, 5, 4), "1d"))
+        publish_report(report, f"test-days-{key[-8:]}", "three days", lambda done: done)
+        return report
+
+    first = days(2, return_state=True)
+    assert first.is_failed()
+    assert "1 of 3 partition(s) of the backfill of three days failed" in first.message
+    assert "[2026-05-02T00:00:00+00:00, 2026-05-03T00:00:00+00:00): ValueError: day 2 " \
+        "breaks its contract" in first.message
+    assert calls == [1, 2, 3]
+    assert sorted(task_runs(first, "test-day").values()) == ["Completed", "Completed",
+                                                             "Failed"]
+    second = days(None)
+    assert calls == [1, 2, 3, 2]
+    assert [(row["status"], row["result"]) for row in second] == [
+        ("skipped", {"day": 1}), ("done", {"day": 2}), ("skipped", {"day": 3})]
