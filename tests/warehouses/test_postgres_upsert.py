@@ -180,3 +180,14 @@ def test_a_deadlock_is_retried_inside_the_write_then_reported(
         assert _rows(scores) == [(1, 1.0, "a"), (2, 2.0, "b")]
     tries = scores.read("select last_value from tries")["last_value"].tolist()
     assert tries == [failures + 1 if failures < WRITE_ATTEMPTS else WRITE_ATTEMPTS]
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_deadlock_reported_by_the_server_is_a_concurrent_write_error(
+    postgres_database: dict[str, str], fast_path: bool
+) -> None:
+    warehouse = SqlWarehouse(url=postgres_database["url"], fast_path=fast_path)
+    with pytest.raises(ConcurrentWriteError, match="write again"):
+        warehouse.execute(
+            "do $$ begin raise exception 'deadlock detected' using errcode = '40P01'; end $$"
+        )
