@@ -20,7 +20,7 @@ from pydantic import Field
 
 from knot_prefect.urls import NO_CREDENTIALS_PATTERN
 
-__all__ = ["BlockDocumentName", "CredentialFreeUri"]
+__all__ = ["BlockDocumentName", "CredentialFreeUri", "loaded_block_example"]
 
 BlockDocumentName = str | None
 """The name of another block's saved document; empty picks the documented default."""
@@ -32,3 +32,27 @@ CredentialFreeUri = Annotated[
 
 The block's validator refuses it too, naming the field, for values set outside the UI.
 """
+
+
+def loaded_block_example(block_class: str, variable: str, usage: str) -> str:
+    """A block type's ``_code_example``: load the saved block, then use it.
+
+    Args:
+        block_class: The block's class, as ``knot_prefect`` exports it.
+        variable: The name the example gives the loaded block.
+        usage: Lines of Python that use ``variable``.
+
+    Examples:
+        >>> usage = "warehouse.read('select 1')"
+        >>> print(loaded_block_example("DuckDBWarehouse", "warehouse", usage))
+        ```python
+        from knot_prefect import DuckDBWarehouse
+        <BLANKLINE>
+        warehouse = DuckDBWarehouse.load("BLOCK_NAME")
+        warehouse.read('select 1')
+        ```
+    """
+    return (
+        f"```python\nfrom knot_prefect import {block_class}\n\n"
+        f'{variable} = {block_class}.load("BLOCK_NAME")\n{usage.strip()}\n```'
+    )

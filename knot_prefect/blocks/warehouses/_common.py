@@ -243,6 +243,10 @@ def on_conflict_sql(
 ) -> str:
     """An ``INSERT ... ON CONFLICT`` upsert, for a target with a unique index on ``keys``.
 
+    The rows are applied in key order: two upserts running at once then meet their
+    shared keys in the same order, so neither can hold a key the other waits for while
+    waiting for one the other holds (a deadlock).
+
     Args:
         target: The target table, quoted.
         source: The source table (quoted) or a parenthesised query.
@@ -251,7 +255,7 @@ def on_conflict_sql(
 
     Examples:
         >>> print(on_conflict_sql('"scores"', '"stage"', ["id", "score"], ["id"]))
-        INSERT INTO "scores" ("id", "score") SELECT "id", "score" FROM "stage" AS s ON CONFLICT ("id") DO UPDATE SET "score" = EXCLUDED."score"
+        INSERT INTO "scores" ("id", "score") SELECT "id", "score" FROM "stage" AS s ORDER BY "id" ON CONFLICT ("id") DO UPDATE SET "score" = EXCLUDED."score"
     """  # noqa: E501
     quoted = {column: quote_identifier(column, "column name") for column in columns}
     listed = ", ".join(quoted.values())
@@ -259,7 +263,7 @@ def on_conflict_sql(
     updates = ", ".join(f"{q} = EXCLUDED.{q}" for c, q in quoted.items() if c not in keys)
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     return (f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {source} AS s "
-            f"ON CONFLICT ({arbiter}) {action}")
+            f"ORDER BY {arbiter} ON CONFLICT ({arbiter}) {action}")
 
 
 # -- frames ----------------------------------------------------------------------------
@@ -611,6 +615,7 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 # SQLSTATEs of a connection the server ended or could not open: class 08 (connection
 # exception), admin/crash shutdown and "cannot connect now" (a server starting up).
 _LOST_STATES = ("08", "57P01", "57P02", "57P03")
+_CONFLICT_STATES = ("40P01", "40001")  # deadlock detected, serialization failure
 _LOST_WORDS = (
     "terminating connection",
     "server closed the connection",
@@ -640,6 +645,18 @@ def is_lost_connection(sqlstate: str | None, message: str) -> bool:
         return True
     lowered = message.lower()
     return any(word in lowered for word in _LOST_WORDS)
+
+
+def is_write_conflict(sqlstate: str | None) -> bool:
+    """Whether a driver error means concurrent writers collided (a retry may succeed).
+
+    Examples:
+        >>> is_write_conflict("40P01")  # deadlock detected
+        True
+        >>> is_write_conflict("23505")  # a unique violation is the data's fault
+        False
+    """
+    return sqlstate in _CONFLICT_STATES
 
 
 def is_transient_connect_failure(message: str) -> bool:

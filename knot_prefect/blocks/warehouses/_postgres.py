@@ -5,7 +5,13 @@ Writes run in one transaction on one connection:
 - ``append``: binary COPY straight into the table when the frame's Arrow types are
   exactly the table's column types, otherwise COPY into a temporary table and one
   ``INSERT ... SELECT`` (the server casts, e.g. ``bigint`` into ``integer``).
-- ``upsert``: COPY into a temporary table, then one ``MERGE`` under a table lock
+- ``upsert`` into a table with a unique index on the keys: ``INSERT ... ON CONFLICT``
+  from a temporary table, rows in key order, without a table lock (concurrent upserters
+  run side by side; the index keeps every key once). Where an upsert is
+  indistinguishable from deleting the matched rows and inserting the frame (see
+  :meth:`_AdbcSession.replaces_rows`), the keys alone are copied, the matched rows
+  deleted and the frame copied straight into the table.
+- ``upsert`` into a table without such an index: one ``MERGE`` under a table lock
   (``SHARE ROW EXCLUSIVE``: concurrent upserters take turns, readers go on).
 - ``replace``: COPY into a new staging table, then ``DROP`` + ``RENAME`` before
   ``COMMIT``: readers see the old table or the new one, never a half-written one.
@@ -27,12 +33,17 @@ from knot_prefect.blocks.warehouses._common import (
     check_columns_exist,
     column_kind,
     is_lost_connection,
+    is_write_conflict,
     no_column_type,
     on_conflict_sql,
     staging_name,
     unique_key_name,
 )
-from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError
+from knot_prefect.blocks.warehouses.base import (
+    ConcurrentWriteError,
+    TableNotFoundError,
+    WarehouseError,
+)
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
 from knot_prefect.blocks.warehouses.staging import SqlSession, plan_publish, publish
 
@@ -41,6 +52,7 @@ if TYPE_CHECKING:
     from adbc_driver_manager.dbapi import Connection, Cursor
 
 MAX_IDLE_CONNECTIONS = 4
+WRITE_ATTEMPTS = 3  # a write that lost a deadlock to another writer is run again
 MERGE_WORK_MEM = "256MB"  # per upsert transaction; PostgreSQL's default of 4MB spills to disk
 
 # PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
@@ -240,6 +252,11 @@ class PostgresAdbc(DriverPath):
             said = f"PostgreSQL ({self._describe}) said: {message}"
             if is_lost_connection(exc.sqlstate, message):
                 raise self.connection_lost(said) from None
+            if is_write_conflict(exc.sqlstate):
+                raise ConcurrentWriteError(
+                    f"{said}. Another writer changed the same rows at once; nothing of "
+                    "this write was kept: write again."
+                ) from None
             error = TableNotFoundError if "SQLSTATE: 42P01" in message else WarehouseError
             raise error(said) from None
 
@@ -316,13 +333,20 @@ class PostgresAdbc(DriverPath):
     ) -> int:
         data = ingest_frame(data)
         self.refuse_unsupported_types(data, pg_type)
-        with self.connect() as con:
-            with con.cursor() as cur:
-                session = _AdbcSession(cur, frame=data)
-                plan = plan_publish(session, name, data.schema, str(name), mode, keys, evolve,
-                                    self._describe)
-                publish(session, name, data.schema, session.frame_source, plan)
-            con.commit()
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.connect() as con:
+                    with con.cursor() as cur:
+                        session = _AdbcSession(cur, frame=data)
+                        plan = plan_publish(session, name, data.schema, str(name), mode,
+                                            keys, evolve, self._describe)
+                        publish(session, name, data.schema, session.frame_source, plan)
+                    con.commit()
+                break
+            except ConcurrentWriteError:
+                # The server rolled the whole transaction back: running it again is safe.
+                if attempt == WRITE_ATTEMPTS:
+                    raise
         return data.num_rows
 
 
@@ -381,15 +405,16 @@ class PostgresSession(SqlSession):
     def upsert(
         self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
     ) -> None:
-        # The upsert hash-joins the whole source: room for this transaction only.
+        # The upsert sorts or hash-joins the whole source: room for this transaction only.
         self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")
-        # Two MERGEs at once could both insert a missing key (or, with a unique key,
-        # fail on it): upserts into one table take turns. Readers are not blocked.
-        self.run(f"lock table {target.quoted()} in share row exclusive mode")
         if self.has_unique_key(target, keys):
-            # The unique index finds each match: no join over the whole table.
+            # The unique index finds each match and arbitrates between concurrent
+            # upserters (one waits for the other's key, then updates it): no lock.
             self.run(on_conflict_sql(target.quoted(), source, columns, keys))
             return
+        # Two MERGEs at once could both insert a missing key: without a unique index,
+        # upserts into one table take turns. Readers are not blocked.
+        self.run(f"lock table {target.quoted()} in share row exclusive mode")
         super().upsert(target, source, columns, keys)
 
     def has_unique_key(self, table: TableName, keys: Sequence[str]) -> bool:
@@ -444,10 +469,61 @@ class _AdbcSession(PostgresSession):
     def upsert(
         self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
     ) -> None:
+        if (self._frame is not None and source == self.frame_source and not self._frame_loaded
+                and self.has_unique_key(target, keys) and self.replaces_rows(target)):
+            self._delete_then_copy(target, keys)
+            return
         source = self._loaded(source)
         if source == self.frame_source and not self.has_unique_key(target, keys):
             self.run(f"analyze {source}")  # the merge plans its hash join on it
         super().upsert(target, source, columns, keys)
+
+    def replaces_rows(self, target: TableName) -> bool:
+        """Whether this upsert may delete the matched rows and insert the frame instead.
+
+        Only where nothing could tell the two apart: the frame holds every column in
+        the table's own types; the table is a plain one (no partitions, no children,
+        no row security); no user trigger, no rule, no foreign key referencing it, no
+        publication (logical replication would send deletes and inserts instead of
+        updates); its only unique index is the one on the keys; and this role may
+        delete. The checks hold under a ``SHARE ROW EXCLUSIVE`` lock taken without
+        waiting, which also keeps other writers out until the commit; if another
+        writer holds the table, the lock is let go and the upsert runs
+        ``INSERT ... ON CONFLICT`` beside it.
+        """
+        assert self._frame is not None
+        typnames = _columns(self.cur, target)
+        if typnames != {f.name: _typname(f.type) for f in self._frame.schema}:
+            return False
+        table = _literal(target.quoted())
+        self.run("savepoint knot_replace")
+        # A failed statement would end the transaction: the lock is tried in a block
+        # that catches its refusal, and pg_locks says whether it was granted.
+        # The body names the table by its oid: a name may hold a dollar sign.
+        oid = int(self.rows(f"select to_regclass({table})::oid::bigint")[0][0])
+        self.run(
+            "do $$ begin execute format('lock table %s in share row exclusive mode nowait', "
+            f"{oid}::oid::regclass); exception when lock_not_available then null; end $$"
+        )
+        found = self.rows(_REPLACES_ROWS.format(table=table))
+        if found and found[0][0]:
+            return True
+        self.run("rollback to savepoint knot_replace")  # lets the lock go
+        return False
+
+    def _delete_then_copy(self, target: TableName, keys: Sequence[str]) -> None:
+        assert self._frame is not None
+        key_table = staging_name(TableName("keys")).table
+        key_frame = self._frame.select(list(keys))
+        self.run(f"create temporary table {quote_identifier(key_table)} "
+                 f"({_column_ddl(key_frame.schema)}) on commit drop")
+        self.cur.adbc_ingest(key_table, key_frame, mode="append", temporary=True)
+        matched = " and ".join(
+            f"t.{quote_identifier(k)} = k.{quote_identifier(k)}" for k in keys
+        )
+        self.run(f"delete from {target.quoted()} as t using {quote_identifier(key_table)} "
+                 f"as k where {matched}")
+        _copy(self.cur, target, self._frame)
 
     def _loaded(self, source: str) -> str:
         """The source, the frame copied into its temporary table first when it is the frame."""
@@ -457,6 +533,26 @@ class _AdbcSession(PostgresSession):
             self.cur.adbc_ingest(self._frame_table, self._frame, mode="append", temporary=True)
             self._frame_loaded = True
         return source
+
+
+# Conditions of :meth:`_AdbcSession.replaces_rows` on the table itself.
+_REPLACES_ROWS = """
+select c.relkind = 'r' and not c.relrowsecurity
+  and exists (select 1 from pg_locks l where l.locktype = 'relation' and l.relation = c.oid
+              and l.pid = pg_backend_pid() and l.mode = 'ShareRowExclusiveLock' and l.granted)
+  and has_table_privilege(c.oid, 'DELETE')
+  and not exists (select 1 from pg_inherits i where i.inhparent = c.oid)
+  and not exists (select 1 from pg_trigger g where g.tgrelid = c.oid and not g.tgisinternal)
+  and not exists (select 1 from pg_constraint f where f.confrelid = c.oid and f.contype = 'f')
+  and not exists (select 1 from pg_rules r where r.schemaname = n.nspname
+                  and r.tablename = c.relname)
+  and not exists (select 1 from pg_publication_tables p where p.schemaname = n.nspname
+                  and p.tablename = c.relname)
+  and (select count(*) from pg_index x where x.indrelid = c.oid and x.indisunique) = 1
+  and not exists (select 1 from pg_constraint e where e.conrelid = c.oid and e.contype = 'x')
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.oid = to_regclass({table})
+"""
 
 
 def _literal(text: str) -> str:

@@ -20,12 +20,14 @@ from knot_prefect.blocks.warehouses._common import (
     check_compatible,
     column_kind,
     is_lost_connection,
+    is_write_conflict,
     no_column_type,
     staging_name,
     unique_key_name,
 )
 from knot_prefect.blocks.warehouses._postgres import PostgresSession
 from knot_prefect.blocks.warehouses.base import (
+    ConcurrentWriteError,
     TableNotFoundError,
     WarehouseError,
     table_exists_error,
@@ -151,6 +153,11 @@ class SqlAlchemyOps(DriverPath):
             sqlstate = getattr(exc.orig, "sqlstate", None)
             if exc.connection_invalidated or is_lost_connection(sqlstate, message):
                 raise self.connection_lost(f"{self._describe} said: {message}") from None
+            if is_write_conflict(sqlstate):
+                raise ConcurrentWriteError(
+                    f"{self._describe} said: {message}. Another writer changed the same "
+                    "rows at once; nothing of this write was kept: write again."
+                ) from None
             missing = any(
                 marker in message
                 for marker in ("no such table", "does not exist", "doesn't exist")

@@ -30,6 +30,7 @@ from prefect_gcp import GcpCredentials
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     column_kind,
@@ -55,6 +56,13 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 
+# How a saved block is used (the Prefect UI shows it on the block's page).
+CODE_EXAMPLE = loaded_block_example("BigQueryWarehouse", "warehouse", """
+frame = warehouse.read("SELECT * FROM features WHERE day = :day", {"day": "2024-01-01"})
+warehouse.write(frame, "predictions", mode="replace")
+""")
+
+
 class BigQueryWarehouse(SqlStagedWarehouse):
     """Read BigQuery as Arrow; write through Parquet load jobs and atomic jobs.
 
@@ -78,15 +86,7 @@ class BigQueryWarehouse(SqlStagedWarehouse):
         "staging table, then one atomic copy, INSERT or MERGE job."
     )
     _documentation_url = f"{DOCS_BASE_URL}/bigquery-warehouse.md"  # type: ignore[assignment]
-    _code_example = """
-```python
-from knot_prefect import BigQueryWarehouse
-
-warehouse = BigQueryWarehouse.load("BLOCK_NAME")
-frame = warehouse.read("SELECT * FROM features WHERE day = :day", {"day": "2024-01-01"})
-warehouse.write(frame, "predictions", mode="replace")
-```
-"""
+    _code_example = CODE_EXAMPLE
 
     identifier_quote: ClassVar[str] = "`"
 

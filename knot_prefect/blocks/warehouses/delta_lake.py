@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, PrivateAttr
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import prepare_frame
 from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
 from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
@@ -50,6 +51,13 @@ if importlib.util.find_spec("deltalake") is None:  # hides the block without its
     raise ModuleNotFoundError(
         "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
     )
+
+# How a saved block is used (the Prefect UI shows it on the block's page).
+CODE_EXAMPLE = loaded_block_example("DeltaLake", "lake", """
+lake.write(frame, "features.daily", mode="upsert", keys=["id"])
+recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
+""")
+
 
 class DeltaLake(LakeWarehouse):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
@@ -80,15 +88,7 @@ class DeltaLake(LakeWarehouse):
         "write one Delta transaction, every version readable again, queried with DuckDB."
     )
     _documentation_url = f"{DOCS_BASE_URL}/delta-lake.md"  # type: ignore[assignment]
-    _code_example = """
-```python
-from knot_prefect import DeltaLake
-
-lake = DeltaLake.load("BLOCK_NAME")
-lake.write(frame, "features.daily", mode="upsert", keys=["id"])
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-```
-"""
+    _code_example = CODE_EXAMPLE
 
     threads: int | None = Field(
         default=None,

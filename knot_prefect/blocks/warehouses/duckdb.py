@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import Field, PrivateAttr
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     check_columns_exist,
@@ -46,6 +47,13 @@ TURN_SUFFIX = ".knot-lock"
 T = TypeVar("T", "pa.Table", "pa.RecordBatch")
 
 
+# How a saved block is used (the Prefect UI shows it on the block's page).
+CODE_EXAMPLE = loaded_block_example("DuckDBWarehouse", "warehouse", """
+customers = warehouse.read("select * from customers where country = :c", {"c": "FR"})
+warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id"])
+""")
+
+
 class DuckDBWarehouse(SqlStagedWarehouse):
     """A DuckDB database file used as a warehouse (the embedded default).
 
@@ -69,13 +77,7 @@ class DuckDBWarehouse(SqlStagedWarehouse):
         "atomic appends, replaces and upserts. The embedded default of knot."
     )
     _documentation_url = f"{DOCS_BASE_URL}/duckdb-warehouse.md"  # type: ignore[assignment]
-    _code_example = """```python
-from knot_prefect import DuckDBWarehouse
-
-warehouse = DuckDBWarehouse.load("BLOCK_NAME")
-customers = warehouse.read("select * from customers where country = :c", {"c": "FR"})
-warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id"])
-```"""
+    _code_example = CODE_EXAMPLE
 
     path: str | None = Field(
         default=None,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
     StagedPart,
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["MANIFEST_NAME", "ConcurrentWriteError", "ParquetLake", "StagedPart"]
+
+# How a saved block is used (the Prefect UI shows it on the block's page).
+CODE_EXAMPLE = loaded_block_example("ParquetLake", "lake", """
+lake.write(frame, "features.daily", mode="replace")
+recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
+""")
+
 
 class ParquetLake(LakeWarehouse):
     """Tables as Parquet datasets on a local folder, on S3 or on GCS.
@@ -73,15 +81,7 @@ class ParquetLake(LakeWarehouse):
         "atomically through a manifest switch and queried with DuckDB."
     )
     _documentation_url = f"{DOCS_BASE_URL}/parquet-lake.md"  # type: ignore[assignment]
-    _code_example = """
-```python
-from knot_prefect import ParquetLake
-
-lake = ParquetLake.load("BLOCK_NAME")
-lake.write(frame, "features.daily", mode="replace")
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-```
-"""
+    _code_example = CODE_EXAMPLE
 
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
         default="zstd", description="Compression codec of the Parquet files written."

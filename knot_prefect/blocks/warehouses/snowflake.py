@@ -25,6 +25,7 @@ from prefect_snowflake import SnowflakeCredentials
 from pydantic import Field
 
 from knot_prefect.blocks.base import DOCS_BASE_URL
+from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
     column_kind,
@@ -53,6 +54,13 @@ if TYPE_CHECKING:
     from snowflake.connector.cursor import SnowflakeCursor
 
 
+# How a saved block is used (the Prefect UI shows it on the block's page).
+CODE_EXAMPLE = loaded_block_example("SnowflakeWarehouse", "warehouse", """
+frame = warehouse.read("SELECT * FROM FEATURES WHERE DAY = :day", {"day": "2024-01-01"})
+warehouse.write(frame, "PREDICTIONS", mode="replace")
+""")
+
+
 class SnowflakeWarehouse(SqlStagedWarehouse):
     """Read and write Snowflake tables with bulk loads and atomic swaps.
 
@@ -75,15 +83,7 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
         "staging table, then one atomic statement), with prefect-snowflake credentials."
     )
     _documentation_url = f"{DOCS_BASE_URL}/snowflake-warehouse.md"  # type: ignore[assignment]
-    _code_example = """
-```python
-from knot_prefect import SnowflakeWarehouse
-
-warehouse = SnowflakeWarehouse.load("BLOCK_NAME")
-frame = warehouse.read("SELECT * FROM FEATURES WHERE DAY = :day", {"day": "2024-01-01"})
-warehouse.write(frame, "PREDICTIONS", mode="replace")
-```
-"""
+    _code_example = CODE_EXAMPLE
 
     credentials: SnowflakeCredentials = Field(
         description="The prefect-snowflake credentials used to connect."

@@ -1,0 +1,193 @@
+"""PostgreSQL upserts: which path runs when, and what each path keeps true.
+
+An upsert into a table with a unique index on the keys deletes the matched rows and
+copies the frame in only where nothing could tell that from an update; everywhere
+else it runs ``INSERT ... ON CONFLICT`` without a table lock (writers side by side),
+and a deadlock between writers is retried inside the write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from knot_prefect import SqlWarehouse
+from knot_prefect.blocks.warehouses._postgres import (
+    WRITE_ATTEMPTS,
+    PostgresAdbc,
+    _AdbcSession,
+    ingest_frame,
+)
+from knot_prefect.blocks.warehouses.base import ConcurrentWriteError
+from knot_prefect.blocks.warehouses.identifiers import TableName
+
+FRAME = pd.DataFrame({"id": [2, 3], "score": [20.0, 30.0], "name": ["b2", "c"]})
+
+
+@pytest.fixture
+def scores(pg_warehouse: SqlWarehouse) -> SqlWarehouse:
+    """``scores`` created by an upsert (so with knot's unique index on ``id``)."""
+    first = pd.DataFrame({"id": [1, 2], "score": [1.0, 2.0], "name": ["a", "b"]})
+    pg_warehouse.write(first, "scores", mode="upsert", keys=["id"])
+    return pg_warehouse
+
+
+@pytest.fixture
+def replaces_rows(scores: SqlWarehouse) -> Callable[[pd.DataFrame], bool]:
+    """Whether an upsert of a frame into ``scores`` would delete and insert."""
+    path = scores._backend()
+    assert isinstance(path, PostgresAdbc)
+
+    def decide(frame: pd.DataFrame) -> bool:
+        with path.connect() as con, con.cursor() as cur:
+            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
+            return session.replaces_rows(TableName("scores"))
+
+    return decide
+
+
+def _rows(warehouse: SqlWarehouse, table: str = "scores") -> list[tuple[object, ...]]:
+    found = warehouse.read(f"select * from {table} order by id")
+    return list(found.itertuples(index=False, name=None))
+
+
+def test_an_upsert_into_a_plain_knot_table_deletes_and_inserts(
+    scores: SqlWarehouse, replaces_rows: Callable[[pd.DataFrame], bool]
+) -> None:
+    assert replaces_rows(FRAME)
+    scores.write(FRAME, "scores", mode="upsert", keys=["id"])
+    assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+    with pytest.raises(Exception, match=r"repeat|duplicate"):
+        scores.write(pd.concat([FRAME, FRAME]), "scores", mode="upsert", keys=["id"])
+    assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        ("create function audit() returns trigger language plpgsql as "
+         "$$ begin return new; end $$",
+         "create trigger audited before update on scores for each row execute function audit()"),
+        ("create table child (score_id bigint references scores (id) on delete cascade)",),
+        ("create table log (id bigint)",
+         "create rule logged as on delete to scores do also insert into log values (old.id)"),
+        ("create publication changes for table scores",),
+        ("alter table scores enable row level security",),
+        ("create unique index other_key on scores (name)",),
+    ],
+    ids=["trigger", "foreign-key", "rule", "publication", "row-security", "second-unique"],
+)
+def test_a_table_others_watch_keeps_the_on_conflict_path(
+    scores: SqlWarehouse, replaces_rows: Callable[[pd.DataFrame], bool], changes: tuple[str]
+) -> None:
+    for change in changes:
+        scores.execute(change)
+    assert not replaces_rows(FRAME)
+
+
+def test_a_frame_without_every_column_keeps_the_on_conflict_path(
+    scores: SqlWarehouse, replaces_rows: Callable[[pd.DataFrame], bool]
+) -> None:
+    assert not replaces_rows(FRAME[["id", "score"]])
+    scores.write(FRAME[["id", "score"]], "scores", mode="upsert", keys=["id"])
+    assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b"), (3, 30.0, None)]
+
+
+def test_a_trigger_sees_updates_and_a_referencing_row_survives(scores: SqlWarehouse) -> None:
+    scores.execute("create table seen (op text, id bigint)")
+    scores.execute(
+        "create function note() returns trigger language plpgsql as $$ begin "
+        "insert into seen values (tg_op, new.id); return new; end $$"
+    )
+    scores.execute(
+        "create trigger noted after insert or update on scores for each row execute function note()"
+    )
+    scores.execute("create table child (score_id bigint references scores (id) on delete cascade)")
+    scores.execute("insert into child values (2)")
+    scores.write(FRAME, "scores", mode="upsert", keys=["id"])
+    seen = scores.read("select op, id from seen order by id")
+    assert list(seen.itertuples(index=False, name=None)) == [("UPDATE", 2), ("INSERT", 3)]
+    assert scores.read("select score_id from child")["score_id"].tolist() == [2]
+    assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+
+
+@pytest.fixture
+def other_writer(postgres_database: dict[str, str]) -> Iterator[object]:
+    """A second session of the test's database (autocommit off), closed at the end."""
+    import psycopg
+
+    with psycopg.connect(postgres_database["dsn"]) as connection:
+        yield connection
+
+
+def test_upserts_with_a_unique_index_run_beside_another_writer(
+    scores: SqlWarehouse, other_writer: object
+) -> None:
+    import psycopg
+
+    assert isinstance(other_writer, psycopg.Connection)
+    # Another upsert of other keys, not yet committed, holds the table's row lock.
+    other_writer.execute(
+        "insert into scores values (9, 9.0, 'i') on conflict (id) do update set score = 9.0"
+    )
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def upsert() -> None:
+        try:
+            scores.write(FRAME, "scores", mode="upsert", keys=["id"])
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+        done.set()
+
+    worker = threading.Thread(target=upsert)
+    worker.start()
+    finished_beside = done.wait(timeout=60)
+    other_writer.commit()
+    worker.join()
+    assert not errors, errors
+    assert finished_beside, "the upsert waited for the other writer's commit"
+    assert _rows(scores) == [
+        (1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c"), (9, 9.0, "i"),
+    ]
+
+
+@pytest.mark.parametrize("failures", [1, WRITE_ATTEMPTS])
+def test_a_deadlock_is_retried_inside_the_write_then_reported(
+    scores: SqlWarehouse, failures: int
+) -> None:
+    # The first ``failures`` attempts lose a deadlock (a sequence is not rolled back).
+    scores.execute("create sequence tries")
+    scores.execute(
+        "create function lose() returns trigger language plpgsql as $$ begin "
+        f"if nextval('tries') <= {failures} then "
+        "raise exception 'deadlock detected' using errcode = '40P01'; end if; "
+        "return null; end $$"
+    )
+    scores.execute(
+        "create trigger loses before insert on scores for each statement execute function lose()"
+    )
+    if failures < WRITE_ATTEMPTS:
+        scores.write(FRAME, "scores", mode="upsert", keys=["id"])
+        assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+    else:
+        with pytest.raises(ConcurrentWriteError, match="write again"):
+            scores.write(FRAME, "scores", mode="upsert", keys=["id"])
+        assert _rows(scores) == [(1, 1.0, "a"), (2, 2.0, "b")]
+    tries = scores.read("select last_value from tries")["last_value"].tolist()
+    assert tries == [failures + 1 if failures < WRITE_ATTEMPTS else WRITE_ATTEMPTS]
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_deadlock_reported_by_the_server_is_a_concurrent_write_error(
+    postgres_database: dict[str, str], fast_path: bool
+) -> None:
+    warehouse = SqlWarehouse(url=postgres_database["url"], fast_path=fast_path)
+    with pytest.raises(ConcurrentWriteError, match="write again"):
+        warehouse.execute(
+            "do $$ begin raise exception 'deadlock detected' using errcode = '40P01'; end $$"
+        )
