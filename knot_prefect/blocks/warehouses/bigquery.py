@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from prefect_gcp import GcpCredentials
 from pydantic import Field
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
@@ -85,7 +84,6 @@ class BigQueryWarehouse(SqlStagedWarehouse):
         "BigQuery tables read as Arrow and written through Parquet load jobs into a "
         "staging table, then one atomic copy, INSERT or MERGE job."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/bigquery-warehouse.md"  # type: ignore[assignment]
     _code_example = CODE_EXAMPLE
 
     identifier_quote: ClassVar[str] = "`"

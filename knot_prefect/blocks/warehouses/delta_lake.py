@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import prepare_frame
 from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
@@ -87,7 +86,6 @@ class DeltaLake(LakeWarehouse):
         "Tables as Delta Lake tables (delta-rs) on a local folder, on S3 or on GCS: every "
         "write one Delta transaction, every version readable again, queried with DuckDB."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/delta-lake.md"  # type: ignore[assignment]
     _code_example = CODE_EXAMPLE
 
     threads: int | None = Field(

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field, PrivateAttr
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
@@ -76,7 +75,6 @@ class DuckDBWarehouse(SqlStagedWarehouse):
         "A DuckDB database file used as a warehouse: SQL reads as pandas or Arrow, "
         "atomic appends, replaces and upserts. The embedded default of knot."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/duckdb-warehouse.md"  # type: ignore[assignment]
     _code_example = CODE_EXAMPLE
 
     path: str | None = Field(

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
@@ -80,7 +79,6 @@ class ParquetLake(LakeWarehouse):
         "Tables as Parquet datasets on a local folder, on S3 or on GCS, written "
         "atomically through a manifest switch and queried with DuckDB."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/parquet-lake.md"  # type: ignore[assignment]
     _code_example = CODE_EXAMPLE
 
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field(

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from prefect_snowflake import SnowflakeCredentials
 from pydantic import Field
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import (
     bind_named,
@@ -82,7 +81,6 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
         "Snowflake tables read as Arrow and written in bulk (write_pandas into a "
         "staging table, then one atomic statement), with prefect-snowflake credentials."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/snowflake-warehouse.md"  # type: ignore[assignment]
     _code_example = CODE_EXAMPLE
 
     credentials: SnowflakeCredentials = Field(

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from knot_prefect.blocks.base import DOCS_BASE_URL
 from knot_prefect.blocks.warehouses._common import redact
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
 from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
@@ -84,7 +83,6 @@ class SqlWarehouse(SqlStagedWarehouse):
         "as a warehouse: SQL reads as pandas or Arrow, atomic appends, replaces and upserts, "
         "and a binary COPY fast path for PostgreSQL."
     )
-    _documentation_url = f"{DOCS_BASE_URL}/sql-warehouse.md"  # type: ignore[assignment]
     _code_example = """```python
 from knot_prefect import SqlWarehouse
 
