@@ -80,7 +80,7 @@ def prepared_frame(spark: SparkSession, warehouse: Warehouse, frame: pd.DataFram
     """Rows prepared in the flow process (contract checked, Feast features joined) for Spark.
 
     The frame reaches Spark as an Arrow table (Spark 4; a pandas frame on Spark 3.5),
-    split into partitions that the Spark tasks score and stage.
+    in at most one partition per task slot, each scored and staged by a Spark task.
 
     Args:
         spark: The session.
@@ -93,8 +93,12 @@ def prepared_frame(spark: SparkSession, warehouse: Warehouse, frame: pd.DataFram
 
     _check_shared(warehouse)
     if int(pyspark.__version__.split(".")[0]) < 4:
-        return spark.createDataFrame(frame)
-    return spark.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
+        rows = spark.createDataFrame(frame)
+    else:
+        rows = spark.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
+    # Spark makes one partition per Arrow batch (10,000 rows by default); one per
+    # task slot stages fewer, larger parts.
+    return rows.coalesce(_default_parallelism(spark))
 
 
 def _lake_files(warehouse: Warehouse, entity_sql: str) -> list[str] | None:
