@@ -3,7 +3,6 @@ to the same predictions, staged by the Spark tasks and published in one commit."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from knot_prefect.flows import batch_inference_flow
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
-from tests.engines.conftest import ROWS, SPARK, TRACKING, rows
+from tests.engines.conftest import ENTITIES, ROWS, SPARK, TRACKING, rows
 
 pytestmark = pytest.mark.heavy
 
@@ -120,65 +119,11 @@ def test_spark_scoring_refuses_what_it_cannot_do(
     assert not lake.table_exists("refused")
 
 
-FEAST = "engines-features"
-ENTITIES = 40
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-INPUTS_VIEW = """
-from datetime import timedelta
-
-from feast import Entity, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64
-
-customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
-inputs = FeatureView(
-    name="inputs", entities=[customer], ttl=timedelta(days=30),
-    schema=[Field(name="x1", dtype=Float64), Field(name="x2", dtype=Float64)],
-    source=FileSource(name="inputs", path="data/inputs.parquet",
-                      timestamp_field="event_timestamp"),
-)
-"""
-# Keys above the contract's bound are quarantined (1 of 40, under the 5% tolerated).
-CONTRACT = """\
-schema_type: dataframe
-columns:
-  customer_id:
-    dtype: int64
-    checks:
-      less_than_or_equal_to: 39
-"""
-
-
-@pytest.fixture(scope="module")
-def feast_features(tmp_path_factory: pytest.TempPathFactory, lake: Any) -> str:
-    """A local Feast repo whose view ``inputs`` holds x1, x2 at T0 and other values
-    two days later; the lake table ``entities`` holds the keys of the first customers."""
-    from knot_prefect.blocks.contract import DataContract
-    from knot_prefect.blocks.feast_store import FeastFeatureStore
-    from knot_prefect.features.local_repo import write_local_feature_store_yaml
-    from knot_prefect.tasks import feast_apply
-
-    path = tmp_path_factory.mktemp("engines-feast")
-    write_local_feature_store_yaml(path, "engines")
-    (path / "definitions.py").write_text(INPUTS_VIEW)
-    data = rows()
-    later = data.assign(x1=data["x1"] + 100, x2=data["x2"] - 100)
-    pd.concat([data.assign(event_timestamp=T0),
-               later.assign(event_timestamp=T0 + timedelta(days=2))]).to_parquet(
-        path / "data" / "inputs.parquet")
-    FeastFeatureStore(repo_path=str(path)).save(FEAST, overwrite=True)
-    feast_apply.fn(FEAST)
-    DataContract(schema_yaml=CONTRACT, version_label="keys").save(
-        "engines-contract", overwrite=True)
-    lake.write(data[["customer_id"]].head(ENTITIES), "entities", mode="replace")
-    return FEAST
-
-
 def test_spark_scores_feast_features_as_of_the_run_like_the_flow_process(
-    scoring_models: dict[str, str], lake: Any, feast_features: str,
+    scoring_models: dict[str, str], lake: Any, feast_features: dict[str, Any],
 ) -> None:
-    options = {"entity_sql": "entities", "feature_source": "historical",
-               "features": ["inputs:x1", "inputs:x2"], "feature_store": feast_features,
-               "as_of": T0 + timedelta(days=1), "contract": "engines-contract"}
+    lake.write(rows()[["customer_id"]].head(ENTITIES), "entities", mode="replace")
+    options = {"entity_sql": "entities", **feast_features}
     model = scoring_models["regressor"]
     expected = score(model, "feast_in_process", **options)
     summary = score(model, "feast_on_spark", spark=SPARK, **options)
