@@ -372,7 +372,12 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.spark_engine import SparkEngine
     from knot_prefect.errors import ConfigurationError
-    from knot_prefect.flows.spark_scoring import prepared_frame, rows_frame, score_and_stage
+    from knot_prefect.flows.spark_scoring import (
+        prepared_frame,
+        require_shared_warehouse,
+        rows_frame,
+        score_and_stage,
+    )
     from knot_prefect.tasks import check, extract
 
     if dask_address is not None:
@@ -388,6 +393,8 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
             "data_quality_flow first), or a SparkEngine whose master is local[N], "
             "spark://, yarn, k8s:// or sc:// for Feast features and contracts.")
     warehouse = job.warehouse
+    if prepared:  # before any row is read or quarantined
+        require_shared_warehouse(warehouse)
     sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
     entities = (extract(warehouse, job.entity_sql, job.entity_params) if prepared else
                 warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0",
@@ -403,7 +410,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
                                            job.output_table, job.partition_rows)
     else:
         with engine.session() as session:
-            rows = (prepared_frame(session, warehouse, frame) if prepared else
+            rows = (prepared_frame(session, frame) if prepared else
                     rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params,
                                keys, job.partition_rows))
             scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,

@@ -76,7 +76,7 @@ def rows_frame(
     return _ranges_read_by_tasks(spark, warehouse, query, params, keys, partition_rows)
 
 
-def prepared_frame(spark: SparkSession, warehouse: Warehouse, frame: pd.DataFrame) -> DataFrame:
+def prepared_frame(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
     """Rows prepared in the flow process (contract checked, Feast features joined) for Spark.
 
     The frame reaches Spark as an Arrow table (Spark 4; a pandas frame on Spark 3.5),
@@ -84,14 +84,12 @@ def prepared_frame(spark: SparkSession, warehouse: Warehouse, frame: pd.DataFram
 
     Args:
         spark: The session.
-        warehouse: Where the Spark tasks stage their predictions.
         frame: The rows to score with the model's inputs, as ``_FeatureInputs.prepare``
             returns them.
     """
     import pyarrow as pa
     import pyspark
 
-    _check_shared(warehouse)
     if int(pyspark.__version__.split(".")[0]) < 4:
         rows = spark.createDataFrame(frame)
     else:
@@ -129,7 +127,7 @@ def _ranges_read_by_tasks(
 ) -> DataFrame:
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    _check_shared(warehouse)
+    require_shared_warehouse(warehouse)
     sql = entity_sql.strip().rstrip(";")
     schema = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", params).schema
     workers = max(int(spark.conf.get("spark.default.parallelism", "0") or 0),
@@ -149,7 +147,12 @@ def _ranges_read_by_tasks(
     return numbers.mapInArrow(read_ranges, from_arrow_schema(schema))
 
 
-def _check_shared(warehouse: Warehouse) -> None:
+def require_shared_warehouse(warehouse: Warehouse) -> None:
+    """Refuse a warehouse that Spark tasks cannot stage in (one process holds it).
+
+    Raises:
+        ConfigurationError: For a DuckDB or SQLite file, naming the warehouses to use.
+    """
     if not warehouse.shared_by_processes():
         raise ConfigurationError(
             f"Spark tasks read the rows to score and stage predictions in the warehouse, "
