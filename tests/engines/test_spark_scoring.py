@@ -137,7 +137,9 @@ def test_spark_scores_feast_features_as_of_the_run_like_the_flow_process(
     pd.testing.assert_frame_equal(result[["customer_id", "prediction"]],
                                   reference[["customer_id", "prediction"]],
                                   check_exact=False, rtol=0, atol=1e-9)
-    lineage = [c for c in LINEAGE_COLUMNS if c not in ("flow_run_id", "scored_at")]
+    lineage = [c for c in reference.columns
+               if c in LINEAGE_COLUMNS and c not in ("flow_run_id", "scored_at")]
+    assert {"features_as_of", "feature_views", "contract_version"} <= set(lineage)
     pd.testing.assert_frame_equal(result[lineage], reference[lineage])
     assert result["feature_views"].str.contains("inputs").all()
     # Point in time: the values of T0 (the model fits x1 + 0.5 x2), not the later ones.
