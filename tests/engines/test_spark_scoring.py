@@ -78,6 +78,22 @@ def test_spark_scores_the_same_rows_to_the_same_predictions_as_the_flow_process(
     assert all("-stage-" in name for name in data_files(lake, f"{kind}_on_spark"))
 
 
+def test_one_process_dask_and_spark_score_the_same_rows_to_the_same_predictions(
+    scored: dict[str, Any], lake: Any, scoring_models: dict[str, str], dask_scheduler: str,
+) -> None:
+    summary = score(scoring_models["regressor"], "regressor_on_dask",
+                    dask_address=dask_scheduler, partition_rows=100)
+    assert summary["rows_published"] == ROWS
+    columns = ["customer_id", "prediction"]
+    reference = published(lake, "regressor_in_process")
+    for engine in ("dask", "spark"):
+        result = published(lake, f"regressor_on_{engine}")
+        pd.testing.assert_frame_equal(result[columns], reference[columns],
+                                      check_exact=False, rtol=0, atol=1e-9)
+        lineage = [c for c in LINEAGE_COLUMNS if c not in VARYING]
+        pd.testing.assert_frame_equal(result[lineage], reference[lineage])
+
+
 def test_a_failed_spark_run_publishes_nothing_and_leaves_no_staged_files(
     scoring_models: dict[str, str], lake: Any, scored: dict[str, Any],
 ) -> None:
