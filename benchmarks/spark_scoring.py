@@ -112,7 +112,8 @@ def report(rows: int, results: list[dict[str, Any]], load: tuple[float, float]) 
         f"`batch_inference_flow` scoring {rows:,} rows of a local ParquetLake table "
         f"(5 features, scikit-learn churn pipeline), {os.cpu_count()} cores, "
         f"load average {load[0]:.1f} at start and {load[1]:.1f} at the end. Command: "
-        "`.venv/bin/python benchmarks/spark_scoring.py`.",
+        "`.venv/bin/python benchmarks/spark_scoring.py"
+        f"{'' if rows == FULL_ROWS else f' --rows {rows} --write-doc'}`.",
         "",
         "| engine | flow wall time | vs one process | engine start | flow process peak RSS |",
         "|---|---|---|---|---|",
