@@ -21,6 +21,7 @@ their own). Every process is limited to one BLAS thread, as in the Dask benchmar
 Usage:
     .venv/bin/python benchmarks/spark_scoring.py               # 10M rows, doc update
     .venv/bin/python benchmarks/spark_scoring.py --rows 1000000  # quicker, printed only
+    .venv/bin/python benchmarks/spark_scoring.py --rows 2000000 --write-doc  # recorded
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def report(rows: int, results: list[dict[str, Any]], load: tuple[float, float]) 
         f"`batch_inference_flow` scoring {rows:,} rows of a local ParquetLake table "
         f"(5 features, scikit-learn churn pipeline), {os.cpu_count()} cores, "
         f"load average {load[0]:.1f} at start and {load[1]:.1f} at the end. Command: "
-        "`.venv/bin/python benchmarks/spark_scoring.py`.",
+        "`.venv/bin/python benchmarks/spark_scoring.py"
+        f"{'' if rows == FULL_ROWS else f' --rows {rows} --write-doc'}`.",
         "",
         "| engine | flow wall time | vs one process | engine start | flow process peak RSS |",
         "|---|---|---|---|---|",
@@ -143,7 +145,7 @@ def main(args: argparse.Namespace) -> None:
     text = report(args.rows, results, (load_at_start, os.getloadavg()[0]))
     print()
     print(text)
-    if args.rows == FULL_ROWS:
+    if args.rows == FULL_ROWS or args.write_doc:
         write_performance_section("spark-scoring", "Spark scoring", text)
 
 
@@ -152,6 +154,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=FULL_ROWS)
     parser.add_argument("--batch-rows", type=int, default=250_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--write-doc", action="store_true",
+                        help="record a run of fewer rows than 10M in docs/performance.md")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     return parser.parse_args()
 

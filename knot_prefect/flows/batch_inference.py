@@ -117,8 +117,9 @@ def batch_inference_flow(
     rows are read by Spark (a local ParquetLake table's files directly, any other
     warehouse range by range through knot), the model is applied with MLflow's
     ``spark_udf``, and each Spark task stages its predictions with the lineage
-    columns; the flow commits every part at once (see docs/scale-out.md). The model's
-    inputs must be columns of the rows (``feature_source="warehouse"``, no contract).
+    columns; the flow commits every part at once (see docs/spark.md). With Feast
+    features or a contract, the flow process reads and prepares the rows first and
+    hands them to Spark as Arrow.
 
     Predictions have one shape per task: ``prediction`` (the value, or the label of a
     classifier), ``probability`` (binary: of the positive class) or one
@@ -379,27 +380,44 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
 
 def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None,
                     tracking: Any) -> _Outcome:
-    """Score on Spark: tasks read, score and stage; the flow checks and commits once."""
+    """Score on Spark: tasks read, score and stage; the flow checks and commits once.
+
+    With Feast features or a contract the flow process reads the rows and prepares
+    them as the in-memory path does (quarantine, point-in-time features); Spark scores
+    and stages the prepared rows.
+    """
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.spark_engine import SparkEngine
     from knot_prefect.errors import ConfigurationError
-    from knot_prefect.flows.spark_scoring import rows_frame, score_and_stage
-    from knot_prefect.tasks import check
+    from knot_prefect.flows.spark_scoring import (
+        prepared_frame,
+        require_shared_warehouse,
+        rows_frame,
+        score_and_stage,
+    )
+    from knot_prefect.tasks import check, extract
 
     if dask_address is not None:
         raise ConfigurationError(
             "batch_inference_flow scores on one engine: pass spark= or dask_address=, "
             "not both.")
-    if job.inputs.source != "warehouse" or job.inputs.contract_block is not None:
-        raise ConfigurationError(
-            "Scoring on Spark reads the model's inputs as columns of the rows to score: "
-            "use feature_source='warehouse' and no contract (validate the rows with "
-            "data_quality_flow first), or score without spark=.")
     engine = resolve_block(engine_name, SparkEngine, parameter="spark")
+    prepared = job.inputs.source != "warehouse" or job.inputs.contract_block is not None
+    if prepared and engine.is_databricks():
+        raise ConfigurationError(
+            "A Databricks job reads the model's inputs as columns of the rows to score: "
+            "use feature_source='warehouse' and no contract there (validate the rows with "
+            "data_quality_flow first), or a SparkEngine whose master is local[N], "
+            "spark://, yarn, k8s:// or sc:// for Feast features and contracts.")
     warehouse = job.warehouse
+    if prepared:  # before any row is read or quarantined
+        require_shared_warehouse(warehouse)
     sql = _rows_query(warehouse, job.entity_sql).strip().rstrip(";")
-    probe = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", job.entity_params)
-    keys = _key_columns(probe.to_pandas(), job.key_columns)
+    entities = (extract(warehouse, job.entity_sql, job.entity_params) if prepared else
+                warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0",
+                                     job.entity_params).to_pandas())
+    keys = _key_columns(entities, job.key_columns)
+    frame = job.inputs.prepare(entities, keys) if prepared else entities
     model, lineage = job.model_and_lineage()
     if engine.is_databricks():
         from knot_prefect.flows.databricks_scoring import score_on_databricks
@@ -409,8 +427,9 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
                                            job.output_table, job.partition_rows)
     else:
         with engine.session() as session:
-            rows = rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params,
-                              keys, job.partition_rows)
+            rows = (prepared_frame(session, frame) if prepared else
+                    rows_frame(session, warehouse, job.entity_sql, sql, job.entity_params,
+                               keys, job.partition_rows))
             scoring = score_and_stage(session, rows, warehouse, model, keys, lineage,
                                       job.output_table, tracking)
     try:
@@ -423,7 +442,9 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     get_run_logger().info(
         "Scored %d rows on Spark (%s) in %d part(s), each staged by its Spark task.",
         scoring.rows_read, engine.master, len(scoring.parts))
-    return _Outcome(model, scoring.rows_read, 0, scoring.stats.rows, published)
+    rows_read = len(entities) if prepared else scoring.rows_read
+    return _Outcome(model, rows_read, rows_read - scoring.rows_read, scoring.stats.rows,
+                    published)
 
 
 def _score_streamed(job: _ScoringJob) -> _Outcome:

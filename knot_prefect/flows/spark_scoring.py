@@ -3,7 +3,9 @@
 The rows to score become a Spark DataFrame: the data files of a local ParquetLake table
 are read by Spark itself; any other warehouse is read through knot, each Spark task
 reading one range of the first key column (:func:`~knot_prefect.flows.scoring.plan_partitions`)
-with ``Warehouse.read_batches``. The model holding the alias is applied with MLflow's
+with ``Warehouse.read_batches``. Rows given Feast features or checked by a contract
+are prepared in the flow process, as on every other path, and handed to Spark as
+Arrow. The model holding the alias is applied with MLflow's
 ``spark_udf`` (loaded once per executor Python worker, its signature's input columns
 passed by name). Each Spark task shapes its predictions as every other path does, adds
 the lineage columns and stages its rows in the warehouse (``Warehouse.stage``); the flow
@@ -24,6 +26,7 @@ from knot_prefect.errors import ConfigurationError, KnotError
 from knot_prefect.flows.scoring import PredictionStats, plan_partitions, with_lineage
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
@@ -73,6 +76,29 @@ def rows_frame(
     return _ranges_read_by_tasks(spark, warehouse, query, params, keys, partition_rows)
 
 
+def prepared_frame(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
+    """Rows prepared in the flow process (contract checked, Feast features joined) for Spark.
+
+    The frame reaches Spark as an Arrow table (Spark 4; a pandas frame on Spark 3.5),
+    in at most one partition per task slot, each scored and staged by a Spark task.
+
+    Args:
+        spark: The session.
+        frame: The rows to score with the model's inputs, as ``_FeatureInputs.prepare``
+            returns them.
+    """
+    import pyarrow as pa
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) < 4:
+        rows = spark.createDataFrame(frame)
+    else:
+        rows = spark.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
+    # Spark makes one partition per Arrow batch (10,000 rows by default); one per
+    # task slot stages fewer, larger parts.
+    return rows.coalesce(_default_parallelism(spark))
+
+
 def _lake_files(warehouse: Warehouse, entity_sql: str) -> list[str] | None:
     """The data files of a local lake table named by ``entity_sql`` (None otherwise)."""
     from knot_prefect.blocks.warehouses.identifiers import TableName
@@ -101,13 +127,7 @@ def _ranges_read_by_tasks(
 ) -> DataFrame:
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    if not warehouse.shared_by_processes():
-        raise ConfigurationError(
-            f"Spark tasks read the rows to score and stage predictions in the warehouse, "
-            f"and {type(warehouse).__name__} is held by one process at a time. Score on "
-            "Spark from a ParquetLake or a server warehouse (PostgreSQL, Snowflake, "
-            "BigQuery), or without spark= on this warehouse."
-        )
+    require_shared_warehouse(warehouse)
     sql = entity_sql.strip().rstrip(";")
     schema = warehouse.read_arrow(f"SELECT * FROM ({sql}) AS q LIMIT 0", params).schema
     workers = max(int(spark.conf.get("spark.default.parallelism", "0") or 0),
@@ -125,6 +145,21 @@ def _ranges_read_by_tasks(
 
     numbers = spark.range(0, len(plan), 1, len(plan))
     return numbers.mapInArrow(read_ranges, from_arrow_schema(schema))
+
+
+def require_shared_warehouse(warehouse: Warehouse) -> None:
+    """Refuse a warehouse that Spark tasks cannot stage in (one process holds it).
+
+    Raises:
+        ConfigurationError: For a DuckDB or SQLite file, naming the warehouses to use.
+    """
+    if not warehouse.shared_by_processes():
+        raise ConfigurationError(
+            f"Spark tasks read the rows to score and stage predictions in the warehouse, "
+            f"and {type(warehouse).__name__} is held by one process at a time. Score on "
+            "Spark from a ParquetLake or a server warehouse (PostgreSQL, Snowflake, "
+            "BigQuery), or without spark= on this warehouse."
+        )
 
 
 def _default_parallelism(spark: SparkSession) -> int:

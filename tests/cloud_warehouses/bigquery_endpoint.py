@@ -16,13 +16,13 @@ import http.server
 import io
 import json
 import re
-import threading
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tests.recording_endpoint import JsonHandler, serve
 
 
 @dataclass
@@ -74,26 +74,10 @@ def _schema_of(table: pa.Table) -> list[dict[str, str]]:
     return fields
 
 
-def make_handler(state: BigQueryEndpoint) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: Any = None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _read(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
+def make_handler(state: BigQueryEndpoint) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _record(self, body: Any = None, upload: pa.Table | None = None) -> Recorded:
-            parsed = urllib.parse.urlparse(self.path)
-            item = Recorded(self.command, parsed.path, urllib.parse.parse_qs(parsed.query),
-                            body, upload)
+            item = Recorded(self.command, *self.url_parts(), body, upload)
             state.requests.append(item)
             return item
 
@@ -116,14 +100,14 @@ def make_handler(state: BigQueryEndpoint) -> type[http.server.BaseHTTPRequestHan
             try:
                 self._post()
             except Exception as exc:  # answer, so the client fails instead of retrying
-                self._send(400, {"error": {"code": 400, "message": f"endpoint: {exc!r}"}})
+                self.send_json(400, {"error": {"code": 400, "message": f"endpoint: {exc!r}"}})
 
         def _post(self) -> None:
-            path = urllib.parse.urlparse(self.path).path
-            raw = self._read()
+            path = self.url_parts()[0]
+            raw = self.read_body()
             if path == "/token":
                 self._record()
-                return self._send(200, {"access_token": "test-token", "token_type": "Bearer",
+                return self.send_json(200, {"access_token": "test-token", "token_type": "Bearer",
                                         "expires_in": 3600})
             if path.startswith("/upload/"):
                 return self._upload(raw)
@@ -136,9 +120,9 @@ def make_handler(state: BigQueryEndpoint) -> type[http.server.BaseHTTPRequestHan
                     source = config["copy"]["sourceTables"][0]["tableId"]
                     target = config["copy"]["destinationTable"]["tableId"]
                     state.tables[target] = state.tables[source]
-                return self._send(200, self._job(config, job_id))
+                return self.send_json(200, self._job(config, job_id))
             self._record(raw.decode(errors="replace"))
-            return self._send(404, {"error": {"code": 404, "message": f"no route {path}"}})
+            return self.send_json(404, {"error": {"code": 404, "message": f"no route {path}"}})
 
         def _upload(self, raw: bytes) -> None:
             message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
@@ -155,30 +139,30 @@ def make_handler(state: BigQueryEndpoint) -> type[http.server.BaseHTTPRequestHan
             error, state.fail_next_load = state.fail_next_load, None
             if not error:
                 state.tables[target] = _schema_of(upload)
-            return self._send(200, self._job(config, job_id, error))
+            return self.send_json(200, self._job(config, job_id, error))
 
         def do_GET(self) -> None:
-            path = urllib.parse.urlparse(self.path).path
+            path = self.url_parts()[0]
             self._record()
             if match := re.search(r"/datasets/([^/]+)/tables/([^/]+)$", path):
                 dataset, table = match.groups()
                 if table not in state.tables:
-                    return self._send(404, {"error": {"code": 404, "message":
+                    return self.send_json(404, {"error": {"code": 404, "message":
                                                       f"Not found: Table {table}"}})
-                return self._send(200, {
+                return self.send_json(200, {
                     "tableReference": {"projectId": "knot-proj", "datasetId": dataset,
                                        "tableId": table},
                     "schema": {"fields": state.tables[table]},
                 })
             if match := re.search(r"/datasets/([^/]+)$", path):
-                return self._send(200, {"datasetReference": {"projectId": "knot-proj",
+                return self.send_json(200, {"datasetReference": {"projectId": "knot-proj",
                                                              "datasetId": match.group(1)},
                                         "location": "US"})
             if match := re.search(r"/jobs/([^/]+)$", path):
-                return self._send(200, state.jobs[match.group(1)])
+                return self.send_json(200, state.jobs[match.group(1)])
             if match := re.search(r"/queries/([^/]+)$", path):
                 fields, rows = state.query_result
-                return self._send(200, {
+                return self.send_json(200, {
                     "kind": "bigquery#getQueryResultsResponse",
                     "jobReference": {"projectId": "knot-proj", "jobId": match.group(1),
                                      "location": "US"},
@@ -186,21 +170,20 @@ def make_handler(state: BigQueryEndpoint) -> type[http.server.BaseHTTPRequestHan
                     "totalRows": str(len(rows)),
                     "rows": [{"f": [{"v": value} for value in row]} for row in rows],
                 })
-            return self._send(404, {"error": {"code": 404, "message": f"no route {path}"}})
+            return self.send_json(404, {"error": {"code": 404, "message": f"no route {path}"}})
 
         def do_DELETE(self) -> None:
-            path = urllib.parse.urlparse(self.path).path
+            path = self.url_parts()[0]
             self._record()
             if match := re.search(r"/tables/([^/]+)$", path):
                 state.tables.pop(match.group(1), None)
-            return self._send(204)
+            return self.send_json(204)
 
     return Handler
 
 
 def start_endpoint() -> tuple[BigQueryEndpoint, http.server.ThreadingHTTPServer]:
     state = BigQueryEndpoint()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    server = serve(make_handler(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     return state, server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,58 @@ def plain_lake(tmp_path_factory: pytest.TempPathFactory) -> Any:
     block.write(rows(), "rows_to_score", mode="replace")
     block.save("engines-plain-lake", overwrite=True)
     return block
+
+
+FEAST = "engines-features"
+ENTITIES = 40
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+INPUTS_VIEW = """
+from datetime import timedelta
+
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64
+
+customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+inputs = FeatureView(
+    name="inputs", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="x1", dtype=Float64), Field(name="x2", dtype=Float64)],
+    source=FileSource(name="inputs", path="data/inputs.parquet",
+                      timestamp_field="event_timestamp"),
+)
+"""
+# The last of the entities breaks the contract: quarantined (1 of 40, under 5%).
+CONTRACT = f"""\
+schema_type: dataframe
+columns:
+  customer_id:
+    dtype: int64
+    checks:
+      less_than_or_equal_to: {ENTITIES - 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def feast_features(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A local Feast repo (file offline store) whose view ``inputs`` holds x1, x2 at T0
+    and other values two days later, and a contract on the keys: the flow's options
+    reading the values of T0 for the first ``ENTITIES`` customers."""
+    from knot_prefect.blocks.contract import DataContract
+    from knot_prefect.blocks.feast_store import FeastFeatureStore
+    from knot_prefect.features.local_repo import write_local_feature_store_yaml
+    from knot_prefect.tasks import feast_apply
+
+    path = tmp_path_factory.mktemp("engines-feast")
+    write_local_feature_store_yaml(path, "engines")
+    (path / "definitions.py").write_text(INPUTS_VIEW)
+    data = rows()
+    later = data.assign(x1=data["x1"] + 100, x2=data["x2"] - 100)
+    pd.concat([data.assign(event_timestamp=T0),
+               later.assign(event_timestamp=T0 + timedelta(days=2))]).to_parquet(
+        path / "data" / "inputs.parquet")
+    FeastFeatureStore(repo_path=str(path)).save(FEAST, overwrite=True)
+    feast_apply.fn(FEAST)
+    DataContract(schema_yaml=CONTRACT, version_label="keys").save(
+        "engines-contract", overwrite=True)
+    return {"feature_source": "historical", "features": ["inputs:x1", "inputs:x2"],
+            "feature_store": FEAST, "as_of": T0 + timedelta(days=1),
+            "contract": "engines-contract"}

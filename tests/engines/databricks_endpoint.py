@@ -10,16 +10,15 @@ run's terminal state is the test's to choose.
 
 from __future__ import annotations
 
-import http.server
 import json
-import ssl
 import subprocess
 import threading
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.recording_endpoint import JsonHandler, serve
 
 
 @dataclass
@@ -68,40 +67,28 @@ class DatabricksEndpoint:
                 "tasks": [{"run_id": run_id + 1, "task_key": "knot-score"}]}
 
 
-def _handler(state: DatabricksEndpoint) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _reply(self, body: dict[str, Any], status: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+def _handler(state: DatabricksEndpoint) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
-            url = urllib.parse.urlparse(self.path)
-            query = urllib.parse.parse_qs(url.query)
-            state.requests.append(("GET", url.path, query, self.headers["Authorization"]))
+            path, query = self.url_parts()
+            state.requests.append(("GET", path, query, self.headers["Authorization"]))
             run_id = int(query["run_id"][0])
-            if url.path == "/api/2.1/jobs/runs/get":
-                self._reply(state.run(run_id))
-            elif url.path == "/api/2.1/jobs/runs/get-output":
-                self._reply({"logs": state.logs.get(run_id - 1, ""), "metadata": {}})
+            if path == "/api/2.1/jobs/runs/get":
+                self.send_json(200, state.run(run_id))
+            elif path == "/api/2.1/jobs/runs/get-output":
+                self.send_json(200, {"logs": state.logs.get(run_id - 1, ""), "metadata": {}})
             else:
-                self._reply({"error_code": "ENDPOINT_NOT_FOUND"}, 404)
+                self.send_json(404, {"error_code": "ENDPOINT_NOT_FOUND"})
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = json.loads(self.read_body())
             state.requests.append(("POST", self.path, body, self.headers["Authorization"]))
             if self.path != "/api/2.1/jobs/runs/submit":
-                self._reply({"error_code": "ENDPOINT_NOT_FOUND"}, 404)
+                self.send_json(404, {"error_code": "ENDPOINT_NOT_FOUND"})
                 return
             run_id = 100 + 10 * len(state.logs)
             state.submit(run_id, body)
-            self._reply({"run_id": run_id})
+            self.send_json(200, {"run_id": run_id})
 
     return Handler
 
@@ -120,12 +107,8 @@ def start_endpoint(folder: Path) -> Iterator[DatabricksEndpoint]:
     """Serve the endpoint over HTTPS on a free loopback port until the generator closes."""
     state = DatabricksEndpoint()
     cert, key = _self_signed(folder)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = serve(_handler(state), tls=(cert, key))
     state.instance, state.certificate = f"127.0.0.1:{server.server_address[1]}", cert
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield state
     finally:

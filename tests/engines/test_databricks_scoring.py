@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from knot_prefect.flows import batch_inference_flow
-from tests.engines.conftest import ROWS, TRACKING
+from tests.engines.conftest import CONTRACT, ROWS, TRACKING
 from tests.engines.databricks_endpoint import DatabricksEndpoint, start_endpoint
 
 pytestmark = pytest.mark.heavy
@@ -114,3 +114,16 @@ def test_a_failed_run_publishes_nothing_and_says_why(
     assert TOKEN not in state.message
     assert not plain_lake.table_exists("dbx_failed")
     assert [path for _, path, _, _ in endpoint.requests][-1] == "/api/2.1/jobs/runs/get"
+
+
+def test_a_contract_is_refused_before_any_request(
+    scoring_models: dict[str, str], plain_lake: Any, endpoint: DatabricksEndpoint,
+) -> None:
+    from knot_prefect.blocks.contract import DataContract
+
+    DataContract(schema_yaml=CONTRACT).save("engines-dbx-contract", overwrite=True)
+    endpoint.reset()
+    state = score(scoring_models["regressor"], "dbx_refused", spark=ENGINE,
+                  contract="engines-dbx-contract", return_state=True)
+    assert state.is_failed() and "Databricks job reads the model's inputs" in state.message
+    assert endpoint.requests == [] and not plain_lake.table_exists("dbx_refused")

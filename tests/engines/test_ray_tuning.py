@@ -1,5 +1,5 @@
-"""``tuning_flow`` on Ray (prefect-ray's ``RayTaskRunner`` on a local Ray the flow starts):
-the same trials, metrics and best trial as the default runner."""
+"""``tuning_flow`` on Ray (prefect-ray's ``RayTaskRunner`` on a local Ray the flow starts)
+and on Dask: the same trials, metrics and best trial as the default runner (threads)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def search(tracking: MLflowTracking, **options: Any) -> dict[str, Any]:
                        metric="rmse", mode="min", seed=11, tracking=tracking, **options)
 
 
-def test_ray_runs_the_same_trials_to_the_same_best_trial_as_threads(
-    mlflow_server: str, monkeypatch: pytest.MonkeyPatch,
+def test_ray_and_dask_run_the_same_trials_to_the_same_best_trial_as_threads(
+    mlflow_server: str, dask_scheduler: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("prefect_ray")
     # runner="ray" is a temporary local Ray, even where ray.init() alone would connect
@@ -35,13 +35,15 @@ def test_ray_runs_the_same_trials_to_the_same_best_trial_as_threads(
     threads = search(tracking)
     on_ray = search(tracking, runner="ray", dask_workers=2,
                     trial_resources={"num_cpus": 1})
-    assert on_ray["trials_finished"] == threads["trials_finished"] == 4
-    assert on_ray["best_trial"] == threads["best_trial"]
-    assert on_ray["best_params"] == threads["best_params"]
-    assert on_ray["best_metrics"]["rmse"] == pytest.approx(
-        threads["best_metrics"]["rmse"], abs=1e-12)
-    assert [t["trial"] for t in on_ray["trials"]] == [t["trial"] for t in threads["trials"]]
-    assert on_ray["search_run_id"] != threads["search_run_id"]
+    on_dask = search(tracking, runner=dask_scheduler)
+    for other in (on_ray, on_dask):
+        assert other["trials_finished"] == threads["trials_finished"] == 4
+        assert other["best_trial"] == threads["best_trial"]
+        assert other["best_params"] == threads["best_params"]
+        assert other["best_metrics"]["rmse"] == pytest.approx(
+            threads["best_metrics"]["rmse"], abs=1e-12)
+        assert [t["trial"] for t in other["trials"]] == [t["trial"] for t in threads["trials"]]
+        assert other["search_run_id"] != threads["search_run_id"]
 
 
 def test_trial_resources_are_checked_before_any_run() -> None:

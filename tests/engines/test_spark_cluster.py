@@ -12,7 +12,7 @@ import pytest
 
 from knot_prefect.flows import batch_inference_flow
 from tests.conftest import _service
-from tests.engines.conftest import ROWS, TRACKING, local_engine
+from tests.engines.conftest import ENTITIES, ROWS, TRACKING, local_engine, rows
 from tests.engines.spark_cluster import start_spark_standalone
 
 pytestmark = pytest.mark.heavy
@@ -67,3 +67,26 @@ def test_a_standalone_cluster_scores_to_the_flow_process_predictions(
                                   check_exact=False, rtol=0, atol=1e-9)
     # The rows were scored by an executor of the worker (besides the driver).
     assert cluster_session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() >= 2
+
+
+def test_a_standalone_cluster_scores_feast_features_to_the_flow_process_predictions(
+    scoring_models: dict[str, str], plain_lake: Any, cluster_session: Any,
+    feast_features: dict[str, Any],
+) -> None:
+    # The rows prepared in the flow process (contract, features as of the run) reach
+    # the worker's executors as Arrow.
+    plain_lake.write(rows()[["customer_id"]].head(ENTITIES), "entities", mode="replace")
+    options = {"warehouse": "engines-plain-lake", "tracking": TRACKING,
+               "model_name": scoring_models["regressor"], "key_columns": ["customer_id"],
+               "entity_sql": "entities", **feast_features}
+    expected = batch_inference_flow(output_table="feast_in_process", **options)
+    summary = batch_inference_flow(output_table="feast_on_cluster", spark=CLUSTER, **options)
+    for run in (expected, summary):
+        assert (run["rows_quarantined"], run["rows_published"]) == (1, ENTITIES - 1)
+
+    def published(table: str) -> pd.DataFrame:
+        return plain_lake.read(f"select customer_id, prediction, features_as_of "
+                               f"from {table} order by customer_id")
+
+    pd.testing.assert_frame_equal(published("feast_on_cluster"), published("feast_in_process"),
+                                  check_exact=False, rtol=0, atol=1e-9)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from knot_prefect.flows import batch_inference_flow
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
-from tests.engines.conftest import ROWS, SPARK, TRACKING
+from tests.engines.conftest import ENTITIES, ROWS, SPARK, TRACKING, rows
 
 pytestmark = pytest.mark.heavy
 
@@ -77,6 +78,22 @@ def test_spark_scores_the_same_rows_to_the_same_predictions_as_the_flow_process(
     assert all("-stage-" in name for name in data_files(lake, f"{kind}_on_spark"))
 
 
+def test_one_process_dask_and_spark_score_the_same_rows_to_the_same_predictions(
+    scored: dict[str, Any], lake: Any, scoring_models: dict[str, str], dask_scheduler: str,
+) -> None:
+    summary = score(scoring_models["regressor"], "regressor_on_dask",
+                    dask_address=dask_scheduler, partition_rows=100)
+    assert summary["rows_published"] == ROWS
+    columns = ["customer_id", "prediction"]
+    reference = published(lake, "regressor_in_process")
+    for engine in ("dask", "spark"):
+        result = published(lake, f"regressor_on_{engine}")
+        pd.testing.assert_frame_equal(result[columns], reference[columns],
+                                      check_exact=False, rtol=0, atol=1e-9)
+        lineage = [c for c in LINEAGE_COLUMNS if c not in VARYING]
+        pd.testing.assert_frame_equal(result[lineage], reference[lineage])
+
+
 def test_a_failed_spark_run_publishes_nothing_and_leaves_no_staged_files(
     scoring_models: dict[str, str], lake: Any, scored: dict[str, Any],
 ) -> None:
@@ -116,3 +133,34 @@ def test_spark_scoring_refuses_what_it_cannot_do(
         state = score(model, "refused", spark=SPARK, return_state=True, **options)
         assert state.is_failed() and message in state.message
     assert not lake.table_exists("refused")
+
+
+def test_spark_scores_feast_features_as_of_the_run_like_the_flow_process(
+    scoring_models: dict[str, str], lake: Any, feast_features: dict[str, Any],
+) -> None:
+    lake.write(rows()[["customer_id"]].head(ENTITIES), "entities", mode="replace")
+    options = {"entity_sql": "entities", **feast_features}
+    model = scoring_models["regressor"]
+    expected = score(model, "feast_in_process", **options)
+    summary = score(model, "feast_on_spark", spark=SPARK, **options)
+
+    for run in (expected, summary):
+        assert (run["rows_read"], run["rows_quarantined"], run["rows_published"]) == (
+            ENTITIES, 1, ENTITIES - 1)
+    reference = published(lake, "feast_in_process")
+    result = published(lake, "feast_on_spark")
+    assert list(result.columns) == list(reference.columns)
+    pd.testing.assert_frame_equal(result[["customer_id", "prediction"]],
+                                  reference[["customer_id", "prediction"]],
+                                  check_exact=False, rtol=0, atol=1e-9)
+    lineage = [c for c in reference.columns
+               if c in LINEAGE_COLUMNS and c not in ("flow_run_id", "scored_at")]
+    assert {"features_as_of", "feature_views", "contract_version"} <= set(lineage)
+    pd.testing.assert_frame_equal(result[lineage], reference[lineage])
+    assert result["feature_views"].str.contains("inputs").all()
+    # Point in time: the values of T0 (the model fits x1 + 0.5 x2), not the later ones.
+    inputs = rows().head(ENTITIES - 1)
+    np.testing.assert_allclose(result["prediction"], inputs["x1"] + 0.5 * inputs["x2"],
+                               atol=1e-6)
+    assert all("-stage-" in name for name in data_files(lake, "feast_on_spark"))
+    assert len(lake.read("select * from feast_on_spark_quarantine")) == 1
