@@ -439,6 +439,7 @@ APPENDED_IDS = 10_000_000  # the appender writes keys of its own, far from the u
 CONCURRENT = {
     "postgres-adbc": "knot", "postgres-sqlalchemy": "user",
     "duckdb": "knot", "lake-local": "knot", "lake-s3": "knot",
+    "iceberg-local": "knot", "iceberg-pg": "knot",
 }
 
 
@@ -558,6 +559,7 @@ KILL_POINTS = {
     "postgres-adbc": "knot_prefect.blocks.warehouses._postgres:publish:after",
     "duckdb": "knot_prefect.blocks.warehouses.duckdb:publish:after",
     "lake-local": "knot_prefect.blocks.warehouses.lake.writes:switch_manifest:before",
+    "iceberg-local": "knot_prefect.blocks.warehouses.iceberg.writes:commit:before",
 }
 
 
