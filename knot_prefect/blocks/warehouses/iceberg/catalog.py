@@ -136,9 +136,9 @@ def table_or_raise(location: IcebergLocation, table: TableName) -> Table:
 
 def table_names(location: IcebergLocation) -> list[str]:
     """The catalog's tables under this lake, as ``[schema.]table``, sorted."""
-    catalog = location.catalog()
     found = []
     with iceberg_errors(location, "the catalog"):
+        catalog = location.catalog()
         for namespace in catalog.list_namespaces():
             for identifier in catalog.list_tables(namespace):
                 schema, name = ".".join(identifier[:-1]), identifier[-1]
@@ -148,9 +148,9 @@ def table_names(location: IcebergLocation) -> list[str]:
 
 def create_transaction(location: IcebergLocation, table: TableName, schema: pa.Schema) -> Any:
     """A transaction creating ``table`` in its folder: nothing exists until it commits."""
-    catalog = location.catalog()
     namespace, _ = location.identifier(table)
     with iceberg_errors(location, str(table)):
+        catalog = location.catalog()
         catalog.create_namespace_if_not_exists(namespace)
         return catalog.create_table_transaction(location.identifier(table), schema,
                                                 location=location.table_uri(table))
