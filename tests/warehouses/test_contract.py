@@ -439,7 +439,7 @@ APPENDED_IDS = 10_000_000  # the appender writes keys of its own, far from the u
 CONCURRENT = {
     "postgres-adbc": "knot", "postgres-sqlalchemy": "user",
     "duckdb": "knot", "lake-local": "knot", "lake-s3": "knot",
-    "iceberg-local": "knot", "iceberg-pg": "knot",
+    "iceberg-local": "knot",
 }
 
 
