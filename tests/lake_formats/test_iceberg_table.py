@@ -168,14 +168,12 @@ def test_other_engines_read_what_knot_wrote(lake: IcebergTable) -> None:
 
 
 def test_knot_reads_and_upserts_a_table_pyiceberg_wrote(lake: IcebergTable) -> None:
-    from pyiceberg.expressions import EqualTo
-
     catalog = lake._location().catalog()
     catalog.create_namespace_if_not_exists("default")
     data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "score": [0.1, 0.2, 0.3]})
     written = catalog.create_table(("default", "outside"), schema=data.schema)
     written.append(data)
-    written.delete(EqualTo("id", 2))
+    written.delete("id = 2")
 
     assert lake.list_tables() == ["outside"]
     assert lake.read("SELECT id FROM outside ORDER BY id")["id"].tolist() == [1, 3]
