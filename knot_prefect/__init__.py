@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from knot_prefect.blocks.warehouses.bigquery import BigQueryWarehouse as BigQueryWarehouse
     from knot_prefect.blocks.warehouses.delta_lake import DeltaLake as DeltaLake
     from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse as DuckDBWarehouse
+    from knot_prefect.blocks.warehouses.iceberg_table import IcebergTable as IcebergTable
     from knot_prefect.blocks.warehouses.parquet import ParquetLake as ParquetLake
     from knot_prefect.blocks.warehouses.snowflake import SnowflakeWarehouse as SnowflakeWarehouse
     from knot_prefect.blocks.warehouses.sql import SqlWarehouse as SqlWarehouse

@@ -12,6 +12,7 @@ BLOCK_MODULES: dict[str, str] = {
     "SqlWarehouse": "knot_prefect.blocks.warehouses.sql",
     "ParquetLake": "knot_prefect.blocks.warehouses.parquet",
     "DeltaLake": "knot_prefect.blocks.warehouses.delta_lake",
+    "IcebergTable": "knot_prefect.blocks.warehouses.iceberg_table",
     "SnowflakeWarehouse": "knot_prefect.blocks.warehouses.snowflake",
     "BigQueryWarehouse": "knot_prefect.blocks.warehouses.bigquery",
     "MLflowTracking": "knot_prefect.blocks.mlflow_tracking",
@@ -27,6 +28,7 @@ OPTIONAL_BLOCKS: dict[str, tuple[str, str]] = {
     "SnowflakeWarehouse": ("prefect_snowflake", "snowflake"),
     "BigQueryWarehouse": ("prefect_gcp", "gcp"),
     "DeltaLake": ("deltalake", "delta"),
+    "IcebergTable": ("pyiceberg", "iceberg"),
 }
 
 # Other public names re-exported from the package root.

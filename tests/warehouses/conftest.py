@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from knot_prefect.blocks.warehouses.base import Warehouse
+from tests.lake_formats._iceberg import ICEBERG_BACKENDS, make_iceberg_lake
 from tests.lake_formats._lakes import DELTA_BACKENDS, make_delta_lake
 
 #: Backends that store and return rows, on which the whole contract runs.
 BACKENDS = [
     "duckdb", "postgres-adbc", "postgres-sqlalchemy", "sqlite", "snowflake",
-    "lake-local", "lake-s3", "lake-gcs", *DELTA_BACKENDS,
+    "lake-local", "lake-s3", "lake-gcs", *DELTA_BACKENDS, *ICEBERG_BACKENDS,
 ]
 #: Every backend path, BigQuery included (it runs what is checked before a request).
 ALL_BACKENDS = [*BACKENDS, "bigquery"]
@@ -43,6 +44,8 @@ def make_warehouse(backend: str, tmp_path: Path, request: pytest.FixtureRequest)
         return request.getfixturevalue("bigquery_warehouse")  # type: ignore[no-any-return]
     if backend in DELTA_BACKENDS:
         return make_delta_lake(backend, tmp_path, request)
+    if backend in ICEBERG_BACKENDS:
+        return make_iceberg_lake(backend, tmp_path, request)
     from tests.cloud_warehouses.conftest import make_gcs_lake, make_s3_lake
 
     folder = f"lake-{uuid.uuid4().hex[:10]}"

@@ -21,7 +21,7 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import prepare_frame
@@ -34,8 +34,9 @@ from knot_prefect.blocks.warehouses.delta.tables import (
     table_or_raise,
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
-from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
-from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
+from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.lake.block import read_columns
+from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
 
 if TYPE_CHECKING:
     import duckdb
@@ -58,7 +59,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 """)
 
 
-class DeltaLake(LakeWarehouse):
+class DeltaLake(VersionedLake):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
 
     Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
@@ -99,8 +100,6 @@ class DeltaLake(LakeWarehouse):
 
     _home_folder = "delta"
     _label = "Delta lake"
-    # Versions every read of this copy sees, by table (see pin_reads).
-    _versions: dict[str, int] = PrivateAttr(default_factory=dict)
 
     # -- location ------------------------------------------------------------------
     def table_uri(self, name: str) -> str:
@@ -118,75 +117,11 @@ class DeltaLake(LakeWarehouse):
         return DeltaLocation(storage)
 
     # -- reads ---------------------------------------------------------------------
-    def _query(
-        self, sql: str, params: Mapping[str, Any] | None
+    def _versioned_query(
+        self, sql: str, params: Mapping[str, Any] | None, versions: Mapping[str, int],
+        seen: dict[str, int] | None,
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
-        return query.query(self._location(), sql, params, self._versions)
-
-    def read_versioned(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        versions: Mapping[str, int] | None = None,
-    ) -> tuple[pa.Table, dict[str, int]]:
-        """Run a query at pinned table versions; return the result and the versions read.
-
-        Args:
-            sql: The query, as for :meth:`read_arrow`.
-            params: Values bound to the placeholders.
-            versions: The version to read of some tables (``{"scores": 3}``); the
-                others are read at their latest version.
-
-        Returns:
-            The result, and the version of every table the query read.
-
-        Examples:
-            >>> import tempfile, pandas as pd
-            >>> lake = DeltaLake(path=tempfile.mkdtemp())
-            >>> _ = lake.write(pd.DataFrame({"id": [1]}), "ids")
-            >>> _ = lake.write(pd.DataFrame({"id": [2]}), "ids")
-            >>> rows, read = lake.read_versioned("SELECT id FROM ids", versions={"ids": 0})
-            >>> rows.column("id").to_pylist(), read
-            ([1], {'ids': 0})
-        """
-        seen: dict[str, int] = {}
-        pins = {**self._versions, **(versions or {})}
-        with query.query(self._location(), sql, params, pins, seen) as relation:
-            return relation.to_arrow_table(), seen
-
-    def pin_reads(self, sql: str, params: Mapping[str, Any] | None = None
-                  ) -> tuple[DeltaLake, dict[str, int]]:
-        """Pin the tables a query reads at their current versions.
-
-        A scoring or training run pins its inputs once, then reads through the copy
-        returned (pickled to Dask workers with its pins), so the versions it records
-        in its lineage are exactly the data it read; :meth:`read_versioned` with them
-        reads the same rows again later.
-
-        Args:
-            sql: The query whose tables to pin, or one table's name (nothing of them
-                is read).
-            params: Values bound to its placeholders.
-
-        Returns:
-            A copy of the block whose reads of those tables see the pinned versions,
-            and the versions (``{"table": version}``).
-
-        Examples:
-            >>> import tempfile, pandas as pd
-            >>> lake = DeltaLake(path=tempfile.mkdtemp())
-            >>> _ = lake.write(pd.DataFrame({"id": [1]}), "ids")
-            >>> pinned, versions = lake.pin_reads("SELECT * FROM ids")
-            >>> _ = lake.write(pd.DataFrame({"id": [2]}), "ids", mode="append")
-            >>> versions, len(pinned.read("SELECT * FROM ids")), len(lake.read("SELECT * FROM ids"))
-            ({'ids': 0}, 1, 2)
-        """
-        with contextlib.suppress(InvalidIdentifierError):
-            sql = f"SELECT * FROM {TableName.parse(sql.strip()).quoted()}"
-        _, versions = self.read_versioned(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
-        pinned = self.model_copy()
-        pinned._versions = {**self._versions, **versions}
-        return pinned, versions
+        return query.query(self._location(), sql, params, versions, seen)
 
     def read_table_arrow(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
