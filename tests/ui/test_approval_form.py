@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.triggers.conftest import log_and_register, rows, tracking_store, wait_for
+from tests.services import wait_for
+from tests.triggers.conftest import log_and_register, rows, tracking_store
 from tests.ui import forms
 
 if TYPE_CHECKING:
