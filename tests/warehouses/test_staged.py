@@ -18,7 +18,8 @@ from knot_prefect.blocks.warehouses.staging import STAGE_PREFIX, SqlStagedWareho
 from tests.warehouses.conftest import BACKENDS, make_warehouse
 
 #: The SQL warehouse paths, whose stages are real tables (Snowflake on fakesnow).
-SQL_BACKENDS = [backend for backend in BACKENDS if not backend.startswith(("lake-", "delta-"))]
+SQL_BACKENDS = [backend for backend in BACKENDS
+                if not backend.startswith(("lake-", "delta-", "iceberg-"))]
 
 
 @pytest.fixture(params=SQL_BACKENDS)
