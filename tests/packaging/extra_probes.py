@@ -22,6 +22,7 @@ ALL_EXTRAS = {
     "feast": "feast", "mlflow": "mlflow", "pandera": "pandera", "dask": "prefect_dask",
     "aws": "prefect_aws", "gcp": "prefect_gcp", "snowflake": "prefect_snowflake",
     "postgres": "adbc_driver_postgresql", "spark": "pyspark", "ray": "prefect_ray",
+    "delta": "deltalake", "iceberg": "pyiceberg",
 }
 
 
@@ -47,7 +48,8 @@ def missing_blocks_name_their_extra(extra: str) -> None:
     """A block of another extra's integration says which extra to install."""
     import knot_prefect
 
-    for block, needed in (("BigQueryWarehouse", "gcp"), ("SnowflakeWarehouse", "snowflake")):
+    for block, needed in (("BigQueryWarehouse", "gcp"), ("SnowflakeWarehouse", "snowflake"),
+                          ("DeltaLake", "delta"), ("IcebergTable", "iceberg")):
         if needed == extra:
             continue
         assert block not in dir(knot_prefect)
@@ -204,6 +206,33 @@ def ray(config: dict[str, Any]) -> None:
 
     assert type(ray_runner_for("ray")).__name__ == "RayTaskRunner"  # no Ray started
     assert task_resources({"num_cpus": 1}) == {"num_cpus": 1}
+
+
+def versioned_lake(lake: Any, prefix: str) -> None:
+    """Write, upsert and read back a table, then read its first version again."""
+    lake = round_trip(lake, prefix)
+    lake.write(FRAME, "scores", mode="replace")
+    first = lake.table_version("scores")
+    update = pd.DataFrame({"customer_id": [3, 4], "score": [0.2, 0.7]})
+    lake.write(update, "scores", mode="upsert", keys=["customer_id"])
+    scores = lake.read("select customer_id, score from scores order by customer_id")
+    assert scores["score"].tolist() == [0.1, 0.5, 0.2, 0.7], scores
+    assert lake.table_version("scores") != first
+    pinned, read = lake.read_versioned("select score from scores", versions={"scores": first})
+    assert sorted(pinned.column("score").to_pylist()) == [0.1, 0.5, 0.9], pinned
+    assert read == {"scores": first}
+
+
+def delta(config: dict[str, Any]) -> None:
+    from knot_prefect import DeltaLake
+
+    versioned_lake(DeltaLake(path=str(Path(config["folder"]) / "delta")), "probe-delta")
+
+
+def iceberg(config: dict[str, Any]) -> None:
+    from knot_prefect import IcebergTable
+
+    versioned_lake(IcebergTable(path=str(Path(config["folder"]) / "iceberg")), "probe-iceberg")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ PROBES = Path(__file__).with_name("extra_probes.py")
 COMMON_BLOCKS = {"DuckDB Warehouse", "SQL Warehouse", "Parquet Lake", "MLflow Tracking",
                  "Feast Feature Store", "Data Contract", "Compute Profile", "knot Model Spec",
                  "Spark Engine"}
-EXTRA_BLOCKS = {"gcp": {"Knot BigQuery Warehouse"}, "snowflake": {"Snowflake Warehouse"}}
+EXTRA_BLOCKS = {"gcp": {"Knot BigQuery Warehouse"}, "snowflake": {"Snowflake Warehouse"},
+                "delta": {"Delta Lake"}, "iceberg": {"Iceberg Table"}}
 # Test tools installed beside an extra: emulators of the service its blocks talk to.
 TOOLS = {"snowflake": ("fakesnow",)}
 EXTRAS = ["feast", "mlflow", "pandera", "dask", "aws", "gcp", "snowflake", "postgres",
-          "spark", "ray"]
+          "spark", "ray", "delta", "iceberg"]
 
 
 def services_for(extra: str, request: pytest.FixtureRequest, folder: Path) -> dict[str, Any]:
