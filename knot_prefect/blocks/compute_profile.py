@@ -40,18 +40,6 @@ class ComputeProfile(KnotBlock):
     CPU is a number of vCPUs; memory a whole number with a ``Mi`` or ``Gi`` suffix;
     GPUs a count and one kind from knot's GPU table (``docs/deploy.md``).
 
-    Attributes:
-        cpu: vCPUs for the flow run, e.g. ``0.5`` or ``4``.
-        memory: Memory for the flow run, e.g. ``"512Mi"`` or ``"8Gi"``.
-        gpu_count: Number of GPUs.
-        gpu_kind: GPU model, e.g. ``"nvidia-tesla-t4"``.
-        image: Container image for container-based pools.
-        env: Environment variables for the flow run.
-        mig_profile: A MIG slice per GPU instead of whole GPUs, e.g. ``"1g.10gb"``
-            (Kubernetes only).
-        spot: Run on spot / preemptible capacity (Kubernetes, Vertex AI, ECS Fargate).
-        affinity: Kubernetes pod affinity (``nodeAffinity``, ``podAntiAffinity``...).
-
     Examples:
         >>> from knot_prefect.blocks.compute_profile import ComputeProfile
         >>> profile = ComputeProfile(cpu=8, memory="32Gi", gpu_count=1, gpu_kind="nvidia-l4")

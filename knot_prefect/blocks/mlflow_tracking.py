@@ -60,15 +60,6 @@ class MLflowTracking(KnotBlock):
     Leave ``tracking_uri`` empty to use the embedded store in the knot home folder
     (``KNOT_HOME/mlflow``), which needs no server.
 
-    Attributes:
-        tracking_uri: MLflow tracking URI; empty for the embedded store.
-        registry_uri: Model registry URI when it differs from the tracking URI.
-        experiment_name: Experiment that runs are logged to.
-        token: Bearer token sent to the tracking server.
-        username: User name for HTTP basic authentication.
-        password: Password for HTTP basic authentication.
-        default_tags: Tags added to every run.
-
     Examples:
         The embedded store, ready without a server:
 

@@ -31,22 +31,6 @@ class SparkEngine(KnotBlock):
     keys, a Spark Connect token) go in ``secret_conf``: they reach Spark, never a log,
     repr or error.
 
-    Attributes:
-        master: Master URL, e.g. ``local[2]``, ``spark://spark-master:7077`` or
-            ``sc://connect-host:15002``.
-        app_name: The application name shown by the cluster manager.
-        conf: Spark settings, e.g. ``{"spark.executor.memory": "4g"}``.
-        secret_conf: Spark settings holding secrets; for a Spark Connect master,
-            ``token`` becomes the URL's ``;token=`` parameter.
-        databricks_credentials: ``DatabricksCredentials`` block document (master
-            ``databricks``).
-        databricks_cluster: Where the job runs: ``{"existing_cluster_id": ...}`` or
-            ``{"new_cluster": {...}}`` (Databricks' Jobs API fields).
-        databricks_python_file: Workspace or DBFS path of knot's
-            ``databricks_scoring.py``, the job's Python file.
-        databricks_package: The PyPI requirement installed on the job's cluster.
-        databricks_poll_seconds: Seconds between two checks of the run's state.
-
     Examples:
         >>> engine = SparkEngine(master="local[2]", conf={"spark.ui.enabled": "false"})
         >>> engine.is_connect(), engine.settings()["spark.ui.enabled"]
