@@ -66,3 +66,20 @@ def test_a_block_subclassed_outside_knot_keeps_its_parents_documentation_url() -
         _block_type_name = "Team Warehouse"
 
     assert TeamWarehouse._documentation_url == parent._documentation_url
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_MODULES))
+def test_the_ui_shows_each_field_docstring_as_one_paragraph(name: str) -> None:
+    schema = BLOCKS[name].model_json_schema()
+    for field, info in BLOCKS[name].model_fields.items():
+        shown = schema["properties"][field]["description"]
+        assert shown == " ".join(str(info.description).split()), field
+        assert "\n" not in shown, field
+
+
+def test_a_wrapped_field_docstring_reaches_the_ui_as_its_sentence() -> None:
+    schema = BLOCKS["ModelSpec"].model_json_schema()
+    assert schema["properties"]["source"]["description"] == (
+        "Table name or SQL query returning the training rows: the entity keys, the label "
+        "and, without a feature store, the model's input columns."
+    )

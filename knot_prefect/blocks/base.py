@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from prefect.blocks.core import Block
-from pydantic import ValidationError
+from prefect.blocks.core import Block, schema_extra
+from pydantic import ConfigDict, ValidationError
 
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.settings import get_settings
@@ -14,6 +14,18 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import BlockDocument
 
 DOCS_BASE_URL = "https://github.com/knot-prefect/knot-prefect/blob/main/docs/blocks"
+
+
+def _block_schema_extra(schema: dict[str, Any], model: type[Block]) -> None:
+    """Prefect's block schema additions, with each field's description as one paragraph.
+
+    A field's docstring wraps over lines in the source; the Prefect UI shows the
+    sentence, not the line breaks.
+    """
+    schema_extra(schema, model)
+    for field in schema.get("properties", {}).values():
+        if isinstance(field.get("description"), str):
+            field["description"] = " ".join(field["description"].split())
 
 
 class InvalidBlockDocumentError(ConfigurationError, RuntimeError):
@@ -28,7 +40,8 @@ class KnotBlock(Block):
     report on them. Every block shares one logo, and its documentation URL is its page
     under ``docs/blocks/``, named after its block type slug without the ``knot-``
     prefix; a subclass may still set ``_documentation_url`` itself, and a subclass
-    outside knot inherits its parent's.
+    outside knot inherits its parent's. A field is described by the docstring under it
+    (pydantic's ``use_attribute_docstrings``), which the Prefect UI shows.
 
     Examples:
         >>> from knot_prefect.blocks.model_spec import ModelSpec
@@ -37,6 +50,8 @@ class KnotBlock(Block):
     """
 
     _logo_url: ClassVar = get_settings().logo_url  # type: ignore[assignment]
+
+    model_config = ConfigDict(use_attribute_docstrings=True, json_schema_extra=_block_schema_extra)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -40,18 +40,6 @@ class ComputeProfile(KnotBlock):
     CPU is a number of vCPUs; memory a whole number with a ``Mi`` or ``Gi`` suffix;
     GPUs a count and one kind from knot's GPU table (``docs/deploy.md``).
 
-    Attributes:
-        cpu: vCPUs for the flow run, e.g. ``0.5`` or ``4``.
-        memory: Memory for the flow run, e.g. ``"512Mi"`` or ``"8Gi"``.
-        gpu_count: Number of GPUs.
-        gpu_kind: GPU model, e.g. ``"nvidia-tesla-t4"``.
-        image: Container image for container-based pools.
-        env: Environment variables for the flow run.
-        mig_profile: A MIG slice per GPU instead of whole GPUs, e.g. ``"1g.10gb"``
-            (Kubernetes only).
-        spot: Run on spot / preemptible capacity (Kubernetes, Vertex AI, ECS Fargate).
-        affinity: Kubernetes pod affinity (``nodeAffinity``, ``podAntiAffinity``...).
-
     Examples:
         >>> from knot_prefect.blocks.compute_profile import ComputeProfile
         >>> profile = ComputeProfile(cpu=8, memory="32Gi", gpu_count=1, gpu_kind="nvidia-l4")
@@ -78,88 +66,39 @@ deploy_flow("flows/train.py:train", pool="gpu-pool", profile=profile)
 ```
 """
 
-    cpu: float | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "Number of vCPUs for the flow run, e.g. 0.5 or 4; empty for the pool's default."
-        ),
-    )
-    memory: str | None = Field(
-        default=None,
-        description=(
-            "Memory for the flow run as a whole number with a Mi or Gi suffix, e.g. 512Mi "
-            "or 8Gi; empty for the pool's default."
-        ),
-        json_schema_extra={"pattern": MEMORY_PATTERN},
-    )
-    gpu_count: int = Field(
-        default=0,
-        ge=0,
-        description="Number of GPUs for the flow run; 0 for none.",
-    )
-    gpu_kind: str | None = Field(
-        default=None,
-        description=(
-            "GPU model in knot's naming, e.g. nvidia-tesla-t4, nvidia-l4 or "
-            "nvidia-a100-80gb; required by vertex-ai and cloud-run-v2 pools."
-        ),
-        json_schema_extra={"pattern": GPU_KIND_PATTERN},
-    )
-    image: str | None = Field(
-        default=None,
-        description=(
-            "Container image for docker, kubernetes, ecs, cloud-run-v2 and vertex-ai pools."
-        ),
-    )
-    env: dict[str, str] = Field(
-        default_factory=dict,
-        description="Environment variables set for the flow run.",
-    )
-    machine_type: str | None = Field(
-        default=None,
-        description=(
-            "Vertex AI machine type, e.g. a2-highgpu-1g; empty to pick the smallest one "
-            "that fits cpu, memory and GPUs."
-        ),
-    )
-    node_selector: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra Kubernetes node labels the flow run's pod must match.",
-    )
-    tolerations: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description=(
-            "Extra Kubernetes tolerations for the pod; GPU pods also tolerate the "
-            "nvidia.com/gpu taint."
-        ),
-    )
-    gpu_node_label: str = Field(
-        default=GKE_ACCELERATOR_LABEL,
-        description=(
-            "Kubernetes node label that carries the GPU kind; empty to select GPU nodes "
-            "only through node_selector."
-        ),
-    )
+    cpu: float | None = Field(default=None, gt=0)
+    """Number of vCPUs for the flow run, e.g. 0.5 or 4; empty for the pool's default."""
+    memory: str | None = Field(default=None, json_schema_extra={"pattern": MEMORY_PATTERN})
+    """Memory for the flow run as a whole number with a Mi or Gi suffix, e.g. 512Mi or 8Gi; empty
+    for the pool's default."""
+    gpu_count: int = Field(default=0, ge=0)
+    """Number of GPUs for the flow run; 0 for none."""
+    gpu_kind: str | None = Field(default=None, json_schema_extra={"pattern": GPU_KIND_PATTERN})
+    """GPU model in knot's naming, e.g. nvidia-tesla-t4, nvidia-l4 or nvidia-a100-80gb; required
+    by vertex-ai and cloud-run-v2 pools."""
+    image: str | None = None
+    """Container image for docker, kubernetes, ecs, cloud-run-v2 and vertex-ai pools."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables set for the flow run."""
+    machine_type: str | None = None
+    """Vertex AI machine type, e.g. a2-highgpu-1g; empty to pick the smallest one that fits cpu,
+    memory and GPUs."""
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    """Extra Kubernetes node labels the flow run's pod must match."""
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    """Extra Kubernetes tolerations for the pod; GPU pods also tolerate the nvidia.com/gpu taint."""
+    gpu_node_label: str = GKE_ACCELERATOR_LABEL
+    """Kubernetes node label that carries the GPU kind; empty to select GPU nodes only through
+    node_selector."""
 
-    mig_profile: str | None = Field(
-        default=None,
-        description=(
-            "MIG slice each of gpu_count asks for instead of a whole GPU, e.g. 1g.10gb "
-            "(Kubernetes resource nvidia.com/mig-1g.10gb); kubernetes pools only."
-        ),
-    )
-    spot: bool = Field(
-        default=False,
-        description=(
-            "Run on spot / preemptible capacity: GKE Spot nodes on kubernetes, SPOT "
-            "scheduling on vertex-ai, FARGATE_SPOT on ecs (without GPUs)."
-        ),
-    )
-    affinity: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Kubernetes pod affinity, e.g. {'nodeAffinity': {...}}; kubernetes only.",
-    )
+    mig_profile: str | None = None
+    """MIG slice each of gpu_count asks for instead of a whole GPU, e.g. 1g.10gb (Kubernetes
+    resource nvidia.com/mig-1g.10gb); kubernetes pools only."""
+    spot: bool = False
+    """Run on spot / preemptible capacity: GKE Spot nodes on kubernetes, SPOT scheduling on
+    vertex-ai, FARGATE_SPOT on ecs (without GPUs)."""
+    affinity: dict[str, Any] = Field(default_factory=dict)
+    """Kubernetes pod affinity, e.g. {'nodeAffinity': {...}}; kubernetes only."""
 
     @field_validator("memory")
     @classmethod

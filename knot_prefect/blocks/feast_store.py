@@ -96,52 +96,27 @@ class FeastFeatureStore(KnotBlock):
     ```
     """
 
-    repo_path: str | None = Field(
-        default=None,
-        description=(
-            "Local folder of the Feast repo (definitions and, unless feature_store_yaml "
-            "is set, feature_store.yaml)."
-        ),
-    )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="S3 bucket block holding the repo; the folder is synced to a local cache.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="GCS bucket block holding the repo; the folder is synced to a local cache.",
-    )
-    bucket_folder: str = Field(
-        default="",
-        description="Folder of the repo inside the S3 or GCS bucket (empty for the root).",
-    )
-    feature_store_yaml: str | None = Field(
-        default=None,
-        description=(
-            "Inline feature_store.yaml text; used instead of the repo's own file, or alone "
-            "for a store whose definitions live in a shared registry."
-        ),
-        json_schema_extra={"format": "textarea"},
-    )
-    online_store_password: SecretStr | None = Field(
-        default=None,
-        description="Online store password, referenced as ${KNOT_ONLINE_STORE_PASSWORD}.",
-    )
-    offline_store_password: SecretStr | None = Field(
-        default=None,
-        description="Offline store password, referenced as ${KNOT_OFFLINE_STORE_PASSWORD}.",
-    )
-    secrets: SecretDict = Field(
-        default_factory=lambda: SecretDict({}),
-        description="Further secret values by name, each referenced as ${NAME} in the YAML.",
-    )
-    cache_dir: str | None = Field(
-        default=None,
-        description=(
-            "Folder for synced bucket repos and inline configs; defaults to feast-cache "
-            "in the knot home."
-        ),
-    )
+    repo_path: str | None = None
+    """Local folder of the Feast repo (definitions and, unless feature_store_yaml is set,
+    feature_store.yaml)."""
+    s3_bucket: S3Bucket | None = None
+    """S3 bucket block holding the repo; the folder is synced to a local cache."""
+    gcs_bucket: GcsBucket | None = None
+    """GCS bucket block holding the repo; the folder is synced to a local cache."""
+    bucket_folder: str = ""
+    """Folder of the repo inside the S3 or GCS bucket (empty for the root)."""
+    feature_store_yaml: str | None = Field(default=None, json_schema_extra={"format": "textarea"})
+    """Inline feature_store.yaml text; used instead of the repo's own file, or alone for a store
+    whose definitions live in a shared registry."""
+    online_store_password: SecretStr | None = None
+    """Online store password, referenced as ${KNOT_ONLINE_STORE_PASSWORD}."""
+    offline_store_password: SecretStr | None = None
+    """Offline store password, referenced as ${KNOT_OFFLINE_STORE_PASSWORD}."""
+    secrets: SecretDict = Field(default_factory=lambda: SecretDict({}))
+    """Further secret values by name, each referenced as ${NAME} in the YAML."""
+    cache_dir: str | None = None
+    """Folder for synced bucket repos and inline configs; defaults to feast-cache in the knot
+    home."""
 
     _cache: _StoreCache = PrivateAttr(default_factory=_StoreCache)
 

@@ -60,15 +60,6 @@ class MLflowTracking(KnotBlock):
     Leave ``tracking_uri`` empty to use the embedded store in the knot home folder
     (``KNOT_HOME/mlflow``), which needs no server.
 
-    Attributes:
-        tracking_uri: MLflow tracking URI; empty for the embedded store.
-        registry_uri: Model registry URI when it differs from the tracking URI.
-        experiment_name: Experiment that runs are logged to.
-        token: Bearer token sent to the tracking server.
-        username: User name for HTTP basic authentication.
-        password: Password for HTTP basic authentication.
-        default_tags: Tags added to every run.
-
     Examples:
         The embedded store, ready without a server:
 
@@ -96,59 +87,30 @@ with tracked_run(tracking, run_name="train") as run:
 ```
 """
 
-    tracking_uri: CredentialFreeUri = Field(
-        default=None,
-        description=(
-            "MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the "
-            "embedded SQLite store in the knot home folder."
-        ),
-    )
-    registry_uri: CredentialFreeUri = Field(
-        default=None,
-        description="Model registry URI when it differs from the tracking URI.",
-    )
-    experiment_name: str = Field(
-        default="knot",
-        description="MLflow experiment that runs are logged to; created when missing.",
-    )
-    artifact_location: CredentialFreeUri = Field(
-        default=None,
-        description=(
-            "Artifact location for experiments this block creates; empty uses the "
-            "server's default (or the knot home folder for the embedded store)."
-        ),
-    )
-    token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token sent to the tracking server (MLFLOW_TRACKING_TOKEN).",
-    )
-    username: str | None = Field(
-        default=None,
-        description="User name for HTTP basic authentication to the tracking server.",
-    )
-    password: SecretStr | None = Field(
-        default=None,
-        description="Password for HTTP basic authentication to the tracking server.",
-    )
-    default_tags: dict[str, str] = Field(
-        default_factory=dict,
-        description="Tags added to every run started through this block.",
-    )
-    connect_attempts: int = Field(
-        default=3,
-        ge=1,
-        description="How many times to try reaching the tracking server before failing.",
-    )
-    retry_delay_seconds: float = Field(
-        default=0.5,
-        ge=0,
-        description="Seconds to wait between connection attempts (doubled each time).",
-    )
-    request_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="Timeout of each HTTP request to the tracking server, in seconds.",
-    )
+    tracking_uri: CredentialFreeUri = None
+    """MLflow tracking URI, e.g. http://mlflow.internal:5000; leave empty for the embedded SQLite
+    store in the knot home folder."""
+    registry_uri: CredentialFreeUri = None
+    """Model registry URI when it differs from the tracking URI."""
+    experiment_name: str = "knot"
+    """MLflow experiment that runs are logged to; created when missing."""
+    artifact_location: CredentialFreeUri = None
+    """Artifact location for experiments this block creates; empty uses the server's default (or
+    the knot home folder for the embedded store)."""
+    token: SecretStr | None = None
+    """Bearer token sent to the tracking server (MLFLOW_TRACKING_TOKEN)."""
+    username: str | None = None
+    """User name for HTTP basic authentication to the tracking server."""
+    password: SecretStr | None = None
+    """Password for HTTP basic authentication to the tracking server."""
+    default_tags: dict[str, str] = Field(default_factory=dict)
+    """Tags added to every run started through this block."""
+    connect_attempts: int = Field(default=3, ge=1)
+    """How many times to try reaching the tracking server before failing."""
+    retry_delay_seconds: float = Field(default=0.5, ge=0)
+    """Seconds to wait between connection attempts (doubled each time)."""
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Timeout of each HTTP request to the tracking server, in seconds."""
 
     _secret_fields: ClassVar[tuple[str, ...]] = ("token", "password")
 

@@ -51,80 +51,47 @@ class ModelSpec(KnotBlock):
     ```
     """
 
-    source: str = Field(
-        description=(
-            "Table name or SQL query returning the training rows: the entity keys, the "
-            "label and, without a feature store, the model's input columns."
-        ),
-    )
-    target: str = Field(description="The label column the model learns to predict.")
-    key_columns: list[str] = Field(
-        description="Columns identifying one entity (one row of predictions).",
-    )
-    model_name: str = Field(description="Registered model name in MLflow.")
-    output_table: str = Field(description="Table receiving the predictions.")
-    task: ModelTask | None = Field(
-        default=None,
-        description=(
-            "binary, multiclass or regression; inferred from the label (and logged) "
-            "when empty."
-        ),
-    )
-    timestamp_column: str | None = Field(
-        default=None,
-        description=(
-            "Event-time column of each row; Feast joins features as of this time "
-            "(required with features)."
-        ),
-    )
-    features: str | list[str] | None = Field(
-        default=None,
-        description=(
-            "A Feast feature service name or 'view:feature' references; empty to use "
-            "the source table's own columns."
-        ),
-    )
-    scoring_source: str | None = Field(
-        default=None,
-        description="Table name or SQL query returning the rows to score; the source when empty.",
-    )
-    trainer: str = Field(
-        default="gradient_boosting",
-        description=(
-            "A built-in trainer (gradient_boosting, xgboost, lightgbm) or the import "
-            "path 'package.module:function' of a trainer following knot's contract."
-        ),
-    )
-    trainer_params: dict[str, Any] = Field(
-        default_factory=dict, description="Hyperparameters passed to the trainer and logged."
-    )
-    contract: BlockDocumentName = Field(
-        default=None, description="DataContract block document for the training rows."
-    )
-    scoring_contract: BlockDocumentName = Field(
-        default=None, description="DataContract block document for the rows to score."
-    )
-    checks: list[dict[str, Any]] | None = Field(
-        default=None,
-        description=(
-            "Metric checks on the evaluation ({'metric', 'lower'/'upper'/'equal', "
-            "'severity'}); the task's default checks when empty."
-        ),
-    )
-    warehouse: BlockDocumentName = Field(
-        default=None, description="Warehouse block document; local-warehouse when empty."
-    )
-    feature_store: BlockDocumentName = Field(
-        default=None,
-        description="FeastFeatureStore block document; local-features when empty.",
-    )
-    tracking: BlockDocumentName = Field(
-        default=None, description="MLflowTracking block document; local-mlflow when empty."
-    )
-    spark: BlockDocumentName = Field(
-        default=None,
-        description="SparkEngine block document batch inference scores on; none when empty.",
-    )
+    source: str
+    """Table name or SQL query returning the training rows: the entity keys, the label and,
+    without a feature store, the model's input columns."""
+    target: str
+    """The label column the model learns to predict."""
+    key_columns: list[str]
+    """Columns identifying one entity (one row of predictions)."""
+    model_name: str
+    """Registered model name in MLflow."""
+    output_table: str
+    """Table receiving the predictions."""
+    task: ModelTask | None = None
+    """binary, multiclass or regression; inferred from the label (and logged) when empty."""
+    timestamp_column: str | None = None
+    """Event-time column of each row; Feast joins features as of this time (required with
+    features)."""
+    features: str | list[str] | None = None
+    """A Feast feature service name or 'view:feature' references; empty to use the source table's
+    own columns."""
+    scoring_source: str | None = None
+    """Table name or SQL query returning the rows to score; the source when empty."""
+    trainer: str = "gradient_boosting"
+    """A built-in trainer (gradient_boosting, xgboost, lightgbm) or the import path
+    'package.module:function' of a trainer following knot's contract."""
+    trainer_params: dict[str, Any] = Field(default_factory=dict)
+    """Hyperparameters passed to the trainer and logged."""
+    contract: BlockDocumentName = None
+    """DataContract block document for the training rows."""
+    scoring_contract: BlockDocumentName = None
+    """DataContract block document for the rows to score."""
+    checks: list[dict[str, Any]] | None = None
+    """Metric checks on the evaluation ({'metric', 'lower'/'upper'/'equal', 'severity'}); the
+    task's default checks when empty."""
+    warehouse: BlockDocumentName = None
+    """Warehouse block document; local-warehouse when empty."""
+    feature_store: BlockDocumentName = None
+    """FeastFeatureStore block document; local-features when empty."""
+    tracking: BlockDocumentName = None
+    """MLflowTracking block document; local-mlflow when empty."""
+    spark: BlockDocumentName = None
+    """SparkEngine block document batch inference scores on; none when empty."""
 
     @property
     def rows_to_score(self) -> str:

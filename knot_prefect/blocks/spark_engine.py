@@ -31,22 +31,6 @@ class SparkEngine(KnotBlock):
     keys, a Spark Connect token) go in ``secret_conf``: they reach Spark, never a log,
     repr or error.
 
-    Attributes:
-        master: Master URL, e.g. ``local[2]``, ``spark://spark-master:7077`` or
-            ``sc://connect-host:15002``.
-        app_name: The application name shown by the cluster manager.
-        conf: Spark settings, e.g. ``{"spark.executor.memory": "4g"}``.
-        secret_conf: Spark settings holding secrets; for a Spark Connect master,
-            ``token`` becomes the URL's ``;token=`` parameter.
-        databricks_credentials: ``DatabricksCredentials`` block document (master
-            ``databricks``).
-        databricks_cluster: Where the job runs: ``{"existing_cluster_id": ...}`` or
-            ``{"new_cluster": {...}}`` (Databricks' Jobs API fields).
-        databricks_python_file: Workspace or DBFS path of knot's
-            ``databricks_scoring.py``, the job's Python file.
-        databricks_package: The PyPI requirement installed on the job's cluster.
-        databricks_poll_seconds: Seconds between two checks of the run's state.
-
     Examples:
         >>> engine = SparkEngine(master="local[2]", conf={"spark.ui.enabled": "false"})
         >>> engine.is_connect(), engine.settings()["spark.ui.enabled"]
@@ -70,49 +54,27 @@ batch_inference_flow(spec="churn", spark="BLOCK_NAME")
 ```
 """
 
-    master: str = Field(
-        default="local[*]",
-        description=(
-            "Master URL: local[N], spark://HOST:PORT, yarn, k8s://... or a Spark Connect "
-            "URL sc://HOST:PORT (its token in secret_conf, key 'token')."
-        ),
-    )
-    app_name: str = Field(default="knot-prefect", description="Spark application name.")
-    conf: dict[str, str] = Field(
-        default_factory=dict,
-        description="Spark settings, e.g. {'spark.executor.memory': '4g'}.",
-    )
-    secret_conf: SecretDict | None = Field(
-        default=None,
-        description=(
-            "Spark settings holding secrets (kept out of logs); 'token' is the Spark "
-            "Connect token."
-        ),
-    )
+    master: str = "local[*]"
+    """Master URL: local[N], spark://HOST:PORT, yarn, k8s://... or a Spark Connect URL
+    sc://HOST:PORT (its token in secret_conf, key 'token')."""
+    app_name: str = "knot-prefect"
+    """Spark application name."""
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Spark settings, e.g. {'spark.executor.memory': '4g'}."""
+    secret_conf: SecretDict | None = None
+    """Spark settings holding secrets (kept out of logs); 'token' is the Spark Connect token."""
 
-    databricks_credentials: str | None = Field(
-        default=None,
-        description="DatabricksCredentials block document of the workspace (master "
-                    "'databricks').",
-    )
-    databricks_cluster: dict[str, Any] = Field(
-        default_factory=dict,
-        description="The job's cluster: {'existing_cluster_id': ...} or "
-                    "{'new_cluster': {...}} as in Databricks' Jobs API.",
-    )
-    databricks_python_file: str | None = Field(
-        default=None,
-        description="Workspace or DBFS path of knot's databricks_scoring.py, the "
-                    "job's Python file.",
-    )
-    databricks_package: str = Field(
-        default="knot-prefect[spark]",
-        description="The PyPI requirement installed on the job's cluster.",
-    )
-    databricks_poll_seconds: float = Field(
-        default=10.0, gt=0,
-        description="Seconds between two checks of the Databricks run's state.",
-    )
+    databricks_credentials: str | None = None
+    """DatabricksCredentials block document of the workspace (master 'databricks')."""
+    databricks_cluster: dict[str, Any] = Field(default_factory=dict)
+    """The job's cluster: {'existing_cluster_id': ...} or {'new_cluster': {...}} as in
+    Databricks' Jobs API."""
+    databricks_python_file: str | None = None
+    """Workspace or DBFS path of knot's databricks_scoring.py, the job's Python file."""
+    databricks_package: str = "knot-prefect[spark]"
+    """The PyPI requirement installed on the job's cluster."""
+    databricks_poll_seconds: float = Field(default=10.0, gt=0)
+    """Seconds between two checks of the Databricks run's state."""
 
     @field_validator("master")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -189,4 +190,4 @@ def monitoring_flow(
         notes=f"{len(current)} predictions from {predictions_table}; thresholds: "
         f"warning > {psi_warning}, error > {psi_error}.",
     )
-    return finish_with_warnings({d.column: d.to_dict() for d in drift})
+    return finish_with_warnings({d.column: asdict(d) for d in drift})

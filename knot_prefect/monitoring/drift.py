@@ -14,7 +14,7 @@ Examples:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.monitoring.profile import bin_counts
@@ -44,9 +44,6 @@ class ColumnDrift:
     ks_statistic: float
     ks_pvalue: float
     current_rows: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def population_stability_index(expected: Any, actual: Any) -> float:

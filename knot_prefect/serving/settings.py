@@ -43,87 +43,48 @@ class ServeSettings(BaseModel):
         'analytics.loans'
     """
 
-    model_config = ConfigDict(frozen=True)
+    # Each field's docstring is its description in the JSON schema.
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
-    model: str = Field(description="The registered model and alias to follow, as NAME@ALIAS.")
-    features: str | None = Field(
-        default=None,
-        description=(
-            "FeastFeatureStore block document name, or the folder of a Feast repo; empty "
-            "to read the source table's own columns."
-        ),
-    )
-    source: str | None = Field(
-        default=None,
-        description=(
-            "Table name or SQL query whose latest row per key holds the model's inputs "
-            "(instead of a feature store)."
-        ),
-    )
-    warehouse: str | None = Field(
-        default=None,
-        description="Warehouse block document holding the source; local-warehouse when empty.",
-    )
-    key_columns: list[str] | None = Field(
-        default=None, description="Entity key columns of the source, carried by a request."
-    )
-    timestamp_column: str | None = Field(
-        default=None,
-        description="Event-time column of the source: the latest row per key is read.",
-    )
-    contract: str | None = Field(
-        default=None,
-        description="DataContract block document name, or a Pandera YAML file (optional).",
-    )
-    tracking: str | None = Field(
-        default=None,
-        description=(
-            "MLflowTracking block document name, or a tracking URI; the embedded store "
-            "in the knot home when empty."
-        ),
-    )
-    feature_service: str | None = Field(
-        default=None,
-        description=(
-            "Feast feature service to read; by default each model input is looked up "
-            "by name in the store's feature views."
-        ),
-    )
-    max_feature_age: float | None = Field(
-        default=None,
-        gt=0,
-        description="Oldest acceptable feature value, in seconds (no limit when empty).",
-    )
-    stale: Literal["error", "flag"] = Field(
-        default="error",
-        description="Answer to features older than max_feature_age: an error, or a flag.",
-    )
-    refresh: float = Field(
-        default=30.0,
-        gt=0,
-        description="Seconds between checks of where the alias points.",
-    )
-    max_batch: int = Field(
-        default=1000, ge=1, description="Most entities one request may ask for."
-    )
-    shadow: str | None = Field(
-        default=None,
-        description=(
-            "Another alias of the model (e.g. challenger) that scores the same requests "
-            "off the response path; both scores are appended to shadow_table."
-        ),
-    )
-    shadow_table: str = Field(
-        default="shadow_scores",
-        description="Table of the warehouse (local-warehouse when empty) for shadow scores.",
-    )
-    shadow_sample: float = Field(
-        default=1.0, ge=0, le=1, description="Fraction of requests the shadow scores."
-    )
-    shadow_queue: int = Field(
-        default=1000, ge=1,
-        description="Most shadowed requests waiting; more are dropped, never waited for.",
-    )
+    model: str
+    """The registered model and alias to follow, as NAME@ALIAS."""
+    features: str | None = None
+    """FeastFeatureStore block document name, or the folder of a Feast repo; empty to
+    read the source table's own columns."""
+    source: str | None = None
+    """Table name or SQL query whose latest row per key holds the model's inputs
+    (instead of a feature store)."""
+    warehouse: str | None = None
+    """Warehouse block document holding the source; local-warehouse when empty."""
+    key_columns: list[str] | None = None
+    """Entity key columns of the source, carried by a request."""
+    timestamp_column: str | None = None
+    """Event-time column of the source: the latest row per key is read."""
+    contract: str | None = None
+    """DataContract block document name, or a Pandera YAML file (optional)."""
+    tracking: str | None = None
+    """MLflowTracking block document name, or a tracking URI; the embedded store in the
+    knot home when empty."""
+    feature_service: str | None = None
+    """Feast feature service to read; by default each model input is looked up by name
+    in the store's feature views."""
+    max_feature_age: float | None = Field(default=None, gt=0)
+    """Oldest acceptable feature value, in seconds (no limit when empty)."""
+    stale: Literal["error", "flag"] = "error"
+    """Answer to features older than max_feature_age: an error, or a flag."""
+    refresh: float = Field(default=30.0, gt=0)
+    """Seconds between checks of where the alias points."""
+    max_batch: int = Field(default=1000, ge=1)
+    """Most entities one request may ask for."""
+    shadow: str | None = None
+    """Another alias of the model (e.g. challenger) that scores the same requests off
+    the response path; both scores are appended to shadow_table."""
+    shadow_table: str = "shadow_scores"
+    """Table of the warehouse (local-warehouse when empty) for shadow scores."""
+    shadow_sample: float = Field(default=1.0, ge=0, le=1)
+    """Fraction of requests the shadow scores."""
+    shadow_queue: int = Field(default=1000, ge=1)
+    """Most shadowed requests waiting; more are dropped, never waited for."""
 
     @field_validator("model")
     @classmethod
