@@ -23,6 +23,7 @@ from knot_prefect.documents.defaults import (
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
 )
+from knot_prefect.flows.batch_inference_partitions import WINDOW_PARAMETERS, backfill
 from knot_prefect.flows.dask_runner import scoring_runner, workers_of
 from knot_prefect.flows.ray_runner import (
     check_scoring_runner,
@@ -186,11 +187,50 @@ def batch_inference_flow(
         ...     spec="loan-default", dask_address="tcp://scheduler:8786", stream=True,
         ...     batch_rows=200_000)
     """
+    parameters = dict(locals())
     if start is not None or partition is not None:
-        parameters = dict(locals())
-        from knot_prefect.flows.batch_inference_partitions import backfill
+        return backfill(score_and_publish, parameters)
+    return score_and_publish(**{name: value for name, value in parameters.items()
+                                if name not in WINDOW_PARAMETERS})
 
-        return backfill(batch_inference_flow.fn, parameters)
+
+def score_and_publish(
+    spec: str | None = None,
+    entity_sql: str | None = None,
+    key_columns: list[str] | None = None,
+    model_name: str | None = None,
+    output_table: str | None = None,
+    features: str | list[str] | None = None,
+    feature_source: Literal["historical", "online", "warehouse"] | None = None,
+    contract: str | None = None,
+    quarantine_table: str | None = None,
+    max_bad_fraction: float = 0.05,
+    entity_params: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
+    alias: str = DEFAULT_ALIAS,
+    warehouse: str | None = None,
+    feature_store: str | None = None,
+    tracking: str | None = None,
+    batch_rows: int = 50_000,
+    prediction_bounds: list[float] | None = None,
+    stream: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int = 2,
+    partition_rows: int | None = None,
+    spark: str | None = None,
+    runner: str | None = None,
+) -> Any:
+    """``batch_inference_flow``'s scoring of one set of rows, as a plain function.
+
+    Takes the parameters of :func:`batch_inference_flow` but the backfill window
+    (``start``, ``end``, ``partition``, ``refresh``), with the same meaning. The flow
+    calls it for an unpartitioned run; a backfill calls it once per partition inside
+    that partition's task run. It runs inside a flow run: it logs to the run,
+    publishes artifacts and records the flow-run id in the lineage.
+
+    Returns:
+        The run's summary dict (a "completed with warnings" state when a warning fired).
+    """
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
