@@ -245,6 +245,7 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     env = {**env, "PREFECT_HOME": str(folder / "prefect-home")}
     os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
     DuckDBWarehouse(path=str(folder / "shadow.duckdb")).save("bench-shadow", overwrite=True)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
     ports = {"knot": free_port(), "knot+shadow": free_port()}
     commands = {
         name: [str(BIN / "knot"), "serve", "--model", f"{MODEL}@champion",
@@ -281,7 +282,9 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
         print(f"{label:28s}{numbers['p50_ms']:10.2f}{numbers['p99_ms']:10.2f}"
               f"{numbers['rps']:10.1f}")
     added = shadowed["p99_ms"] / alone["p99_ms"] - 1
-    print(f"shadow rows written: {rows}")
+    offered = args.runs * (args.requests + args.warmup)
+    print(f"shadow rows written: {rows} of {offered} requests ({offered - rows} dropped)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"shadowing adds {added:+.1%} to p99 (target < 10%): "
           f"{'met' if added < 0.10 else 'MISSED'}")
 
