@@ -21,7 +21,9 @@ Targets: knot p99 < 25 ms and knot requests/s >= 1x the baseline.
 
 ``--shadow`` compares ``knot serve`` with and without ``--shadow challenger`` instead
 (the challenger scores every request off the response path and its rows are appended to
-a DuckDB table): target, shadowing adds < 10% to p99 at concurrency 8.
+a DuckDB table): target, shadowing adds < 10% to p99 at concurrency 8. It also prints
+each service's CPU time per request and the requests the shadow dropped: what the
+shadow takes from the process, less blurred by other load on the machine than p99.
 
 The load generator runs on the same machine as the service it measures, so on a
 2-core machine it takes CPU from the service; both services share that handicap.
@@ -58,8 +60,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def service(command: list[str], health: str, env: dict[str, str], log: Path) -> Iterator[None]:
-    """Start a server process, wait until ``health`` answers 200, stop it afterwards."""
+def service(command: list[str], health: str, env: dict[str, str], log: Path) -> Iterator[int]:
+    """Start a server process, wait until ``health`` answers 200, stop it afterwards.
+
+    Yields the process id (also its process group's).
+    """
     import httpx
 
     with open(log, "wb") as output:
@@ -80,7 +85,7 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{health} did not answer: {log.read_text()[-2000:]}")
                 time.sleep(0.25)
-            yield
+            yield process.pid
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -88,6 +93,20 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
+
+
+def cpu_seconds(group: int) -> float:
+    """CPU time (user and system) used so far by the processes of a process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields[2] is the process group (field 5 of stat)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 async def _connection_loop(
@@ -245,6 +264,7 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     env = {**env, "PREFECT_HOME": str(folder / "prefect-home")}
     os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
     DuckDBWarehouse(path=str(folder / "shadow.duckdb")).save("bench-shadow", overwrite=True)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
     ports = {"knot": free_port(), "knot+shadow": free_port()}
     commands = {
         name: [str(BIN / "knot"), "serve", "--model", f"{MODEL}@champion",
@@ -255,15 +275,21 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
         for name, port in ports.items()
     }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
+    cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
     with service(commands["knot"], f"http://127.0.0.1:{ports['knot']}/readyz", env,
-                 folder / "knot.log"), \
+                 folder / "knot.log") as plain, \
             service(commands["knot+shadow"], f"http://127.0.0.1:{ports['knot+shadow']}/readyz",
-                    env, folder / "knot-shadow.log"):
+                    env, folder / "knot-shadow.log") as shadowing:
+        groups = {"knot": plain, "knot+shadow": shadowing}
         for run in range(args.runs):
             order = list(ports) if run % 2 == 0 else list(reversed(ports))
             for name in order:
+                used = cpu_seconds(groups[name])
                 result = measure(ports[name], "/predict", bodies, args.requests, args.warmup,
                                  args.concurrency)
+                if name == "knot+shadow":
+                    time.sleep(1.5)  # the shadow's last batch and write of the round
+                cpu[name] += cpu_seconds(groups[name]) - used
                 results[name].append(result)
                 print(f"run {run + 1} {name:12s} p50 {result['p50_ms']:6.2f} ms  "
                       f"p99 {result['p99_ms']:6.2f} ms  {result['rps']:7.1f} req/s",
@@ -280,8 +306,14 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     for label, numbers in (("knot serve", alone), ("knot serve --shadow", shadowed)):
         print(f"{label:28s}{numbers['p50_ms']:10.2f}{numbers['p99_ms']:10.2f}"
               f"{numbers['rps']:10.1f}")
+    served = args.runs * (args.requests + args.warmup)
+    per_request = {name: 1000 * seconds / served for name, seconds in cpu.items()}
+    print(f"service CPU per request: knot serve {per_request['knot']:.2f} ms, with the "
+          f"shadow {per_request['knot+shadow']:.2f} ms "
+          f"({per_request['knot+shadow'] / per_request['knot'] - 1:+.1%})")
     added = shadowed["p99_ms"] / alone["p99_ms"] - 1
-    print(f"shadow rows written: {rows}")
+    print(f"shadow rows written: {rows} of {served} requests ({served - rows} dropped)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"shadowing adds {added:+.1%} to p99 (target < 10%): "
           f"{'met' if added < 0.10 else 'MISSED'}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +23,7 @@ from knot_prefect.documents.defaults import (
     LOCAL_TRACKING,
     LOCAL_WAREHOUSE,
 )
+from knot_prefect.flows.batch_inference_partitions import WINDOW_PARAMETERS, backfill
 from knot_prefect.flows.dask_runner import scoring_runner, workers_of
 from knot_prefect.flows.ray_runner import (
     check_scoring_runner,
@@ -186,11 +187,50 @@ def batch_inference_flow(
         ...     spec="loan-default", dask_address="tcp://scheduler:8786", stream=True,
         ...     batch_rows=200_000)
     """
+    parameters = dict(locals())
     if start is not None or partition is not None:
-        parameters = dict(locals())
-        from knot_prefect.flows.batch_inference_partitions import backfill
+        return backfill(score_and_publish, parameters)
+    return score_and_publish(**{name: value for name, value in parameters.items()
+                                if name not in WINDOW_PARAMETERS})
 
-        return backfill(batch_inference_flow.fn, parameters)
+
+def score_and_publish(
+    spec: str | None = None,
+    entity_sql: str | None = None,
+    key_columns: list[str] | None = None,
+    model_name: str | None = None,
+    output_table: str | None = None,
+    features: str | list[str] | None = None,
+    feature_source: Literal["historical", "online", "warehouse"] | None = None,
+    contract: str | None = None,
+    quarantine_table: str | None = None,
+    max_bad_fraction: float = 0.05,
+    entity_params: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
+    alias: str = DEFAULT_ALIAS,
+    warehouse: str | None = None,
+    feature_store: str | None = None,
+    tracking: str | None = None,
+    batch_rows: int = 50_000,
+    prediction_bounds: list[float] | None = None,
+    stream: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int = 2,
+    partition_rows: int | None = None,
+    spark: str | None = None,
+    runner: str | None = None,
+) -> Any:
+    """``batch_inference_flow``'s scoring of one set of rows, as a plain function.
+
+    Takes the parameters of :func:`batch_inference_flow` but the backfill window
+    (``start``, ``end``, ``partition``, ``refresh``), with the same meaning. The flow
+    calls it for an unpartitioned run; a backfill calls it once per partition inside
+    that partition's task run. It runs inside a flow run: it logs to the run,
+    publishes artifacts and records the flow-run id in the lineage.
+
+    Returns:
+        The run's summary dict (a "completed with warnings" state when a warning fired).
+    """
     from knot_prefect.blocks.mlflow_tracking import MLflowTracking
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
@@ -362,7 +402,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
         # Ranges of the key are disjoint and each part checked its own keys.
         published = warehouse.commit_staged(job.output_table, staged, keys,
-                                            evolve=lineage.adds_optional_columns,
+                                            evolve=_may_evolve(job, lineage, staged),
                                             check_unique=False)
     except BaseException:
         for future in futures[len(staged):]:
@@ -435,7 +475,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, scoring.parts, keys,
-                                            evolve=lineage.adds_optional_columns)
+                                            evolve=_may_evolve(job, lineage, scoring.parts))
     except BaseException:
         warehouse.discard_staged(scoring.parts)
         raise
@@ -492,7 +532,7 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     try:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, staged, keys,
-                                            evolve=lineage.adds_optional_columns)
+                                            evolve=_may_evolve(job, lineage, staged))
     except BaseException:
         warehouse.discard_staged(staged)
         raise
@@ -523,9 +563,17 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     run_checks(check, stats, job.output_table, job.prediction_bounds)
     output = with_lineage(frame[keys].join(predictions), lineage)
     result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys,
-                     evolve=lineage.adds_optional_columns)
+                     evolve=lineage.may_evolve(job.warehouse, job.output_table,
+                                               output.column_names))
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
+
+
+def _may_evolve(job: _ScoringJob, lineage: Lineage, parts: Sequence[StagedPart]) -> bool:
+    """Whether committing the staged parts may add columns (see ``Lineage.may_evolve``)."""
+    columns = {name for part in parts if (schema := part.arrow_schema()) is not None
+               for name in schema.names}
+    return lineage.may_evolve(job.warehouse, job.output_table, columns)
 
 
 def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:

@@ -34,7 +34,8 @@ def backfill(score: Callable[..., Any], parameters: dict[str, Any]) -> dict[str,
     """Score and publish each partition of ``[start, end)`` in its own task run.
 
     Args:
-        score: ``batch_inference_flow``'s function: scores the rows of one partition.
+        score: Scores and publishes the rows of one partition without a flow run of
+            its own (``score_and_publish``).
         parameters: The flow's parameters, the window's included.
 
     Returns:

@@ -2,10 +2,14 @@
 
 ``knot serve --shadow challenger`` follows a second alias of the served model. After a
 request is answered, a sample of its rows (the model inputs exactly as the primary
-model saw them) is put on a bounded queue; a background thread scores them with the
-shadow model and appends both answers, with lineage and latencies, to a warehouse
-table. The answer never waits for the shadow: a full queue drops the sample (counted),
-and a shadow model that fails is logged and counted, never answered.
+model saw them) is put on a bounded queue; a background thread takes what has queued
+every ``batch_seconds``, scores it with one call of the shadow model and appends both
+answers, with lineage and latencies, to a warehouse table in batches. Scoring queued
+requests together keeps the shadow's share of the process (and of its interpreter
+lock) small, so the answers do not slow down; between batches the thread sleeps,
+leaving the interpreter to the answers. The answer never waits for the shadow: a full
+queue drops the sample (counted), and a shadow model that fails is logged and counted,
+never answered.
 
 Examples:
     >>> rows = shadow_rows(
@@ -134,6 +138,9 @@ class ShadowScorer:
         queue_size: Most requests waiting; more are dropped, never waited for.
         flush_rows: Rows written together.
         flush_seconds: Longest a scored row waits to be written.
+        batch_seconds: How long the thread lets requests queue before it takes them
+            (all of them, up to ``batch_requests``) and scores them in one call.
+        batch_requests: Most requests scored in one call.
     """
 
     def __init__(
@@ -146,6 +153,8 @@ class ShadowScorer:
         queue_size: int = 1000,
         flush_rows: int = 500,
         flush_seconds: float = 1.0,
+        batch_seconds: float = 0.1,
+        batch_requests: int = 500,
     ) -> None:
         if not 0 <= sample <= 1:
             raise ValueError(f"The shadow sample must be between 0 and 1, not {sample}.")
@@ -154,6 +163,8 @@ class ShadowScorer:
         self.sample = sample
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.batch_seconds = batch_seconds
+        self.batch_requests = batch_requests
         self.stats = ShadowStats()
         self._score = score
         self._write = write
@@ -213,27 +224,25 @@ class ShadowScorer:
         pending: list[dict[str, Any]] = []  # scored rows not written yet
         held = 0  # queue items taken whose rows are not written yet
         oldest = 0.0  # when the oldest pending row was scored (or last failed to write)
-        while True:
+        stopping = False
+        while not stopping:
             wait = (self.flush_seconds if not pending
                     else max(0.0, oldest + self.flush_seconds - time.monotonic()))
-            try:
-                item = self._queue.get(timeout=wait)
-            except queue.Empty:
-                item = _IDLE
-            if item is not None and item is not _IDLE:
+            batch, stopping = self._take(wait)
+            if batch:
                 if not pending:
                     oldest = time.monotonic()
-                pending.extend(self._shadow(item))
-                held += 1
+                pending.extend(self._shadow(batch))
+                held += len(batch)
             # Rows are written in batches: enough of them, or the oldest waited enough.
-            if item is None or len(pending) >= self.flush_rows or (
+            if stopping or len(pending) >= self.flush_rows or (
                     held and time.monotonic() - oldest >= self.flush_seconds):
                 # A write that fails (e.g. the warehouse busy with the service's own
                 # reads) is tried again with the next batch; at the end, a few times.
-                tries = _FINAL_TRIES if item is None else 1
+                tries = _FINAL_TRIES if stopping else 1
                 while not self._flush(pending) and (tries := tries - 1):
                     time.sleep(self.flush_seconds)
-                if pending and (item is None or len(pending) > _MAX_PENDING_BATCHES
+                if pending and (stopping or len(pending) > _MAX_PENDING_BATCHES
                                 * self.flush_rows):
                     self.stats.add(lost=len(pending))
                     pending.clear()
@@ -243,31 +252,62 @@ class ShadowScorer:
                     for _ in range(held):
                         self._queue.task_done()
                     held = 0
-            if item is None:
-                self._queue.task_done()
-                return
+        self._queue.task_done()  # the stop marker
 
-    def _shadow(self, item: _Sample) -> list[dict[str, Any]]:
+    def _take(self, wait: float) -> tuple[list[_Sample], bool]:
+        """The requests queued (up to ``batch_requests``), and whether to stop after them.
+
+        Waits up to ``wait`` seconds for a first request, then ``batch_seconds`` more:
+        the answers have the interpreter meanwhile, and the requests arriving then are
+        scored with it in one call.
+        """
+        try:
+            first = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return [], False
+        if first is None:
+            return [], True
+        time.sleep(self.batch_seconds)
+        batch = [first]
+        while len(batch) < self.batch_requests:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _shadow(self, batch: list[_Sample]) -> list[dict[str, Any]]:
+        """Score the batch's requests with one call; their rows, or none if it failed."""
         import pandas as pd
 
         try:
             served = self.holder.current
-            frame = pd.DataFrame({name: item.inputs[name] for name in served.inputs})
+            frame = pd.DataFrame({name: [value for item in batch for value in item.inputs[name]]
+                                  for name in served.inputs})
             started = time.perf_counter()
             answers = self._score(served, frame)
             shadow_ms = (time.perf_counter() - started) * 1000
         except Exception as exc:  # a broken shadow never touches the answers
-            self.stats.add(failed=1)
+            self.stats.add(failed=len(batch))
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("The shadow model could not score a request: %s",
-                           self.stats.last_error)
+            logger.warning("The shadow model could not score %d request(s): %s",
+                           len(batch), self.stats.last_error)
             return []
-        self.stats.add(scored=1)
-        lineage = {"model": served.name, "primary_alias": self.primary_alias,
-                   "primary_version": item.primary_version, "shadow_alias": served.alias,
-                   "shadow_version": served.version}
-        return shadow_rows(item.keys, item.primary, answers, lineage, item.primary_ms,
-                           shadow_ms, item.scored_at)
+        self.stats.add(scored=len(batch))
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        for item in batch:
+            lineage = {"model": served.name, "primary_alias": self.primary_alias,
+                       "primary_version": item.primary_version, "shadow_alias": served.alias,
+                       "shadow_version": served.version}
+            rows.extend(shadow_rows(item.keys, item.primary,
+                                    answers[offset:offset + len(item.keys)], lineage,
+                                    item.primary_ms, shadow_ms, item.scored_at))
+            offset += len(item.keys)
+        return rows
 
     def _flush(self, pending: list[dict[str, Any]]) -> bool:
         """Write the pending rows; True when written (or none), False to try again."""
@@ -291,7 +331,6 @@ class ShadowScorer:
 # Retries of the last write when the service stops; the most batches kept unwritten.
 _FINAL_TRIES = 5
 _MAX_PENDING_BATCHES = 10
-_IDLE = _Sample([], {}, [], 0, 0.0, "")
 
 
 __all__ = ["SHADOW_COLUMNS", "ShadowScorer", "ShadowStats", "shadow_rows"]

@@ -161,3 +161,38 @@ def test_a_full_queue_drops_the_sample_rather_than_wait(tracking_store: Any) -> 
     assert not unsampled.offer(*request)
     assert (unsampled.stats.offered, unsampled.stats.sampled) == (1, 0)
     assert written == []
+
+
+def test_queued_requests_are_scored_together_in_one_model_call(
+        registry: dict[str, Any]) -> None:
+    from knot_prefect.serving.model_holder import ModelHolder
+    from knot_prefect.serving.service import score_frame
+    from knot_prefect.serving.shadow import ShadowScorer
+
+    holder = ModelHolder(MODEL, "challenger", registry["tracking"],
+                         plan_for=lambda inputs: None)  # type: ignore[arg-type,return-value]
+    holder.refresh()
+    calls: list[int] = []
+
+    def counted(served: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        calls.append(len(frame))
+        return score_frame(served, frame)
+
+    written: list[pd.DataFrame] = []
+    scorer = ShadowScorer(holder, "champion", counted, written.append)
+    fed = registry["customers"].set_index("customer_id").loc[1:5, ["x1", "x2"]]
+    for customer, (x1, x2) in fed.iterrows():  # queued while the shadow is not started
+        assert scorer.offer([{"customer_id": customer}], {"x1": [x1], "x2": [x2]},
+                            [{"prediction": 0}], 1, 1.0, "2026-01-01T00:00:00+00:00")
+    scorer.start()
+    try:
+        assert scorer.drain(timeout=60)
+    finally:
+        scorer.stop()
+    assert calls == [5]
+    [table] = written
+    expected = score_frame(holder.current, fed.reset_index(drop=True))
+    assert list(table["entity"]) == [json.dumps({"customer_id": c}) for c in fed.index]
+    assert [json.loads(p) for p in table["shadow_prediction"]] == [
+        answer["prediction"] for answer in expected]
+    assert (scorer.stats.scored, scorer.stats.written) == (5, 5)
