@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible
-from knot_prefect.blocks.warehouses.base import table_exists_error
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
     create_transaction,
@@ -23,7 +22,7 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,8 +43,7 @@ def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str
     """
     name = TableName.parse(table)
     current = open_table(location, name)
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, f"the Iceberg lake at {location.location}")
+    refuse_existing(location.storage, table, mode, current is not None)
     with iceberg_errors(location, table):
         if current is None:
             transaction = create_transaction(location, name, data.schema)

@@ -8,7 +8,8 @@ files without rewriting them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
@@ -17,7 +18,6 @@ from knot_prefect.blocks.warehouses.base import (
     StagedPart,
     decode_schema,
     encode_schema,
-    table_exists_error,
     to_arrow,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
@@ -35,7 +35,11 @@ from knot_prefect.blocks.warehouses.lake.schemas import (
     target_schema,
     unify,
 )
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, publish_files
+from knot_prefect.blocks.warehouses.lake.writes import (
+    family_of_columns,
+    publish_files,
+    refuse_existing,
+)
 from knot_prefect.blocks.warehouses.staging import check_stage_id, is_frame, parts_to_commit
 
 if TYPE_CHECKING:
@@ -44,6 +48,51 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 STAGE_SUFFIX = "-stage"
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedCommit:
+    """The staged parts of one commit, checked and ready for a format to publish.
+
+    Attributes:
+        name: The table.
+        parts: The parts holding rows.
+        rows: Their rows.
+        keys: The validated key columns (empty for an ``append`` or ``replace``).
+        schemas: Each part's column types.
+        paths: The staged data files, relative to the table's folder.
+    """
+
+    name: TableName
+    parts: list[StagedPart]
+    rows: int
+    keys: list[str]
+    schemas: list[pa.Schema]
+    paths: list[str]
+
+
+def prepare_commit(storage: LakeStorage, table: str, parts: Sequence[StagedPart],
+                   keys: Sequence[str], mode: str, check_unique: bool) -> StagedCommit | None:
+    """The checks a versioned lake's ``commit_staged`` starts with; None when no rows.
+
+    Refuses a bad mode, parts of another table, keys the parts lack, null keys and
+    (with ``check_unique``) keys staged twice, reading the staged files out of core.
+
+    Raises:
+        WarehouseError, SchemaMismatchError: For what was refused.
+    """
+    name = TableName.parse(table)
+    parts, rows = parts_to_commit(table, parts, keys, mode)
+    keys = [validate_identifier(key, "upsert key") for key in keys]
+    if not rows:
+        return None
+    schemas = [decode_schema(part.schema) for part in parts if part.schema]
+    for part_schema in schemas:
+        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
+    paths = [entry["path"] for part in parts for entry in part.files]
+    if keys:
+        check_staged_keys(storage, name, paths, keys, table, check_unique)
+    return StagedCommit(name, parts, rows, keys, schemas, paths)
 
 
 def new_stage_id() -> str:
@@ -58,8 +107,14 @@ def stage(
     stage_id: str,
     part: int,
     unique_keys: Sequence[str] | None,
+    convert: Callable[[pa.Table, str], pa.Table] | None = None,
 ) -> StagedPart:
-    """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`."""
+    """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`.
+
+    Args:
+        convert: The table format's column types, applied to each frame first
+            (Delta's or Iceberg's types; none for Parquet).
+    """
     name = TableName.parse(table)
     check_stage_id(stage_id, part)
     frames: Iterable[Any] = [data] if is_frame(data) else data
@@ -68,7 +123,8 @@ def stage(
     def batches() -> Iterator[pa.RecordBatch]:
         nonlocal schema
         for frame in frames:
-            arrow = prepare(to_arrow(frame), table)
+            arrow = to_arrow(frame)
+            arrow = prepare(convert(arrow, table) if convert else arrow, table)
             if not arrow.num_rows:
                 continue
             if schema is None:
@@ -109,8 +165,7 @@ def commit_staged(
     if not rows:
         return 0
     current = read_manifest(storage, name)
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, f"the Parquet lake at {storage.location}")
+    refuse_existing(storage, table, mode, current is not None)
     schemas = [decode_schema(part.schema) for part in parts if part.schema]
     for part_schema in schemas:
         check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
