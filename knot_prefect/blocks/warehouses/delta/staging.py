@@ -15,14 +15,13 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible
 from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode, decode_schema
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
 from knot_prefect.blocks.warehouses.delta.writes import merge
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, target_schema, unify
+from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, unify
 from knot_prefect.blocks.warehouses.lake.staging import StagedCommit, discard_staged
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, refuse_existing
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,8 +41,7 @@ def publish(location: DeltaLocation, commit: StagedCommit, evolve: bool, mode: W
             return
         schema = arrow_schema(current)
         for part_schema in schemas:
-            check_compatible(part_schema, family_of_columns(schema), table, evolve)
-            schema = target_schema(schema, table_of(part_schema))
+            schema = evolve_schema(schema, part_schema, table, evolve)
         if mode == "append" and all(s == schema for s in schemas):
             _add_files(location, name, parts, schema, current, overwrite=False)
             return

@@ -26,7 +26,7 @@ from knot_prefect.blocks.warehouses.iceberg.types import concrete
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.schemas import conform, unify
 from knot_prefect.blocks.warehouses.lake.staging import StagedCommit, discard_staged
-from knot_prefect.blocks.warehouses.lake.writes import refuse_existing
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,7 +54,7 @@ def publish(location: IcebergLocation, commit: StagedCommit, evolve: bool,
         else:
             schema = arrow_schema(current)
             for part_schema in schemas:
-                schema = writes.evolve_schema(schema, part_schema, table, evolve)
+                schema = evolve_schema(schema, part_schema, table, evolve)
             transaction = current.transaction()
             writes.add_columns(transaction, current, schema)
         files_as_they_are = mode != "upsert" or current is None

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
     create_transaction,
@@ -21,8 +20,8 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
     open_table,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, refuse_existing
+from knot_prefect.blocks.warehouses.lake.schemas import conform
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,18 +66,6 @@ def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str
 def commit(transaction: Transaction) -> None:
     """Commit ``transaction``: one compare-and-swap of the table's pointer in the catalog."""
     transaction.commit_transaction()
-
-
-def evolve_schema(existing: pa.Schema, incoming: pa.Schema, table: str,
-                  evolve: bool) -> pa.Schema:
-    """The table's schema once ``incoming``'s columns are written (new ones last).
-
-    Raises:
-        SchemaMismatchError: For new columns without ``evolve``, or a type the
-            table's column cannot take.
-    """
-    check_compatible(incoming, family_of_columns(existing), table, evolve)
-    return target_schema(existing, incoming.empty_table())
 
 
 def add_columns(transaction: Transaction, current: Table, schema: pa.Schema) -> None:

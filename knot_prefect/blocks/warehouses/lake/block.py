@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import check_columns_exist
-from knot_prefect.blocks.warehouses.base import Warehouse, WarehouseError
+from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.storage import (
     LakeStorage,
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     from prefect_aws import S3Bucket
     from prefect_gcp import GcsBucket
+
+    from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
 else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
     S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
     GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
@@ -154,12 +156,89 @@ class LakeWarehouse(Warehouse):
                     yield batch
 
     # -- staged writes -------------------------------------------------------------
+    @abstractmethod
+    def _files(self) -> LakeStorage:
+        """Where the lake's files live, with the block's file settings."""
+
+    def _staged_types(self, data: pa.Table, table: str) -> pa.Table:
+        """The column types of staged files: the table format's (Parquet: as they are)."""
+        return data
+
+    @abstractmethod
+    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+        """Publish checked staged parts in one commit of the table format."""
+
     @staticmethod
     def new_stage_id() -> str:
         """A fresh id for a staged write (its files sort and vacuum like other writes)."""
         from knot_prefect.blocks.warehouses.lake.staging import new_stage_id
 
         return new_stage_id()
+
+    def stage(self, data: Any, table: str, stage_id: str, part: int = 0,
+              unique_keys: Sequence[str] | None = None) -> StagedPart:
+        """Write rows as data files in ``table``'s folder that no reader sees until committed.
+
+        A lake's table is what its metadata lists (a manifest, a Delta log, an
+        Iceberg snapshot), so staged files stay invisible until :meth:`commit_staged`
+        adds them. Many processes may stage parts of one write at the same time;
+        staging the same ``(stage_id, part)`` again (a retried task) overwrites the
+        part's files. Arguments and errors: see :meth:`Warehouse.stage`.
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> from knot_prefect import DeltaLake
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> stage = lake.new_stage_id()
+            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
+            >>> lake.table_exists("scores")
+            False
+            >>> lake.commit_staged("scores", [part], keys=["id"])
+            2
+            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
+            [2]
+        """
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        return staging.stage(self._files(), data, table, stage_id, part, unique_keys,
+                             convert=self._staged_types)
+
+    def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str] = (),
+                      evolve: bool = False, check_unique: bool = True,
+                      mode: WriteMode = "upsert") -> int:
+        """Publish every staged part in ONE commit of the table format.
+
+        That commit is a manifest switch (Parquet), a Delta transaction or an
+        Iceberg snapshot. Staged files become table files as they are where they
+        can; an ``upsert`` into an existing table reads them (DuckDB's out-of-core
+        anti-join, a Delta MERGE, an Iceberg overwrite of their keys). Until the
+        commit nothing is visible; a failure commits nothing (the staged files stay
+        until :meth:`discard_staged`). Arguments: see :meth:`Warehouse.commit_staged`;
+        ``mode`` is ``upsert`` (default), ``append``, ``replace`` or ``fail``.
+
+        Returns:
+            Rows published.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key, new columns without
+                ``evolve``, or types the table cannot hold.
+            TableExistsError: For ``mode='fail'`` when the table exists.
+            ConcurrentWriteError: When another writer committed first (nothing of
+                this commit lands; committing again is safe).
+        """
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        commit = staging.prepare_commit(self._files(), table, parts, keys, mode, check_unique)
+        if commit is None:
+            return 0
+        self._publish_staged(commit, evolve, mode)
+        return commit.rows
+
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Remove the files of staged parts that will not be committed."""
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        staging.discard_staged(self._files(), parts)
 
     # -- other ---------------------------------------------------------------------
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:

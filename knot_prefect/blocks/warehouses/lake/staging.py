@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
+from knot_prefect.blocks.warehouses._common import check_key_columns
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     StagedPart,
@@ -32,11 +32,10 @@ from knot_prefect.blocks.warehouses.lake.schemas import (
     logical,
     prepare,
     table_of,
-    target_schema,
     unify,
 )
 from knot_prefect.blocks.warehouses.lake.writes import (
-    family_of_columns,
+    evolve_schema,
     publish_files,
     refuse_existing,
 )
@@ -149,47 +148,26 @@ def stage(
                       schema=encode_schema(schema))
 
 
-def commit_staged(
-    storage: LakeStorage,
-    table: str,
-    parts: Sequence[StagedPart],
-    keys: Sequence[str],
-    evolve: bool,
-    check_unique: bool,
-    mode: str = "upsert",
-) -> int:
-    """Publish the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
-    name = TableName.parse(table)
-    parts, rows = parts_to_commit(table, parts, keys, mode)
-    keys = [validate_identifier(key, "upsert key") for key in keys]
-    if not rows:
-        return 0
+def publish(storage: LakeStorage, commit: StagedCommit, evolve: bool, mode: str) -> None:
+    """Publish checked staged parts in one manifest switch (see ``LakeWarehouse``)."""
+    name, table = commit.name, str(commit.name)
     current = read_manifest(storage, name)
     refuse_existing(storage, table, mode, current is not None)
-    schemas = [decode_schema(part.schema) for part in parts if part.schema]
-    for part_schema in schemas:
-        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
     if current is None or mode == "replace":  # the table is made from the parts
-        schema = unify(schemas, table)
+        schema = unify(commit.schemas, table)
     else:
         schema = decode_schema(current["schema"])
-        families = family_of_columns(schema)
-        for part_schema in schemas:
-            check_compatible(part_schema, families, table, evolve)
-            schema = target_schema(schema, table_of(part_schema))
+        for part_schema in commit.schemas:
+            schema = evolve_schema(schema, part_schema, table, evolve)
     write_id = new_write_id()
     written: list[FileEntry] = []
     try:
-        staged = _conform_staged(storage, name, parts, schema, write_id, written)
-        staged_paths = [entry["path"] for entry in staged]
-        if keys:
-            check_staged_keys(storage, name, staged_paths, keys, table, check_unique)
-        publish_files(storage, name, current, write_id, mode, schema, keys, staged,
-                      staged_paths, written)
+        staged = _conform_staged(storage, name, commit.parts, schema, write_id, written)
+        publish_files(storage, name, current, write_id, mode, schema, commit.keys, staged,
+                      [entry["path"] for entry in staged], written)
     except BaseException:
         remove_files(storage, name, written)
         raise
-    return rows
 
 
 def discard_staged(storage: LakeStorage, parts: Sequence[StagedPart]) -> None:

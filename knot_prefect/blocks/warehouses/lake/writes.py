@@ -35,6 +35,18 @@ def family_of_columns(schema: pa.Schema) -> dict[str, str]:
     return {field.name: type_family(field.type) for field in schema}
 
 
+
+def evolve_schema(existing: pa.Schema, incoming: pa.Schema, table: str,
+                  evolve: bool) -> pa.Schema:
+    """The table's schema once ``incoming``'s columns are written (new ones last).
+
+    Raises:
+        SchemaMismatchError: For new columns without ``evolve``, or a type the
+            table's column cannot take.
+    """
+    check_compatible(incoming, family_of_columns(existing), table, evolve)
+    return target_schema(existing, incoming.empty_table())
+
 def refuse_existing(storage: LakeStorage, table: str, mode: str, exists: bool) -> None:
     """The ``mode='fail'`` check of every lake write and commit.
 
