@@ -220,8 +220,34 @@ def test_a_rest_catalog_out_of_reach_is_named_without_its_credential(tmp_path: P
     assert "rest-Secret-42" not in str(raised.value)
 
 
+def test_a_catalog_error_names_neither_the_catalog_host_nor_its_database(
+    tmp_path: Path, postgres_database: dict[str, str]
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    wrong = make_url(postgres_database["url"]).set(database="catalog_Db_where_77")
+    lake = IcebergTable(path=str(tmp_path / "pg"),
+                        catalog_uri=wrong.render_as_string(hide_password=False))
+    with pytest.raises(WarehouseError, match="catalog_uri") as raised:
+        lake.write(scores([1], 0.1), "scores")
+    message = "".join(traceback.format_exception(raised.value))
+    assert "catalog_Db_where_77" not in message
+    assert str(wrong.host) not in message
+
+    rest = IcebergTable(path=str(tmp_path / "rest"),
+                        catalog_uri="http://127.0.0.1:9/private-rest-path")
+    with pytest.raises(WarehouseError, match="catalog") as raised:
+        rest.list_tables()
+    message = "".join(traceback.format_exception(raised.value))
+    assert "private-rest-path" not in message and "127.0.0.1" not in message
+
+
 def test_storage_the_lake_cannot_use_is_refused_with_what_to_do() -> None:
     from prefect_aws import S3Bucket
 
     with pytest.raises(ValueError, match="needs a shared catalog"):
         IcebergTable(s3_bucket=S3Bucket(bucket_name="b"))
+    assert "gcs_bucket" not in IcebergTable.model_json_schema()["properties"]
+    # a block keeps unknown keys: a GCS bucket must not be dropped for a local folder
+    with pytest.raises(ValueError, match="cannot keep its tables in gcs_bucket"):
+        IcebergTable(gcs_bucket={"bucket": "b"})

@@ -32,7 +32,12 @@ from knot_prefect.blocks.warehouses.delta.tables import (
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import read_columns
+from knot_prefect.blocks.warehouses.lake.block import (
+    GcsStorage,
+    S3Storage,
+    read_columns,
+    threads_field,
+)
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
 
 if TYPE_CHECKING:
@@ -57,7 +62,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 """)
 
 
-class DeltaLake(VersionedLake):
+class DeltaLake(GcsStorage, S3Storage, VersionedLake):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
 
     Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
@@ -86,6 +91,8 @@ class DeltaLake(VersionedLake):
         "write one Delta transaction, every version readable again, queried with DuckDB."
     )
     _code_example = CODE_EXAMPLE
+
+    threads: int | None = threads_field()
 
 
     _home_folder = "delta"

@@ -31,6 +31,7 @@ from knot_prefect.blocks.warehouses.iceberg import query, staging, writes
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     CATALOG_FILE,
     IcebergLocation,
+    catalog_uri_parts,
     iceberg_errors,
     open_table,
     table_names,
@@ -38,7 +39,7 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 )
 from knot_prefect.blocks.warehouses.iceberg.types import to_iceberg_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import read_columns
+from knot_prefect.blocks.warehouses.lake.block import S3Storage, read_columns, threads_field
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 """)
 
 
-class IcebergTable(VersionedLake):
+class IcebergTable(S3Storage, VersionedLake):
     """Tables as Apache Iceberg tables on a local folder or on S3, in a SQL or REST catalog.
 
     Every write (``append``, ``replace``, ``upsert``, ``fail``) and every
@@ -113,17 +114,13 @@ class IcebergTable(VersionedLake):
         min_length=1,
         description="The catalog's name: lakes sharing one catalog database use distinct names.",
     )
+    threads: int | None = threads_field()
 
     _home_folder = "iceberg"
     _label = "lake of Iceberg tables"
 
     @model_validator(mode="after")
     def _supported_storage(self) -> Self:
-        if self.gcs_bucket is not None:
-            raise ValueError(
-                "IcebergTable keeps tables on a local folder or S3: use s3_bucket, or "
-                "DeltaLake for a GCS bucket."
-            )
         if self.s3_bucket is not None and self.catalog_uri is None:
             raise ValueError(
                 "An IcebergTable on S3 needs a shared catalog: set catalog_uri to a "
@@ -146,10 +143,7 @@ class IcebergTable(VersionedLake):
             if connect:
                 storage.fs.makedirs(storage.root, exist_ok=True)
         else:
-            from sqlalchemy.engine import make_url
-
-            with contextlib.suppress(Exception):
-                secrets.append(make_url(uri).password or "")
+            secrets += catalog_uri_parts(uri)
         if self.catalog_credential is not None:
             properties["credential"] = self.catalog_credential.get_secret_value()
             secrets.append(properties["credential"])

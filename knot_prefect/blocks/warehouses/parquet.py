@@ -32,7 +32,13 @@ from knot_prefect.blocks.warehouses.base import (
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake import files, manifest, query, schemas, staging, writes
-from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
+from knot_prefect.blocks.warehouses.lake.block import (
+    GcsStorage,
+    LakeWarehouse,
+    S3Storage,
+    read_columns,
+    threads_field,
+)
 from knot_prefect.blocks.warehouses.lake.manifest import MANIFEST_NAME
 from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
@@ -51,7 +57,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 """)
 
 
-class ParquetLake(LakeWarehouse):
+class ParquetLake(GcsStorage, S3Storage, LakeWarehouse):
     """Tables as Parquet datasets on a local folder, on S3 or on GCS.
 
     Writes are atomic through a manifest switch: data files are written first, then
@@ -91,14 +97,7 @@ class ParquetLake(LakeWarehouse):
         gt=0,
         description="Most rows written to one Parquet file; larger writes make several files.",
     )
-    threads: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "DuckDB threads per query and upsert; empty uses every core (set 1 on Dask "
-            "workers that run one task per core)."
-        ),
-    )
+    threads: int | None = threads_field("query and upsert")
     memory_limit: str = Field(
         default="1GB",
         description=(

@@ -1,7 +1,9 @@
-"""The storage fields every lake block shares: a local folder, an S3 or a GCS bucket.
+"""What every lake block shares: its storage fields, reads and staged writes.
 
-:class:`ParquetLake` and :class:`DeltaLake` hold their tables as files in the same
-places, configured the same way; only the table format differs.
+:class:`ParquetLake`, :class:`DeltaLake` and :class:`IcebergTable` hold their
+tables as files in the same places, configured the same way; only the table
+format differs. Each storage is a mixin (:class:`S3Storage`, :class:`GcsStorage`)
+that a block lists only when its format supports it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import check_columns_exist
@@ -42,14 +44,90 @@ else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
     S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
     GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
 
+#: The storage fields of the bucket mixins (a block has those its format supports).
+BUCKET_FIELDS = ("s3_bucket", "gcs_bucket")
+
 _DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
 
 
-class LakeWarehouse(Warehouse):
-    """A warehouse whose tables are files on a local folder, in S3 or in GCS.
+class BucketStorage(BaseModel):
+    """Where a lake's storage mixins chain: each bucket field it has, then a local folder."""
 
-    Queries run in DuckDB over the tables they name. Subclasses name their default
-    local folder (``_home_folder``, inside the knot home) and how messages call them
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        """The lake's storage in the bucket that is set; None for a local folder.
+
+        Args:
+            connect: Build the bucket's filesystem (False: the root alone, no I/O).
+            path: The lake's folder inside the bucket.
+            settings: The other fields of :class:`LakeStorage`.
+        """
+        return None
+
+
+class S3Storage(BucketStorage):
+    """The ``s3_bucket`` field of a lake that can keep its tables in S3."""
+
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
+    )
+
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        if self.s3_bucket is None:
+            return super()._bucket_storage(connect, path, settings)
+        s3 = self.s3_bucket
+        root = bucket_root(s3.bucket_name, s3.bucket_folder, path)
+        return LakeStorage("s3", root, s3_filesystem(s3) if connect else None, **settings)
+
+
+class GcsStorage(BucketStorage):
+    """The ``gcs_bucket`` field of a lake that can keep its tables in GCS."""
+
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
+    )
+
+    @model_validator(mode="after")
+    def _one_bucket(self) -> Self:
+        if self.gcs_bucket is not None and getattr(self, "s3_bucket", None) is not None:
+            raise ValueError(
+                f"{type(self).__name__} takes s3_bucket or gcs_bucket, not both: clear one "
+                "of them."
+            )
+        return self
+
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        if self.gcs_bucket is None:
+            return super()._bucket_storage(connect, path, settings)
+        gcs = self.gcs_bucket
+        root = bucket_root(gcs.bucket, gcs.bucket_folder, path)
+        return LakeStorage("gcs", root, gcs_filesystem(gcs) if connect else None, **settings)
+
+
+def threads_field(uses: str = "query") -> Any:
+    """The ``threads`` field of a lake block: DuckDB threads per ``uses``."""
+    return Field(
+        default=None,
+        gt=0,
+        description=(
+            f"DuckDB threads per {uses}; empty uses every core (set 1 on Dask workers "
+            "that run one task per core)."
+        ),
+    )
+
+
+class LakeWarehouse(Warehouse, BucketStorage):
+    """A warehouse whose tables are files on a local folder or in a bucket.
+
+    Queries run in DuckDB over the tables they name. A lake keeps its tables in a
+    local folder; the storage mixins it lists before this class add the buckets
+    its format supports (:class:`S3Storage`, :class:`GcsStorage`), so the Prefect
+    UI offers only fields the block can save. Subclasses name their default local
+    folder (``_home_folder``, inside the knot home) and how messages call them
     (``_label``), and open a query's relation (:meth:`_query`).
     """
 
@@ -64,23 +142,22 @@ class LakeWarehouse(Warehouse):
             "the bucket."
         ),
     )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
-    )
 
-    @model_validator(mode="after")
-    def _one_storage(self) -> Self:
-        if self.s3_bucket is not None and self.gcs_bucket is not None:
-            raise ValueError(
-                f"{type(self).__name__} takes s3_bucket or gcs_bucket, not both: clear one "
-                "of them."
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _only_buckets_it_has(cls, data: Any) -> Any:
+        # Blocks keep unknown keys, so a bucket this format cannot use would be
+        # dropped silently and the tables written to a local folder instead.
+        if isinstance(data, dict):
+            for field in BUCKET_FIELDS:
+                if data.get(field) is not None and field not in cls.model_fields:
+                    kept = [name for name in BUCKET_FIELDS if name in cls.model_fields]
+                    raise ValueError(
+                        f"{cls.__name__} cannot keep its tables in {field}: it takes a local "
+                        f"folder (path) or {' or '.join(kept) or 'no bucket'}. Use another "
+                        "lake block for that storage (DeltaLake and ParquetLake take both)."
+                    )
+        return data
 
     @property
     def location(self) -> str:
@@ -95,19 +172,9 @@ class LakeWarehouse(Warehouse):
             settings: The other fields of :class:`LakeStorage`.
         """
         settings.setdefault("label", self._label)
-        fs: Any = None
-        if self.s3_bucket is not None:
-            s3 = self.s3_bucket
-            if connect:
-                fs = s3_filesystem(s3)
-            root = bucket_root(s3.bucket_name, s3.bucket_folder, self.path)
-            return LakeStorage("s3", root, fs, **settings)
-        if self.gcs_bucket is not None:
-            gcs = self.gcs_bucket
-            if connect:
-                fs = gcs_filesystem(gcs)
-            return LakeStorage("gcs", bucket_root(gcs.bucket, gcs.bucket_folder, self.path), fs,
-                               **settings)
+        in_bucket = self._bucket_storage(connect, self.path, settings)
+        if in_bucket is not None:
+            return in_bucket
         root = local_root(self.path, get_settings().home / self._home_folder)
         return LakeStorage("local", root, local_filesystem(), **settings)
 

@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from knot_prefect.blocks.warehouses._common import prepare_frame
 from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
@@ -45,14 +45,6 @@ class VersionedLake(LakeWarehouse):
     (:meth:`_versioned_query`), recording the version of each table it read.
     """
 
-    threads: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "DuckDB threads per query; empty uses every core (set 1 on Dask workers "
-            "that run one task per core)."
-        ),
-    )
 
     # Versions every read of this copy sees, by table (see pin_reads).
     _versions: dict[str, int] = PrivateAttr(default_factory=dict)
