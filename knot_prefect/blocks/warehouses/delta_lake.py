@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses.base import WriteMode
 from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
 from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
@@ -35,14 +34,14 @@ from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.block import (
     GcsStorage,
     S3Storage,
-    read_columns,
     threads_field,
 )
-from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
+from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as pads
 
     from knot_prefect.blocks.warehouses.delta.migrate import Migration
     from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
@@ -55,11 +54,7 @@ if importlib.util.find_spec("deltalake") is None:  # hides the block without its
         "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
     )
 
-# How a saved block is used (the Prefect UI shows it on the block's page).
-CODE_EXAMPLE = loaded_block_example("DeltaLake", "lake", """
-lake.write(frame, "features.daily", mode="upsert", keys=["id"])
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-""")
+CODE_EXAMPLE = versioned_lake_example("DeltaLake")
 
 
 class DeltaLake(GcsStorage, S3Storage, VersionedLake):
@@ -120,23 +115,10 @@ class DeltaLake(GcsStorage, S3Storage, VersionedLake):
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
         return query.query(self._location(), sql, params, versions, seen)
 
-    def read_table_arrow(
-        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
-    ) -> pa.Table:
-        """Read a whole table, or some of its columns, as a pyarrow Table.
-
-        Args:
-            name: ``"table"`` or ``"schema.table"``.
-            columns: The columns to read (all when None).
-            version: The table version to read (the latest when None).
-        """
-        table = TableName.parse(name)
+    def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()
-        with delta_errors(location, name):
-            if version is None:
-                version = self._versions.get(str(table))
-            dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
-        return read_columns(dataset, table, columns)
+        with delta_errors(location, str(table)):
+            return table_or_raise(location, table, version).to_pyarrow_dataset()
 
     def table_version(self, name: str) -> int:
         """The table's current version (0 after the first write, +1 per commit)."""

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, model_validator
 
-from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses.base import WarehouseError, WriteMode
 from knot_prefect.blocks.warehouses.iceberg import query, staging, writes
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
@@ -39,14 +38,15 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 )
 from knot_prefect.blocks.warehouses.iceberg.types import to_iceberg_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import S3Storage, read_columns, threads_field
-from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
+from knot_prefect.blocks.warehouses.lake.block import S3Storage, threads_field
+from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
     from typing import Self
 
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as pads
 
     from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
 
@@ -58,11 +58,7 @@ if importlib.util.find_spec("pyiceberg") is None:  # hides the block without its
     )
 
 
-# How a saved block is used (the Prefect UI shows it on the block's page).
-CODE_EXAMPLE = loaded_block_example("IcebergTable", "lake", """
-lake.write(frame, "features.daily", mode="upsert", keys=["id"])
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-""")
+CODE_EXAMPLE = versioned_lake_example("IcebergTable")
 
 
 class IcebergTable(S3Storage, VersionedLake):
@@ -171,24 +167,11 @@ class IcebergTable(S3Storage, VersionedLake):
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
         return query.query(self._location(), sql, params, versions, seen)
 
-    def read_table_arrow(
-        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
-    ) -> pa.Table:
-        """Read a whole table, or some of its columns, as a pyarrow Table.
-
-        Args:
-            name: ``"table"`` or ``"schema.table"``.
-            columns: The columns to read (all when None).
-            version: The snapshot id to read (the current snapshot when None).
-        """
-        table = TableName.parse(name)
+    def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()
         iceberg_table = table_or_raise(location, table)
-        with iceberg_errors(location, name):
-            if version is None:
-                version = self._versions.get(str(table))
-            dataset, _ = query.snapshot_dataset(location, iceberg_table, version)
-        return read_columns(dataset, table, columns)
+        with iceberg_errors(location, str(table)):
+            return query.snapshot_dataset(location, iceberg_table, version)[0]
 
     def table_version(self, name: str) -> int:
         """The id of the table's current snapshot (what lineage records and pins).
