@@ -251,3 +251,28 @@ def test_storage_the_lake_cannot_use_is_refused_with_what_to_do() -> None:
     # a block keeps unknown keys: a GCS bucket must not be dropped for a local folder
     with pytest.raises(ValueError, match="cannot keep its tables in gcs_bucket"):
         IcebergTable(gcs_bucket={"bucket": "b"})
+
+
+def test_a_lake_on_s3_writes_stages_and_commits_its_files_in_the_bucket(
+    tmp_path: Path, moto_s3: str, contract_s3_bucket: str
+) -> None:
+    import boto3
+
+    from tests.lake_formats._lakes import s3_bucket_block
+
+    folder = f"iceberg-{tmp_path.name}"
+    lake = IcebergTable(s3_bucket=s3_bucket_block(moto_s3, contract_s3_bucket), path=folder,
+                        catalog_uri=f"sqlite:///{tmp_path}/catalog.sqlite")
+    lake.write(scores([1, 2], 0.1), "scores")
+    stage = lake.new_stage_id()
+    part = lake.stage(scores([2, 3], 0.9), "scores", stage)
+    assert table(lake) == [(1, 0.1), (2, 0.1)]
+    assert lake.commit_staged("scores", [part], keys=["id"]) == 2
+    assert table(lake) == [(1, 0.1), (2, 0.9), (3, 0.9)]
+    assert lake.table_uri("scores").startswith(f"s3://{contract_s3_bucket}/{folder}/")
+    listed = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").list_objects_v2(
+        Bucket=contract_s3_bucket, Prefix=f"{folder}/scores/")
+    keys = [entry["Key"] for entry in listed.get("Contents", [])]
+    assert any(key.endswith(".parquet") for key in keys)
+    assert any("/metadata/" in key for key in keys)
+    assert not (tmp_path / folder).exists()  # nothing of the table landed on local disk
