@@ -220,8 +220,59 @@ def test_a_rest_catalog_out_of_reach_is_named_without_its_credential(tmp_path: P
     assert "rest-Secret-42" not in str(raised.value)
 
 
+def test_a_catalog_error_names_neither_the_catalog_host_nor_its_database(
+    tmp_path: Path, postgres_database: dict[str, str]
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    wrong = make_url(postgres_database["url"]).set(database="catalog_Db_where_77")
+    lake = IcebergTable(path=str(tmp_path / "pg"),
+                        catalog_uri=wrong.render_as_string(hide_password=False))
+    with pytest.raises(WarehouseError, match="catalog_uri") as raised:
+        lake.write(scores([1], 0.1), "scores")
+    message = "".join(traceback.format_exception(raised.value))
+    assert "catalog_Db_where_77" not in message
+    assert str(wrong.host) not in message
+
+    rest = IcebergTable(path=str(tmp_path / "rest"),
+                        catalog_uri="http://127.0.0.1:9/private-rest-path")
+    with pytest.raises(WarehouseError, match="catalog") as raised:
+        rest.list_tables()
+    message = "".join(traceback.format_exception(raised.value))
+    assert "private-rest-path" not in message and "127.0.0.1" not in message
+
+
 def test_storage_the_lake_cannot_use_is_refused_with_what_to_do() -> None:
     from prefect_aws import S3Bucket
 
     with pytest.raises(ValueError, match="needs a shared catalog"):
         IcebergTable(s3_bucket=S3Bucket(bucket_name="b"))
+    assert "gcs_bucket" not in IcebergTable.model_json_schema()["properties"]
+    # a block keeps unknown keys: a GCS bucket must not be dropped for a local folder
+    with pytest.raises(ValueError, match="cannot keep its tables in gcs_bucket"):
+        IcebergTable(gcs_bucket={"bucket": "b"})
+
+
+def test_a_lake_on_s3_writes_stages_and_commits_its_files_in_the_bucket(
+    tmp_path: Path, moto_s3: str, contract_s3_bucket: str
+) -> None:
+    import boto3
+
+    from tests.lake_formats._lakes import s3_bucket_block
+
+    folder = f"iceberg-{tmp_path.name}"
+    lake = IcebergTable(s3_bucket=s3_bucket_block(moto_s3, contract_s3_bucket), path=folder,
+                        catalog_uri=f"sqlite:///{tmp_path}/catalog.sqlite")
+    lake.write(scores([1, 2], 0.1), "scores")
+    stage = lake.new_stage_id()
+    part = lake.stage(scores([2, 3], 0.9), "scores", stage)
+    assert table(lake) == [(1, 0.1), (2, 0.1)]
+    assert lake.commit_staged("scores", [part], keys=["id"]) == 2
+    assert table(lake) == [(1, 0.1), (2, 0.9), (3, 0.9)]
+    assert lake.table_uri("scores").startswith(f"s3://{contract_s3_bucket}/{folder}/")
+    listed = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").list_objects_v2(
+        Bucket=contract_s3_bucket, Prefix=f"{folder}/scores/")
+    keys = [entry["Key"] for entry in listed.get("Contents", [])]
+    assert any(key.endswith(".parquet") for key in keys)
+    assert any("/metadata/" in key for key in keys)
+    assert not (tmp_path / folder).exists()  # nothing of the table landed on local disk

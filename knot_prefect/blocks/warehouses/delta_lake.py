@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
-from knot_prefect.blocks.fields import loaded_block_example
-from knot_prefect.blocks.warehouses._common import prepare_frame
-from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode
+from knot_prefect.blocks.warehouses.base import WriteMode
 from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
 from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
 from knot_prefect.blocks.warehouses.delta.tables import (
@@ -35,14 +31,20 @@ from knot_prefect.blocks.warehouses.delta.tables import (
 )
 from knot_prefect.blocks.warehouses.delta.types import to_delta_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import read_columns
-from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
+from knot_prefect.blocks.warehouses.lake.block import (
+    GcsStorage,
+    S3Storage,
+    threads_field,
+)
+from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as pads
 
     from knot_prefect.blocks.warehouses.delta.migrate import Migration
+    from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
     from knot_prefect.blocks.warehouses.parquet import ParquetLake
 
 __all__ = ["DeltaLake"]
@@ -52,14 +54,10 @@ if importlib.util.find_spec("deltalake") is None:  # hides the block without its
         "DeltaLake needs delta-rs: pip install 'knot-prefect[delta]'", name="deltalake"
     )
 
-# How a saved block is used (the Prefect UI shows it on the block's page).
-CODE_EXAMPLE = loaded_block_example("DeltaLake", "lake", """
-lake.write(frame, "features.daily", mode="upsert", keys=["id"])
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-""")
+CODE_EXAMPLE = versioned_lake_example("DeltaLake")
 
 
-class DeltaLake(VersionedLake):
+class DeltaLake(GcsStorage, S3Storage, VersionedLake):
     """Tables as Delta Lake tables on a local folder, on S3 or on GCS.
 
     Every write (``append``, ``replace``, ``upsert`` as a Delta MERGE, ``fail``) and
@@ -89,14 +87,8 @@ class DeltaLake(VersionedLake):
     )
     _code_example = CODE_EXAMPLE
 
-    threads: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "DuckDB threads per query; empty uses every core (set 1 on Dask workers "
-            "that run one task per core)."
-        ),
-    )
+    threads: int | None = threads_field()
+
 
     _home_folder = "delta"
     _label = "Delta lake"
@@ -123,32 +115,19 @@ class DeltaLake(VersionedLake):
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
         return query.query(self._location(), sql, params, versions, seen)
 
-    def read_table_arrow(
-        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
-    ) -> pa.Table:
-        """Read a whole table, or some of its columns, as a pyarrow Table.
-
-        Args:
-            name: ``"table"`` or ``"schema.table"``.
-            columns: The columns to read (all when None).
-            version: The table version to read (the latest when None).
-        """
-        table = TableName.parse(name)
+    def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()
-        with delta_errors(location, name):
-            if version is None:
-                version = self._versions.get(str(table))
-            dataset = table_or_raise(location, table, version).to_pyarrow_dataset()
-        return read_columns(dataset, table, columns)
+        with delta_errors(location, str(table)):
+            return table_or_raise(location, table, version).to_pyarrow_dataset()
 
     def table_version(self, name: str) -> int:
         """The table's current version (0 after the first write, +1 per commit)."""
         return int(table_or_raise(self._location(), TableName.parse(name)).version())
 
     # -- writes --------------------------------------------------------------------
-    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
-        """``prepare_frame``, then the column types Delta holds (see ``delta.types``)."""
-        return to_delta_types(prepare_frame(data, table), table)
+    def _format_types(self, data: pa.Table, table: str) -> pa.Table:
+        """The column types Delta holds (see ``delta.types``)."""
+        return to_delta_types(data, table)
 
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
@@ -156,86 +135,8 @@ class DeltaLake(VersionedLake):
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    def stage(
-        self,
-        data: Any,
-        table: str,
-        stage_id: str,
-        part: int = 0,
-        unique_keys: Sequence[str] | None = None,
-    ) -> StagedPart:
-        """Write rows as data files in ``table``'s folder that no reader sees until committed.
-
-        A Delta table is what its log lists, so staged files are invisible until
-        :meth:`commit_staged` adds them. Many processes may stage parts of one write
-        at the same time; staging the same ``(stage_id, part)`` again (a retried task)
-        overwrites the part's files.
-
-        Args:
-            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
-                to the files one at a time).
-            table: ``"table"`` or ``"schema.table"``.
-            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
-            part: This part's number, distinct within the staged write.
-            unique_keys: Check that these columns are never null and unique together
-                within the part.
-
-        Returns:
-            The staged part, to pass to :meth:`commit_staged`.
-
-        Examples:
-            >>> import tempfile, pandas as pd
-            >>> lake = DeltaLake(path=tempfile.mkdtemp())
-            >>> stage = lake.new_stage_id()
-            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
-            >>> lake.table_exists("scores")
-            False
-            >>> lake.commit_staged("scores", [part], keys=["id"])
-            2
-            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
-            [2]
-        """
-        return staging.stage(self._location(), data, table, stage_id, part, unique_keys)
-
-    def commit_staged(
-        self,
-        table: str,
-        parts: Sequence[StagedPart],
-        keys: Sequence[str] = (),
-        evolve: bool = False,
-        check_unique: bool = True,
-        mode: WriteMode = "upsert",
-    ) -> int:
-        """Publish every staged part in ONE Delta transaction.
-
-        A new table (and an ``append`` or ``replace``) takes the staged files into its
-        log as they are; an ``upsert`` into an existing table is one MERGE reading
-        them. Until the commit nothing is visible; a failure commits nothing (the
-        staged files stay until :meth:`discard_staged`).
-
-        Args:
-            table: ``"table"`` or ``"schema.table"``; created when missing.
-            parts: What :meth:`stage` returned, for every part of the write.
-            keys: Columns identifying a row (required by ``upsert``).
-            evolve: Allow new columns to be added to an existing table.
-            check_unique: Check that no key is staged twice.
-            mode: ``upsert`` (default), ``append``, ``replace`` or ``fail``.
-
-        Returns:
-            Rows published.
-
-        Raises:
-            SchemaMismatchError: For a null or repeated key, new columns without
-                ``evolve``, or types the table cannot hold.
-            ConcurrentWriteError: When another writer's commit conflicts (nothing is
-                committed; committing again is safe).
-        """
-        return staging.commit_staged(self._location(), table, parts, keys, evolve,
-                                     check_unique, mode)
-
-    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
-        """Remove the files of staged parts that will not be committed."""
-        staging.discard_staged(self._location(), parts)
+    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+        staging.publish(self._location(), commit, evolve, mode)
 
     # -- maintenance ---------------------------------------------------------------
     def vacuum(self, name: str, retain_hours: float = 168.0) -> list[str]:

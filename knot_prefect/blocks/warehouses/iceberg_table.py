@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, model_validator
 
-from knot_prefect.blocks.fields import loaded_block_example
-from knot_prefect.blocks.warehouses._common import prepare_frame
-from knot_prefect.blocks.warehouses.base import StagedPart, WarehouseError, WriteMode
+from knot_prefect.blocks.warehouses.base import WarehouseError, WriteMode
 from knot_prefect.blocks.warehouses.iceberg import query, staging, writes
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     CATALOG_FILE,
     IcebergLocation,
+    catalog_uri_parts,
     iceberg_errors,
     open_table,
     table_names,
@@ -39,14 +38,17 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 )
 from knot_prefect.blocks.warehouses.iceberg.types import to_iceberg_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import read_columns
-from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake
+from knot_prefect.blocks.warehouses.lake.block import S3Storage, threads_field
+from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
     from typing import Self
 
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
 
 __all__ = ["IcebergTable"]
 
@@ -56,14 +58,10 @@ if importlib.util.find_spec("pyiceberg") is None:  # hides the block without its
     )
 
 
-# How a saved block is used (the Prefect UI shows it on the block's page).
-CODE_EXAMPLE = loaded_block_example("IcebergTable", "lake", """
-lake.write(frame, "features.daily", mode="upsert", keys=["id"])
-recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
-""")
+CODE_EXAMPLE = versioned_lake_example("IcebergTable")
 
 
-class IcebergTable(VersionedLake):
+class IcebergTable(S3Storage, VersionedLake):
     """Tables as Apache Iceberg tables on a local folder or on S3, in a SQL or REST catalog.
 
     Every write (``append``, ``replace``, ``upsert``, ``fail``) and every
@@ -112,25 +110,13 @@ class IcebergTable(VersionedLake):
         min_length=1,
         description="The catalog's name: lakes sharing one catalog database use distinct names.",
     )
-    threads: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "DuckDB threads per query; empty uses every core (set 1 on Dask workers "
-            "that run one task per core)."
-        ),
-    )
+    threads: int | None = threads_field()
 
     _home_folder = "iceberg"
     _label = "lake of Iceberg tables"
 
     @model_validator(mode="after")
     def _supported_storage(self) -> Self:
-        if self.gcs_bucket is not None:
-            raise ValueError(
-                "IcebergTable keeps tables on a local folder or S3: use s3_bucket, or "
-                "DeltaLake for a GCS bucket."
-            )
         if self.s3_bucket is not None and self.catalog_uri is None:
             raise ValueError(
                 "An IcebergTable on S3 needs a shared catalog: set catalog_uri to a "
@@ -153,10 +139,7 @@ class IcebergTable(VersionedLake):
             if connect:
                 storage.fs.makedirs(storage.root, exist_ok=True)
         else:
-            from sqlalchemy.engine import make_url
-
-            with contextlib.suppress(Exception):
-                secrets.append(make_url(uri).password or "")
+            secrets += catalog_uri_parts(uri)
         if self.catalog_credential is not None:
             properties["credential"] = self.catalog_credential.get_secret_value()
             secrets.append(properties["credential"])
@@ -184,24 +167,11 @@ class IcebergTable(VersionedLake):
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
         return query.query(self._location(), sql, params, versions, seen)
 
-    def read_table_arrow(
-        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
-    ) -> pa.Table:
-        """Read a whole table, or some of its columns, as a pyarrow Table.
-
-        Args:
-            name: ``"table"`` or ``"schema.table"``.
-            columns: The columns to read (all when None).
-            version: The snapshot id to read (the current snapshot when None).
-        """
-        table = TableName.parse(name)
+    def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()
         iceberg_table = table_or_raise(location, table)
-        with iceberg_errors(location, name):
-            if version is None:
-                version = self._versions.get(str(table))
-            dataset, _ = query.snapshot_dataset(location, iceberg_table, version)
-        return read_columns(dataset, table, columns)
+        with iceberg_errors(location, str(table)):
+            return query.snapshot_dataset(location, iceberg_table, version)[0]
 
     def table_version(self, name: str) -> int:
         """The id of the table's current snapshot (what lineage records and pins).
@@ -215,9 +185,13 @@ class IcebergTable(VersionedLake):
         return int(snapshot.snapshot_id)
 
     # -- writes --------------------------------------------------------------------
-    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
-        """``prepare_frame``, then the column types Iceberg holds (see ``iceberg.types``)."""
-        return to_iceberg_types(prepare_frame(data, table), table)
+    def _format_types(self, data: pa.Table, table: str) -> pa.Table:
+        """The column types Iceberg holds (see ``iceberg.types``)."""
+        return to_iceberg_types(data, table)
+
+    def _staged_types(self, data: pa.Table, table: str) -> pa.Table:
+        """Iceberg's types; an all-null column stays untyped until the commit unifies parts."""
+        return to_iceberg_types(data, table, keep_null=True)
 
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
@@ -225,86 +199,8 @@ class IcebergTable(VersionedLake):
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    def stage(
-        self,
-        data: Any,
-        table: str,
-        stage_id: str,
-        part: int = 0,
-        unique_keys: Sequence[str] | None = None,
-    ) -> StagedPart:
-        """Write rows as data files in ``table``'s folder that no reader sees until committed.
-
-        An Iceberg table is what its snapshot lists, so staged files are invisible
-        until :meth:`commit_staged` adds them. Many processes may stage parts of one
-        write at the same time; staging the same ``(stage_id, part)`` again (a
-        retried task) overwrites the part's files.
-
-        Args:
-            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
-                to the files one at a time).
-            table: ``"table"`` or ``"schema.table"``.
-            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
-            part: This part's number, distinct within the staged write.
-            unique_keys: Check that these columns are never null and unique together
-                within the part.
-
-        Returns:
-            The staged part, to pass to :meth:`commit_staged`.
-
-        Examples:
-            >>> import tempfile, pandas as pd
-            >>> lake = IcebergTable(path=tempfile.mkdtemp())
-            >>> stage = lake.new_stage_id()
-            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
-            >>> lake.table_exists("scores")
-            False
-            >>> lake.commit_staged("scores", [part], keys=["id"])
-            2
-            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
-            [2]
-        """
-        return staging.stage(self._location(), data, table, stage_id, part, unique_keys)
-
-    def commit_staged(
-        self,
-        table: str,
-        parts: Sequence[StagedPart],
-        keys: Sequence[str] = (),
-        evolve: bool = False,
-        check_unique: bool = True,
-        mode: WriteMode = "upsert",
-    ) -> int:
-        """Publish every staged part in ONE Iceberg snapshot.
-
-        A new table (and an ``append`` or ``replace``) takes the staged files as
-        they are (``add_files``); an ``upsert`` into an existing table reads them and
-        overwrites the rows of their keys. Until the commit nothing is visible; a
-        failure commits nothing (the staged files stay until :meth:`discard_staged`).
-
-        Args:
-            table: ``"table"`` or ``"schema.table"``; created when missing.
-            parts: What :meth:`stage` returned, for every part of the write.
-            keys: Columns identifying a row (required by ``upsert``).
-            evolve: Allow new columns to be added to an existing table.
-            check_unique: Check that no key is staged twice.
-            mode: ``upsert`` (default), ``append``, ``replace`` or ``fail``.
-
-        Returns:
-            Rows published.
-
-        Raises:
-            SchemaMismatchError: For a null or repeated key, new columns without
-                ``evolve``, or types the table cannot hold.
-            ConcurrentWriteError: When another writer's commit conflicts (nothing is
-                committed; committing again is safe).
-        """
-        return staging.commit_staged(self._location(), table, parts, keys, evolve,
-                                     check_unique, mode)
-
-    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
-        """Remove the files of staged parts that will not be committed."""
-        staging.discard_staged(self._location(), parts)
+    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+        staging.publish(self._location(), commit, evolve, mode)
 
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:

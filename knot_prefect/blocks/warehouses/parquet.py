@@ -32,13 +32,21 @@ from knot_prefect.blocks.warehouses.base import (
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake import files, manifest, query, schemas, staging, writes
-from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
+from knot_prefect.blocks.warehouses.lake.block import (
+    GcsStorage,
+    LakeWarehouse,
+    S3Storage,
+    read_columns,
+    threads_field,
+)
 from knot_prefect.blocks.warehouses.lake.manifest import MANIFEST_NAME
 from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
 
 __all__ = ["MANIFEST_NAME", "ConcurrentWriteError", "ParquetLake", "StagedPart"]
 
@@ -49,7 +57,7 @@ recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "20
 """)
 
 
-class ParquetLake(LakeWarehouse):
+class ParquetLake(GcsStorage, S3Storage, LakeWarehouse):
     """Tables as Parquet datasets on a local folder, on S3 or on GCS.
 
     Writes are atomic through a manifest switch: data files are written first, then
@@ -89,14 +97,7 @@ class ParquetLake(LakeWarehouse):
         gt=0,
         description="Most rows written to one Parquet file; larger writes make several files.",
     )
-    threads: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "DuckDB threads per query and upsert; empty uses every core (set 1 on Dask "
-            "workers that run one task per core)."
-        ),
-    )
+    threads: int | None = threads_field("query and upsert")
     memory_limit: str = Field(
         default="1GB",
         description=(
@@ -143,93 +144,11 @@ class ParquetLake(LakeWarehouse):
         return writes.write_table(self._storage(), data, table, mode, keys, evolve)
 
     # -- staged writes ---------------------------------------------------------------
-    def stage(
-        self,
-        data: Any,
-        table: str,
-        stage_id: str,
-        part: int = 0,
-        unique_keys: Sequence[str] | None = None,
-    ) -> StagedPart:
-        """Write rows as data files of ``table`` that no reader sees until committed.
+    def _files(self) -> LakeStorage:
+        return self._storage()
 
-        Many processes may stage parts of one write at the same time (each Dask worker
-        its own part); :meth:`commit_staged` then publishes all of them in one manifest
-        switch. Staging the same ``(stage_id, part)`` again (a retried task) overwrites
-        the part's files, so nothing is staged twice. Parts never committed are
-        removed by :meth:`discard_staged` or, later, :meth:`vacuum`.
-
-        Args:
-            data: A pandas, polars or pyarrow frame, or an iterable of them (streamed
-                to the files one at a time).
-            table: ``"table"`` or ``"schema.table"``.
-            stage_id: From :meth:`new_stage_id`, the same for every part of a write.
-            part: This part's number, distinct within the staged write.
-            unique_keys: Check, after writing, that these columns are never null and
-                unique together within the part (out of core); when every part is
-                checked and the parts hold disjoint keys, the commit can skip its
-                own check (``check_unique=False``).
-
-        Returns:
-            The staged part, to pass to :meth:`commit_staged`.
-
-        Raises:
-            SchemaMismatchError: When later frames of ``data`` do not convert to the
-                first one's column types, or ``unique_keys`` are null or repeat (the
-                part's files are then removed).
-
-        Examples:
-            >>> import tempfile, pandas as pd
-            >>> lake = ParquetLake(path=tempfile.mkdtemp())
-            >>> stage = lake.new_stage_id()
-            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
-            >>> lake.table_exists("scores")
-            False
-            >>> lake.commit_staged("scores", [part], keys=["id"])
-            2
-            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
-            [2]
-        """
-        return staging.stage(self._storage(), data, table, stage_id, part, unique_keys)
-
-    def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str] = (),
-                      evolve: bool = False, check_unique: bool = True,
-                      mode: WriteMode = "upsert") -> int:
-        """Publish every staged part into ``table`` in one atomic manifest switch.
-
-        ``upsert`` (the default) replaces the table's rows whose keys the parts hold
-        and keeps the others: DuckDB anti-joins the table's files with the staged keys
-        out of core (within ``memory_limit``). ``append`` adds the parts to the table's
-        files, ``replace`` makes the table of the parts alone, and ``fail`` refuses an
-        existing table. The staged files themselves become table files without being
-        rewritten. Until the switch nothing is visible; a failure leaves the table as
-        it was (the staged files stay until :meth:`discard_staged`).
-
-        Args:
-            table: ``"table"`` or ``"schema.table"``; created when missing.
-            parts: What :meth:`stage` returned, for every part of the write.
-            keys: Columns identifying a row (required by ``upsert``).
-            evolve: Allow new columns to be added to an existing table.
-            check_unique: Check that no key is staged twice (skip only when the parts
-                are known to hold disjoint, unique keys).
-            mode: ``upsert``, ``append``, ``replace`` or ``fail``, as in :meth:`write`.
-
-        Returns:
-            Rows published.
-
-        Raises:
-            SchemaMismatchError: For a null or repeated key (naming an example), new
-                columns without ``evolve``, or types the table cannot hold.
-            TableExistsError: For ``mode='fail'`` when the table exists.
-            ConcurrentWriteError: When another writer switched the table meanwhile
-                (nothing is committed; committing again is safe).
-        """
-        return staging.commit_staged(self._storage(), table, parts, keys, evolve, check_unique,
-                                     mode)
-
-    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
-        """Remove the files of staged parts that will not be committed."""
-        staging.discard_staged(self._storage(), parts)
+    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+        staging.publish(self._storage(), commit, evolve, mode)
 
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:

@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
-from knot_prefect.blocks.warehouses.base import (
-    StagedPart,
-    WriteMode,
-    decode_schema,
-    table_exists_error,
-    to_arrow,
-)
+from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode, decode_schema
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
-from knot_prefect.blocks.warehouses.delta.types import to_delta_types
 from knot_prefect.blocks.warehouses.delta.writes import merge
-from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
-from knot_prefect.blocks.warehouses.lake import staging as lake_staging
-from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, target_schema, unify
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
-from knot_prefect.blocks.warehouses.staging import is_frame, parts_to_commit
+from knot_prefect.blocks.warehouses.identifiers import TableName
+from knot_prefect.blocks.warehouses.lake.schemas import conform, table_of, unify
+from knot_prefect.blocks.warehouses.lake.staging import StagedCommit, discard_staged
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,45 +29,22 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.delta.location import DeltaLocation
 
 
-def stage(location: DeltaLocation, data: Any, table: str, stage_id: str, part: int,
-          unique_keys: Sequence[str] | None) -> StagedPart:
-    """Write a part's rows as data files of ``table``; see ``DeltaLake.stage``."""
-    frames: Iterable[Any] = [data] if is_frame(data) else data
-    delta_frames = (to_delta_types(to_arrow(frame), table) for frame in frames)
-    return lake_staging.stage(location.storage, delta_frames, table, stage_id, part,
-                              unique_keys)
-
-
-def commit_staged(location: DeltaLocation, table: str, parts: Sequence[StagedPart],
-                  keys: Sequence[str], evolve: bool, check_unique: bool,
-                  mode: WriteMode) -> int:
-    """Publish the staged parts in one Delta transaction; see ``DeltaLake.commit_staged``."""
-    name = TableName.parse(table)
-    parts, rows = parts_to_commit(table, parts, keys, mode)
-    keys = [validate_identifier(key, "upsert key") for key in keys]
-    if not rows:
-        return 0
-    schemas = [decode_schema(part.schema) for part in parts if part.schema]
-    for part_schema in schemas:
-        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
-    paths = [entry["path"] for part in parts for entry in part.files]
-    if keys:
-        lake_staging.check_staged_keys(location.storage, name, paths, keys, table, check_unique)
+def publish(location: DeltaLocation, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+    """Publish checked staged parts in one Delta transaction; see ``DeltaLake.commit_staged``."""
+    name, parts, schemas, table = commit.name, commit.parts, commit.schemas, str(commit.name)
     current = open_table(location, name)
-    if current is not None and mode == "fail":
-        raise table_exists_error(table, f"the Delta lake at {location.location}")
+    refuse_existing(location.storage, table, mode, current is not None)
     with delta_errors(location, table):
         if current is None or mode == "replace":
             schema = unify(schemas, table)
             _add_files(location, name, parts, schema, current, overwrite=current is not None)
-            return rows
+            return
         schema = arrow_schema(current)
         for part_schema in schemas:
-            check_compatible(part_schema, family_of_columns(schema), table, evolve)
-            schema = target_schema(schema, table_of(part_schema))
+            schema = evolve_schema(schema, part_schema, table, evolve)
         if mode == "append" and all(s == schema for s in schemas):
             _add_files(location, name, parts, schema, current, overwrite=False)
-            return rows
+            return
         source = _reader(location, name, parts, schema)
         if mode == "append":
             from deltalake import write_deltalake
@@ -84,14 +52,8 @@ def commit_staged(location: DeltaLocation, table: str, parts: Sequence[StagedPar
             write_deltalake(current, source, mode="append",
                             schema_mode="merge" if schema != arrow_schema(current) else None)
         else:
-            merge(current, source, keys, evolve=schema != arrow_schema(current))
-    discard_staged(location, parts)  # the MERGE wrote the rows into files of its own
-    return rows
-
-
-def discard_staged(location: DeltaLocation, parts: Sequence[StagedPart]) -> None:
-    """Remove the files of staged parts that will not be committed."""
-    lake_staging.discard_staged(location.storage, parts)
+            merge(current, source, commit.keys, evolve=schema != arrow_schema(current))
+    discard_staged(location.storage, parts)  # the MERGE wrote the rows into files of its own
 
 
 def _add_files(location: DeltaLocation, name: TableName, parts: Sequence[StagedPart],
@@ -110,7 +72,7 @@ def _add_files(location: DeltaLocation, name: TableName, parts: Sequence[StagedP
                         mode="overwrite" if overwrite else "append" if current else "error",
                         schema_mode="overwrite" if overwrite else None,
                         storage_options=location.options)
-        discard_staged(location, parts)
+        discard_staged(location.storage, parts)
         return
     storage = location.storage
     now = int(time.time() * 1000)

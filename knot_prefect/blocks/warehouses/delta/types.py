@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from knot_prefect.blocks.warehouses.base import SchemaMismatchError
+from knot_prefect.blocks.warehouses.lake.schemas import cast_to_format
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,18 +47,5 @@ def to_delta_types(data: pa.Table, table: str) -> pa.Table:
         SchemaMismatchError: For a column Delta cannot hold, or a value that would
             change (sub-microsecond timestamps, unsigned integers past 2**63).
     """
-    import pyarrow as pa
-
-    fields = [field.with_type(delta_type(field.type, field.name, table))
-              for field in data.schema]
-    target = pa.schema(fields)
-    if target.equals(data.schema):
-        return data
-    try:
-        return data.cast(target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaMismatchError(
-            f"The frame for {table} has values a Delta table cannot hold unchanged ({exc}): "
-            "round timestamps to microseconds and keep integers within the signed 64-bit "
-            "range."
-        ) from exc
+    return cast_to_format(data, lambda data_type, column: delta_type(data_type, column, table),
+                          table, "a Delta table")

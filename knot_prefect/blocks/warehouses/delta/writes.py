@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible
-from knot_prefect.blocks.warehouses.base import table_exists_error
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,9 +38,7 @@ def write_table(location: DeltaLocation, data: pa.Table, table: str, mode: str,
 
     name = TableName.parse(table)
     current = open_table(location, name)
-    where = f"the Delta lake at {location.location}"
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, where)
+    refuse_existing(location.storage, table, mode, current is not None)
     with delta_errors(location, table):
         if current is None or mode == "replace":
             write_deltalake(current if current is not None else location.uri(name), data,

@@ -95,6 +95,28 @@ class IcebergLocation:
         return redact(text, self.secrets)
 
 
+def catalog_uri_parts(uri: str) -> list[str]:
+    """What of a catalog URI no message may show: all of it, and each part naming where.
+
+    The password, the host, the database (or a REST catalog's path) and the whole
+    URI: a message about the catalog says that the catalog failed, not where it is.
+    """
+    from urllib.parse import urlsplit
+
+    parts = [uri]
+    with contextlib.suppress(ValueError):
+        split = urlsplit(uri)
+        parts += [split.netloc, split.hostname or "", split.password or "",
+                  split.path.strip("/")]
+    if not uri.startswith(("http://", "https://")):
+        from sqlalchemy.engine import make_url
+
+        with contextlib.suppress(Exception):
+            url = make_url(uri)
+            parts += [url.password or "", url.host or "", url.database or ""]
+    return sorted({part for part in parts if part}, key=len, reverse=True)
+
+
 @functools.lru_cache(maxsize=32)
 def _catalog(name: str, uri: str, rest: bool, warehouse: str,
              properties: tuple[tuple[str, str], ...]) -> Catalog:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from knot_prefect.blocks.warehouses.base import SchemaMismatchError
+from knot_prefect.blocks.warehouses.lake.schemas import cast_to_format
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,17 +66,6 @@ def to_iceberg_types(data: pa.Table, table: str, keep_null: bool = False) -> pa.
         SchemaMismatchError: For a column Iceberg cannot hold, or a value that would
             change (sub-microsecond times, unsigned integers past 2**63).
     """
-    import pyarrow as pa
-
-    target = pa.schema([field.with_type(iceberg_type(field.type, field.name, table, keep_null))
-                        for field in data.schema])
-    if target.equals(data.schema):
-        return data
-    try:
-        return data.cast(target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaMismatchError(
-            f"The frame for {table} has values an Iceberg table cannot hold unchanged "
-            f"({exc}): round timestamps to microseconds and keep integers within the "
-            "signed 64-bit range."
-        ) from exc
+    return cast_to_format(
+        data, lambda data_type, column: iceberg_type(data_type, column, table, keep_null),
+        table, "an Iceberg table")

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible
-from knot_prefect.blocks.warehouses.base import table_exists_error
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
     create_transaction,
@@ -22,8 +20,8 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
     open_table,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns
+from knot_prefect.blocks.warehouses.lake.schemas import conform
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,8 +42,7 @@ def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str
     """
     name = TableName.parse(table)
     current = open_table(location, name)
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, f"the Iceberg lake at {location.location}")
+    refuse_existing(location.storage, table, mode, current is not None)
     with iceberg_errors(location, table):
         if current is None:
             transaction = create_transaction(location, name, data.schema)
@@ -69,18 +66,6 @@ def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str
 def commit(transaction: Transaction) -> None:
     """Commit ``transaction``: one compare-and-swap of the table's pointer in the catalog."""
     transaction.commit_transaction()
-
-
-def evolve_schema(existing: pa.Schema, incoming: pa.Schema, table: str,
-                  evolve: bool) -> pa.Schema:
-    """The table's schema once ``incoming``'s columns are written (new ones last).
-
-    Raises:
-        SchemaMismatchError: For new columns without ``evolve``, or a type the
-            table's column cannot take.
-    """
-    check_compatible(incoming, family_of_columns(existing), table, evolve)
-    return target_schema(existing, incoming.empty_table())
 
 
 def add_columns(transaction: Transaction, current: Table, schema: pa.Schema) -> None:

@@ -1,7 +1,9 @@
-"""The storage fields every lake block shares: a local folder, an S3 or a GCS bucket.
+"""What every lake block shares: its storage fields, reads and staged writes.
 
-:class:`ParquetLake` and :class:`DeltaLake` hold their tables as files in the same
-places, configured the same way; only the table format differs.
+:class:`ParquetLake`, :class:`DeltaLake` and :class:`IcebergTable` hold their
+tables as files in the same places, configured the same way; only the table
+format differs. Each storage is a mixin (:class:`S3Storage`, :class:`GcsStorage`)
+that a block lists only when its format supports it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import check_columns_exist
-from knot_prefect.blocks.warehouses.base import Warehouse, WarehouseError
+from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.storage import (
     LakeStorage,
@@ -36,18 +38,96 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     from prefect_aws import S3Bucket
     from prefect_gcp import GcsBucket
+
+    from knot_prefect.blocks.warehouses.lake.staging import StagedCommit
 else:  # each of the aws and gcp extras stands alone: see blocks/optional.py
     S3Bucket = optional_block("prefect_aws", "S3Bucket", "aws")
     GcsBucket = optional_block("prefect_gcp", "GcsBucket", "gcp")
 
+#: The storage fields of the bucket mixins (a block has those its format supports).
+BUCKET_FIELDS = ("s3_bucket", "gcs_bucket")
+
 _DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
 
 
-class LakeWarehouse(Warehouse):
-    """A warehouse whose tables are files on a local folder, in S3 or in GCS.
+class BucketStorage(BaseModel):
+    """Where a lake's storage mixins chain: each bucket field it has, then a local folder."""
 
-    Queries run in DuckDB over the tables they name. Subclasses name their default
-    local folder (``_home_folder``, inside the knot home) and how messages call them
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        """The lake's storage in the bucket that is set; None for a local folder.
+
+        Args:
+            connect: Build the bucket's filesystem (False: the root alone, no I/O).
+            path: The lake's folder inside the bucket.
+            settings: The other fields of :class:`LakeStorage`.
+        """
+        return None
+
+
+class S3Storage(BucketStorage):
+    """The ``s3_bucket`` field of a lake that can keep its tables in S3."""
+
+    s3_bucket: S3Bucket | None = Field(
+        default=None,
+        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
+    )
+
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        if self.s3_bucket is None:
+            return super()._bucket_storage(connect, path, settings)
+        s3 = self.s3_bucket
+        root = bucket_root(s3.bucket_name, s3.bucket_folder, path)
+        return LakeStorage("s3", root, s3_filesystem(s3) if connect else None, **settings)
+
+
+class GcsStorage(BucketStorage):
+    """The ``gcs_bucket`` field of a lake that can keep its tables in GCS."""
+
+    gcs_bucket: GcsBucket | None = Field(
+        default=None,
+        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
+    )
+
+    @model_validator(mode="after")
+    def _one_bucket(self) -> Self:
+        if self.gcs_bucket is not None and getattr(self, "s3_bucket", None) is not None:
+            raise ValueError(
+                f"{type(self).__name__} takes s3_bucket or gcs_bucket, not both: clear one "
+                "of them."
+            )
+        return self
+
+    def _bucket_storage(self, connect: bool, path: str,
+                        settings: dict[str, Any]) -> LakeStorage | None:
+        if self.gcs_bucket is None:
+            return super()._bucket_storage(connect, path, settings)
+        gcs = self.gcs_bucket
+        root = bucket_root(gcs.bucket, gcs.bucket_folder, path)
+        return LakeStorage("gcs", root, gcs_filesystem(gcs) if connect else None, **settings)
+
+
+def threads_field(uses: str = "query") -> Any:
+    """The ``threads`` field of a lake block: DuckDB threads per ``uses``."""
+    return Field(
+        default=None,
+        gt=0,
+        description=(
+            f"DuckDB threads per {uses}; empty uses every core (set 1 on Dask workers "
+            "that run one task per core)."
+        ),
+    )
+
+
+class LakeWarehouse(Warehouse, BucketStorage):
+    """A warehouse whose tables are files on a local folder or in a bucket.
+
+    Queries run in DuckDB over the tables they name. A lake keeps its tables in a
+    local folder; the storage mixins it lists before this class add the buckets
+    its format supports (:class:`S3Storage`, :class:`GcsStorage`), so the Prefect
+    UI offers only fields the block can save. Subclasses name their default local
+    folder (``_home_folder``, inside the knot home) and how messages call them
     (``_label``), and open a query's relation (:meth:`_query`).
     """
 
@@ -62,23 +142,22 @@ class LakeWarehouse(Warehouse):
             "the bucket."
         ),
     )
-    s3_bucket: S3Bucket | None = Field(
-        default=None,
-        description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
-    )
-    gcs_bucket: GcsBucket | None = Field(
-        default=None,
-        description="A GCS bucket (prefect-gcp) holding the lake; leave empty for S3 or local.",
-    )
 
-    @model_validator(mode="after")
-    def _one_storage(self) -> Self:
-        if self.s3_bucket is not None and self.gcs_bucket is not None:
-            raise ValueError(
-                f"{type(self).__name__} takes s3_bucket or gcs_bucket, not both: clear one "
-                "of them."
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _only_buckets_it_has(cls, data: Any) -> Any:
+        # Blocks keep unknown keys, so a bucket this format cannot use would be
+        # dropped silently and the tables written to a local folder instead.
+        if isinstance(data, dict):
+            for field in BUCKET_FIELDS:
+                if data.get(field) is not None and field not in cls.model_fields:
+                    kept = [name for name in BUCKET_FIELDS if name in cls.model_fields]
+                    raise ValueError(
+                        f"{cls.__name__} cannot keep its tables in {field}: it takes a local "
+                        f"folder (path) or {' or '.join(kept) or 'no bucket'}. Use another "
+                        "lake block for that storage (DeltaLake and ParquetLake take both)."
+                    )
+        return data
 
     @property
     def location(self) -> str:
@@ -93,19 +172,9 @@ class LakeWarehouse(Warehouse):
             settings: The other fields of :class:`LakeStorage`.
         """
         settings.setdefault("label", self._label)
-        fs: Any = None
-        if self.s3_bucket is not None:
-            s3 = self.s3_bucket
-            if connect:
-                fs = s3_filesystem(s3)
-            root = bucket_root(s3.bucket_name, s3.bucket_folder, self.path)
-            return LakeStorage("s3", root, fs, **settings)
-        if self.gcs_bucket is not None:
-            gcs = self.gcs_bucket
-            if connect:
-                fs = gcs_filesystem(gcs)
-            return LakeStorage("gcs", bucket_root(gcs.bucket, gcs.bucket_folder, self.path), fs,
-                               **settings)
+        in_bucket = self._bucket_storage(connect, self.path, settings)
+        if in_bucket is not None:
+            return in_bucket
         root = local_root(self.path, get_settings().home / self._home_folder)
         return LakeStorage("local", root, local_filesystem(), **settings)
 
@@ -154,12 +223,89 @@ class LakeWarehouse(Warehouse):
                     yield batch
 
     # -- staged writes -------------------------------------------------------------
+    @abstractmethod
+    def _files(self) -> LakeStorage:
+        """Where the lake's files live, with the block's file settings."""
+
+    def _staged_types(self, data: pa.Table, table: str) -> pa.Table:
+        """The column types of staged files: the table format's (Parquet: as they are)."""
+        return data
+
+    @abstractmethod
+    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+        """Publish checked staged parts in one commit of the table format."""
+
     @staticmethod
     def new_stage_id() -> str:
         """A fresh id for a staged write (its files sort and vacuum like other writes)."""
         from knot_prefect.blocks.warehouses.lake.staging import new_stage_id
 
         return new_stage_id()
+
+    def stage(self, data: Any, table: str, stage_id: str, part: int = 0,
+              unique_keys: Sequence[str] | None = None) -> StagedPart:
+        """Write rows as data files in ``table``'s folder that no reader sees until committed.
+
+        A lake's table is what its metadata lists (a manifest, a Delta log, an
+        Iceberg snapshot), so staged files stay invisible until :meth:`commit_staged`
+        adds them. Many processes may stage parts of one write at the same time;
+        staging the same ``(stage_id, part)`` again (a retried task) overwrites the
+        part's files. Arguments and errors: see :meth:`Warehouse.stage`.
+
+        Examples:
+            >>> import tempfile, pandas as pd
+            >>> from knot_prefect import DeltaLake
+            >>> lake = DeltaLake(path=tempfile.mkdtemp())
+            >>> stage = lake.new_stage_id()
+            >>> part = lake.stage(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2]}), "scores", stage)
+            >>> lake.table_exists("scores")
+            False
+            >>> lake.commit_staged("scores", [part], keys=["id"])
+            2
+            >>> lake.read("SELECT count(*) AS n FROM scores")["n"].tolist()
+            [2]
+        """
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        return staging.stage(self._files(), data, table, stage_id, part, unique_keys,
+                             convert=self._staged_types)
+
+    def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str] = (),
+                      evolve: bool = False, check_unique: bool = True,
+                      mode: WriteMode = "upsert") -> int:
+        """Publish every staged part in ONE commit of the table format.
+
+        That commit is a manifest switch (Parquet), a Delta transaction or an
+        Iceberg snapshot. Staged files become table files as they are where they
+        can; an ``upsert`` into an existing table reads them (DuckDB's out-of-core
+        anti-join, a Delta MERGE, an Iceberg overwrite of their keys). Until the
+        commit nothing is visible; a failure commits nothing (the staged files stay
+        until :meth:`discard_staged`). Arguments: see :meth:`Warehouse.commit_staged`;
+        ``mode`` is ``upsert`` (default), ``append``, ``replace`` or ``fail``.
+
+        Returns:
+            Rows published.
+
+        Raises:
+            SchemaMismatchError: For a null or repeated key, new columns without
+                ``evolve``, or types the table cannot hold.
+            TableExistsError: For ``mode='fail'`` when the table exists.
+            ConcurrentWriteError: When another writer committed first (nothing of
+                this commit lands; committing again is safe).
+        """
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        commit = staging.prepare_commit(self._files(), table, parts, keys, mode, check_unique)
+        if commit is None:
+            return 0
+        self._publish_staged(commit, evolve, mode)
+        return commit.rows
+
+    def discard_staged(self, parts: Sequence[StagedPart]) -> None:
+        """Remove the files of staged parts that will not be committed."""
+        from knot_prefect.blocks.warehouses.lake import staging
+
+        staging.discard_staged(self._files(), parts)
 
     # -- other ---------------------------------------------------------------------
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:

@@ -7,6 +7,7 @@ back as plain columns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from knot_prefect.blocks.warehouses._common import prepare_frame
@@ -126,3 +127,34 @@ def as_physical(batch: pa.RecordBatch, physical: pa.Schema) -> pa.RecordBatch:
         else:
             columns.append(column.cast(field.type))
     return pa.RecordBatch.from_arrays(columns, schema=physical)
+
+
+def cast_to_format(data: pa.Table, column_type: Callable[[pa.DataType, str], pa.DataType],
+                   table: str, table_kind: str) -> pa.Table:
+    """``data`` with each column in the type ``column_type`` names, cast without loss.
+
+    Args:
+        data: The frame.
+        column_type: The table format's type of a column (its type and name); it
+            raises for a column the format cannot hold.
+        table: The table's name, for messages.
+        table_kind: How messages name the format's table (``a Delta table``).
+
+    Raises:
+        SchemaMismatchError: For a value that would change (sub-microsecond times,
+            unsigned integers past 2**63).
+    """
+    import pyarrow as pa
+
+    target = pa.schema([field.with_type(column_type(field.type, field.name))
+                        for field in data.schema])
+    if target.equals(data.schema):
+        return data
+    try:
+        return data.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaMismatchError(
+            f"The frame for {table} has values {table_kind} cannot hold unchanged ({exc}): "
+            "round timestamps to microseconds and keep integers within the signed 64-bit "
+            "range."
+        ) from exc

@@ -8,16 +8,16 @@ files without rewriting them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses._common import check_compatible, check_key_columns
+from knot_prefect.blocks.warehouses._common import check_key_columns
 from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     StagedPart,
     decode_schema,
     encode_schema,
-    table_exists_error,
     to_arrow,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
@@ -32,10 +32,13 @@ from knot_prefect.blocks.warehouses.lake.schemas import (
     logical,
     prepare,
     table_of,
-    target_schema,
     unify,
 )
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, publish_files
+from knot_prefect.blocks.warehouses.lake.writes import (
+    evolve_schema,
+    publish_files,
+    refuse_existing,
+)
 from knot_prefect.blocks.warehouses.staging import check_stage_id, is_frame, parts_to_commit
 
 if TYPE_CHECKING:
@@ -44,6 +47,51 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 STAGE_SUFFIX = "-stage"
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedCommit:
+    """The staged parts of one commit, checked and ready for a format to publish.
+
+    Attributes:
+        name: The table.
+        parts: The parts holding rows.
+        rows: Their rows.
+        keys: The validated key columns (empty for an ``append`` or ``replace``).
+        schemas: Each part's column types.
+        paths: The staged data files, relative to the table's folder.
+    """
+
+    name: TableName
+    parts: list[StagedPart]
+    rows: int
+    keys: list[str]
+    schemas: list[pa.Schema]
+    paths: list[str]
+
+
+def prepare_commit(storage: LakeStorage, table: str, parts: Sequence[StagedPart],
+                   keys: Sequence[str], mode: str, check_unique: bool) -> StagedCommit | None:
+    """The checks a versioned lake's ``commit_staged`` starts with; None when no rows.
+
+    Refuses a bad mode, parts of another table, keys the parts lack, null keys and
+    (with ``check_unique``) keys staged twice, reading the staged files out of core.
+
+    Raises:
+        WarehouseError, SchemaMismatchError: For what was refused.
+    """
+    name = TableName.parse(table)
+    parts, rows = parts_to_commit(table, parts, keys, mode)
+    keys = [validate_identifier(key, "upsert key") for key in keys]
+    if not rows:
+        return None
+    schemas = [decode_schema(part.schema) for part in parts if part.schema]
+    for part_schema in schemas:
+        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
+    paths = [entry["path"] for part in parts for entry in part.files]
+    if keys:
+        check_staged_keys(storage, name, paths, keys, table, check_unique)
+    return StagedCommit(name, parts, rows, keys, schemas, paths)
 
 
 def new_stage_id() -> str:
@@ -58,8 +106,14 @@ def stage(
     stage_id: str,
     part: int,
     unique_keys: Sequence[str] | None,
+    convert: Callable[[pa.Table, str], pa.Table] | None = None,
 ) -> StagedPart:
-    """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`."""
+    """Write a part's rows as data files of ``table``; see :meth:`ParquetLake.stage`.
+
+    Args:
+        convert: The table format's column types, applied to each frame first
+            (Delta's or Iceberg's types; none for Parquet).
+    """
     name = TableName.parse(table)
     check_stage_id(stage_id, part)
     frames: Iterable[Any] = [data] if is_frame(data) else data
@@ -68,7 +122,8 @@ def stage(
     def batches() -> Iterator[pa.RecordBatch]:
         nonlocal schema
         for frame in frames:
-            arrow = prepare(to_arrow(frame), table)
+            arrow = to_arrow(frame)
+            arrow = prepare(convert(arrow, table) if convert else arrow, table)
             if not arrow.num_rows:
                 continue
             if schema is None:
@@ -93,48 +148,26 @@ def stage(
                       schema=encode_schema(schema))
 
 
-def commit_staged(
-    storage: LakeStorage,
-    table: str,
-    parts: Sequence[StagedPart],
-    keys: Sequence[str],
-    evolve: bool,
-    check_unique: bool,
-    mode: str = "upsert",
-) -> int:
-    """Publish the staged parts in one switch; see :meth:`ParquetLake.commit_staged`."""
-    name = TableName.parse(table)
-    parts, rows = parts_to_commit(table, parts, keys, mode)
-    keys = [validate_identifier(key, "upsert key") for key in keys]
-    if not rows:
-        return 0
+def publish(storage: LakeStorage, commit: StagedCommit, evolve: bool, mode: str) -> None:
+    """Publish checked staged parts in one manifest switch (see ``LakeWarehouse``)."""
+    name, table = commit.name, str(commit.name)
     current = read_manifest(storage, name)
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, f"the Parquet lake at {storage.location}")
-    schemas = [decode_schema(part.schema) for part in parts if part.schema]
-    for part_schema in schemas:
-        check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
+    refuse_existing(storage, table, mode, current is not None)
     if current is None or mode == "replace":  # the table is made from the parts
-        schema = unify(schemas, table)
+        schema = unify(commit.schemas, table)
     else:
         schema = decode_schema(current["schema"])
-        families = family_of_columns(schema)
-        for part_schema in schemas:
-            check_compatible(part_schema, families, table, evolve)
-            schema = target_schema(schema, table_of(part_schema))
+        for part_schema in commit.schemas:
+            schema = evolve_schema(schema, part_schema, table, evolve)
     write_id = new_write_id()
     written: list[FileEntry] = []
     try:
-        staged = _conform_staged(storage, name, parts, schema, write_id, written)
-        staged_paths = [entry["path"] for entry in staged]
-        if keys:
-            check_staged_keys(storage, name, staged_paths, keys, table, check_unique)
-        publish_files(storage, name, current, write_id, mode, schema, keys, staged,
-                      staged_paths, written)
+        staged = _conform_staged(storage, name, commit.parts, schema, write_id, written)
+        publish_files(storage, name, current, write_id, mode, schema, commit.keys, staged,
+                      [entry["path"] for entry in staged], written)
     except BaseException:
         remove_files(storage, name, written)
         raise
-    return rows
 
 
 def discard_staged(storage: LakeStorage, parts: Sequence[StagedPart]) -> None:

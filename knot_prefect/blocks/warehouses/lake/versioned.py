@@ -10,30 +10,72 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import PrivateAttr
 
+from knot_prefect.blocks.fields import loaded_block_example
+from knot_prefect.blocks.warehouses._common import prepare_frame
 from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
-from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse
+from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse, read_columns
 
 if TYPE_CHECKING:
     from typing import Self
 
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
+
+
+def versioned_lake_example(block: str) -> str:
+    """How a saved Delta or Iceberg block is used (the Prefect UI shows it)."""
+    return loaded_block_example(block, "lake", """
+lake.write(frame, "features.daily", mode="upsert", keys=["id"])
+recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
+""")
+
+
+class FormatLocation(Protocol):
+    """Where a table format's lake lives: its storage, and what the format adds."""
+
+    @property
+    def storage(self) -> LakeStorage:
+        """The lake's root and filesystem."""
 
 
 class VersionedLake(LakeWarehouse):
     """A lake whose reads can be pinned to table versions.
 
-    Subclasses open a query's relation at given versions (:meth:`_versioned_query`),
-    recording the version of each table it read.
+    Subclasses supply the format's hooks: where the lake lives (:meth:`_location`),
+    its column types (:meth:`_format_types`), the publish step of a staged commit
+    (:meth:`_publish_staged`), and a query's relation at given versions
+    (:meth:`_versioned_query`), recording the version of each table it read.
     """
+
 
     # Versions every read of this copy sees, by table (see pin_reads).
     _versions: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @abstractmethod
+    def _location(self, connect: bool = True) -> FormatLocation:
+        """Where the lake lives, with the format's settings (``connect``: with I/O)."""
+
+    @abstractmethod
+    def _format_types(self, data: pa.Table, table: str) -> pa.Table:
+        """``data`` with every column in a type the format holds, cast without loss."""
+
+    def _staged_types(self, data: pa.Table, table: str) -> pa.Table:
+        return self._format_types(data, table)
+
+    def _files(self) -> LakeStorage:
+        return self._location().storage
+
+    def _prepare_frame(self, data: pa.Table, table: str) -> pa.Table:
+        """``prepare_frame``, then the column types the format holds."""
+        return self._format_types(prepare_frame(data, table), table)
 
     @abstractmethod
     def _versioned_query(
@@ -42,6 +84,26 @@ class VersionedLake(LakeWarehouse):
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
         """The relation of a query reading ``versions`` of those tables (others:
         their latest), filling ``seen`` with the version of each table read."""
+
+    @abstractmethod
+    def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
+        """The table's files at ``version`` (the latest when None) as an Arrow dataset."""
+
+    def read_table_arrow(
+        self, name: str, columns: Sequence[str] | None = None, version: int | None = None
+    ) -> pa.Table:
+        """Read a whole table, or some of its columns, as a pyarrow Table.
+
+        Args:
+            name: ``"table"`` or ``"schema.table"``.
+            columns: The columns to read (all when None).
+            version: The version to read, a Delta version or an Iceberg snapshot id
+                (when None: the pinned one, see :meth:`pin_reads`, else the latest).
+        """
+        table = TableName.parse(name)
+        if version is None:
+            version = self._versions.get(str(table))
+        return read_columns(self._dataset_at(table, version), table, columns)
 
     def _query(
         self, sql: str, params: Mapping[str, Any] | None

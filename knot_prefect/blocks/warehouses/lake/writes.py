@@ -35,6 +35,28 @@ def family_of_columns(schema: pa.Schema) -> dict[str, str]:
     return {field.name: type_family(field.type) for field in schema}
 
 
+
+def evolve_schema(existing: pa.Schema, incoming: pa.Schema, table: str,
+                  evolve: bool) -> pa.Schema:
+    """The table's schema once ``incoming``'s columns are written (new ones last).
+
+    Raises:
+        SchemaMismatchError: For new columns without ``evolve``, or a type the
+            table's column cannot take.
+    """
+    check_compatible(incoming, family_of_columns(existing), table, evolve)
+    return target_schema(existing, incoming.empty_table())
+
+def refuse_existing(storage: LakeStorage, table: str, mode: str, exists: bool) -> None:
+    """The ``mode='fail'`` check of every lake write and commit.
+
+    Raises:
+        TableExistsError: For ``mode='fail'`` when the table exists.
+    """
+    if mode == "fail" and exists:
+        raise table_exists_error(table, f"the {storage.label} at {storage.location}")
+
+
 def write_table(
     storage: LakeStorage, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
 ) -> int:
@@ -46,8 +68,7 @@ def write_table(
     """
     name = TableName.parse(table)
     current = read_manifest(storage, name)
-    if mode == "fail" and current is not None:
-        raise table_exists_error(table, f"the Parquet lake at {storage.location}")
+    refuse_existing(storage, table, mode, current is not None)
     if current is None or mode == "replace":
         schema = logical(data.schema)  # every mode creates a missing table from the frame
     else:
