@@ -1,8 +1,9 @@
 """Spark scoring benchmark: ``batch_inference_flow`` on Spark local[2] vs one process vs Dask.
 
-One run, on this machine, scores the same lake table (10M rows by default, ``--rows``)
-with the same model (the churn benchmark's scikit-learn pipeline, as an MLflow pyfunc)
-three ways, each in a fresh flow process of its own, side by side:
+One run, on this machine, scores the same lake tables (1M and 10M rows by default,
+``--rows``; generated once per run and read by every side) with the same model (the
+churn benchmark's scikit-learn pipeline, as an MLflow pyfunc) three ways, each in a
+fresh flow process of its own, side by side:
 
 - one process: the flow process reads each key range from the ParquetLake, scores it
   and stages it, then commits once (the default path for warehouse columns);
@@ -12,16 +13,20 @@ three ways, each in a fresh flow process of its own, side by side:
   lake table's Parquet files, applies the model with ``mlflow.pyfunc.spark_udf`` and
   each task stages its rows; the flow commits once.
 
-Every variant publishes every row with the lineage columns (checked). Reported: the
-median wall time of the flow call, the ratio to one process, the time to start the
-engine (not in the flow's time), and the flow process's peak resident memory
-(``VmHWM`` of the Python process: the Spark JVM and the Dask workers are processes of
-their own). Every process is limited to one BLAS thread, as in the Dask benchmark.
+Each flow process first scores a small table, untimed (the first run's imports and
+model loads in the flow process, the Dask workers and Spark's Python workers: reported
+as "first run"), then each size once. Every variant publishes every row with the
+lineage columns (checked). Reported: the wall time of the flow call, the ratio to one
+process, the time to start the engine and the first run (not in the flow's time), and
+the flow process's peak resident memory during each size's run (``VmHWM`` reset before
+it: the Spark JVM and the Dask workers are processes of their own). Every process is
+limited to one BLAS thread, as in the Dask benchmark, and imports from compiled
+bytecode kept for the run (``PYTHONPYCACHEPREFIX``), as the test suite does.
 
 Usage:
-    .venv/bin/python benchmarks/spark_scoring.py               # 10M rows, doc update
+    .venv/bin/python benchmarks/spark_scoring.py               # 1M and 10M rows, doc update
     .venv/bin/python benchmarks/spark_scoring.py --rows 1000000  # quicker, printed only
-    .venv/bin/python benchmarks/spark_scoring.py --rows 2000000 --write-doc  # recorded
+    .venv/bin/python benchmarks/spark_scoring.py --rows 1000000 5000000 --write-doc
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,11 +46,22 @@ from _common import write_performance_section
 from scoring import MODEL, START_ENVIRONMENT, generate_rows, peak_rss_kb, setup_blocks
 
 ENGINES = ("one process", "dask 2 workers", "spark local[2]")
-FULL_ROWS = 10_000_000
+FULL_ROWS = [1_000_000, 10_000_000]
+WARM_UP_ROWS = 20_000
 
 
-def child(engine: str, batch_rows: int, repeat: int) -> None:
-    """In a fresh process: start the engine, score the table ``repeat`` times, print JSON."""
+def table_of(rows: int) -> str:
+    return f"rows_to_score_{rows}"
+
+
+def reset_peak_rss() -> None:
+    """Start this process's ``VmHWM`` again from its current resident memory (Linux)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def child(engine: str, sizes: list[int], batch_rows: int) -> None:
+    """In a fresh process: start the engine, score a small table untimed, then each size."""
     from knot_prefect.blocks.spark_engine import SparkEngine
     from knot_prefect.blocks.warehouses.parquet import ParquetLake
     from knot_prefect.flows import batch_inference_flow
@@ -69,60 +84,86 @@ def child(engine: str, batch_rows: int, repeat: int) -> None:
             stack.callback(spark.start().stop)
             options["spark"] = "bench-spark"
         engine_start = time.perf_counter() - started
-        walls = []
-        for _ in range(repeat):
+
+        def score(rows: int) -> float:
             lake.drop_table("scores", missing_ok=True)
             started = time.perf_counter()
             summary = batch_inference_flow(
                 warehouse="bench-lake", tracking="bench-mlflow", contract=None,
-                entity_sql="rows_to_score", key_columns=["customer_id"],
+                entity_sql=table_of(rows), key_columns=["customer_id"],
                 feature_source="warehouse", model_name=MODEL, output_table="scores",
                 batch_rows=batch_rows, **options)
-            walls.append(time.perf_counter() - started)
-        published = lake.read(
-            "select count(*) as n, count(distinct customer_id) as keys, "
-            "count(model_version) as lineage from scores").iloc[0]
-    print(json.dumps({"engine": engine, "seconds": statistics.median(walls),
-                      "engine_start": engine_start, "peak_rss_mb": peak_rss_kb() / 1024,
-                      "published": int(published["n"]), "keys": int(published["keys"]),
-                      "lineage": int(published["lineage"]),
-                      "rows_published": summary["rows_published"]}))
+            seconds = time.perf_counter() - started
+            published = lake.read(
+                "select count(*) as n, count(distinct customer_id) as keys, "
+                "count(model_version) as lineage from scores").iloc[0]
+            counts = {int(published[k]) for k in ("n", "keys", "lineage")}
+            assert counts == {rows} == {summary["rows_published"]}, (rows, published)
+            return seconds
+
+        first_run = score(WARM_UP_ROWS)
+        runs = []
+        for rows in sizes:
+            reset_peak_rss()
+            seconds = score(rows)
+            runs.append({"rows": rows, "seconds": seconds,
+                         "peak_rss_mb": peak_rss_kb() / 1024})
+    print(json.dumps({"engine": engine, "engine_start": engine_start,
+                      "first_run": first_run, "runs": runs}))
 
 
-def run_engine(engine: str, rows: int, batch_rows: int, repeat: int) -> dict[str, Any]:
+def run_engine(engine: str, sizes: list[int], batch_rows: int,
+               environment: dict[str, str]) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, "--child", engine, "--batch-rows", str(batch_rows),
-         "--repeat", str(repeat)],
+         "--rows", *map(str, sizes)],
         check=True, capture_output=True, text=True,
-        env={**START_ENVIRONMENT, "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
+        env={**START_ENVIRONMENT, **environment,
+             "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
              "KNOT_HOME": os.environ["KNOT_HOME"]},
     ).stdout
     result: dict[str, Any] = json.loads([x for x in output.splitlines()
                                          if x.startswith("{")][-1])
-    assert result["published"] == result["keys"] == result["lineage"] == rows, result
-    print(f"  {engine:<16} {result['seconds']:7.1f} s  (engine start "
-          f"{result['engine_start']:5.1f} s, flow process peak "
-          f"{result['peak_rss_mb']:6.0f} MB)", flush=True)
+    print(f"  {engine:<16} engine start {result['engine_start']:5.1f} s, first run "
+          f"({WARM_UP_ROWS:,} rows) {result['first_run']:5.1f} s", flush=True)
+    for run in result["runs"]:
+        print(f"    {run['rows']:>11,} rows {run['seconds']:7.1f} s  (flow process peak "
+              f"{run['peak_rss_mb']:6.0f} MB)", flush=True)
     return result
 
 
-def report(rows: int, results: list[dict[str, Any]], load: tuple[float, float]) -> str:
-    base = results[0]["seconds"]
+def report(sizes: list[int], results: list[dict[str, Any]],
+           load: tuple[float, float]) -> str:
+    command = ".venv/bin/python benchmarks/spark_scoring.py"
+    if sizes != FULL_ROWS:
+        command += f" --rows {' '.join(map(str, sizes))} --write-doc"
     lines = [
-        f"`batch_inference_flow` scoring {rows:,} rows of a local ParquetLake table "
-        f"(5 features, scikit-learn churn pipeline), {os.cpu_count()} cores, "
-        f"load average {load[0]:.1f} at start and {load[1]:.1f} at the end. Command: "
-        "`.venv/bin/python benchmarks/spark_scoring.py"
-        f"{'' if rows == FULL_ROWS else f' --rows {rows} --write-doc'}`.",
+        f"`batch_inference_flow` scoring {' and '.join(f'{n:,}' for n in sizes)} rows of "
+        f"a local ParquetLake table (5 features, scikit-learn churn pipeline), measured "
+        f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, load average "
+        f"{load[0]:.1f} at start and {load[1]:.1f} at the end. Command: `{command}`. "
+        f"Each engine in a flow process of its own, which first scores {WARM_UP_ROWS:,} "
+        "rows untimed (\"first run\": imports and model loads in every process of the "
+        "engine), then each size once.",
         "",
-        "| engine | flow wall time | vs one process | engine start | flow process peak RSS |",
-        "|---|---|---|---|---|",
+        "| engine | rows | flow wall time | vs one process | rows/s | flow process peak RSS |",
+        "|---|---|---|---|---|---|",
     ]
-    for result in results:
-        lines.append(
-            f"| {result['engine']} | {result['seconds']:.1f} s | "
-            f"{base / result['seconds']:.2f}x | {result['engine_start']:.1f} s | "
-            f"{result['peak_rss_mb']:.0f} MB |")
+    for index, rows in enumerate(sizes):
+        base = results[0]["runs"][index]["seconds"]
+        for result in results:
+            run = result["runs"][index]
+            lines.append(
+                f"| {result['engine']} | {rows:,} | {run['seconds']:.1f} s | "
+                f"{base / run['seconds']:.2f}x | {rows / run['seconds'] / 1e3:,.0f}k | "
+                f"{run['peak_rss_mb']:.0f} MB |")
+    lines += [
+        "",
+        "| engine | engine start | first run |",
+        "|---|---|---|",
+        *[f"| {r['engine']} | {r['engine_start']:.1f} s | {r['first_run']:.1f} s |"
+          for r in results],
+    ]
     return "\n".join(lines)
 
 
@@ -132,15 +173,21 @@ def main(args: argparse.Namespace) -> None:
     load_at_start = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="knot-bench-spark-"))
     os.environ["KNOT_HOME"] = str(home)
+    # The flow processes, Dask workers and Spark's Python workers import from bytecode
+    # compiled once for the run, not from source each time.
+    environment = {"PYTHONPYCACHEPREFIX": str(home / "pycache")}
+    START_ENVIRONMENT.pop("PYTHONDONTWRITEBYTECODE", None)
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
             os.environ["PREFECT_API_URL"] = stack.enter_context(start_prefect_server())
         setup_blocks(home)
         from knot_prefect.blocks.warehouses.parquet import ParquetLake
 
-        generate_rows(ParquetLake.load("bench-lake"), args.rows)
-        print(f"Scoring {args.rows:,} rows ...", flush=True)
-        results = [run_engine(engine, args.rows, args.batch_rows, args.repeat)
+        lake = ParquetLake.load("bench-lake")
+        for rows in sorted({WARM_UP_ROWS, *args.rows}):
+            generate_rows(lake, rows, table_of(rows))
+        print(f"Scoring {' and '.join(f'{n:,}' for n in args.rows)} rows ...", flush=True)
+        results = [run_engine(engine, args.rows, args.batch_rows, environment)
                    for engine in ENGINES]
     text = report(args.rows, results, (load_at_start, os.getloadavg()[0]))
     print()
@@ -151,11 +198,11 @@ def main(args: argparse.Namespace) -> None:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=FULL_ROWS)
+    parser.add_argument("--rows", type=int, nargs="+", default=FULL_ROWS,
+                        help="input sizes, scored in this order by every engine")
     parser.add_argument("--batch-rows", type=int, default=250_000)
-    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--write-doc", action="store_true",
-                        help="record a run of fewer rows than 10M in docs/performance.md")
+                        help="record a run of other sizes in docs/performance.md")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -163,6 +210,6 @@ def parse() -> argparse.Namespace:
 if __name__ == "__main__":
     ARGS = parse()
     if ARGS.child:
-        child(ARGS.child, ARGS.batch_rows, ARGS.repeat)
+        child(ARGS.child, ARGS.rows, ARGS.batch_rows)
     else:
         main(ARGS)

@@ -30,6 +30,7 @@ import argparse
 import os
 import platform
 import statistics
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -43,6 +44,10 @@ prepare()
 THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                  "MKL_NUM_THREADS": "1"}
 os.environ.update(THREAD_LIMITS)
+# The servers, Dask and Ray workers this run starts import from bytecode compiled once
+# for the run (as the test suite does), not from source in every process.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", tempfile.mkdtemp(prefix="knot-bench-pycache-"))
 
 TRAIN_FN = "knot_prefect.demo.tuning:train_churn_trial"
 CUSTOMERS = 30_000

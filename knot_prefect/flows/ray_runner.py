@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +73,13 @@ def ray_runner_for(runner: str, workers: int = 2) -> TaskRunner[Any]:
         if workers < 1:
             raise ConfigurationError(f"workers must be at least 1, not {workers}.")
         # "local" starts a new Ray even where RAY_ADDRESS or a stopped `ray start` head's
-        # /tmp/ray/ray_current_cluster would make ray.init() connect elsewhere.
-        return RayTaskRunner(address="local",
-                             init_kwargs={"num_cpus": workers, "include_dashboard": False})
+        # /tmp/ray/ray_current_cluster would make ray.init() connect elsewhere. Its
+        # workers run at this process's priority: Ray lowers theirs (niceness 15) for
+        # nodes given over to Ray, and on a machine shared with the flow process, the
+        # Prefect and MLflow servers and other jobs the trials then barely get a core.
+        return RayTaskRunner(address="local", init_kwargs={
+            "num_cpus": workers, "include_dashboard": False,
+            "_system_config": {"worker_niceness": os.nice(0)}})
     return RayTaskRunner(address=runner)
 
 

@@ -302,17 +302,34 @@ def _model_udf(spark: SparkSession, model: Any, rows: DataFrame, inputs: list[st
 
 def _shaped(batch: pa.RecordBatch, classes: list[Any] | None) -> Any:
     """One batch's model output in knot's prediction shape (as every other path)."""
-    import numpy as np
     import pyarrow as pa
 
     from knot_prefect.tasks.prediction_shape import shape_predictions
 
     raw = batch.column(RAW)
     if pa.types.is_list(raw.type):  # class probabilities: one array per row
-        output = np.asarray(raw.to_pylist(), dtype="float64")
+        output = _probability_matrix(raw)
     else:
         output = raw.to_numpy(zero_copy_only=False)
     return shape_predictions(output, batch.num_rows, classes)
+
+
+def _probability_matrix(raw: pa.ListArray) -> Any:
+    """Rows of class probabilities as one 2-D array, without a Python object per row.
+
+    Every row of a classifier's output has one value per class: the flat values are
+    reshaped. Rows of unequal length or null rows (not a classifier's output) go
+    through Python lists.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(raw)
+    width = pc.min_max(lengths)
+    if raw.null_count == 0 and len(raw) and width["min"].as_py() == width["max"].as_py():
+        flat = raw.flatten().to_numpy(zero_copy_only=False).astype("float64", copy=False)
+        return flat.reshape(len(raw), width["min"].as_py())
+    return np.asarray(raw.to_pylist(), dtype="float64")
 
 
 def _encode(value: Any) -> str:

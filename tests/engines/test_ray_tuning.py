@@ -3,14 +3,17 @@ and on Dask: the same trials, metrics and best trial as the default runner (thre
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
 import pytest
+from prefect import flow, task
 
 from knot_prefect.blocks.mlflow_tracking import MLflowTracking
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows import tuning_flow
+from knot_prefect.flows.ray_runner import started_ray_runner
 from tests.tuning import trainers
 
 pytestmark = pytest.mark.heavy
@@ -54,3 +57,21 @@ def test_trial_resources_are_checked_before_any_run() -> None:
         search(tracking, runner="ray", trial_resources={"cpus": 1})
     with pytest.raises(ConfigurationError, match="num_gpus"):
         search(tracking, runner="ray", trial_resources={"num_gpus": -1})
+
+
+@task
+def niceness() -> int:
+    return os.nice(0)
+
+
+@flow
+def niceness_on_local_ray() -> int:
+    with started_ray_runner("ray", workers=1) as runner:
+        return int(runner.submit(niceness, {}).result())
+
+
+def test_a_local_ray_runs_trials_at_the_flow_processes_priority() -> None:
+    # Ray starts its workers at niceness 15: on a machine the flow shares with its
+    # servers and other jobs, trials then wait behind everything else.
+    pytest.importorskip("prefect_ray")
+    assert niceness_on_local_ray() == os.nice(0)

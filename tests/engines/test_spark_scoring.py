@@ -164,3 +164,20 @@ def test_spark_scores_feast_features_as_of_the_run_like_the_flow_process(
                                atol=1e-6)
     assert all("-stage-" in name for name in data_files(lake, "feast_on_spark"))
     assert len(lake.read("select * from feast_on_spark_quarantine")) == 1
+
+
+def test_class_probabilities_from_spark_keep_their_rows_without_python_lists() -> None:
+    import pyarrow as pa
+
+    from knot_prefect.flows.spark_scoring import _probability_matrix
+
+    rows = [[0.1, 0.9], [0.3, 0.7], [0.6, 0.4], [0.5, 0.5]]
+    column = pa.array(rows, type=pa.list_(pa.float64()))
+    # A slice starts at an offset into the flat values, as a batch of a larger column can.
+    for part, expected in ((column, rows), (column.slice(1, 2), rows[1:3])):
+        matrix = _probability_matrix(part)
+        assert matrix.shape == (len(expected), 2)
+        np.testing.assert_array_equal(matrix, np.asarray(expected))
+    ragged = pa.array([[0.1, 0.9], [1.0]], type=pa.list_(pa.float64()))
+    with pytest.raises(ValueError):
+        _probability_matrix(ragged)
