@@ -28,18 +28,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import write_performance_section
-from scoring import MODEL, START_ENVIRONMENT, generate_rows, peak_rss_kb, setup_blocks
+from _common import print_child_result, run_child, write_performance_section
+from scoring import MODEL, START_ENVIRONMENT, generate_rows, setup_blocks
 
 ENGINES = ("one process", "dask 2 workers", "spark local[2]")
 FULL_ROWS = 10_000_000
@@ -82,23 +79,15 @@ def child(engine: str, batch_rows: int, repeat: int) -> None:
         published = lake.read(
             "select count(*) as n, count(distinct customer_id) as keys, "
             "count(model_version) as lineage from scores").iloc[0]
-    print(json.dumps({"engine": engine, "seconds": statistics.median(walls),
-                      "engine_start": engine_start, "peak_rss_mb": peak_rss_kb() / 1024,
-                      "published": int(published["n"]), "keys": int(published["keys"]),
-                      "lineage": int(published["lineage"]),
-                      "rows_published": summary["rows_published"]}))
+    print_child_result(engine=engine, seconds=statistics.median(walls),
+                       engine_start=engine_start, published=int(published["n"]),
+                       keys=int(published["keys"]), lineage=int(published["lineage"]),
+                       rows_published=summary["rows_published"])
 
 
 def run_engine(engine: str, rows: int, batch_rows: int, repeat: int) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", engine, "--batch-rows", str(batch_rows),
-         "--repeat", str(repeat)],
-        check=True, capture_output=True, text=True,
-        env={**START_ENVIRONMENT, "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
-             "KNOT_HOME": os.environ["KNOT_HOME"]},
-    ).stdout
-    result: dict[str, Any] = json.loads([x for x in output.splitlines()
-                                         if x.startswith("{")][-1])
+    result = run_child(__file__, "--child", engine, "--batch-rows", str(batch_rows),
+                       "--repeat", str(repeat), environment=START_ENVIRONMENT)
     assert result["published"] == result["keys"] == result["lineage"] == rows, result
     print(f"  {engine:<16} {result['seconds']:7.1f} s  (engine start "
           f"{result['engine_start']:5.1f} s, flow process peak "
