@@ -40,6 +40,7 @@ def test_a_pinned_range_query_scans_only_that_versions_files_with_duckdbs_reader
 def test_files_read_as_they_are_give_the_tables_types_and_nulls_for_added_columns(
         local_delta: Any) -> None:
     from deltalake import DeltaTable, Field
+    from deltalake.schema import PrimitiveType
 
     local_delta.write(pd.DataFrame({
         "id": [1, 2],
@@ -50,7 +51,7 @@ def test_files_read_as_they_are_give_the_tables_types_and_nulls_for_added_column
     local_delta.write(pd.DataFrame({"id": [3], "note": ["new"]}), "typed", mode="append",
                       evolve=True)
     log = DeltaTable(local_delta.table_uri("typed"))
-    log.alter.add_columns(Field("added", "string"))  # a column no data file holds
+    log.alter.add_columns(Field("added", PrimitiveType("string")))  # a column no data file holds
 
     assert "ARROW_SCAN" not in plan(local_delta, "SELECT * FROM typed").upper()
     read = local_delta.read_arrow("SELECT * FROM typed")
