@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, open_table
 from knot_prefect.blocks.warehouses.lake.query import (
@@ -77,4 +78,5 @@ def plain_files(delta_table: DeltaTable) -> list[str] | None:
             or metadata.partition_columns
             or metadata.configuration.get("delta.columnMapping.mode", "none") != "none"):
         return None
-    return list(delta_table.file_uris())
+    # The log keeps paths URI-encoded (a space as %20); DuckDB opens plain paths.
+    return [unquote(uri) for uri in delta_table.file_uris()]
