@@ -8,12 +8,16 @@ knot against its named baseline side by side and writes its section of
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import resource
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +66,55 @@ def write_performance_section(marker: str, heading: str, text: str) -> None:
     else:
         content = content.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
     PERFORMANCE_DOC.write_text(content)
+
+
+# -- one side of a comparison in a fresh process -------------------------------------------------
+def peak_rss_kb() -> int:
+    """This process's peak resident memory, in kB.
+
+    ``VmHWM`` belongs to the running program only. ``ru_maxrss`` is not used on Linux:
+    it keeps the peak of the process before ``exec`` too, i.e. the benchmark parent's
+    memory at the fork, which would be reported as the child's.
+    """
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def print_child_result(**measured: Any) -> None:
+    """In the child: print what it measured, with its peak RSS, as the JSON line read back."""
+    print(json.dumps({**measured, "peak_rss_mb": peak_rss_kb() / 1024}), flush=True)
+
+
+def run_child(script: str | Path, *arguments: str,
+              environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run one side of a benchmark in a fresh Python process; return what it measured.
+
+    A fresh process per side keeps one side's imports, caches and peak memory out of
+    the other's. The child times its own work and ends with :func:`print_child_result`.
+
+    Args:
+        script: The benchmark script, run as ``python script *arguments``.
+        arguments: Its command-line arguments (say ``--child 1000000``).
+        environment: The child's environment (default: this process's); the Prefect
+            API and ``KNOT_HOME`` of this run are added, so it sees the same blocks.
+
+    Returns:
+        The child's last JSON line: its own fields and ``peak_rss_mb``.
+    """
+    env = {**(os.environ if environment is None else environment)}
+    env.update({name: os.environ[name] for name in ("PREFECT_API_URL", "KNOT_HOME")
+                if name in os.environ})
+    completed = subprocess.run([sys.executable, str(script), *arguments], capture_output=True,
+                               text=True, env=env)
+    if completed.returncode:
+        raise RuntimeError(f"{Path(script).name} {' '.join(arguments)} failed "
+                           f"(exit {completed.returncode}):\n{completed.stderr[-4000:]}")
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{Path(script).name} {' '.join(arguments)} printed no result:\n"
+                           f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

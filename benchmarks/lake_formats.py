@@ -27,18 +27,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import median_time, prepare, write_performance_section
+from _common import median_time, prepare, print_child_result, run_child, write_performance_section
 from parquet_lake import frame
 from scoring import (
     MODEL,
@@ -46,7 +43,6 @@ from scoring import (
     START_ENVIRONMENT,
     generate_rows,
     local_cluster,
-    peak_rss_kb,
     setup_blocks,
 )
 
@@ -166,8 +162,7 @@ def stream_child(rows: int) -> None:
         batch_rows=500_000, stream=True)
     seconds = time.perf_counter() - started
     published = lake.read("select count(*) as n from scores_streamed")["n"].iloc[0]
-    print(json.dumps({"rows": rows, "published": int(published), "seconds": seconds,
-                      "peak_rss_mb": peak_rss_kb() / 1024}))
+    print_child_result(rows=rows, published=int(published), seconds=seconds)
 
 
 def streaming(sizes: list[int]) -> list[dict[str, Any]]:
@@ -175,13 +170,7 @@ def streaming(sizes: list[int]) -> list[dict[str, Any]]:
     measured = []
     for rows in sizes:
         generate_rows(lake, rows)
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", str(rows)], check=True,
-            capture_output=True, text=True,
-            env={**START_ENVIRONMENT, "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
-                 "KNOT_HOME": os.environ["KNOT_HOME"]},
-        ).stdout
-        result = json.loads([x for x in output.splitlines() if x.startswith("{")][-1])
+        result = run_child(__file__, "--child", str(rows), environment=START_ENVIRONMENT)
         assert result["published"] == rows, result
         measured.append(result)
         print(f"  streamed {rows:>11,} rows: peak RSS {result['peak_rss_mb']:6.0f} MB, "

@@ -33,11 +33,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import median_time, prepare, write_performance_section
+from _common import median_time, peak_rss_kb, prepare, write_performance_section
 
 prepare()
 
@@ -349,20 +347,6 @@ def stream_child(rows: int, batch_rows: int) -> None:
     print(json.dumps({"rows": rows, "published": int(published), "seconds": seconds,
                       "peak_rss_mb": peak_kb / 1024,
                       "rows_scored": summary["rows_scored"]}))
-
-
-def peak_rss_kb() -> int:
-    """This process's peak resident memory, in kB.
-
-    ``VmHWM`` belongs to the running program only. ``ru_maxrss`` is not used on Linux:
-    it keeps the peak of the process before ``exec`` too, i.e. the benchmark parent's
-    memory at the fork, which would be reported as the child's.
-    """
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def streaming(sizes: list[int], batch_rows: int) -> list[dict[str, Any]]:

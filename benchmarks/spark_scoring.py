@@ -33,17 +33,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import write_performance_section
-from scoring import MODEL, START_ENVIRONMENT, generate_rows, peak_rss_kb, setup_blocks
+from _common import peak_rss_kb, print_child_result, run_child, write_performance_section
+from scoring import MODEL, START_ENVIRONMENT, generate_rows, setup_blocks
 
 ENGINES = ("one process", "dask 2 workers", "spark local[2]")
 FULL_ROWS = [1_000_000, 10_000_000]
@@ -108,22 +105,15 @@ def child(engine: str, sizes: list[int], batch_rows: int) -> None:
             seconds = score(rows)
             runs.append({"rows": rows, "seconds": seconds,
                          "peak_rss_mb": peak_rss_kb() / 1024})
-    print(json.dumps({"engine": engine, "engine_start": engine_start,
-                      "first_run": first_run, "runs": runs}))
+    print_child_result(engine=engine, engine_start=engine_start, first_run=first_run,
+                       runs=runs)
 
 
 def run_engine(engine: str, sizes: list[int], batch_rows: int,
                environment: dict[str, str]) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", engine, "--batch-rows", str(batch_rows),
-         "--rows", *map(str, sizes)],
-        check=True, capture_output=True, text=True,
-        env={**START_ENVIRONMENT, **environment,
-             "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
-             "KNOT_HOME": os.environ["KNOT_HOME"]},
-    ).stdout
-    result: dict[str, Any] = json.loads([x for x in output.splitlines()
-                                         if x.startswith("{")][-1])
+    result = run_child(__file__, "--child", engine, "--batch-rows", str(batch_rows),
+                       "--rows", *map(str, sizes),
+                       environment={**START_ENVIRONMENT, **environment})
     print(f"  {engine:<16} engine start {result['engine_start']:5.1f} s, first run "
           f"({WARM_UP_ROWS:,} rows) {result['first_run']:5.1f} s", flush=True)
     for run in result["runs"]:

@@ -7,8 +7,9 @@ version after it, never a part. Each committed write makes a new table version,
 and any version can be read again (:meth:`DeltaLake.read_table_arrow` with
 ``version=``), which is what prediction lineage pins.
 
-Queries run in DuckDB over the tables they name, each registered as an Arrow
-dataset at one version.
+Queries run in DuckDB over the tables they name, each at one version: a local
+table's data files read by DuckDB's own Parquet reader, a remote one as an Arrow
+dataset.
 
 The block holds the configuration and the public methods; the work is done by the
 modules of :mod:`knot_prefect.blocks.warehouses.delta`, one concept each.

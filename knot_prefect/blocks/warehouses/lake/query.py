@@ -129,18 +129,62 @@ def _register_files(
     table: TableName,
     manifest: Manifest,
 ) -> None:
-    """Name a local table as a view over its files, read by DuckDB's Parquet reader.
-
-    DuckDB streams its own Parquet scans in constant memory and prunes row groups
-    by their statistics; a registered pyarrow dataset is buffered ahead and grows
-    with the table.
-    """
+    """Name a local table as a view over the files its manifest lists."""
     schema = decode_schema(manifest["schema"])
-    source = scan(storage, connection, table, [e["path"] for e in manifest["files"]], "")
-    columns = ", ".join(f'"{name}"' for name in schema.names)  # the table's order
+    paths = [storage.table_path(table, entry["path"]) for entry in manifest["files"]]
+    register_files(connection, table, paths, schema)
+
+
+def register_files(
+    connection: duckdb.DuckDBPyConnection,
+    table: TableName,
+    paths: list[str],
+    schema: pa.Schema,
+    cast: bool = False,
+) -> None:
+    """Name local Parquet files as ``table``, a view read by DuckDB's Parquet reader.
+
+    DuckDB streams its own Parquet scans in constant memory, prunes row groups by
+    their statistics and splits a range query across its threads; a registered
+    pyarrow dataset is buffered ahead (memory grows with the table) and scanned
+    through Arrow's reader.
+
+    Args:
+        connection: The query's DuckDB.
+        table: The name the query uses.
+        paths: The table's live data files, as local paths.
+        schema: The table's columns, in order.
+        cast: Read each column as the type ``schema`` gives it (files written by
+            another engine may hold narrower or differently encoded types) and a
+            column no file holds yet as nulls.
+    """
+    source = _parquet_files(paths)
+    if cast:
+        held = {row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}")
+                .fetchall()}
+        hidden = f"__knot_schema_{uuid.uuid4().hex}"
+        connection.register(hidden, schema.empty_table())
+        described = connection.execute(f'DESCRIBE SELECT * FROM "{hidden}"').fetchall()
+        types = {row[0]: row[1] for row in described}
+        connection.unregister(hidden)
+        columns = ", ".join(
+            f'CAST({_quoted(name) if name in held else "NULL"} AS {types[name]}) AS {_quoted(name)}'
+            for name in schema.names)
+    else:
+        columns = ", ".join(_quoted(name) for name in schema.names)  # the table's order
     if table.schema is not None:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
     connection.execute(f"CREATE VIEW {table.quoted()} AS SELECT {columns} FROM {source}")
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _parquet_files(paths: list[str]) -> str:
+    """DuckDB's scan of local Parquet files, columns matched by name across files."""
+    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+    return f"read_parquet([{listed}], union_by_name = true)"
 
 
 def register_dataset(
@@ -169,8 +213,7 @@ def scan(
 
     full = [storage.table_path(name, path) for path in paths]
     if storage.is_local:
-        listed = ", ".join("'" + path.replace("'", "''") + "'" for path in full)
-        return f"read_parquet([{listed}], union_by_name = true)"
+        return _parquet_files(full)
     source = pads.dataset(full, schema=schema, format="parquet", filesystem=storage.fs)
     connection.register(alias, source)
     return f'"{alias}"'
