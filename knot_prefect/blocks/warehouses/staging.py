@@ -177,9 +177,14 @@ class SqlSession(ABC):
         """A quoted column name."""
         return quote_identifier(column, "column name", self.quote)
 
-    def lock_new_table(self, table: TableName) -> None:
-        """Make a second first writer wait for the first (PostgreSQL); nothing by default."""
-        return None
+    def lock_new_table(self, table: TableName) -> bool:
+        """Called when the table is missing: make a second first writer wait for the first.
+
+        Returns:
+            Whether a lock was taken (PostgreSQL), after which the table is looked up
+            again; False by default.
+        """
+        return False
 
     def create_schema(self, table: TableName) -> None:
         """Create the table's schema when missing."""
@@ -397,9 +402,11 @@ def plan_publish(
     where: str,
 ) -> WritePlan:
     """The checks of a write against the target as it is now (see ``plan_write``)."""
-    session.lock_new_table(target)
-    return plan_write(schema.empty_table(), table, mode, keys, evolve,
-                      session.families(target), where, session.case_insensitive)
+    existing = session.families(target)
+    if not existing and session.lock_new_table(target):
+        existing = session.families(target)  # a first writer may have created it meanwhile
+    return plan_write(schema.empty_table(), table, mode, keys, evolve, existing, where,
+                      session.case_insensitive)
 
 
 def publish(
