@@ -8,8 +8,10 @@ and a deadlock between writers is retried inside the write.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pandas as pd
 import pyarrow as pa
@@ -64,6 +66,42 @@ def test_an_upsert_into_a_plain_knot_table_deletes_and_inserts(
     with pytest.raises(Exception, match=r"repeat|duplicate"):
         scores.write(pd.concat([FRAME, FRAME]), "scores", mode="upsert", keys=["id"])
     assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+
+
+def _keyed(keys: dict[str, list[object]], scores: list[float]) -> pa.Table:
+    return pa.table({**keys, "score": scores})
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        (_keyed({"k": pa.array(["a", "b"])}, [1.0, 2.0]),
+         _keyed({"k": pa.array(["b", "c"])}, [20.0, 30.0])),
+        (_keyed({"k": pa.array([dt.date(2024, 1, 1), dt.date(2024, 1, 2)])}, [1.0, 2.0]),
+         _keyed({"k": pa.array([dt.date(2024, 1, 2), dt.date(2024, 1, 3)])}, [20.0, 30.0])),
+        (_keyed({"k": pa.array([Decimal("1.50"), Decimal("2.25")], pa.decimal128(6, 2))},
+                [1.0, 2.0]),
+         _keyed({"k": pa.array([Decimal("2.25"), Decimal("3.00")], pa.decimal128(6, 2))},
+                [20.0, 30.0])),
+        (_keyed({"k": pa.array([1, 1]), "at": pa.array(
+            [dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 2, tzinfo=dt.UTC)])},
+                [1.0, 2.0]),
+         _keyed({"k": pa.array([1, 1]), "at": pa.array(
+             [dt.datetime(2024, 1, 2, tzinfo=dt.UTC), dt.datetime(2024, 1, 3, tzinfo=dt.UTC)])},
+                [20.0, 30.0])),
+    ],
+    ids=["text", "date", "numeric", "int-and-timestamptz"],
+)
+def test_the_delete_and_insert_path_matches_keys_of_every_type(
+    pg_warehouse: SqlWarehouse, first: pa.Table, second: pa.Table
+) -> None:
+    keys = [name for name in first.column_names if name != "score"]
+    pg_warehouse.write(first, "keyed", mode="upsert", keys=keys)
+    pg_warehouse.write(second, "keyed", mode="upsert", keys=keys)
+    found = pg_warehouse.read_arrow("select * from keyed order by score")
+    assert found.column("score").to_pylist() == [1.0, 20.0, 30.0]
+    assert found.select(keys).slice(1).equals(second.select(keys))
+    assert found.select(keys).slice(0, 1).equals(first.select(keys).slice(0, 1))
 
 
 @pytest.mark.parametrize(

@@ -589,6 +589,8 @@ def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
                 f"Upsert key {key!r} is null in {nulls} row(s) of the frame for {table}: "
                 "every row needs a key value."
             )
+    if len(keys) == 1 and _strictly_increasing(data.column(keys[0])):
+        return  # ordered keys (the common case): unique without hashing them
     counts = data.select(list(keys)).group_by(list(keys)).aggregate([([], "count_all")])
     repeated = counts.filter(pc.greater(counts.column("count_all"), 1))
     if repeated.num_rows:
@@ -597,6 +599,16 @@ def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
             f"Upsert keys {list(keys)} repeat in the frame for {table}: {repeated.num_rows} "
             f"key value(s) appear more than once, e.g. {example}. Deduplicate the frame first."
         )
+
+
+def _strictly_increasing(column: pa.ChunkedArray) -> bool:
+    """Whether each value is greater than the one before (then no value repeats)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(column) < 2 or not (pa.types.is_integer(column.type) or pa.types.is_string(column.type)):
+        return False
+    return bool(pc.all(pc.greater(column.slice(1), column.slice(0, len(column) - 1))).as_py())
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

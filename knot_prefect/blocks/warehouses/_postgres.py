@@ -354,13 +354,18 @@ class PostgresSession(SqlSession):
     """PostgreSQL's hooks for staged writes, over any driver that runs plain SQL."""
 
     def families(self, table: TableName) -> dict[str, str]:
+        return {name: _FAMILY.get(typname, "other")
+                for name, typname in self.typnames(table).items()}
+
+    def typnames(self, table: TableName) -> dict[str, str]:
+        """The table's columns and their ``pg_type.typname``; empty when there is no table."""
         found = self.rows(
             "select a.attname, t.typname from pg_attribute a join pg_type t on "
             "t.oid = a.atttypid where a.attnum > 0 and not a.attisdropped and a.attrelid = "
             f"(select c.oid from pg_class c where c.oid = to_regclass({_literal(table.quoted())}) "
             "and c.relkind in ('r', 'p', 'v', 'm', 'f')) order by a.attnum"
         )
-        return {name: _FAMILY.get(typname, "other") for name, typname in found}
+        return dict(found)
 
     def column_type(self, data_type: pa.DataType) -> str:
         return pg_type(data_type)
@@ -372,12 +377,12 @@ class PostgresSession(SqlSession):
         )
         return [row[0] for row in found]
 
-    def lock_new_table(self, table: TableName) -> None:
-        if not self.families(table):
-            # Two first writers would both create the table: the second waits for the
-            # first to commit, then sees its table.
-            lock_key = _literal(f"knot {table.quoted()}")
-            self.rows(f"select pg_advisory_xact_lock(hashtextextended({lock_key}, 0))")
+    def lock_new_table(self, table: TableName) -> bool:
+        # Two first writers would both create the table: the second waits for the
+        # first to commit, then sees its table.
+        lock_key = _literal(f"knot {table.quoted()}")
+        self.run(f"select pg_advisory_xact_lock(hashtextextended({lock_key}, 0))")
+        return True
 
     def create(
         self, target: TableName, schema: pa.Schema, source: str, replace: bool,
@@ -445,6 +450,9 @@ class _AdbcSession(PostgresSession):
         # Temporary: never logged, never seen by other sessions, gone if the process dies.
         self._frame_table = staging_name(TableName("frame")).table
         self._frame_loaded = False
+        # Columns looked up since the last statement that could have changed them:
+        # the write's plan and its publishing step then share one catalog query.
+        self._typnames: dict[TableName, dict[str, str]] = {}
 
     @property
     def frame_source(self) -> str:
@@ -452,15 +460,21 @@ class _AdbcSession(PostgresSession):
         return quote_identifier(self._frame_table)
 
     def run(self, sql: str) -> None:
+        self._typnames.clear()
         self.cur.execute(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         self.cur.execute(sql)
         return list(self.cur.fetchall())
 
+    def typnames(self, table: TableName) -> dict[str, str]:
+        if table not in self._typnames:
+            self._typnames[table] = super().typnames(table)
+        return self._typnames[table]
+
     def append(self, target: TableName, source: str, columns: Sequence[str]) -> None:
         if self._frame is not None and source == self.frame_source and not self._frame_loaded:
-            typnames = _columns(self.cur, target)
+            typnames = self.typnames(target)
             if all(_typname(f.type) == typnames.get(f.name) for f in self._frame.schema):
                 _copy(self.cur, target, self._frame)
                 return
@@ -492,7 +506,7 @@ class _AdbcSession(PostgresSession):
         ``INSERT ... ON CONFLICT`` beside it.
         """
         assert self._frame is not None
-        typnames = _columns(self.cur, target)
+        typnames = self.typnames(target)
         if typnames != {f.name: _typname(f.type) for f in self._frame.schema}:
             return False
         table = _literal(target.quoted())
@@ -513,16 +527,10 @@ class _AdbcSession(PostgresSession):
 
     def _delete_then_copy(self, target: TableName, keys: Sequence[str]) -> None:
         assert self._frame is not None
-        key_table = staging_name(TableName("keys")).table
-        key_frame = self._frame.select(list(keys))
-        self.run(f"create temporary table {quote_identifier(key_table)} "
-                 f"({_column_ddl(key_frame.schema)}) on commit drop")
-        self.cur.adbc_ingest(key_table, key_frame, mode="append", temporary=True)
-        matched = " and ".join(
-            f"t.{quote_identifier(k)} = k.{quote_identifier(k)}" for k in keys
-        )
-        self.run(f"delete from {target.quoted()} as t using {quote_identifier(key_table)} "
-                 f"as k where {matched}")
+        # The keys travel as bound arrays, one per key column: no table of keys to
+        # create and fill before the delete.
+        self.cur.execute(_delete_keys_sql(target, self._frame.schema, keys),
+                         _key_arrays(self._frame, keys))
         _copy(self.cur, target, self._frame)
 
     def _loaded(self, source: str) -> str:
@@ -553,6 +561,40 @@ select c.relkind = 'r' and not c.relrowsecurity
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.oid = to_regclass({table})
 """
+
+
+def _delete_keys_sql(target: TableName, schema: pa.Schema, keys: Sequence[str]) -> str:
+    """Delete the target's rows whose keys are in the bound arrays ``$1``, ``$2``, ...
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> schema = pa.schema([("id", pa.int64()), ("day", pa.date32())])
+        >>> _delete_keys_sql(TableName("t"), schema, ["id"])
+        'delete from "t" where "id" = any($1::bigint[])'
+        >>> print(_delete_keys_sql(TableName("t"), schema, ["id", "day"]))
+        delete from "t" as t using unnest($1::bigint[], $2::date[]) as k("id", "day") \
+where t."id" = k."id" and t."day" = k."day"
+    """
+    arrays = [f"${i}::{pg_type(schema.field(k).type)}[]" for i, k in enumerate(keys, 1)]
+    quoted = [quote_identifier(k) for k in keys]
+    if len(keys) == 1:
+        # One key: the unique index is walked once per value, with no join to plan.
+        return f"delete from {target.quoted()} where {quoted[0]} = any({arrays[0]})"
+    matched = " and ".join(f"t.{q} = k.{q}" for q in quoted)
+    return (f"delete from {target.quoted()} as t using unnest({', '.join(arrays)}) "
+            f"as k({', '.join(quoted)}) where {matched}")
+
+
+def _key_arrays(frame: pa.Table, keys: Sequence[str]) -> pa.RecordBatch:
+    """One row binding each key column of the frame as one array parameter."""
+    import pyarrow as pa
+
+    lists = []
+    for key in keys:
+        values = frame.column(key).combine_chunks()
+        offsets = pa.array([0, len(values)], pa.int32())
+        lists.append(pa.ListArray.from_arrays(offsets, values))
+    return pa.record_batch(lists, names=[f"k{i}" for i in range(len(keys))])
 
 
 def _literal(text: str) -> str:

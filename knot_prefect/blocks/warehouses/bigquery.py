@@ -30,25 +30,10 @@ from prefect_gcp import GcpCredentials
 from pydantic import Field
 
 from knot_prefect.blocks.fields import loaded_block_example
-from knot_prefect.blocks.warehouses._common import (
-    bind_named,
-    column_kind,
-    staging_name,
-)
-from knot_prefect.blocks.warehouses.base import (
-    TableNotFoundError,
-    WarehouseError,
-)
-from knot_prefect.blocks.warehouses.identifiers import (
-    TableName,
-    quote_identifier,
-)
-from knot_prefect.blocks.warehouses.staging import (
-    SqlSession,
-    SqlStagedWarehouse,
-    plan_publish,
-    publish,
-)
+from knot_prefect.blocks.warehouses._common import bind_named, column_kind, staging_name
+from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError
+from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -130,10 +115,6 @@ class BigQueryWarehouse(SqlStagedWarehouse):
             client_options=options,
         )
 
-    def _name(self, name: str) -> TableName:
-        table = TableName.parse(name)
-        return table if table.schema else TableName(table.table, self.dataset)
-
     def _ref(self, table: TableName) -> str:
         return f"{self._project}.{table.schema}.{table.table}"
 
@@ -184,7 +165,7 @@ class BigQueryWarehouse(SqlStagedWarehouse):
 
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a whole table, or some of its columns, as a pyarrow Table."""
-        table = self._name(name)
+        table = self._target(name)
         selected = (
             ", ".join(quote_identifier(c, "column", "`") for c in columns) if columns else "*"
         )
@@ -194,40 +175,43 @@ class BigQueryWarehouse(SqlStagedWarehouse):
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
-        import pyarrow.parquet as pq
         from google.api_core import exceptions
-        from google.cloud import bigquery
 
-        target = self._name(table)
-        stage = staging_name(target)
         try:
-            with self._session() as session:
-                assert isinstance(session, _BigQuerySession)
-                plan = plan_publish(session, target, data.schema, table, mode, keys, evolve,
-                                    self.describe())
-                buffer = io.BytesIO()
-                pq.write_table(data, buffer, compression="zstd")
-                size = buffer.tell()
-                buffer.seek(0)
-                load_config = bigquery.LoadJobConfig(
-                    source_format=bigquery.SourceFormat.PARQUET,
-                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                    create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-                )
-                parquet_options = bigquery.ParquetOptions()
-                parquet_options.enable_list_inference = True
-                load_config.parquet_options = parquet_options
-                try:
-                    session.client.load_table_from_file(
-                        buffer, self._ref(stage), size=size, job_config=load_config
-                    ).result()
-                    session.loaded = stage
-                    publish(session, target, data.schema, session.full(stage), plan)
-                finally:
-                    session.client.delete_table(self._ref(stage), not_found_ok=True)
+            return self._write_through_stage(data, table, mode, keys, evolve)
         except exceptions.GoogleAPICallError as exc:
             raise WarehouseError(f"BigQuery write to {table!r} failed: {exc.message}") from None
-        return data.num_rows
+
+    @contextlib.contextmanager
+    def _stage_frame(
+        self, session: SqlSession, target: TableName, data: pa.Table
+    ) -> Iterator[TableName]:
+        import pyarrow.parquet as pq
+        from google.cloud import bigquery
+
+        assert isinstance(session, _BigQuerySession)
+        stage = staging_name(target)
+        buffer = io.BytesIO()
+        pq.write_table(data, buffer, compression="zstd")
+        size = buffer.tell()
+        buffer.seek(0)
+        load_config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+        )
+        parquet_options = bigquery.ParquetOptions()
+        parquet_options.enable_list_inference = True
+        load_config.parquet_options = parquet_options
+        try:
+            session.client.load_table_from_file(
+                buffer, self._ref(stage), size=size, job_config=load_config
+            ).result()
+            session.loaded = stage
+            yield stage
+        finally:
+            # Deleting a table is an API call, not a billed query job.
+            session.client.delete_table(self._ref(stage), not_found_ok=True)
 
     def _columns(self, client: bigquery.Client, table: TableName) -> dict[str, str]:
         """The table's columns (name -> BigQuery type), empty when it does not exist."""
@@ -248,8 +232,8 @@ class BigQueryWarehouse(SqlStagedWarehouse):
         finally:
             client.close()
 
-    def _target(self, table: str) -> TableName:
-        return self._name(table)
+    def _default_schema(self) -> str:
+        return self.dataset
 
     def describe(self) -> str:
         """The project as text (for messages)."""
@@ -260,7 +244,7 @@ class BigQueryWarehouse(SqlStagedWarehouse):
         """Whether ``name`` (``"table"`` or ``"dataset.table"``) exists."""
         client = self._client()
         try:
-            return bool(self._columns(client, self._name(name)))
+            return bool(self._columns(client, self._target(name)))
         finally:
             client.close()
 
@@ -337,7 +321,7 @@ class _BigQuerySession(SqlSession):
             self.client.copy_table(self.warehouse._ref(self.loaded),
                                    self.warehouse._ref(target), job_config=config).result()
             return
-        self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
+        super().create(target, schema, source, replace, keys)
 
 
 # -- parameters and types --------------------------------------------------------------

@@ -200,9 +200,6 @@ class DuckDBWarehouse(SqlStagedWarehouse):
                 _transaction(con) as session:
             yield session
 
-    def _target(self, table: str) -> TableName:
-        return self.table_name(table)
-
     def describe(self) -> str:
         """The database as text (for messages)."""
         return f"the DuckDB warehouse {self.database_path}"

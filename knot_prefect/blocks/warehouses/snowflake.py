@@ -25,27 +25,14 @@ from prefect_snowflake import SnowflakeCredentials
 from pydantic import Field
 
 from knot_prefect.blocks.fields import loaded_block_example
-from knot_prefect.blocks.warehouses._common import (
-    bind_named,
-    column_kind,
-    redact,
-    staging_name,
-)
+from knot_prefect.blocks.warehouses._common import bind_named, column_kind, redact, staging_name
 from knot_prefect.blocks.warehouses.base import (
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
 )
-from knot_prefect.blocks.warehouses.identifiers import (
-    TableName,
-    quote_identifier,
-)
-from knot_prefect.blocks.warehouses.staging import (
-    SqlSession,
-    SqlStagedWarehouse,
-    plan_publish,
-    publish,
-)
+from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
+from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -122,10 +109,6 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
         finally:
             connection.close()
 
-    def _name(self, name: str) -> TableName:
-        table = TableName.parse(name)
-        return table if table.schema else TableName(table.table, self.schema_name)
-
     def _full(self, table: TableName) -> str:
         return f"{quote_identifier(self.database, 'database')}.{table.quoted()}"
 
@@ -174,7 +157,7 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
 
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a whole table, or some of its columns, as a pyarrow Table."""
-        table = self._name(name)
+        table = self._target(name)
         if not self.table_exists(name):
             raise TableNotFoundError(
                 f"Table {name!r} does not exist in Snowflake database {self.database!r}: "
@@ -189,32 +172,31 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
     def _write_arrow(
         self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
     ) -> int:
+        return self._write_through_stage(data, table, mode, keys, evolve)
+
+    @contextmanager
+    def _stage_frame(
+        self, session: SqlSession, target: TableName, data: pa.Table
+    ) -> Iterator[TableName]:
         import pandas as pd
         from snowflake.connector import pandas_tools
 
-        target = self._name(table)
+        assert isinstance(session, _SnowflakeSession)
         # Temporary tables live in the session's schema: name the stage unqualified.
         stage = TableName(staging_name(target).table)
-        with self._connect() as connection:
-            session = _SnowflakeSession(self, connection.cursor())
-            plan = plan_publish(session, target, data.schema, table, mode, keys, evolve,
-                                self.describe())
-            columns_ddl = ", ".join(
-                f"{quote_identifier(f.name, 'column')} {snowflake_type(f.type)}"
-                for f in data.schema
+        columns_ddl = ", ".join(
+            f"{session.q(f.name)} {snowflake_type(f.type)}" for f in data.schema
+        )
+        session.run(f"CREATE TEMPORARY TABLE {stage.quoted()} ({columns_ddl})")
+        try:
+            frame = data.to_pandas(types_mapper=pd.ArrowDtype)
+            pandas_tools.write_pandas(
+                session.connection, frame, stage.table, quote_identifiers=True,
+                use_logical_type=True,
             )
-            session.run(f"CREATE TEMPORARY TABLE {stage.quoted()} ({columns_ddl})")
-            try:
-                frame = data.to_pandas(types_mapper=pd.ArrowDtype)
-                pandas_tools.write_pandas(
-                    connection, frame, stage.table, quote_identifiers=True,
-                    use_logical_type=True,
-                )
-                # One atomic statement changes the target (see the module's docstring).
-                publish(session, target, data.schema, stage.quoted(), plan)
-            finally:
-                session.drop(stage)
-        return data.num_rows
+            yield stage
+        finally:
+            session.drop(stage)
 
     def _columns(self, cursor: SnowflakeCursor, table: TableName) -> dict[str, str]:
         """The table's columns (name -> Snowflake type), empty when it does not exist."""
@@ -234,10 +216,10 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
     @contextmanager
     def _session(self) -> Iterator[SqlSession]:
         with self._connect() as connection:
-            yield _SnowflakeSession(self, connection.cursor())
+            yield _SnowflakeSession(self, connection)
 
-    def _target(self, table: str) -> TableName:
-        return self._name(table)
+    def _default_schema(self) -> str:
+        return self.schema_name
 
     def describe(self) -> str:
         """The database as text (for messages)."""
@@ -246,7 +228,7 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
     # -- other ---------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``"TABLE"`` or ``"SCHEMA.TABLE"``) exists."""
-        table = self._name(name)
+        table = self._target(name)
         with self._connect() as connection:
             cursor = self._run(
                 connection.cursor(),
@@ -285,8 +267,9 @@ class _SnowflakeSession(SqlSession):
     qualify_set = True
     transactional_ddl = False
 
-    def __init__(self, warehouse: SnowflakeWarehouse, cursor: SnowflakeCursor) -> None:
-        self.warehouse, self.cursor = warehouse, cursor
+    def __init__(self, warehouse: SnowflakeWarehouse, connection: SnowflakeConnection) -> None:
+        self.warehouse, self.connection = warehouse, connection
+        self.cursor: SnowflakeCursor = connection.cursor()
 
     def run(self, sql: str) -> None:
         self.warehouse._run(self.cursor, sql)
@@ -318,12 +301,6 @@ class _SnowflakeSession(SqlSession):
         database = quote_identifier(self.warehouse.database, "database")
         schema = quote_identifier(table.schema or self.warehouse.schema_name, "schema")
         self.run(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
-
-    def create(
-        self, target: TableName, schema: pa.Schema, source: str, replace: bool,
-        keys: Sequence[str],
-    ) -> None:
-        self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
 
 
 # -- type mapping ----------------------------------------------------------------------

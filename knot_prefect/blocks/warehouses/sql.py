@@ -228,9 +228,6 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
     def _session(self) -> contextlib.AbstractContextManager[SqlSession]:
         return self._backend().session()
 
-    def _target(self, table: str) -> TableName:
-        return self.table_name(table)
-
     def shared_by_processes(self) -> bool:
         """False for SQLite (a file one process writes at a time), True for servers."""
         return self.dialect != "sqlite"

@@ -177,9 +177,14 @@ class SqlSession(ABC):
         """A quoted column name."""
         return quote_identifier(column, "column name", self.quote)
 
-    def lock_new_table(self, table: TableName) -> None:
-        """Make a second first writer wait for the first (PostgreSQL); nothing by default."""
-        return None
+    def lock_new_table(self, table: TableName) -> bool:
+        """Called when the table is missing: make a second first writer wait for the first.
+
+        Returns:
+            Whether a lock was taken (PostgreSQL), after which the table is looked up
+            again; False by default.
+        """
+        return False
 
     def create_schema(self, table: TableName) -> None:
         """Create the table's schema when missing."""
@@ -190,7 +195,15 @@ class SqlSession(ABC):
         self, target: TableName, schema: pa.Schema, source: str, replace: bool,
         keys: Sequence[str],
     ) -> None:
-        """Create (or, with ``replace``, recreate) the target from the source's rows."""
+        """Create (or, with ``replace``, recreate) the target from the source's rows.
+
+        Where DDL commits at once (``transactional_ddl`` false), one
+        ``CREATE OR REPLACE TABLE ... AS SELECT`` does it: no reader sees the table
+        empty or missing.
+        """
+        if not self.transactional_ddl:
+            self.run(f"CREATE OR REPLACE TABLE {self.full(target)} AS SELECT * FROM {source} AS s")
+            return
         if replace:
             self.run(f"DROP TABLE {self.full(target)}")
         ddl = ", ".join(f"{self.q(f.name)} {self.column_type(f.type)}" for f in schema)
@@ -233,9 +246,40 @@ class SqlStagedWarehouse(Warehouse):
     def _session(self) -> contextlib.AbstractContextManager[SqlSession]:
         """A :class:`SqlSession` in one transaction, committed when the block ends."""
 
-    @abstractmethod
     def _target(self, table: str) -> TableName:
         """The table's full name (default schema filled in), checked against the limit."""
+        name = self.table_name(table)
+        default = self._default_schema()
+        return name if name.schema or default is None else TableName(name.table, default)
+
+    def _default_schema(self) -> str | None:
+        """The schema (dataset) of table names given without one; None: the server's."""
+        return None
+
+    def _stage_frame(
+        self, session: SqlSession, target: TableName, data: pa.Table
+    ) -> contextlib.AbstractContextManager[TableName]:
+        """Load a write's frame into a stage table next to ``target``, dropped on exit.
+
+        Backends whose ``_write_arrow`` is :meth:`_write_through_stage` implement it.
+        """
+        raise NotImplementedError
+
+    def _write_through_stage(
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    ) -> int:
+        """A write as one bulk load into a stage table, then one publishing statement.
+
+        For warehouses whose DDL commits at once: the target changes in the
+        publishing statement alone, and the stage goes whatever happened.
+        """
+        target = self._target(table)
+        with self._session() as session:
+            plan = plan_publish(session, target, data.schema, table, mode, keys, evolve,
+                                self.describe())
+            with self._stage_frame(session, target, data) as stage:
+                publish(session, target, data.schema, session.full(stage), plan)
+        return data.num_rows
 
     def stage(self, data: Any, table: str, stage_id: str, part: int = 0,
               unique_keys: Sequence[str] | None = None) -> StagedPart:
@@ -397,9 +441,11 @@ def plan_publish(
     where: str,
 ) -> WritePlan:
     """The checks of a write against the target as it is now (see ``plan_write``)."""
-    session.lock_new_table(target)
-    return plan_write(schema.empty_table(), table, mode, keys, evolve,
-                      session.families(target), where, session.case_insensitive)
+    existing = session.families(target)
+    if not existing and session.lock_new_table(target):
+        existing = session.families(target)  # a first writer may have created it meanwhile
+    return plan_write(schema.empty_table(), table, mode, keys, evolve, existing, where,
+                      session.case_insensitive)
 
 
 def publish(
