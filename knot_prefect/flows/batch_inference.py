@@ -41,6 +41,7 @@ from knot_prefect.flows.scoring import (
     scored_stream,
     with_lineage,
 )
+from knot_prefect.flows.scoring_request import ScoringRequest
 
 
 @flow(name="knot-batch-inference", log_prints=True)
@@ -190,40 +191,15 @@ def batch_inference_flow(
     parameters = dict(locals())
     if start is not None or partition is not None:
         return backfill(score_and_publish, parameters)
-    return score_and_publish(**{name: value for name, value in parameters.items()
-                                if name not in WINDOW_PARAMETERS})
+    return score_and_publish(ScoringRequest(**{
+        name: value for name, value in parameters.items() if name not in WINDOW_PARAMETERS}))
 
 
-def score_and_publish(
-    spec: str | None = None,
-    entity_sql: str | None = None,
-    key_columns: list[str] | None = None,
-    model_name: str | None = None,
-    output_table: str | None = None,
-    features: str | list[str] | None = None,
-    feature_source: Literal["historical", "online", "warehouse"] | None = None,
-    contract: str | None = None,
-    quarantine_table: str | None = None,
-    max_bad_fraction: float = 0.05,
-    entity_params: dict[str, Any] | None = None,
-    as_of: datetime | None = None,
-    alias: str = DEFAULT_ALIAS,
-    warehouse: str | None = None,
-    feature_store: str | None = None,
-    tracking: str | None = None,
-    batch_rows: int = 50_000,
-    prediction_bounds: list[float] | None = None,
-    stream: bool = False,
-    dask_address: str | None = None,
-    dask_workers: int = 2,
-    partition_rows: int | None = None,
-    spark: str | None = None,
-    runner: str | None = None,
-) -> Any:
+def score_and_publish(request: ScoringRequest) -> Any:
     """``batch_inference_flow``'s scoring of one set of rows, as a plain function.
 
-    Takes the parameters of :func:`batch_inference_flow` but the backfill window
-    (``start``, ``end``, ``partition``, ``refresh``), with the same meaning. The flow
+    ``request`` holds the parameters of :func:`batch_inference_flow` but the backfill
+    window (``start``, ``end``, ``partition``, ``refresh``), with the same meaning. The flow
     calls it for an unpartitioned run; a backfill calls it once per partition inside
     that partition's task run. It runs inside a flow run: it logs to the run,
     publishes artifacts and records the flow-run id in the lineage.
@@ -241,73 +217,75 @@ def score_and_publish(
     from knot_prefect.tasks import finish_with_warnings, load_model
 
     logger = get_run_logger()
-    given = settle("batch_inference_flow", spec)
+    given = settle("batch_inference_flow", request.spec)
     entity_sql = given.required(
-        entity_sql if entity_sql is not None else (
+        request.entity_sql if request.entity_sql is not None else (
             given.spec.rows_to_score if given.spec is not None else None),
         "entity_sql", "source", "the table or query of the rows to score")
-    model_name = given.required(model_name, "model_name", "model_name",
+    model_name = given.required(request.model_name, "model_name", "model_name",
                                 "the registered model name")
-    output_table = given.required(output_table, "output_table", "output_table",
+    output_table = given.required(request.output_table, "output_table", "output_table",
                                   "the table receiving the predictions")
-    key_columns = given.value(key_columns, "key_columns")
-    features = given.value(features, "features")
-    contract = given.value(contract, "scoring_contract")
-    feature_source = feature_source or ("historical" if features else "warehouse")
+    key_columns = given.value(request.key_columns, "key_columns")
+    features = given.value(request.features, "features")
+    contract = given.value(request.contract, "scoring_contract")
+    feature_source = request.feature_source or ("historical" if features else "warehouse")
     if feature_source != "warehouse" and not features:
         raise MissingParameterError(
             f"batch_inference_flow needs features= with feature_source={feature_source!r}: "
             "the Feast feature service or 'view:feature' references to read. Example: "
             f"{EXAMPLES['batch_inference_flow']}."
         )
-    quarantine_table = quarantine_table or f"{output_table}_quarantine"
-    warehouse_block = resolve_block(given.or_default(warehouse, "warehouse", LOCAL_WAREHOUSE),
-                                    Warehouse, parameter="warehouse")
+    quarantine_table = request.quarantine_table or f"{output_table}_quarantine"
+    warehouse_block = resolve_block(
+        given.or_default(request.warehouse, "warehouse", LOCAL_WAREHOUSE), Warehouse,
+        parameter="warehouse")
     # Every read of the rows to score sees the versions recorded in the lineage.
     warehouse_block, source_versions = pin_source_versions(warehouse_block, entity_sql,
-                                                           entity_params)
-    tracking_block = resolve_block(given.or_default(tracking, "tracking", LOCAL_TRACKING),
+                                                           request.entity_params)
+    tracking_block = resolve_block(given.or_default(request.tracking, "tracking", LOCAL_TRACKING),
                                    MLflowTracking, parameter="tracking")
-    feature_store = given.or_default(feature_store, "feature_store", LOCAL_FEATURES)
+    feature_store = given.or_default(request.feature_store, "feature_store", LOCAL_FEATURES)
     scored_at = datetime.now(UTC)
-    as_of = as_of or scored_at
+    as_of = request.as_of or scored_at
     inputs = _FeatureInputs(warehouse_block, feature_store, features, feature_source,
-                            contract, quarantine_table, max_bad_fraction, as_of,
-                            per_batch=stream)
+                            contract, quarantine_table, request.max_bad_fraction, as_of,
+                            per_batch=request.stream)
 
     def model_and_lineage() -> tuple[Any, Lineage]:
-        model = load_model(model_name, alias, tracking_block)
+        model = load_model(model_name, request.alias, tracking_block)
         return model, Lineage(
             model_name=model.name,
             model_version=model.version,
-            model_alias=alias,
+            model_alias=request.alias,
             feature_views=inputs.views,
             contract_version=inputs.contract_version,
-            source_query_hash=source_query_hash(entity_sql, entity_params),
+            source_query_hash=source_query_hash(entity_sql, request.entity_params),
             flow_run_id=_flow_run_id(),
             features_as_of=as_of if feature_source == "historical" else scored_at,
             scored_at=scored_at,
             source_versions=versions_text(source_versions),
         )
 
-    spark = given.value(spark, "spark")
+    spark = given.value(request.spark, "spark")
+    runner, dask_address, dask_workers = request.runner, request.dask_address, request.dask_workers
     check_scoring_runner(runner, spark, dask_address)
     with (started_ray_runner(runner, dask_workers) if runner else
           scoring_runner(None if spark else dask_address, dask_workers)) as task_runner:
-        job = _ScoringJob(warehouse_block, task_runner, inputs, entity_sql, entity_params,
-                          key_columns, output_table, batch_rows, partition_rows,
-                          prediction_bounds, model_and_lineage)
+        job = _ScoringJob(warehouse_block, task_runner, inputs, entity_sql,
+                          request.entity_params, key_columns, output_table, request.batch_rows,
+                          request.partition_rows, request.prediction_bounds, model_and_lineage)
         # Next to the data when the warehouse holds the model's inputs: on Dask workers
         # where each of them may read and stage there, else in the flow process
         # unless batches were asked for.
         on_workers = task_runner is not None and warehouse_block.shared_by_processes()
         next_to_data = (feature_source == "warehouse" and inputs.contract_block is None
-                        and (on_workers if task_runner is not None else not stream))
+                        and (on_workers if task_runner is not None else not request.stream))
         if spark is not None:
             outcome = _score_on_spark(job, spark, dask_address, tracking_block)
         elif next_to_data:
             outcome = _score_key_ranges(job)
-        elif stream:
+        elif request.stream:
             outcome = _score_streamed(job)
         else:
             outcome = _score_in_memory(job)
@@ -320,7 +298,7 @@ def score_and_publish(
         "rows_scored": outcome.rows_scored,
         "rows_published": rows_published,
         "output_table": output_table,
-        "model": f"{model.name} v{model.version} (@{alias})",
+        "model": f"{model.name} v{model.version} (@{request.alias})",
         "feature_views": inputs.views,
         "feature_source": feature_source,
         "contract_version": inputs.contract_version,

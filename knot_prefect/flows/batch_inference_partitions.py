@@ -25,6 +25,7 @@ from typing import Any
 
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.flows.partitions import partitions, publish_report, run_partitions, work_key
+from knot_prefect.flows.scoring_request import ScoringRequest
 
 # Parameters of a backfill rather than of scoring one partition.
 WINDOW_PARAMETERS = ("start", "end", "partition", "refresh")
@@ -34,8 +35,9 @@ def backfill(score: Callable[..., Any], parameters: dict[str, Any]) -> dict[str,
     """Score and publish each partition of ``[start, end)`` in its own task run.
 
     Args:
-        score: Scores and publishes the rows of one partition without a flow run of
-            its own (``score_and_publish``).
+        score: Scores and publishes the rows of one partition, given as a
+            :class:`~knot_prefect.flows.scoring_request.ScoringRequest`, without a flow
+            run of its own (``score_and_publish``).
         parameters: The flow's parameters, the window's included.
 
     Returns:
@@ -68,12 +70,12 @@ def backfill(score: Callable[..., Any], parameters: dict[str, Any]) -> dict[str,
     scoring = {k: v for k, v in parameters.items() if k not in WINDOW_PARAMETERS}
 
     def score_partition(first: datetime, last: datetime) -> dict[str, Any]:
-        summary = score(**{
+        summary = score(ScoringRequest(**{
             **scoring,
             "entity_params": {**(scoring["entity_params"] or {}), "start": first,
                               "end": last},
             "as_of": scoring["as_of"] or last,
-        })
+        }))
         # A partition that warned still completed: its summary is the state's data.
         return dict(summary.data if isinstance(summary, State) else summary)
 
