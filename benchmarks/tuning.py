@@ -117,8 +117,10 @@ def _raw_ray(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The trainings as Ray tasks on a local Ray of 2 CPUs; its start-up timed apart."""
     import ray
 
+    from knot_prefect.flows.ray_runner import local_ray_options
+
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    ray.init(address="local", **local_ray_options(2))
     try:
         ready = time.perf_counter()
         train = ray.remote(num_cpus=1)(_metrics_only)

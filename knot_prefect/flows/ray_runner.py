@@ -70,17 +70,31 @@ def ray_runner_for(runner: str, workers: int = 2) -> TaskRunner[Any]:
             "Ray needs prefect-ray: pip install 'knot-prefect[ray]'."
         ) from None
     if runner == LOCAL_RAY:
-        if workers < 1:
-            raise ConfigurationError(f"workers must be at least 1, not {workers}.")
-        # "local" starts a new Ray even where RAY_ADDRESS or a stopped `ray start` head's
-        # /tmp/ray/ray_current_cluster would make ray.init() connect elsewhere. Its
-        # workers run at this process's priority: Ray lowers theirs (niceness 15) for
-        # nodes given over to Ray, and on a machine shared with the flow process, the
-        # Prefect and MLflow servers and other jobs the trials then barely get a core.
-        return RayTaskRunner(address="local", init_kwargs={
-            "num_cpus": workers, "include_dashboard": False,
-            "_system_config": {"worker_niceness": os.nice(0)}})
+        return RayTaskRunner(address="local", init_kwargs=local_ray_options(workers))
     return RayTaskRunner(address=runner)
+
+
+def local_ray_options(workers: int) -> dict[str, Any]:
+    """``ray.init`` options (but the address) of a temporary local Ray of ``workers`` CPUs.
+
+    Start it with ``ray.init(address="local", **local_ray_options(2))``: ``"local"``
+    starts a new Ray even where RAY_ADDRESS or a stopped ``ray start`` head's
+    ``/tmp/ray/ray_current_cluster`` would make ``ray.init()`` connect elsewhere.
+
+    Args:
+        workers: CPUs of the local Ray (tasks of one CPU run that many at once).
+
+    Examples:
+        >>> local_ray_options(2)["num_cpus"]
+        2
+    """
+    if workers < 1:
+        raise ConfigurationError(f"workers must be at least 1, not {workers}.")
+    # Its workers run at this process's priority: Ray lowers theirs (niceness 15) for
+    # nodes given over to Ray, and on a machine shared with the flow process, the
+    # Prefect and MLflow servers and other jobs the trials then barely get a core.
+    return {"num_cpus": workers, "include_dashboard": False,
+            "_system_config": {"worker_niceness": os.nice(0)}}
 
 
 def is_ray_task_runner(runner: Any) -> bool:
