@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 def write_table(location: DeltaLocation, data: pa.Table, table: str, mode: str,
                 keys: list[str], evolve: bool) -> int:
-    """Write a prepared, non-empty frame in one transaction; return the rows written
-    (errors: see :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow`)."""
+    """Write a prepared, non-empty frame in one transaction; return the rows written.
+
+    Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.
+    """
     from deltalake import write_deltalake
 
     name, current = open_for_write(location, table, mode, open_table)

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str,
                 keys: list[str], evolve: bool) -> int:
-    """Write a prepared, non-empty frame as one snapshot; return the rows written
-    (errors: see :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow`)."""
+    """Write a prepared, non-empty frame as one snapshot; return the rows written.
+
+    Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.
+    """
     name, current = open_for_write(location, table, mode, open_table)
     with iceberg_errors(location, table):
         if current is None:
