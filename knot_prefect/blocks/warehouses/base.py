@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+
 WriteMode = Literal["append", "replace", "upsert", "fail"]
 WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 DEFAULT_BATCH_ROWS = 100_000
@@ -73,6 +75,21 @@ def table_exists_error(table: str, where: str) -> TableExistsError:
     return TableExistsError(
         f"Table {table} already exists in {where} and mode='fail': choose mode='append', "
         "'replace' or 'upsert', or another table name."
+    )
+
+
+def table_not_found_error(table: TableName, where: str,
+                          tables: Sequence[str]) -> TableNotFoundError:
+    """The error for a table a lake does not hold, naming the tables it does.
+
+    Args:
+        table: The table.
+        where: The lake, described without secrets.
+        tables: The tables it holds.
+    """
+    return TableNotFoundError(
+        f"Table {table} does not exist in {where} (it holds: "
+        f"{', '.join(tables) or 'no tables yet'}): check the name, or write the table first."
     )
 
 
@@ -371,6 +388,12 @@ class Warehouse(KnotBlock, ABC):
 
         ``write`` has already checked the mode, the names and (for ``upsert``) the
         keys, and prepared the frame.
+
+        Raises:
+            TableExistsError: For ``mode='fail'`` on an existing table.
+            SchemaMismatchError: For new columns without ``evolve``, or types the table
+                cannot hold.
+            ConcurrentWriteError: When another writer's commit conflicts with this one.
         """
 
     # -- staged writes -------------------------------------------------------------

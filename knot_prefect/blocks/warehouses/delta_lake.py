@@ -18,6 +18,7 @@ modules of :mod:`knot_prefect.blocks.warehouses.delta`, one concept each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from knot_prefect.blocks.warehouses.lake.block import (
     S3Storage,
     threads_field,
 )
+from knot_prefect.blocks.warehouses.lake.query import versioned_query
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
@@ -114,7 +116,9 @@ class DeltaLake(GcsStorage, S3Storage, VersionedLake):
         self, sql: str, params: Mapping[str, Any] | None, versions: Mapping[str, int],
         seen: dict[str, int] | None,
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
-        return query.query(self._location(), sql, params, versions, seen)
+        location = self._location()
+        return versioned_query(location.storage, sql, params, versions, seen,
+                               functools.partial(query.register_at, location))
 
     def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()

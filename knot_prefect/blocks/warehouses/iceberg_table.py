@@ -19,6 +19,7 @@ modules of :mod:`knot_prefect.blocks.warehouses.iceberg`, one concept each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 from knot_prefect.blocks.warehouses.iceberg.types import to_iceberg_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.block import S3Storage, threads_field
+from knot_prefect.blocks.warehouses.lake.query import versioned_query
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
 if TYPE_CHECKING:
@@ -165,7 +167,9 @@ class IcebergTable(S3Storage, VersionedLake):
         self, sql: str, params: Mapping[str, Any] | None, versions: Mapping[str, int],
         seen: dict[str, int] | None,
     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyRelation]:
-        return query.query(self._location(), sql, params, versions, seen)
+        location = self._location()
+        return versioned_query(location.storage, sql, params, versions, seen,
+                               functools.partial(query.register_at, location))
 
     def _dataset_at(self, table: TableName, version: int | None) -> pads.Dataset:
         location = self._location()

@@ -9,17 +9,11 @@ reader over the files that version lists; any other as delta-rs's Arrow dataset.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, open_table
-from knot_prefect.blocks.warehouses.lake.query import (
-    query_tables,
-    register_dataset,
-    register_files,
-)
+from knot_prefect.blocks.warehouses.lake.query import register_dataset, register_files
 
 if TYPE_CHECKING:
     import duckdb
@@ -33,34 +27,23 @@ if TYPE_CHECKING:
 FILE_TRANSPARENT_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
 
 
-@contextlib.contextmanager
-def query(location: DeltaLocation, sql: str, params: Mapping[str, Any] | None,
-          versions: Mapping[str, int] | None = None,
-          seen: dict[str, int] | None = None) -> Iterator[duckdb.DuckDBPyRelation]:
-    """The relation of a query over the lake, open for the ``with`` block.
+def register_at(location: DeltaLocation, connection: duckdb.DuckDBPyConnection,
+                table: TableName, version: int | None) -> int | None:
+    """Register a table at ``version`` (None: its latest) for a query; return the version.
 
-    Args:
-        location: The lake.
-        sql: The query, with ``:name`` placeholders.
-        params: Values bound to the placeholders.
-        versions: Versions to read, by table name (others are read at their latest).
-        seen: Filled with the version of each table the query read.
+    The hook of :func:`~knot_prefect.blocks.warehouses.lake.query.versioned_query`:
+    None when there is no such Delta table (a CTE, or a missing table DuckDB reports
+    by name).
     """
-
-    def register(connection: duckdb.DuckDBPyConnection, table: TableName) -> None:
-        delta_table = open_table(location, table, (versions or {}).get(str(table)))
-        if delta_table is None:
-            return  # a CTE, or a missing table DuckDB reports by name
-        if seen is not None:
-            seen[str(table)] = delta_table.version()
-        files = plain_files(delta_table) if location.storage.is_local else None
-        if files:
-            register_files(connection, table, files, arrow_schema(delta_table), cast=True)
-        else:
-            register_dataset(connection, table, delta_table.to_pyarrow_dataset())
-
-    with query_tables(location.storage, sql, params, register) as relation:
-        yield relation
+    delta_table = open_table(location, table, version)
+    if delta_table is None:
+        return None
+    files = plain_files(delta_table) if location.storage.is_local else None
+    if files:
+        register_files(connection, table, files, arrow_schema(delta_table), cast=True)
+    else:
+        register_dataset(connection, table, delta_table.to_pyarrow_dataset())
+    return int(delta_table.version())
 
 
 def plain_files(delta_table: DeltaTable) -> list[str] | None:

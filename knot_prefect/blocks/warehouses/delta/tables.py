@@ -16,6 +16,7 @@ from knot_prefect.blocks.warehouses.base import (
     SchemaMismatchError,
     TableNotFoundError,
     WarehouseError,
+    table_not_found_error,
 )
 
 if TYPE_CHECKING:
@@ -47,11 +48,8 @@ def table_or_raise(location: DeltaLocation, table: TableName,
     """
     found = open_table(location, table, version)
     if found is None:
-        tables = ", ".join(table_names(location)) or "no tables yet"
-        raise TableNotFoundError(
-            f"Table {table} does not exist in the Delta lake at {location.location} "
-            f"(it holds: {tables}): check the name, or write the table first."
-        )
+        raise table_not_found_error(table, f"the Delta lake at {location.location}",
+                                    table_names(location))
     return found
 
 

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
-from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
-from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, refuse_existing
+from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, open_for_write
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,17 +27,11 @@ def write_table(location: DeltaLocation, data: pa.Table, table: str, mode: str,
                 keys: list[str], evolve: bool) -> int:
     """Write a prepared, non-empty frame in one transaction; return the rows written.
 
-    Raises:
-        TableExistsError: For ``mode='fail'`` on an existing table.
-        SchemaMismatchError: For new columns without ``evolve``, or types the table
-            cannot hold.
-        ConcurrentWriteError: When another writer's commit conflicts with this one.
+    Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.
     """
     from deltalake import write_deltalake
 
-    name = TableName.parse(table)
-    current = open_table(location, name)
-    refuse_existing(location.storage, table, mode, current is not None)
+    name, current = open_for_write(location, table, mode, open_table)
     with delta_errors(location, table):
         if current is None or mode == "replace":
             write_deltalake(current if current is not None else location.uri(name), data,

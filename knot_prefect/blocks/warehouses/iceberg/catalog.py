@@ -21,6 +21,7 @@ from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
     TableNotFoundError,
     WarehouseError,
+    table_not_found_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName
 
@@ -148,11 +149,8 @@ def table_or_raise(location: IcebergLocation, table: TableName) -> Table:
     """
     found = open_table(location, table)
     if found is None:
-        tables = ", ".join(table_names(location)) or "no tables yet"
-        raise TableNotFoundError(
-            f"Table {table} does not exist in the Iceberg lake at {location.location} "
-            f"(it holds: {tables}): check the name, or write the table first."
-        )
+        raise table_not_found_error(table, f"the Iceberg lake at {location.location}",
+                                    table_names(location))
     return found
 
 

@@ -9,16 +9,14 @@ own scan, which applies them.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
     iceberg_errors,
     open_table,
 )
-from knot_prefect.blocks.warehouses.lake.query import query_tables, register_dataset
+from knot_prefect.blocks.warehouses.lake.query import register_dataset
 
 if TYPE_CHECKING:
     import duckdb
@@ -66,30 +64,18 @@ def snapshot_dataset(location: IcebergLocation, iceberg_table: Table,
             snapshot.snapshot_id)
 
 
-@contextlib.contextmanager
-def query(location: IcebergLocation, sql: str, params: Mapping[str, Any] | None,
-          snapshots: Mapping[str, int] | None = None,
-          seen: dict[str, int] | None = None) -> Iterator[duckdb.DuckDBPyRelation]:
-    """The relation of a query over the lake, open for the ``with`` block.
+def register_at(location: IcebergLocation, connection: duckdb.DuckDBPyConnection,
+                table: TableName, snapshot_id: int | None) -> int | None:
+    """Register a table at a snapshot (None: its current one) for a query; return its id.
 
-    Args:
-        location: The lake.
-        sql: The query, with ``:name`` placeholders.
-        params: Values bound to the placeholders.
-        snapshots: Snapshot ids to read, by table name (others: their current one).
-        seen: Filled with the snapshot id of each table the query read.
+    The hook of :func:`~knot_prefect.blocks.warehouses.lake.query.versioned_query`:
+    None when the catalog has no such table (a CTE, or a missing table DuckDB reports
+    by name); a table without a snapshot yet reads empty and returns None too.
     """
-
-    def register(connection: duckdb.DuckDBPyConnection, table: TableName) -> None:
-        iceberg_table = open_table(location, table)
-        if iceberg_table is None:
-            return  # a CTE, or a missing table DuckDB reports by name
-        with iceberg_errors(location, str(table)):
-            source, snapshot_id = snapshot_dataset(location, iceberg_table,
-                                                   (snapshots or {}).get(str(table)))
-        if seen is not None and snapshot_id is not None:
-            seen[str(table)] = snapshot_id
-        register_dataset(connection, table, source)
-
-    with query_tables(location.storage, sql, params, register) as relation:
-        yield relation
+    iceberg_table = open_table(location, table)
+    if iceberg_table is None:
+        return None
+    with iceberg_errors(location, str(table)):
+        source, read_id = snapshot_dataset(location, iceberg_table, snapshot_id)
+    register_dataset(connection, table, source)
+    return read_id

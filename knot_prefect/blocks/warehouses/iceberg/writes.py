@@ -19,9 +19,8 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
     iceberg_errors,
     open_table,
 )
-from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.schemas import conform
-from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, refuse_existing
+from knot_prefect.blocks.warehouses.lake.writes import evolve_schema, open_for_write
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,15 +33,9 @@ def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str
                 keys: list[str], evolve: bool) -> int:
     """Write a prepared, non-empty frame as one snapshot; return the rows written.
 
-    Raises:
-        TableExistsError: For ``mode='fail'`` on an existing table.
-        SchemaMismatchError: For new columns without ``evolve``, or types the table
-            cannot hold.
-        ConcurrentWriteError: When another writer's commit conflicts with this one.
+    Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.
     """
-    name = TableName.parse(table)
-    current = open_table(location, name)
-    refuse_existing(location.storage, table, mode, current is not None)
+    name, current = open_for_write(location, table, mode, open_table)
     with iceberg_errors(location, table):
         if current is None:
             transaction = create_transaction(location, name, data.schema)

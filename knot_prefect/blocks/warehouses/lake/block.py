@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -22,6 +22,7 @@ from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, Warehouse
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.storage import (
     LakeStorage,
+    StorageKind,
     bucket_root,
     gcs_filesystem,
     local_filesystem,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
     import pyarrow.dataset as pads
+    from fsspec import AbstractFileSystem
     from prefect_aws import S3Bucket
     from prefect_gcp import GcsBucket
 
@@ -50,8 +52,21 @@ BUCKET_FIELDS = ("s3_bucket", "gcs_bucket")
 _DROP = re.compile(r"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([A-Za-z0-9_$.\-]+)\s*;?\s*", re.I)
 
 
+class Bucket(NamedTuple):
+    """A bucket a lake's storage mixin holds: what :class:`LakeStorage` needs of it."""
+
+    kind: StorageKind
+    name: str
+    folder: str
+    filesystem: Callable[[], AbstractFileSystem]
+
+
 class BucketStorage(BaseModel):
     """Where a lake's storage mixins chain: each bucket field it has, then a local folder."""
+
+    def _set_bucket(self) -> Bucket | None:
+        """The bucket field that is set (each mixin checks its own); None for none."""
+        return None
 
     def _bucket_storage(self, connect: bool, path: str,
                         settings: dict[str, Any]) -> LakeStorage | None:
@@ -62,7 +77,12 @@ class BucketStorage(BaseModel):
             path: The lake's folder inside the bucket.
             settings: The other fields of :class:`LakeStorage`.
         """
-        return None
+        bucket = self._set_bucket()
+        if bucket is None:
+            return None
+        root = bucket_root(bucket.name, bucket.folder, path)
+        return LakeStorage(bucket.kind, root, bucket.filesystem() if connect else None,
+                           **settings)
 
 
 class S3Storage(BucketStorage):
@@ -73,13 +93,11 @@ class S3Storage(BucketStorage):
         description="An S3 bucket (prefect-aws) holding the lake; leave empty for GCS or local.",
     )
 
-    def _bucket_storage(self, connect: bool, path: str,
-                        settings: dict[str, Any]) -> LakeStorage | None:
+    def _set_bucket(self) -> Bucket | None:
         if self.s3_bucket is None:
-            return super()._bucket_storage(connect, path, settings)
+            return super()._set_bucket()
         s3 = self.s3_bucket
-        root = bucket_root(s3.bucket_name, s3.bucket_folder, path)
-        return LakeStorage("s3", root, s3_filesystem(s3) if connect else None, **settings)
+        return Bucket("s3", s3.bucket_name, s3.bucket_folder, lambda: s3_filesystem(s3))
 
 
 class GcsStorage(BucketStorage):
@@ -99,13 +117,11 @@ class GcsStorage(BucketStorage):
             )
         return self
 
-    def _bucket_storage(self, connect: bool, path: str,
-                        settings: dict[str, Any]) -> LakeStorage | None:
+    def _set_bucket(self) -> Bucket | None:
         if self.gcs_bucket is None:
-            return super()._bucket_storage(connect, path, settings)
+            return super()._set_bucket()
         gcs = self.gcs_bucket
-        root = bucket_root(gcs.bucket, gcs.bucket_folder, path)
-        return LakeStorage("gcs", root, gcs_filesystem(gcs) if connect else None, **settings)
+        return Bucket("gcs", gcs.bucket, gcs.bucket_folder, lambda: gcs_filesystem(gcs))
 
 
 def threads_field(uses: str = "query") -> Any:

@@ -23,7 +23,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -147,8 +147,7 @@ def switch_manifest(
     if not check:
         storage.fs.pipe_file(target, body)  # one PUT: readers see old or new, never a mix
         return
-    put = _put_s3 if storage.kind == "s3" else _put_gcs
-    if not put(storage, table, target, body, expected):
+    if not _conditional_put(storage, table, target, body, expected):
         raise _conflict(storage, table)
 
 
@@ -218,16 +217,23 @@ def _version_then_check(
     return version
 
 
-def _put_s3(
+def _conditional_put(
     storage: LakeStorage, table: TableName, target: str, body: bytes,
     expected: Manifest | None,
 ) -> bool:
-    """A conditional PUT on S3; False when another writer switched first."""
+    """Write the manifest only while the stored one is the version checked; False when
+    another writer switched first (the bucket's own conditional write: see ``_PUTS``)."""
     fs: Any = storage.fs
     bucket, key, _ = fs.split_path(target)
-    etag = _version_then_check(storage, table, target, expected, "ETag")
-    if etag is False:
+    field, put = _PUTS[storage.kind]
+    version = _version_then_check(storage, table, target, expected, field)
+    if version is False:
         return False
+    return put(fs, bucket, key, body, version)
+
+
+def _put_s3(fs: Any, bucket: str, key: str, body: bytes, etag: str | None) -> bool:
+    """A PUT on S3 if the object's ETag is ``etag`` (None: if it does not exist yet)."""
     condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
     try:
         fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
@@ -249,25 +255,26 @@ def _is_precondition_failure(exc: BaseException) -> bool:
     )
 
 
-def _put_gcs(
-    storage: LakeStorage, table: TableName, target: str, body: bytes,
-    expected: Manifest | None,
-) -> bool:
-    """An upload with ``ifGenerationMatch`` on GCS; False when another writer switched first."""
+def _put_gcs(fs: Any, bucket: str, key: str, body: bytes, generation: str | None) -> bool:
+    """An upload on GCS if the object's generation is ``generation`` (None: if it does not
+    exist yet, GCS's generation "0")."""
     from urllib.parse import quote
 
-    fs: Any = storage.fs
-    bucket, key, _ = fs.split_path(target)
-    version = _version_then_check(storage, table, target, expected, "generation")
-    if version is False:
-        return False
-    generation = "0" if version is None else version  # "0": the object must not exist yet
     try:
         fs.call(
             "POST", f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
-            uploadType="media", name=key, ifGenerationMatch=generation,
+            uploadType="media", name=key,
+            ifGenerationMatch="0" if generation is None else generation,
             headers={"Content-Type": "application/octet-stream"}, data=body, json_out=True,
         )
     except FileExistsError:  # gcsfs raises it for 412 Precondition Failed
         return False
     return True
+
+
+#: Each bucket's conditional write: the object-info field holding the stored version,
+#: and the write that succeeds only while the object is still at that version.
+_PUTS: dict[str, tuple[str, Callable[[Any, str, str, bytes, str | None], bool]]] = {
+    "s3": ("ETag", _put_s3),
+    "gcs": ("generation", _put_gcs),
+}

@@ -109,6 +109,37 @@ def query_tables(
         connection.close()
 
 
+@contextlib.contextmanager
+def versioned_query(
+    storage: LakeStorage,
+    sql: str,
+    params: Mapping[str, Any] | None,
+    versions: Mapping[str, int] | None,
+    seen: dict[str, int] | None,
+    register_at: Callable[[duckdb.DuckDBPyConnection, TableName, int | None], int | None],
+) -> Iterator[duckdb.DuckDBPyRelation]:
+    """A query over a lake whose tables keep their versions, open for the ``with`` block.
+
+    Args:
+        storage: The lake.
+        sql: The query, with ``:name`` placeholders.
+        params: Values bound to the placeholders.
+        versions: Versions to read, by table name (others are read at their latest).
+        seen: Filled with the version of each table the query read.
+        register_at: The format's hook: registers one table at a version (None: its
+            latest) and returns the version registered; None, registering nothing,
+            when the lake has no such table (see ``register`` of :func:`query_tables`).
+    """
+
+    def register(connection: duckdb.DuckDBPyConnection, table: TableName) -> None:
+        version = register_at(connection, table, (versions or {}).get(str(table)))
+        if seen is not None and version is not None:
+            seen[str(table)] = version
+
+    with query_tables(storage, sql, params, register) as relation:
+        yield relation
+
+
 def query_error(storage: LakeStorage, exc: Exception) -> Exception:
     """DuckDB's error as the warehouse error it means."""
     import duckdb

@@ -8,7 +8,8 @@ switch loses to another writer, or anything else fails, the new files are remove
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from knot_prefect.blocks.warehouses._common import check_compatible, type_family
 from knot_prefect.blocks.warehouses.base import decode_schema, table_exists_error
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
+    from knot_prefect.blocks.warehouses.lake.versioned import FormatLocation
+
+L = TypeVar("L", bound="FormatLocation")
+T = TypeVar("T")
 
 
 def family_of_columns(schema: pa.Schema) -> dict[str, str]:
@@ -55,6 +60,19 @@ def refuse_existing(storage: LakeStorage, table: str, mode: str, exists: bool) -
     """
     if mode == "fail" and exists:
         raise table_exists_error(table, f"the {storage.label} at {storage.location}")
+
+
+def open_for_write(location: L, table: str, mode: str,
+                   open_table: Callable[[L, TableName], T | None]) -> tuple[TableName, T | None]:
+    """The table a format's write goes to, opened by ``open_table`` (None: it is missing).
+
+    Raises:
+        TableExistsError: For ``mode='fail'`` when the table exists.
+    """
+    name = TableName.parse(table)
+    current = open_table(location, name)
+    refuse_existing(location.storage, table, mode, current is not None)
+    return name, current
 
 
 def write_table(
