@@ -45,7 +45,8 @@ from knot_prefect.blocks.warehouses.base import (
     WarehouseError,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession, plan_publish, publish
+from knot_prefect.blocks.warehouses.sql_session import SqlSession
+from knot_prefect.blocks.warehouses.staging import plan_publish, publish
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -33,7 +33,7 @@ from knot_prefect.blocks.warehouses.base import (
     table_exists_error,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession
+from knot_prefect.blocks.warehouses.sql_session import SqlSession
 
 if TYPE_CHECKING:
     import pyarrow as pa

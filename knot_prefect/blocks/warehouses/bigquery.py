@@ -33,7 +33,8 @@ from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import bind_named, column_kind, staging_name
 from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.sql_session import SqlSession
+from knot_prefect.blocks.warehouses.staging import SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -32,7 +32,8 @@ from knot_prefect.blocks.warehouses.base import (
     WarehouseError,
 )
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.sql_session import SqlSession
+from knot_prefect.blocks.warehouses.staging import SqlStagedWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa

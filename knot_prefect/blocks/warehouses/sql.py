@@ -18,7 +18,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from knot_prefect.blocks.warehouses._common import redact
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
-from knot_prefect.blocks.warehouses.staging import SqlSession, SqlStagedWarehouse
+from knot_prefect.blocks.warehouses.sql_session import SqlSession
+from knot_prefect.blocks.warehouses.staging import SqlStagedWarehouse
 from knot_prefect.urls import NO_CREDENTIALS_PATTERN, check_no_credentials, mask_url, mask_urls
 
 if TYPE_CHECKING:
