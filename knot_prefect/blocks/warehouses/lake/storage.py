@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from knot_prefect.blocks.warehouses.identifiers import TableName
 
@@ -131,3 +131,11 @@ def gcs_filesystem(bucket: GcsBucket) -> AbstractFileSystem:
         return gcsfs.core.GCSFileSystem(project=credentials.project, token="anon", **options)
     options["token"] = credentials.get_credentials_from_service_account()
     return gcsfs.GCSFileSystem(project=credentials.project, **options)
+
+
+class FormatLocation(Protocol):
+    """Where a table format's lake lives: its storage, and what the format adds."""
+
+    @property
+    def storage(self) -> LakeStorage:
+        """The lake's root and filesystem."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import PrivateAttr
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
+    from knot_prefect.blocks.warehouses.lake.storage import FormatLocation, LakeStorage
 
 
 def versioned_lake_example(block: str) -> str:
@@ -36,14 +36,6 @@ def versioned_lake_example(block: str) -> str:
 lake.write(frame, "features.daily", mode="upsert", keys=["id"])
 recent = lake.read("SELECT * FROM features.daily WHERE day >= :day", {"day": "2024-01-01"})
 """)
-
-
-class FormatLocation(Protocol):
-    """Where a table format's lake lives: its storage, and what the format adds."""
-
-    @property
-    def storage(self) -> LakeStorage:
-        """The lake's root and filesystem."""
 
 
 class VersionedLake(LakeWarehouse):

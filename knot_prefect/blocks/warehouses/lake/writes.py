@@ -28,8 +28,7 @@ from knot_prefect.blocks.warehouses.lake.schemas import conform, logical, target
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
-    from knot_prefect.blocks.warehouses.lake.versioned import FormatLocation
+    from knot_prefect.blocks.warehouses.lake.storage import FormatLocation, LakeStorage
 
 L = TypeVar("L", bound="FormatLocation")
 T = TypeVar("T")
