@@ -11,6 +11,8 @@ import contextlib
 import functools
 import http.server
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,6 +43,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # Persisted task results (a backfill's done partitions) belong to this session:
+    # Prefect's default, ~/.prefect/storage, outlives it, and a later session whose
+    # temporary paths repeat would find partitions "already done".
+    if "PREFECT_RESULTS_LOCAL_STORAGE_PATH" not in os.environ:
+        results = tempfile.mkdtemp(prefix="knot-test-results-")
+        os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = results
+        config.add_cleanup(functools.partial(shutil.rmtree, results, ignore_errors=True))
 
 
 def services_required() -> bool:
