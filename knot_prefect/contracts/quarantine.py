@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from knot_prefect.blocks.warehouses.type_families import type_family
 from knot_prefect.contracts.engine import FAILED_CHECKS, FAILED_COLUMNS
 from knot_prefect.contracts.errors import QuarantineError
 
@@ -84,24 +85,9 @@ def quarantine_frame(
 
 
 def _kind(data_type: pa.DataType) -> str:
-    import pyarrow.types as t
-
-    checks = [
-        (t.is_null, "null"),
-        (t.is_boolean, "boolean"),
-        (t.is_integer, "integer"),
-        (t.is_floating, "float"),
-        (t.is_decimal, "decimal"),
-        (lambda x: t.is_string(x) or t.is_large_string(x) or t.is_string_view(x), "string"),
-        (t.is_timestamp, "timestamp"),
-        (t.is_date, "date"),
-        (lambda x: t.is_binary(x) or t.is_large_binary(x), "binary"),
-        (t.is_dictionary, "string"),
-    ]
-    for predicate, kind in checks:
-        if predicate(data_type):
-            return kind
-    return str(data_type)
+    # Nested and other types without a family must match exactly.
+    family = type_family(data_type)
+    return str(data_type) if family == "other" else family
 
 
 # Which kinds of data a column of a given kind accepts (besides its own and nulls).

@@ -42,6 +42,7 @@ from knot_prefect.blocks.warehouses.identifiers import (
     quote_identifier,
     validate_identifier,
 )
+from knot_prefect.blocks.warehouses.type_families import type_family
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -362,35 +363,6 @@ def no_column_type(data_type: pa.DataType, where: str) -> SchemaMismatchError:
         f"Arrow type {data_type} has no {where} column type in knot: serialise the column "
         "(e.g. to a JSON string) before writing."
     )
-
-
-def type_family(data_type: pa.DataType) -> str:
-    """The broad family of an Arrow type, used to compare a frame with a table.
-
-    Returns:
-        One of ``integer``, ``float``, ``decimal``, ``boolean``, ``string``,
-        ``binary``, ``timestamp``, ``date``, ``time``, ``null`` or ``other``.
-    """
-    import pyarrow as pa
-
-    checks = [
-        (pa.types.is_integer, "integer"),
-        (pa.types.is_floating, "float"),
-        (pa.types.is_decimal, "decimal"),
-        (pa.types.is_boolean, "boolean"),
-        (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "string"),
-        (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "binary"),
-        (pa.types.is_timestamp, "timestamp"),
-        (pa.types.is_date, "date"),
-        (pa.types.is_time, "time"),
-        (pa.types.is_null, "null"),
-    ]
-    for check, family in checks:
-        if check(data_type):
-            return family
-    if pa.types.is_dictionary(data_type):
-        return type_family(data_type.value_type)
-    return "other"
 
 
 # Which families a column of each family accepts (numbers widen; nothing narrows).
