@@ -28,6 +28,7 @@ from knot_prefect.deploy.triggers import (
     promotion_trigger,
 )
 from knot_prefect.errors import ConfigurationError
+from knot_prefect.synchronous import synchronous
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -177,49 +178,28 @@ def drift_automation_name(deployment_name: str, target: PromotionTarget) -> str:
     return f"{deployment_name}: {target} drifted"
 
 
-def deploy_flow(
-    flow: str,
-    pool: str,
-    profile: ComputeProfile | str | None = None,
-    schedule: str | None = None,
-    name: str | None = None,
-    parameters: dict[str, Any] | None = None,
-    job_variables: dict[str, Any] | None = None,
-    tags: list[str] | None = None,
-    on_promotion: Sequence[str] | None = None,
-    triggers: Sequence[DeploymentTriggerTypes] | None = None,
-    on_drift: Sequence[str] | None = None,
-    drift: DriftRetraining | None = None,
-) -> UUID:
-    """Deploy a flow to a work pool with a compute profile.
+deploy_flow = synchronous(adeploy_flow)
+"""Deploy a flow to a work pool with a compute profile.
 
-    The synchronous form of :func:`adeploy_flow`; same arguments.
+The synchronous form of :func:`adeploy_flow`; same arguments.
 
-    Examples:
-        Deploy a flow file to a Kubernetes GPU pool, every morning at six::
+Examples:
+    Deploy a flow file to a Kubernetes GPU pool, every morning at six::
 
-            from knot_prefect.deploy import deploy_flow
+        from knot_prefect.deploy import deploy_flow
 
-            deploy_flow("flows/train.py:train", pool="gke-gpu", profile="a100-train",
-                        schedule="0 6 * * *")
+        deploy_flow("flows/train.py:train", pool="gke-gpu", profile="a100-train",
+                    schedule="0 6 * * *")
 
-        Re-score with the new champion whenever ``churn@champion`` moves::
+    Re-score with the new champion whenever ``churn@champion`` moves::
 
-            deploy_flow("batch_inference_flow", pool="cpu", on_promotion=["churn@champion"])
+        deploy_flow("batch_inference_flow", pool="cpu", on_promotion=["churn@champion"])
 
-        Retrain after three drifted monitoring runs in a day, then pause for 12 hours::
+    Retrain after three drifted monitoring runs in a day, then pause for 12 hours::
 
-            deploy_flow("training_flow", pool="cpu", on_drift=["churn@champion"],
-                        drift=DriftRetraining(consecutive=3, within="1d", cooldown="12h"))
-    """
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    result = run_coro_as_sync(
-        adeploy_flow(flow, pool, profile, schedule, name, parameters, job_variables, tags,
-                     on_promotion, triggers, on_drift, drift)
-    )
-    assert result is not None
-    return result
+        deploy_flow("training_flow", pool="cpu", on_drift=["churn@champion"],
+                    drift=DriftRetraining(consecutive=3, within="1d", cooldown="12h"))
+"""
 
 
 async def _read_work_pool(pool: str) -> WorkPool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.compute.job_variables import render_job_variables
 from knot_prefect.deploy.templates import base_job_template, template_defaults
 from knot_prefect.deploy.workers import worker_class
+from knot_prefect.synchronous import synchronous
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -62,28 +63,8 @@ async def arender_job_configuration(
     return configuration
 
 
-def render_job_configuration(
-    pool_type: str,
-    profile: ComputeProfile,
-    *,
-    template: dict[str, Any] | None = None,
-    job_variables: dict[str, Any] | None = None,
-    flow_run: FlowRun | None = None,
-) -> BaseJobConfiguration:
-    """Build the worker's job configuration for a profile.
+render_job_configuration = synchronous(arender_job_configuration)
+"""Build the worker's job configuration for a profile.
 
-    The synchronous form of :func:`arender_job_configuration`; same arguments.
-    """
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    result = run_coro_as_sync(
-        arender_job_configuration(
-            pool_type,
-            profile,
-            template=template,
-            job_variables=job_variables,
-            flow_run=flow_run,
-        )
-    )
-    assert result is not None
-    return result
+The synchronous form of :func:`arender_job_configuration`; same arguments.
+"""
