@@ -1,11 +1,12 @@
 """Feast definitions of the churn demo: customers and their daily activity.
 
-A plain Feast repo file: `feast apply` works on it without knot. The Parquet sources are
-exported from the demo warehouse into ``data/`` beside this file.
+A plain Feast repo file: `feast apply` works on it without knot. Each view reads
+``data/<view>.parquet`` beside this file, exported from the demo warehouse.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64
@@ -19,15 +20,20 @@ customer = Entity(
     description="A paying customer.",
 )
 
-activity_source = FileSource(
-    name="customer_activity_source",
-    path=str(DATA / "customer_activity.parquet"),
-    timestamp_field="event_timestamp",
-)
 
-customer_activity = FeatureView(
-    name="customer_activity",
-    entities=[customer],
+def customer_view(name: str, timestamp_field: str, **options: Any) -> FeatureView:
+    """An online view of ``customer`` over ``data/<name>.parquet``.
+
+    ``options`` are the view's other ``FeatureView`` arguments (ttl, schema, ...).
+    """
+    source = FileSource(name=f"{name}_source", path=str(DATA / f"{name}.parquet"),
+                        timestamp_field=timestamp_field)
+    return FeatureView(name=name, entities=[customer], source=source, online=True, **options)
+
+
+customer_activity = customer_view(
+    "customer_activity",
+    timestamp_field="event_timestamp",
     ttl=timedelta(days=14),
     schema=[
         Field(name="sessions_7d", dtype=Int64),
@@ -35,24 +41,14 @@ customer_activity = FeatureView(
         Field(name="tickets_14d", dtype=Int64),
         Field(name="failed_payments_14d", dtype=Int64),
     ],
-    source=activity_source,
-    online=True,
     description="Rolling activity of a customer, one row per day.",
 )
 
-profile_source = FileSource(
-    name="customer_profile_source",
-    path=str(DATA / "customer_profile.parquet"),
+customer_profile = customer_view(
+    "customer_profile",
     timestamp_field="signup_at",
-)
-
-customer_profile = FeatureView(
-    name="customer_profile",
-    entities=[customer],
     ttl=timedelta(days=3650),
     schema=[Field(name="monthly_fee", dtype=Float64)],
-    source=profile_source,
-    online=True,
     description="What a customer pays each month.",
 )
 
