@@ -236,3 +236,48 @@ def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]
                         max_disagreement=0.2, **contest)
     assert enough.decision == "promoted"
     assert client.get_registered_model(MODEL).aliases["champion"] in (2, "2")
+
+
+ORPHAN = """
+import base64, pickle, sys, time
+from knot_prefect.serving.shadow import ShadowScorer
+scorer = ShadowScorer(pickle.loads(base64.b64decode(sys.argv[1])))
+scorer.start()
+print(scorer.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.heavy  # a service process of its own, and its shadow's
+def test_the_shadow_process_ends_when_the_service_is_killed(registry: dict[str, Any]) -> None:
+    import base64
+    import pickle
+    import subprocess
+    import sys
+
+    from knot_prefect.serving.shadow import BlockCopy, ShadowTarget
+
+    target = ShadowTarget(MODEL, "challenger", "champion", BlockCopy.of(registry["tracking"]),
+                          BlockCopy.of(registry["warehouse"]), "orphan_scores")
+    service = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, base64.b64encode(pickle.dumps(target)).decode()],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None
+        pid = int(service.stdout.readline())
+        assert running(pid)
+    finally:
+        service.kill()  # no stop: the service's process is gone at once
+        service.wait()
+    deadline = time.monotonic() + 60
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(pid)
