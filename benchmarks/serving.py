@@ -22,8 +22,9 @@ Targets: knot p99 < 25 ms and knot requests/s >= 1x the baseline.
 ``--shadow`` compares ``knot serve`` with and without ``--shadow challenger`` instead
 (the challenger scores every request off the response path and its rows are appended to
 a DuckDB table): target, shadowing adds < 10% to p99 at concurrency 8. It also prints
-each service's CPU time per request and the requests the shadow dropped: what the
-shadow takes from the process, less blurred by other load on the machine than p99.
+each service's CPU time per request (the shadowed one's split into the serving process
+and the shadow's own process) and the requests the shadow dropped: what the shadow takes
+from the machine and from the answering process, less blurred by other load than p99.
 
 The load generator runs on the same machine as the service it measures, so on a
 2-core machine it takes CPU from the service; both services share that handicap.
@@ -95,8 +96,9 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
                     os.killpg(process.pid, signal.SIGKILL)
 
 
-def cpu_seconds(group: int) -> float:
-    """CPU time (user and system) used so far by the processes of a process group."""
+def cpu_seconds(group: int, leader_only: bool = False) -> float:
+    """CPU time (user and system) used so far by the processes of a process group
+    (or by its leader alone: the service's own process, not the shadow's)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -104,7 +106,8 @@ def cpu_seconds(group: int) -> float:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group:  # fields[2] is the process group (field 5 of stat)
+        if int(fields[2]) == group and (  # fields[2] is the process group (field 5 of stat)
+                not leader_only or int(stat.parent.name) == group):
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
 
@@ -276,6 +279,7 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
     cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
+    serving_cpu = 0.0  # the shadowed service's own process, without the shadow's
     with service(commands["knot"], f"http://127.0.0.1:{ports['knot']}/readyz", env,
                  folder / "knot.log") as plain, \
             service(commands["knot+shadow"], f"http://127.0.0.1:{ports['knot+shadow']}/readyz",
@@ -285,10 +289,12 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
             order = list(ports) if run % 2 == 0 else list(reversed(ports))
             for name in order:
                 used = cpu_seconds(groups[name])
+                own = cpu_seconds(groups[name], leader_only=True)
                 result = measure(ports[name], "/predict", bodies, args.requests, args.warmup,
                                  args.concurrency)
                 if name == "knot+shadow":
                     time.sleep(1.5)  # the shadow's last batch and write of the round
+                    serving_cpu += cpu_seconds(groups[name], leader_only=True) - own
                 cpu[name] += cpu_seconds(groups[name]) - used
                 results[name].append(result)
                 print(f"run {run + 1} {name:12s} p50 {result['p50_ms']:6.2f} ms  "
@@ -310,7 +316,10 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     per_request = {name: 1000 * seconds / served for name, seconds in cpu.items()}
     print(f"service CPU per request: knot serve {per_request['knot']:.2f} ms, with the "
           f"shadow {per_request['knot+shadow']:.2f} ms "
-          f"({per_request['knot+shadow'] / per_request['knot'] - 1:+.1%})")
+          f"({per_request['knot+shadow'] / per_request['knot'] - 1:+.1%}), of which the "
+          f"serving process {1000 * serving_cpu / served:.2f} ms "
+          f"({1000 * serving_cpu / served / per_request['knot'] - 1:+.1%}) and the shadow's "
+          f"process {per_request['knot+shadow'] - 1000 * serving_cpu / served:.2f} ms")
     added = shadowed["p99_ms"] / alone["p99_ms"] - 1
     print(f"shadow rows written: {rows} of {served} requests ({served - rows} dropped)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

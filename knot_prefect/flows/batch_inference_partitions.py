@@ -10,8 +10,13 @@ historical features are read as of the partition's end unless ``as_of`` is given
 A partition's summary is cached under a key naming everything the scoring depends on
 but the bounds (model, alias, query, tables, blocks), so a re-run of the same window
 skips the partitions already done (``refresh=True`` scores them again, e.g. after a
-new champion). A partition failing its contract (too many bad rows) or a prediction
-check fails only itself: the others publish, the table artifact
+new champion). Done means published: a partition is skipped only while the output
+table still holds its predictions (the rows of its query, by their
+``source_query_hash`` lineage column); one whose predictions are gone (the table
+dropped or recreated, another database at the same path) is scored again.
+
+A partition failing its contract (too many bad rows) or a prediction check fails only
+itself: the others publish, the table artifact
 ``batch-inference-backfill-<output table>`` lists every partition with its rows, its
 contract result and its error, and the run fails naming the failed partitions; a
 re-run scores only those.
@@ -24,7 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from knot_prefect.errors import ConfigurationError
-from knot_prefect.flows.partitions import partitions, publish_report, run_partitions, work_key
+from knot_prefect.flows.partitions import (
+    Holds,
+    partitions,
+    publish_report,
+    run_partitions,
+    work_key,
+)
 from knot_prefect.flows.scoring_request import ScoringRequest
 
 # Parameters of a backfill rather than of scoring one partition.
@@ -81,7 +92,7 @@ def backfill(score: Callable[..., Any], parameters: dict[str, Any]) -> dict[str,
 
     report = run_partitions(score_partition, "batch-inference-backfill",
                             "batch-inference:" + work_key(scoring), windows,
-                            parameters["refresh"])
+                            parameters["refresh"], _published(scoring))
     output = parameters["output_table"] or "predictions"
     publish_report(
         report, f"batch-inference-backfill-{output}",
@@ -94,6 +105,38 @@ def backfill(score: Callable[..., Any], parameters: dict[str, Any]) -> dict[str,
                         "status": "scored" if row["status"] == "done" else row["status"],
                         **row["result"]} for row in report],
     })
+
+
+def _published(scoring: dict[str, Any]) -> Holds:
+    """Whether the output table still holds a done partition's predictions."""
+    from knot_prefect.blocks.resolve import resolve_block
+    from knot_prefect.blocks.warehouses.base import Warehouse
+    from knot_prefect.blocks.warehouses.identifiers import TableName
+    from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
+    from knot_prefect.flows._parameters import settle
+    from knot_prefect.lineage.columns import source_query_hash
+
+    given = settle("batch_inference_flow", scoring["spec"])
+    warehouse = resolve_block(given.or_default(scoring["warehouse"], "warehouse",
+                                               LOCAL_WAREHOUSE), Warehouse,
+                              parameter="warehouse")
+    entity_sql: str = scoring["entity_sql"] if scoring["entity_sql"] is not None else (
+        given.spec.rows_to_score if given.spec is not None else "")
+
+    def holds(first: datetime, last: datetime, done: dict[str, Any]) -> bool:
+        if not done["rows_published"]:
+            return True  # nothing to hold
+        table = done["output_table"]
+        if not warehouse.table_exists(table):
+            return False
+        query = source_query_hash(entity_sql, {**(scoring["entity_params"] or {}),
+                                               "start": first, "end": last})
+        found = warehouse.read_arrow(
+            f"SELECT count(*) AS n FROM {TableName.parse(table).quoted()} "
+            "WHERE source_query_hash = :query", {"query": query})
+        return int(found.column(0)[0].as_py()) >= done["rows_published"]
+
+    return holds
 
 
 def _columns(summary: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,10 @@ task run of its own (``<name> [START, END)``), whose state the Prefect UI shows.
 partition's result is persisted under a cache key naming what the work does and the
 partition's bounds, so a re-run of the same window finds the partitions already done
 (Prefect's ``Cached`` state) and skips them; only failed or new partitions run again.
+A key names where the output goes (a path, a block), not the data there: a backfill
+may give a check that the destination still holds a done partition's output, and a
+partition whose output is gone (the table recreated, another lake at the same path)
+runs again.
 
 A failing partition fails only itself: the others still run and publish, the
 backfill's table artifact lists every partition with its status, its results and its
@@ -35,6 +39,9 @@ from knot_prefect.features.materialization import utc
 MAX_PARTITIONS = 1000
 
 Work = Callable[[datetime, datetime], dict[str, Any]]
+#: Whether the destination still holds a done partition's output: ``holds(start, end,
+#: result)`` with the result its run returned.
+Holds = Callable[[datetime, datetime, dict[str, Any]], bool]
 
 
 class PartitionsFailedError(KnotError):
@@ -82,7 +89,7 @@ def run_partition(work: Work, key: str, start: datetime, end: datetime) -> dict[
 
 
 def run_partitions(work: Work, name: str, key: str, windows: Sequence[tuple[datetime, datetime]],
-                   refresh: bool = False) -> list[dict[str, Any]]:
+                   refresh: bool = False, holds: Holds | None = None) -> list[dict[str, Any]]:
     """Run ``work`` for each window in a task run of its own, oldest first.
 
     Args:
@@ -92,6 +99,8 @@ def run_partitions(work: Work, name: str, key: str, windows: Sequence[tuple[date
             cache key of its result.
         windows: The partitions (see :func:`partitions`).
         refresh: Run every partition again, done or not.
+        holds: Checks that a partition found done still has its output where it was
+            written; one that has not is run again (a task run of its own).
 
     Returns:
         One dict per partition: ``start``, ``end``, ``status`` (``done``, ``skipped``:
@@ -100,10 +109,15 @@ def run_partitions(work: Work, name: str, key: str, windows: Sequence[tuple[date
     """
     runner = run_partition.with_options(
         name=name, task_run_name=f"{name} [{{start}}, {{end}})", refresh_cache=refresh)
+    again = runner.with_options(refresh_cache=True)
     report = []
     for first, last in windows:
         state = runner(work, key, first, last, return_state=True)
         result = state.result(raise_on_failure=False)
+        if (state.name == "Cached" and holds is not None and isinstance(result, dict)
+                and not holds(first, last, result)):
+            state = again(work, key, first, last, return_state=True)
+            result = state.result(raise_on_failure=False)
         failed = not state.is_completed()
         report.append({
             "start": first.isoformat(), "end": last.isoformat(),
@@ -147,5 +161,5 @@ def publish_report(report: list[dict[str, Any]], artifact_key: str, what: str,
             "run again.")
 
 
-__all__ = ["MAX_PARTITIONS", "PartitionsFailedError", "partitions", "publish_report",
+__all__ = ["MAX_PARTITIONS", "Holds", "PartitionsFailedError", "partitions", "publish_report",
            "run_partition", "run_partitions", "work_key"]

@@ -146,7 +146,9 @@ class PredictionService:
         holder = ModelHolder(settings.model_name, settings.alias, tracking, source.plan,
                              refresh=settings.refresh)
         holder.refresh()
-        shadow = open_shadow(settings, tracking, source, holder) if settings.shadow else None
+        shadow = open_shadow(settings, tracking, holder) if settings.shadow else None
+        if shadow is not None:
+            shadow.start()  # a shadow that cannot load is refused now, like the model
         return cls(source, holder, contract, settings.max_feature_age, settings.stale,
                    shadow)
 
@@ -257,6 +259,7 @@ class PredictionService:
                 "feature_view_versions": plan.lineage,
                 "contract_version": self.contract_version,
             }
+            scored_at_text = scored_at.isoformat()
             offset = 0
             for index, part, ages, stale_views in accepted:
                 keys = requests[index]
@@ -264,9 +267,9 @@ class PredictionService:
                                               outputs[offset:offset + len(keys)],
                                               lineage, scored_at)
                 if self.shadow is not None:  # queued without waiting; never fails
-                    self.shadow.offer(keys, {**columns[index], **part.columns},
+                    self.shadow.offer(keys, columns[index], part.columns,
                                       outputs[offset:offset + len(keys)], served.version,
-                                      primary_ms, scored_at.isoformat())
+                                      primary_ms, scored_at_text)
                 offset += len(keys)
         return results  # type: ignore[return-value]
 
@@ -472,41 +475,30 @@ def score_frame(served: ServedModel, frame: pd.DataFrame) -> list[dict[str, Any]
     return _output_rows(served.model.predict(frame), len(frame), model_classes(served.model))
 
 
-def open_shadow(settings: ServeSettings, tracking: MLflowTracking, source: FeatureSource,
-                primary: ModelHolder) -> ShadowScorer:
-    """The shadow scorer the settings ask for, its model loaded.
+def open_shadow(settings: ServeSettings, tracking: MLflowTracking, primary: ModelHolder
+                ) -> ShadowScorer:
+    """The shadow scorer the settings ask for (its process not started yet).
 
     Raises:
-        ConfigurationError: The shadow alias does not exist, or its model needs inputs
-            the served model's requests do not carry.
+        ConfigurationError: Naming a warehouse block that does not exist.
     """
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
     from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
-    from knot_prefect.serving.shadow import ShadowScorer
+    from knot_prefect.serving.shadow import BlockCopy, ShadowScorer, ShadowTarget
 
     assert settings.shadow is not None
-    holder = ModelHolder(settings.model_name, settings.shadow, tracking, source.plan,
-                         refresh=settings.refresh)
-    holder.refresh()
-    offered = {key.name for key in primary.current.plan.join_keys} | set(
-        primary.current.plan.view_of)
-    lacking = [name for name in holder.current.inputs if name not in offered]
-    if lacking:
-        raise ConfigurationError(
-            f"The shadow {settings.model_name}@{settings.shadow} needs {lacking}, which "
-            f"the served {settings.model_name}@{settings.alias} does not read; shadow a "
-            "model with the same inputs."
-        )
-    warehouse = resolve_block(settings.warehouse or LOCAL_WAREHOUSE, Warehouse,
-                              parameter="warehouse")
-    table = settings.shadow_table
-
-    def write(frame: pd.DataFrame) -> None:
-        warehouse.write(frame, table, mode="append")
-
-    return ShadowScorer(holder, settings.alias, score_frame, write,
-                        sample=settings.shadow_sample, queue_size=settings.shadow_queue)
+    plan = primary.current.plan
+    target = ShadowTarget(
+        model=settings.model_name, alias=settings.shadow, primary_alias=settings.alias,
+        tracking=BlockCopy.of(tracking),
+        warehouse=BlockCopy.of(resolve_block(settings.warehouse or LOCAL_WAREHOUSE,
+                                             Warehouse, parameter="warehouse")),
+        table=settings.shadow_table,
+        offered=frozenset(key.name for key in plan.join_keys) | frozenset(plan.view_of),
+        refresh=settings.refresh)
+    return ShadowScorer(target, sample=settings.shadow_sample,
+                        queue_size=settings.shadow_queue)
 
 
 def _sent_features(plan: FeaturePlan, entity: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -122,6 +123,21 @@ def test_a_failing_partition_fails_alone_and_the_rerun_scores_only_it(world: Any
         "Cached", "Cached", "Completed"]
     count = world.read_arrow("SELECT count(*) AS n FROM scores").to_pandas()["n"][0]
     assert count == 30
+
+
+def test_a_destination_recreated_at_the_same_path_is_scored_again(world: Any) -> None:
+    world.write(events(bad_day=None), "events", mode="replace")
+    assert backfill().is_completed()  # every partition done (here or by an earlier test)
+    # The same path, a new, empty database: what was published there is gone.
+    Path(world.path).unlink()
+    world.write(events(bad_day=None), "events", mode="replace")
+    again = backfill()
+    assert again.is_completed(), again
+    assert [p["status"] for p in again.result()["partitions"]] == ["scored"] * 3
+    count = world.read_arrow("SELECT count(*) AS n FROM scores").to_pandas()["n"][0]
+    assert count == 30
+    # Published again, the partitions are done: the next run skips them all.
+    assert [p["status"] for p in backfill().result()["partitions"]] == ["skipped"] * 3
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -5,6 +5,11 @@ agreement, PSI and latencies; promote refuses without enough shadow evidence."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,12 +19,14 @@ import pytest
 from knot_prefect.monitoring.shadow import ShadowComparison, compare_shadow_table
 from knot_prefect.serving import ServeSettings
 from knot_prefect.serving.service import PredictionService
-from knot_prefect.serving.shadow import ShadowStats
+from knot_prefect.serving.shadow import ShadowScorer
+from knot_prefect.serving.shadow_worker import NICENESS
 from tests.triggers.conftest import log_and_register, rows
 
 MODEL = "churn-loop-shadow"
 WAREHOUSE = "loop-shadow-warehouse"
 REQUESTS = 30  # of two entities each
+QUEUE = 2 * REQUESTS  # most requests waiting for the shadow
 
 
 @pytest.fixture(scope="module")
@@ -57,30 +64,48 @@ def registry(tracking_store: Any, tmp_path_factory: pytest.TempPathFactory) -> d
     return {"warehouse": warehouse, "customers": customers, "tracking": tracking_store}
 
 
-def shadowed(registry: dict[str, Any], shadow: str, table: str
-             ) -> tuple[list[dict[str, Any]], ShadowStats]:
-    """Serve the champion with ``shadow`` in the shadow; the answers, the shadow's counts."""
+SETTINGS = {"model": f"{MODEL}@champion", "source": "customers", "warehouse": WAREHOUSE,
+            "key_columns": ["customer_id"], "refresh": 3600}
+
+
+def serve(registry: dict[str, Any], **settings: Any) -> PredictionService:
     served = PredictionService.from_settings(ServeSettings(
-        model=f"{MODEL}@champion", source="customers", warehouse=WAREHOUSE,
-        key_columns=["customer_id"], tracking=registry["tracking"].tracking_uri,
-        shadow=shadow, shadow_table=table, refresh=3600))
+        **SETTINGS, tracking=registry["tracking"].tracking_uri, **settings))
     served.start()
+    return served
+
+
+def ask(served: PredictionService) -> list[dict[str, Any]]:
+    """REQUESTS requests of two customers each, one after the other."""
+    return [served.predict([{"customer_id": start}, {"customer_id": start + 1}])
+            for start in range(1, 2 * REQUESTS, 2)]
+
+
+@pytest.fixture(scope="module")
+def challenger(registry: dict[str, Any]) -> Iterator[PredictionService]:
+    """The champion served, shadowed by the challenger (a queue of QUEUE requests)."""
+    served = serve(registry, shadow="challenger", shadow_table="shadow_scores",
+                   shadow_queue=QUEUE)
     try:
-        answers = [served.predict([{"customer_id": start}, {"customer_id": start + 1}])
-                   for start in range(1, 2 * REQUESTS, 2)]
-        assert served.shadow is not None
-        assert served.shadow.drain(timeout=120)
-        return answers, served.shadow.stats
+        yield served
     finally:
         served.stop()
 
 
-def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, Any]) -> None:
+def shadow_of(served: PredictionService) -> ShadowScorer:
+    assert served.shadow is not None
+    return served.shadow
+
+
+def test_the_challenger_scores_the_same_rows_in_the_shadow(
+        registry: dict[str, Any], challenger: PredictionService) -> None:
     import mlflow
 
     from knot_prefect.tracking.fluent import fluent_store
 
-    answers, stats = shadowed(registry, "challenger", "shadow_scores")
+    answers = ask(challenger)
+    assert shadow_of(challenger).drain(timeout=120)
+    stats = shadow_of(challenger).stats
     assert (stats.scored, stats.written, stats.lost) == (REQUESTS, 2 * REQUESTS, 0)
     # The answers are the champion's alone.
     assert {a["model"]["version"] for a in answers} == {1}
@@ -93,9 +118,9 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, A
     assert set(table["shadow_alias"]) == {"challenger"}
     # The shadow scored exactly the rows the champion was fed.
     with registry["tracking"].session(), fluent_store(registry["tracking"]):
-        challenger = mlflow.pyfunc.load_model(f"models:/{MODEL}/2")
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL}/2")
     fed = registry["customers"].set_index("customer_id").loc[1:2 * REQUESTS, ["x1", "x2"]]
-    expected = pd.Series(challenger.predict(fed), index=fed.index)
+    expected = pd.Series(model.predict(fed), index=fed.index)
     keys = table["entity"].map(lambda entity: json.loads(entity)["customer_id"])
     assert [int(p) for p in table["shadow_prediction"]] == list(expected.loc[keys])
     assert (table["agree"] == (table["primary_prediction"] == table["shadow_prediction"])).all()
@@ -111,12 +136,81 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(registry: dict[str, A
     assert run.data.metrics["shadow_requests"] == 2 * REQUESTS
 
 
-def test_a_broken_shadow_never_fails_an_answer(registry: dict[str, Any]) -> None:
-    answers, stats = shadowed(registry, "broken", "broken_shadow_scores")
+def test_the_shadow_runs_in_a_process_of_its_own_at_a_lower_priority(
+        challenger: PredictionService) -> None:
+    pid = shadow_of(challenger).pid
+    assert pid is not None and pid != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, pid) == (
+        os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+
+
+def test_queued_requests_are_scored_together_in_one_model_call(
+        registry: dict[str, Any], challenger: PredictionService) -> None:
+    shadow = shadow_of(challenger)
+    before = shadow.stats
+    fed = registry["customers"].set_index("customer_id").loc[1:5, ["x1", "x2"]]
+    for customer, (x1, x2) in fed.iterrows():  # faster than the shadow takes a batch
+        assert shadow.offer([{"customer_id": customer}], {"customer_id": [customer]},
+                            {"x1": [x1], "x2": [x2]}, [{"prediction": 0}], 1, 1.0,
+                            "2026-01-02T00:00:00+00:00")
+    assert shadow.drain(timeout=60)
+    after = shadow.stats
+    assert (after.batches - before.batches, after.scored - before.scored) == (1, 5)
+    table = registry["warehouse"].read(
+        "select * from shadow_scores where scored_at = '2026-01-02T00:00:00+00:00'")
+    assert sorted(table["entity"]) == sorted(json.dumps({"customer_id": c}) for c in fed.index)
+
+
+def test_a_full_queue_drops_the_sample_rather_than_wait(
+        challenger: PredictionService) -> None:
+    shadow = shadow_of(challenger)
+    assert shadow.pid is not None
+    before = shadow.stats
+    os.kill(shadow.pid, signal.SIGSTOP)  # a shadow slower than the load
+    try:
+        answers = [challenger.predict([{"customer_id": 1}]) for _ in range(QUEUE + 3)]
+    finally:
+        os.kill(shadow.pid, signal.SIGCONT)
+    assert all(len(a["predictions"]) == 1 for a in answers)
+    after = shadow.stats
+    assert after.sampled - before.sampled == QUEUE
+    assert after.dropped - before.dropped == 3
+    assert shadow.drain(timeout=60)
+
+
+def test_a_dead_shadow_drops_and_counts_and_the_service_stops_cleanly(
+        challenger: PredictionService) -> None:
+    shadow = shadow_of(challenger)
+    pid = shadow.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        challenger.predict([{"customer_id": 1}])  # answered while the shadow dies
+    before = shadow.stats
+    answer = challenger.predict([{"customer_id": 3}])
+    assert answer["predictions"][0]["entity"] == {"customer_id": 3}
+    assert shadow.stats.dropped == before.dropped + 1
+    challenger.stop()
+    assert shadow.pid is None
+
+
+def test_the_shadow_process_stops_with_the_service(registry: dict[str, Any]) -> None:
+    served = serve(registry, shadow="broken", shadow_table="broken_shadow_scores")
+    try:
+        answers = ask(served)
+        assert shadow_of(served).drain(timeout=120)
+        stats = shadow_of(served).stats
+        pid = shadow_of(served).pid
+    finally:
+        served.stop()
+    # A broken shadow never fails an answer.
     assert len(answers) == REQUESTS and all(len(a["predictions"]) == 2 for a in answers)
     assert stats.failed == REQUESTS and stats.written == 0
     assert "this shadow model is broken" in (stats.last_error or "")
     assert not registry["warehouse"].table_exists("broken_shadow_scores")
+    # Nothing is left running.
+    assert pid is not None and not Path(f"/proc/{pid}").exists()
 
 
 def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]) -> None:
@@ -144,55 +238,46 @@ def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]
     assert client.get_registered_model(MODEL).aliases["champion"] in (2, "2")
 
 
-def test_a_full_queue_drops_the_sample_rather_than_wait(tracking_store: Any) -> None:
-    from knot_prefect.serving.model_holder import ModelHolder
-    from knot_prefect.serving.service import score_frame
-    from knot_prefect.serving.shadow import ShadowScorer
-
-    # Not started: nothing takes from the queue, as under a shadow slower than the load.
-    holder = ModelHolder(MODEL, "challenger", tracking_store, plan_for=lambda inputs: None)  # type: ignore[arg-type,return-value]
-    written: list[Any] = []
-    request = ([{"customer_id": 1}], {"x1": [0.1], "x2": [0.2]}, [{"prediction": 1}], 1,
-               1.0, "2026-01-01T00:00:00+00:00")
-    bounded = ShadowScorer(holder, "champion", score_frame, written.append, queue_size=1)
-    assert bounded.offer(*request) and not bounded.offer(*request)
-    assert (bounded.stats.sampled, bounded.stats.dropped) == (1, 1)
-    unsampled = ShadowScorer(holder, "champion", score_frame, written.append, sample=0.0)
-    assert not unsampled.offer(*request)
-    assert (unsampled.stats.offered, unsampled.stats.sampled) == (1, 0)
-    assert written == []
+ORPHAN = """
+import base64, pickle, sys, time
+from knot_prefect.serving.shadow import ShadowScorer
+scorer = ShadowScorer(pickle.loads(base64.b64decode(sys.argv[1])))
+scorer.start()
+print(scorer.pid, flush=True)
+time.sleep(600)
+"""
 
 
-def test_queued_requests_are_scored_together_in_one_model_call(
-        registry: dict[str, Any]) -> None:
-    from knot_prefect.serving.model_holder import ModelHolder
-    from knot_prefect.serving.service import score_frame
-    from knot_prefect.serving.shadow import ShadowScorer
-
-    holder = ModelHolder(MODEL, "challenger", registry["tracking"],
-                         plan_for=lambda inputs: None)  # type: ignore[arg-type,return-value]
-    holder.refresh()
-    calls: list[int] = []
-
-    def counted(served: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        calls.append(len(frame))
-        return score_frame(served, frame)
-
-    written: list[pd.DataFrame] = []
-    scorer = ShadowScorer(holder, "champion", counted, written.append)
-    fed = registry["customers"].set_index("customer_id").loc[1:5, ["x1", "x2"]]
-    for customer, (x1, x2) in fed.iterrows():  # queued while the shadow is not started
-        assert scorer.offer([{"customer_id": customer}], {"x1": [x1], "x2": [x2]},
-                            [{"prediction": 0}], 1, 1.0, "2026-01-01T00:00:00+00:00")
-    scorer.start()
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has ended)."""
     try:
-        assert scorer.drain(timeout=60)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.heavy  # a service process of its own, and its shadow's
+def test_the_shadow_process_ends_when_the_service_is_killed(registry: dict[str, Any]) -> None:
+    import base64
+    import pickle
+    import subprocess
+    import sys
+
+    from knot_prefect.serving.shadow import BlockCopy, ShadowTarget
+
+    target = ShadowTarget(MODEL, "challenger", "champion", BlockCopy.of(registry["tracking"]),
+                          BlockCopy.of(registry["warehouse"]), "orphan_scores")
+    service = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, base64.b64encode(pickle.dumps(target)).decode()],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None
+        pid = int(service.stdout.readline())
+        assert running(pid)
     finally:
-        scorer.stop()
-    assert calls == [5]
-    [table] = written
-    expected = score_frame(holder.current, fed.reset_index(drop=True))
-    assert list(table["entity"]) == [json.dumps({"customer_id": c}) for c in fed.index]
-    assert [json.loads(p) for p in table["shadow_prediction"]] == [
-        answer["prediction"] for answer in expected]
-    assert (scorer.stats.scored, scorer.stats.written) == (5, 5)
+        service.kill()  # no stop: the service's process is gone at once
+        service.wait()
+    deadline = time.monotonic() + 60
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(pid)
