@@ -35,15 +35,22 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 
-def connect(storage: LakeStorage, spill: bool = False) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake's thread count (and memory limit, to spill)."""
+def connect(storage: LakeStorage, spill: bool = False,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake's thread count (and memory limit, to spill).
+
+    Args:
+        storage: The lake.
+        spill: Bound DuckDB's memory and spill past it to a temporary folder.
+        memory_limit: The bound (default: the lake's ``memory_limit``).
+    """
     import duckdb
 
     config: dict[str, Any] = {}
     if storage.threads:
         config["threads"] = storage.threads
     if spill:
-        config["memory_limit"] = storage.memory_limit
+        config["memory_limit"] = memory_limit or storage.memory_limit
         config["temp_directory"] = tempfile.gettempdir() + "/knot-duckdb-spill"
         # Rows come out in any order; keeping the input order would buffer them.
         config["preserve_insertion_order"] = False
