@@ -143,6 +143,8 @@ def dask_scoring(rows: int, runs: int) -> dict[str, float]:
         for _ in range(runs):  # interleaved, so that drifting load touches both alike
             for block, times in samples.items():
                 times.append(score(block))
+        for block, times in samples.items():
+            print(f"  {block}: " + ", ".join(f"{seconds:.1f} s" for seconds in times), flush=True)
         for block, lake in lakes.items():
             scored = lake.read("select count(*) as n from scores")["n"].iloc[0]
             assert scored == rows, f"{block} published {scored} rows of {rows}"
