@@ -1,6 +1,8 @@
 """DeltaLake against delta-rs called directly, and Dask scoring on Delta against ParquetLake.
 
 Run: ``.venv/bin/python benchmarks/lake_formats.py [--rows N] [--runs N] [--stream-rows N ...]``
+(``--parts direct dask stream``: the parts to run, all by default; the page is updated
+only by a run of all three).
 
 One run, on this machine, measures side by side (medians of ``--runs``, one untimed
 warm-up each; the ratio is baseline time / knot time, higher is better for knot):
@@ -49,6 +51,7 @@ from scoring import (
 prepare()
 
 DELTA_BLOCK, PARQUET_BLOCK = "bench-delta", "bench-parquet"
+PARTS = ("direct", "dask", "stream")
 
 
 # -- parts 1 and 2: knot against delta-rs ------------------------------------------------------
@@ -140,6 +143,8 @@ def dask_scoring(rows: int, runs: int) -> dict[str, float]:
         for _ in range(runs):  # interleaved, so that drifting load touches both alike
             for block, times in samples.items():
                 times.append(score(block))
+        for block, times in samples.items():
+            print(f"  {block}: " + ", ".join(f"{seconds:.1f} s" for seconds in times), flush=True)
         for block, lake in lakes.items():
             scored = lake.read("select count(*) as n from scores")["n"].iloc[0]
             assert scored == rows, f"{block} published {scored} rows of {rows}"
@@ -180,33 +185,38 @@ def streaming(sizes: list[int]) -> list[dict[str, Any]]:
 
 # -- report ------------------------------------------------------------------------------------
 def report(args: argparse.Namespace, direct: list[tuple[str, float, str, float]],
-           scoring: dict[str, float], stream: list[dict[str, Any]],
+           scoring: dict[str, float] | None, stream: list[dict[str, Any]],
            load: tuple[float, float]) -> str:
-    delta, parquet = scoring[DELTA_BLOCK], scoring[PARQUET_BLOCK]
     lines = [
         f"`.venv/bin/python benchmarks/lake_formats.py --rows {args.rows} --scoring-rows "
-        f"{args.scoring_rows} --stream-rows {' '.join(map(str, args.stream_rows))}`, local "
-        f"folder, median of {args.runs} runs after a warm-up, {os.cpu_count()} cores, load "
-        f"average {load[0]:.1f} at the start and {load[1]:.1f} at the end. Ratio: baseline "
-        "time / knot time (higher is better for knot).",
-        "",
-        "| operation | DeltaLake | baseline | baseline time | ratio | target |",
-        "|---|---|---|---|---|---|",
-        *[f"| {name} | {knot:.2f} s | {baseline} | {base:.2f} s | {base / knot:.2f}x | "
-          f">= 0.9x |" for name, knot, baseline, base in direct],
-        f"| `batch_inference_flow` on 2 Dask workers, {args.scoring_rows:,} rows read from "
-        f"and written to the lake | {delta:.1f} s | the same flow on a ParquetLake | "
-        f"{parquet:.1f} s | {parquet / delta:.2f}x | >= 1.0x |",
-        "",
-        "Flow-process peak RSS, `stream=True` from and to the DeltaLake (batches of 500,000 "
-        "rows, scores staged and committed in one transaction), each size in a fresh "
-        "process:",
-        "",
-        "| input rows | peak RSS | wall time |",
-        "|---|---|---|",
-        *[f"| {r['rows']:,} | {r['peak_rss_mb']:.0f} MB | {r['seconds']:.1f} s |"
-          for r in stream],
+        f"{args.scoring_rows} --stream-rows {' '.join(map(str, args.stream_rows))} --parts "
+        f"{' '.join(args.parts)}`, local folder, median of {args.runs} runs after a warm-up, "
+        f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start and {load[1]:.1f} "
+        "at the end. Ratio: baseline time / knot time (higher is better for knot).",
     ]
+    if direct or scoring:
+        lines += ["", "| operation | DeltaLake | baseline | baseline time | ratio | target |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {knot:.2f} s | {baseline} | {base:.2f} s | {base / knot:.2f}x | "
+                  f">= 0.9x |" for name, knot, baseline, base in direct]
+    if scoring:
+        delta, parquet = scoring[DELTA_BLOCK], scoring[PARQUET_BLOCK]
+        lines.append(
+            f"| `batch_inference_flow` on 2 Dask workers, {args.scoring_rows:,} rows read from "
+            f"and written to the lake | {delta:.1f} s | the same flow on a ParquetLake | "
+            f"{parquet:.1f} s | {parquet / delta:.2f}x | >= 1.0x |")
+    if stream:
+        lines += [
+            "",
+            "Flow-process peak RSS, `stream=True` from and to the DeltaLake (batches of "
+            "500,000 rows, scores staged and committed in one transaction), each size in a "
+            "fresh process:",
+            "",
+            "| input rows | peak RSS | wall time |",
+            "|---|---|---|",
+            *[f"| {r['rows']:,} | {r['peak_rss_mb']:.0f} MB | {r['seconds']:.1f} s |"
+              for r in stream],
+        ]
     return "\n".join(lines)
 
 
@@ -216,25 +226,31 @@ def main(args: argparse.Namespace) -> None:
     load_at_start = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="knot-bench-lake-formats-"))
     os.environ["KNOT_HOME"] = str(home)
+    direct: list[tuple[str, float, str, float]] = []
+    scoring: dict[str, float] | None = None
+    stream: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
             os.environ["PREFECT_API_URL"] = stack.enter_context(start_prefect_server())
-        print(f"knot DeltaLake against delta-rs, {args.rows:,} rows ...", flush=True)
-        direct = write_and_upsert(args.rows, args.runs, home / "direct")
-        for name, knot, _, base in direct:
-            print(f"  {name}: knot {knot:.2f} s, delta-rs {base:.2f} s", flush=True)
+        if "direct" in args.parts:
+            print(f"knot DeltaLake against delta-rs, {args.rows:,} rows ...", flush=True)
+            direct = write_and_upsert(args.rows, args.runs, home / "direct")
+            for name, knot, _, base in direct:
+                print(f"  {name}: knot {knot:.2f} s, delta-rs {base:.2f} s", flush=True)
         setup_blocks(home)
         save_lakes(home)
-        print(f"Dask scoring, {args.scoring_rows:,} rows ...", flush=True)
-        scoring = dask_scoring(args.scoring_rows, args.runs)
-        print(f"  Delta {scoring[DELTA_BLOCK]:.1f} s, Parquet {scoring[PARQUET_BLOCK]:.1f} s",
-              flush=True)
-        print("Streaming ...", flush=True)
-        stream = streaming(args.stream_rows)
+        if "dask" in args.parts:
+            print(f"Dask scoring, {args.scoring_rows:,} rows ...", flush=True)
+            scoring = dask_scoring(args.scoring_rows, args.runs)
+            print(f"  Delta {scoring[DELTA_BLOCK]:.1f} s, Parquet {scoring[PARQUET_BLOCK]:.1f} s",
+                  flush=True)
+        if "stream" in args.parts:
+            print("Streaming ...", flush=True)
+            stream = streaming(args.stream_rows)
     text = report(args, direct, scoring, stream, (load_at_start, os.getloadavg()[0]))
     print()
     print(text)
-    if not args.quick:
+    if not args.quick and set(args.parts) == set(PARTS):
         write_performance_section("lake-formats", "Lake formats", text)
 
 
@@ -244,6 +260,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--scoring-rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--quick", action="store_true", help="small sizes, no doc update")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

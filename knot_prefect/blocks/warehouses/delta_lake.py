@@ -23,6 +23,8 @@ import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from knot_prefect.blocks.warehouses.base import WriteMode
 from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
 from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
@@ -36,7 +38,6 @@ from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.block import (
     GcsStorage,
     S3Storage,
-    threads_field,
 )
 from knot_prefect.blocks.warehouses.lake.query import versioned_query
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
@@ -90,7 +91,9 @@ class DeltaLake(GcsStorage, S3Storage, VersionedLake):
     )
     _code_example = CODE_EXAMPLE
 
-    threads: int | None = threads_field()
+    threads: int | None = Field(default=None, gt=0)
+    """DuckDB threads per query; empty uses every core (set 1 on Dask workers that run one
+    task per core)."""
 
 
     _home_folder = "delta"

@@ -39,7 +39,7 @@ from knot_prefect.blocks.warehouses.iceberg.catalog import (
 )
 from knot_prefect.blocks.warehouses.iceberg.types import to_iceberg_types
 from knot_prefect.blocks.warehouses.identifiers import TableName
-from knot_prefect.blocks.warehouses.lake.block import S3Storage, threads_field
+from knot_prefect.blocks.warehouses.lake.block import S3Storage
 from knot_prefect.blocks.warehouses.lake.query import versioned_query
 from knot_prefect.blocks.warehouses.lake.versioned import VersionedLake, versioned_lake_example
 
@@ -112,7 +112,9 @@ class IcebergTable(S3Storage, VersionedLake):
         min_length=1,
         description="The catalog's name: lakes sharing one catalog database use distinct names.",
     )
-    threads: int | None = threads_field()
+    threads: int | None = Field(default=None, gt=0)
+    """DuckDB threads per query; empty uses every core (set 1 on Dask workers that run one
+    task per core)."""
 
     _home_folder = "iceberg"
     _label = "lake of Iceberg tables"

@@ -37,7 +37,6 @@ from knot_prefect.blocks.warehouses.lake.block import (
     LakeWarehouse,
     S3Storage,
     read_columns,
-    threads_field,
 )
 from knot_prefect.blocks.warehouses.lake.manifest import MANIFEST_NAME
 from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
@@ -89,22 +88,16 @@ class ParquetLake(GcsStorage, S3Storage, LakeWarehouse):
     )
     _code_example = CODE_EXAMPLE
 
-    compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
-        default="zstd", description="Compression codec of the Parquet files written."
-    )
-    rows_per_file: int = Field(
-        default=1_000_000,
-        gt=0,
-        description="Most rows written to one Parquet file; larger writes make several files.",
-    )
-    threads: int | None = threads_field("query and upsert")
-    memory_limit: str = Field(
-        default="1GB",
-        description=(
-            "Most memory DuckDB may use for an upsert's anti-join before it spills to "
-            "a temporary folder, e.g. '1GB' or '512MB'."
-        ),
-    )
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    """Compression codec of the Parquet files written."""
+    rows_per_file: int = Field(default=1_000_000, gt=0)
+    """Most rows written to one Parquet file; larger writes make several files."""
+    threads: int | None = Field(default=None, gt=0)
+    """DuckDB threads per query and upsert; empty uses every core (set 1 on Dask workers
+    that run one task per core)."""
+    memory_limit: str = "1GB"
+    """Most memory DuckDB may use for an upsert's anti-join before it spills to a temporary
+    folder, e.g. '1GB' or '512MB'."""
 
     _home_folder = "lake"
     _label = "Parquet lake"

@@ -43,9 +43,25 @@ def delta_type(data_type: pa.DataType, column: str, table: str) -> pa.DataType:
 def to_delta_types(data: pa.Table, table: str) -> pa.Table:
     """``data`` with every column in a type Delta holds, cast without loss.
 
+    Dictionary columns stay encoded, their values in a type Delta holds.
+
     Raises:
         SchemaMismatchError: For a column Delta cannot hold, or a value that would
             change (sub-microsecond timestamps, unsigned integers past 2**63).
     """
-    return cast_to_format(data, lambda data_type, column: delta_type(data_type, column, table),
+    return cast_to_format(data, lambda data_type, column: _stored_type(data_type, column, table),
                           table, "a Delta table")
+
+
+def _stored_type(data_type: pa.DataType, column: str, table: str) -> pa.DataType:
+    """:func:`delta_type`, except that a dictionary column stays encoded.
+
+    A lineage column repeats one value on every row; delta-rs and Parquet take its
+    dictionary as it is, and the table's schema records the value type.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(data_type):
+        return pa.dictionary(data_type.index_type,
+                             delta_type(data_type.value_type, column, table))
+    return delta_type(data_type, column, table)

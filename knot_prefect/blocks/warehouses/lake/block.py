@@ -124,18 +124,6 @@ class GcsStorage(BucketStorage):
         return Bucket("gcs", gcs.bucket, gcs.bucket_folder, lambda: gcs_filesystem(gcs))
 
 
-def threads_field(uses: str = "query") -> Any:
-    """The ``threads`` field of a lake block: DuckDB threads per ``uses``."""
-    return Field(
-        default=None,
-        gt=0,
-        description=(
-            f"DuckDB threads per {uses}; empty uses every core (set 1 on Dask workers "
-            "that run one task per core)."
-        ),
-    )
-
-
 class LakeWarehouse(Warehouse, BucketStorage):
     """A warehouse whose tables are files on a local folder or in a bucket.
 
@@ -150,14 +138,11 @@ class LakeWarehouse(Warehouse, BucketStorage):
     _home_folder: ClassVar[str]
     _label: ClassVar[str]
 
-    path: str = Field(
-        default="",
-        description=(
-            "Folder of the lake: a local folder when no bucket is set (default: a "
-            "folder in the knot home, 'lake' or 'delta'), otherwise a folder inside "
-            "the bucket."
-        ),
-    )
+    path: str = ""
+    """Folder of the lake: a local folder when no bucket is set, otherwise a folder inside the
+    bucket (after the bucket's own bucket_folder). Empty: a folder in the knot home, 'lake' for
+    a ParquetLake, 'delta' for a DeltaLake, 'iceberg' for an IcebergTable (whose default SQLite
+    catalog, catalog.sqlite, lives in that folder too)."""
 
     @model_validator(mode="before")
     @classmethod

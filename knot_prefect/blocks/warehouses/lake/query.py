@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import bind_named
 from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError, decode_schema
-from knot_prefect.blocks.warehouses.identifiers import InvalidIdentifierError, TableName
+from knot_prefect.blocks.warehouses.identifiers import (
+    InvalidIdentifierError,
+    TableName,
+    quote_identifier,
+)
 from knot_prefect.blocks.warehouses.lake.files import dataset
 from knot_prefect.blocks.warehouses.lake.manifest import (
     Manifest,
@@ -31,15 +35,22 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.lake.storage import LakeStorage
 
 
-def connect(storage: LakeStorage, spill: bool = False) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake's thread count (and memory limit, to spill)."""
+def connect(storage: LakeStorage, spill: bool = False,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake's thread count (and memory limit, to spill).
+
+    Args:
+        storage: The lake.
+        spill: Bound DuckDB's memory and spill past it to a temporary folder.
+        memory_limit: The bound (default: the lake's ``memory_limit``).
+    """
     import duckdb
 
     config: dict[str, Any] = {}
     if storage.threads:
         config["threads"] = storage.threads
     if spill:
-        config["memory_limit"] = storage.memory_limit
+        config["memory_limit"] = memory_limit or storage.memory_limit
         config["temp_directory"] = tempfile.gettempdir() + "/knot-duckdb-spill"
         # Rows come out in any order; keeping the input order would buffer them.
         config["preserve_insertion_order"] = False
@@ -190,26 +201,24 @@ def register_files(
             column no file holds yet as nulls.
     """
     source = _parquet_files(paths)
+    names = [quote_identifier(name, "column name") for name in schema.names]
     if cast:
         held = {row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}")
                 .fetchall()}
-        hidden = f"__knot_schema_{uuid.uuid4().hex}"
-        connection.register(hidden, schema.empty_table())
-        described = connection.execute(f'DESCRIBE SELECT * FROM "{hidden}"').fetchall()
-        types = {row[0]: row[1] for row in described}
-        connection.unregister(hidden)
+        types = duckdb_types(connection, schema)
         columns = ", ".join(
-            f'CAST({_quoted(name) if name in held else "NULL"} AS {types[name]}) AS {_quoted(name)}'
-            for name in schema.names)
+            f"CAST({quoted if name in held else 'NULL'} AS {duckdb_type}) AS {quoted}"
+            for name, quoted, duckdb_type in zip(schema.names, names, types, strict=True))
     else:
-        columns = ", ".join(_quoted(name) for name in schema.names)  # the table's order
+        columns = ", ".join(names)  # the table's order
     if table.schema is not None:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
     connection.execute(f"CREATE VIEW {table.quoted()} AS SELECT {columns} FROM {source}")
 
 
-def _quoted(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
+def duckdb_types(connection: duckdb.DuckDBPyConnection, schema: pa.Schema) -> list[str]:
+    """The DuckDB type of each column of ``schema``, read off the Arrow schema (no query)."""
+    return [str(column_type) for column_type in connection.from_arrow(schema.empty_table()).types]
 
 
 def _parquet_files(paths: list[str]) -> str:

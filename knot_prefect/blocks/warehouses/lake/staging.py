@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 STAGE_SUFFIX = "-stage"
 
+#: Most keys the key check of a commit groups at once (one hash slice of them).
+KEY_CHECK_ROWS = 1_000_000
+#: DuckDB's memory for that check (a larger slice spills past it).
+KEY_CHECK_MEMORY = "256MB"
+
 
 @dataclasses.dataclass(frozen=True)
 class StagedCommit:
@@ -90,7 +95,7 @@ def prepare_commit(storage: LakeStorage, table: str, parts: Sequence[StagedPart]
         check_key_columns(keys, part_schema.names, f"the rows staged for {table}")
     paths = [entry["path"] for part in parts for entry in part.files]
     if keys:
-        check_staged_keys(storage, name, paths, keys, table, check_unique)
+        check_staged_keys(storage, name, paths, keys, table, check_unique, rows)
     return StagedCommit(name, parts, rows, keys, schemas, paths)
 
 
@@ -120,6 +125,8 @@ def stage(
     schema: pa.Schema | None = None
 
     def batches() -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
         nonlocal schema
         for frame in frames:
             arrow = to_arrow(frame)
@@ -129,6 +136,10 @@ def stage(
             if schema is None:
                 schema = logical(arrow.schema)
             yield from conform(arrow, schema, table).to_batches()
+            del arrow
+            # A streamed write stages batch after batch: hand the freed buffers back
+            # so that the process's memory stays that of one batch.
+            pa.default_memory_pool().release_unused()
 
     iterator = batches()
     first = next(iterator, None)
@@ -136,15 +147,15 @@ def stage(
         return StagedPart(table=table, stage_id=stage_id, part=part)
     files = write_files(storage, name, f"{stage_id}-{part:05d}", _chain_first(first, iterator),
                         schema)
+    rows = sum(entry["rows"] for entry in files)
     if unique_keys:
         try:
             check_staged_keys(storage, name, [entry["path"] for entry in files],
-                              list(unique_keys), table, check_unique=True)
+                              list(unique_keys), table, check_unique=True, rows=rows)
         except BaseException:
             remove_files(storage, name, files)
             raise
-    return StagedPart(table=table, stage_id=stage_id, part=part,
-                      rows=sum(entry["rows"] for entry in files), files=files,
+    return StagedPart(table=table, stage_id=stage_id, part=part, rows=rows, files=files,
                       schema=encode_schema(schema))
 
 
@@ -216,9 +227,16 @@ def check_staged_keys(
     keys: list[str],
     table: str,
     check_unique: bool,
+    rows: int,
 ) -> None:
-    """Refuse null keys and, when asked, keys staged more than once (out of core)."""
-    connection = connect(storage, spill=True)
+    """Refuse null keys and, when asked, keys staged more than once (out of core).
+
+    The keys are grouped one hash slice at a time, each of at most about
+    :data:`KEY_CHECK_ROWS` keys (rows with equal keys share a slice), so the check's
+    memory does not grow with the rows staged; DuckDB spills past
+    :data:`KEY_CHECK_MEMORY` should a slice be larger.
+    """
+    connection = connect(storage, spill=True, memory_limit=KEY_CHECK_MEMORY)
     try:
         source = scan(storage, connection, name, paths, "__knot_staged")
         quoted = ", ".join(f'"{key}"' for key in keys)
@@ -231,17 +249,20 @@ def check_staged_keys(
             )
         if not check_unique:
             return
-        repeated = connection.execute(
-            f"SELECT {quoted}, count(*) AS n FROM {source} GROUP BY {quoted} "
-            "HAVING count(*) > 1 LIMIT 1"
-        ).fetchall()
-        if repeated:
-            example = dict(zip(keys, repeated[0][:-1], strict=True))
-            raise SchemaMismatchError(
-                f"Upsert keys {keys} repeat in the rows staged for {table}, e.g. "
-                f"{example} ({repeated[0][-1]} times): deduplicate the rows first. "
-                "Nothing was written."
-            )
+        slices = -(-rows // KEY_CHECK_ROWS)
+        for number in range(slices):
+            in_slice = f"WHERE hash({quoted}) % {slices} = {number} " if slices > 1 else ""
+            repeated = connection.execute(
+                f"SELECT {quoted}, count(*) AS n FROM {source} {in_slice}GROUP BY {quoted} "
+                "HAVING count(*) > 1 LIMIT 1"
+            ).fetchall()
+            if repeated:
+                example = dict(zip(keys, repeated[0][:-1], strict=True))
+                raise SchemaMismatchError(
+                    f"Upsert keys {keys} repeat in the rows staged for {table}, e.g. "
+                    f"{example} ({repeated[0][-1]} times): deduplicate the rows first. "
+                    "Nothing was written."
+                )
     finally:
         connection.close()
 
