@@ -41,6 +41,7 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     TableNotFoundError,
     WarehouseError,
 )
@@ -293,12 +294,13 @@ class PostgresAdbc(DriverPath):
     def read_table_arrow(self, table: TableName, columns: Sequence[str] | None) -> pa.Table:
         selected = ", ".join(quote_identifier(c, "column name") for c in columns or []) or "*"
         with self.connect() as con, con.cursor() as cur:
-            if not _exists(cur, table):
+            typnames = _AdbcSession(cur).typnames(table)
+            if not typnames and not _exists(cur, table):  # a table may have no columns
                 raise TableNotFoundError(
                     f"Table {table} does not exist in {self._describe} "
                     f"(tables: {_listing(cur, table.schema)})."
                 )
-            check_columns_exist(columns or [], list(_columns(cur, table)), str(table))
+            check_columns_exist(columns or [], list(typnames), str(table))
             cur.execute(f"select {selected} from {table.quoted()}")
             return fix_numeric(cur.fetch_arrow_table())
 
@@ -330,7 +332,7 @@ class PostgresAdbc(DriverPath):
 
     # -- writes ----------------------------------------------------------------------
     def write(
-        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         data = ingest_frame(data)
         self.refuse_unsupported_types(data, pg_type)
@@ -639,17 +641,6 @@ def _exists(cur: Cursor, table: TableName) -> bool:
     cur.execute(f"select count(*) {_RELATION}", (table.quoted(),))
     row = cur.fetchone()
     return bool(row and row[0])
-
-
-def _columns(cur: Cursor, table: TableName) -> dict[str, str]:
-    """The table's columns and their ``pg_type.typname``; empty when there is no table."""
-    cur.execute(
-        "select a.attname, t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid "
-        f"where a.attnum > 0 and not a.attisdropped and a.attrelid = (select c.oid {_RELATION}) "
-        "order by a.attnum",
-        (table.quoted(),),
-    )
-    return {name: typname for name, typname in cur.fetchall()}
 
 
 def _alive(con: Connection) -> bool:
