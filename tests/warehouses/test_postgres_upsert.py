@@ -208,6 +208,34 @@ def test_a_rebuild_matches_composite_keys(pg_warehouse: SqlWarehouse) -> None:
     assert len(found) == 301 and found["score"].tolist()[:3] == [1.0, 0.0, 1.0]
 
 
+def test_writers_beside_a_rebuild_never_duplicate_nor_lose_a_key(scores: SqlWarehouse) -> None:
+    # Each frame is near the table's size when it starts: some writers rebuild, the
+    # others wait for the rebuilt table and upsert into it.
+    def frame(first: int) -> pd.DataFrame:
+        ids = range(first, first + 400)
+        return pd.DataFrame({"id": ids, "score": [float(first)] * 400,
+                             "name": [f"n{i}" for i in ids]})
+
+    errors: list[BaseException] = []
+
+    def upsert(first: int) -> None:
+        try:
+            scores.write(frame(first), "scores", mode="upsert", keys=["id"])
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    writers = [threading.Thread(target=upsert, args=(i * 200,)) for i in range(6)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert not errors, errors
+    found = _rows(scores)
+    ids = [row[0] for row in found]
+    assert ids == sorted(set(ids)) == list(range(1400))
+    assert [name for _, _, name in found] == [f"n{i}" for i in ids]
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -10,7 +10,8 @@ Writes run in one transaction on one connection:
   run side by side; the index keeps every key once). Where an upsert is
   indistinguishable from deleting the matched rows and inserting the frame (see
   :meth:`_AdbcSession.replaces_rows`), the keys alone are copied, the matched rows
-  deleted and the frame copied straight into the table.
+  deleted and the frame copied straight into the table; when the frame is about the
+  table's size, the table is built anew instead (:meth:`_AdbcSession.rebuilds`).
 - ``upsert`` into a table without such an index: one ``MERGE`` under a table lock
   (``SHARE ROW EXCLUSIVE``: concurrent upserters take turns, readers go on).
 - ``replace``: COPY into a new staging table, then ``DROP`` + ``RENAME`` before

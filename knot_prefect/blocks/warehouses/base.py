@@ -291,7 +291,8 @@ class Warehouse(KnotBlock, ABC):
         Returns:
             The result.
         """
-        return self.read_arrow(sql, params).to_pandas()
+        # One block per column: no copy of every column into 2-D blocks by type.
+        return self.read_arrow(sql, params).to_pandas(split_blocks=True)
 
     def read_batches(
         self,
@@ -319,7 +320,7 @@ class Warehouse(KnotBlock, ABC):
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Read a whole table (or some of its columns) as a pandas DataFrame."""
-        return self.read_table_arrow(name, columns).to_pandas()
+        return self.read_table_arrow(name, columns).to_pandas(split_blocks=True)
 
     @abstractmethod
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
