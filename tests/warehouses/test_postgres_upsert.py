@@ -39,18 +39,25 @@ def scores(pg_warehouse: SqlWarehouse) -> SqlWarehouse:
     return pg_warehouse
 
 
+def _decider(
+    warehouse: SqlWarehouse, decide: Callable[[_AdbcSession, TableName], bool]
+) -> Callable[[pd.DataFrame], bool]:
+    """What an upsert of a frame into ``scores`` would decide, asked in a rolled-back session."""
+    path = warehouse._backend()
+    assert isinstance(path, PostgresAdbc)
+
+    def ask(frame: pd.DataFrame) -> bool:
+        with path.connect() as con, con.cursor() as cur:
+            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
+            return decide(session, TableName("scores"))
+
+    return ask
+
+
 @pytest.fixture
 def replaces_rows(scores: SqlWarehouse) -> Callable[[pd.DataFrame], bool]:
     """Whether an upsert of a frame into ``scores`` would delete and insert."""
-    path = scores._backend()
-    assert isinstance(path, PostgresAdbc)
-
-    def decide(frame: pd.DataFrame) -> bool:
-        with path.connect() as con, con.cursor() as cur:
-            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
-            return session.replaces_rows(TableName("scores"))
-
-    return decide
+    return _decider(scores, _AdbcSession.replaces_rows)
 
 
 def _rows(warehouse: SqlWarehouse, table: str = "scores") -> list[tuple[object, ...]]:
@@ -162,16 +169,8 @@ BIG = pd.DataFrame({"id": range(2, 402), "score": [float(i) for i in range(2, 40
 @pytest.fixture
 def rebuilds(scores: SqlWarehouse) -> Callable[[pd.DataFrame], bool]:
     """Whether an upsert of a frame into ``scores`` would build the table anew."""
-    path = scores._backend()
-    assert isinstance(path, PostgresAdbc)
-
-    def decide(frame: pd.DataFrame) -> bool:
-        with path.connect() as con, con.cursor() as cur:
-            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
-            return session.replaces_rows(TableName("scores")) and session.rebuilds(
-                TableName("scores"))
-
-    return decide
+    return _decider(scores, lambda session, table: (
+        session.replaces_rows(table) and session.rebuilds(table)))
 
 
 def _oid(warehouse: SqlWarehouse) -> int:
@@ -231,7 +230,7 @@ def test_writers_beside_a_rebuild_never_duplicate_nor_lose_a_key(scores: SqlWare
         writer.join()
     assert not errors, errors
     found = _rows(scores)
-    ids = [row[0] for row in found]
+    ids = [int(str(row[0])) for row in found]
     assert ids == sorted(set(ids)) == list(range(1400))
     assert [name for _, _, name in found] == [f"n{i}" for i in ids]
 
