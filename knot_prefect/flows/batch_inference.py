@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -380,7 +380,7 @@ def _score_key_ranges(job: _ScoringJob) -> _Outcome:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
         # Ranges of the key are disjoint and each part checked its own keys.
         published = warehouse.commit_staged(job.output_table, staged, keys,
-                                            evolve=_may_evolve(job, lineage, staged),
+                                            evolve=lineage.evolvable_columns,
                                             check_unique=False)
     except BaseException:
         for future in futures[len(staged):]:
@@ -453,7 +453,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, scoring.parts, keys,
-                                            evolve=_may_evolve(job, lineage, scoring.parts))
+                                            evolve=lineage.evolvable_columns)
     except BaseException:
         warehouse.discard_staged(scoring.parts)
         raise
@@ -510,7 +510,7 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     try:
         run_checks(check, stats, job.output_table, job.prediction_bounds)
         published = warehouse.commit_staged(job.output_table, staged, keys,
-                                            evolve=_may_evolve(job, lineage, staged))
+                                            evolve=lineage.evolvable_columns)
     except BaseException:
         warehouse.discard_staged(staged)
         raise
@@ -541,17 +541,9 @@ def _score_in_memory(job: _ScoringJob) -> _Outcome:
     run_checks(check, stats, job.output_table, job.prediction_bounds)
     output = with_lineage(frame[keys].join(predictions), lineage)
     result = publish(output, job.warehouse, job.output_table, mode="upsert", keys=keys,
-                     evolve=lineage.may_evolve(job.warehouse, job.output_table,
-                                               output.column_names))
+                     evolve=lineage.evolvable_columns)
     return _Outcome(model, len(entities), len(entities) - len(frame), output.num_rows,
                     result.rows)
-
-
-def _may_evolve(job: _ScoringJob, lineage: Lineage, parts: Sequence[StagedPart]) -> bool:
-    """Whether committing the staged parts may add columns (see ``Lineage.may_evolve``)."""
-    columns = {name for part in parts if (schema := part.arrow_schema()) is not None
-               for name in schema.names}
-    return lineage.may_evolve(job.warehouse, job.output_table, columns)
 
 
 def _rows_query(warehouse: Warehouse, entity_sql: str) -> str:

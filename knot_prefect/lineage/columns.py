@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from knot_prefect.blocks.warehouses.base import Warehouse
 
 # The ``feature_views`` value of a model without a feature store: it read the source
 # table's own columns.
@@ -80,29 +79,29 @@ class Lineage:
     """The version of every lake table the run read, as JSON (``{"rows": 3}``); None
     when it read no versioned table (see :mod:`knot_prefect.lineage.versions`)."""
 
-    def may_evolve(self, warehouse: Warehouse, table: str, columns: Iterable[str]) -> bool:
-        """Whether publishing ``columns`` to ``table`` may add columns to the table.
+    @property
+    def evolvable_columns(self) -> tuple[str, ...]:
+        """The columns that publishing these predictions may add to an existing table.
 
-        Only the optional lineage columns these predictions carry may be added: a
-        predictions table written before such a column existed (or by runs that read
-        no versioned table) gains it, its older rows holding null. Any other column
-        the table lacks is refused by the warehouse as usual (``SchemaMismatchError``
-        naming it), so a frame of another shape never changes the table.
+        Only the optional lineage columns these predictions carry: a predictions table
+        written before such a column existed (or by runs that read no versioned table)
+        gains it, its older rows holding null. Pass them as a write's ``evolve``: any
+        other column the table lacks is refused by the warehouse as usual
+        (``SchemaMismatchError`` naming it), so a frame of another shape never changes
+        the table.
 
-        Args:
-            warehouse: Where the predictions are published.
-            table: The predictions table.
-            columns: The columns of the predictions about to be published.
+        Examples:
+            >>> from dataclasses import replace
+            >>> from datetime import datetime
+            >>> now = datetime(2026, 11, 1)
+            >>> lineage = Lineage("m", 1, "prod", "warehouse columns", None, "h", None, now, now)
+            >>> lineage.evolvable_columns
+            ()
+            >>> replace(lineage, source_versions='{"rows": 3}').evolvable_columns
+            ('source_versions',)
         """
-        carried = {column.lower() for column in OPTIONAL_LINEAGE_COLUMNS
-                   if getattr(self, column) is not None}
-        if not carried or not warehouse.table_exists(table):
-            return False
-        quoted = warehouse.table_name(table).quoted(warehouse.identifier_quote)
-        existing = warehouse.read_arrow(f"SELECT * FROM {quoted} LIMIT 0").schema.names
-        # Names compare regardless of case: some warehouses fold them (Snowflake).
-        new = {column.lower() for column in columns} - {name.lower() for name in existing}
-        return bool(new) and new <= carried
+        return tuple(column for column in OPTIONAL_LINEAGE_COLUMNS
+                     if getattr(self, column) is not None)
 
     def attach(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """Return ``predictions`` with the lineage columns added (a new frame).

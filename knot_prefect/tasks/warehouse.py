@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from knot_prefect.blocks.resolve import resolve_block
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     Warehouse,
     WarehouseConnectionError,
     WriteMode,
@@ -185,7 +186,7 @@ def publish_frame(
     table: str,
     mode: WriteMode = "append",
     keys: Sequence[str] | None = None,
-    evolve: bool = False,
+    evolve: Evolve = False,
 ) -> WriteResult:
     """Write a frame to a warehouse table atomically and report what was written.
 

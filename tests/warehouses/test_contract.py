@@ -135,6 +135,16 @@ def test_new_columns_are_an_error_unless_evolve(warehouse: Warehouse) -> None:
     assert [r["segment"] for r in rows(warehouse, "scores")] == [None, "gold"]
 
 
+def test_evolve_with_names_adds_only_those_columns(warehouse: Warehouse) -> None:
+    warehouse.write(scores([1]), "scores")
+    wider = scores([2]).assign(segment=["gold"], note=["x"])
+    with pytest.raises(SchemaMismatchError, match=r"lacks: 'note'\. Only 'segment'"):
+        warehouse.write(wider, "scores", evolve=["segment"])
+    assert sorted(rows(warehouse, "scores")[0]) == ["id", "score"]
+    warehouse.write(wider.drop(columns="note"), "scores", evolve=["segment", "other"])
+    assert [r["segment"] for r in rows(warehouse, "scores")] == [None, "gold"]
+
+
 def test_a_type_mismatch_names_the_column_and_both_types(warehouse: Warehouse) -> None:
     warehouse.write(scores([1]), "scores")
     with pytest.raises(SchemaMismatchError, match=r"'score' is string .* float in the table"):

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from knot_prefect import SqlWarehouse
+from knot_prefect.blocks.warehouses._common import unique_key_name
 from knot_prefect.blocks.warehouses._postgres import (
     WRITE_ATTEMPTS,
     PostgresAdbc,
@@ -38,18 +39,25 @@ def scores(pg_warehouse: SqlWarehouse) -> SqlWarehouse:
     return pg_warehouse
 
 
+def _decider(
+    warehouse: SqlWarehouse, decide: Callable[[_AdbcSession, TableName], bool]
+) -> Callable[[pd.DataFrame], bool]:
+    """What an upsert of a frame into ``scores`` would decide, asked in a rolled-back session."""
+    path = warehouse._backend()
+    assert isinstance(path, PostgresAdbc)
+
+    def ask(frame: pd.DataFrame) -> bool:
+        with path.connect() as con, con.cursor() as cur:
+            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
+            return decide(session, TableName("scores"))
+
+    return ask
+
+
 @pytest.fixture
 def replaces_rows(scores: SqlWarehouse) -> Callable[[pd.DataFrame], bool]:
     """Whether an upsert of a frame into ``scores`` would delete and insert."""
-    path = scores._backend()
-    assert isinstance(path, PostgresAdbc)
-
-    def decide(frame: pd.DataFrame) -> bool:
-        with path.connect() as con, con.cursor() as cur:
-            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(frame)))
-            return session.replaces_rows(TableName("scores"))
-
-    return decide
+    return _decider(scores, _AdbcSession.replaces_rows)
 
 
 def _rows(warehouse: SqlWarehouse, table: str = "scores") -> list[tuple[object, ...]]:
@@ -151,6 +159,103 @@ def test_a_trigger_sees_updates_and_a_referencing_row_survives(scores: SqlWareho
     assert list(seen.itertuples(index=False, name=None)) == [("UPDATE", 2), ("INSERT", 3)]
     assert scores.read("select score_id from child")["score_id"].tolist() == [2]
     assert _rows(scores) == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c")]
+
+
+# A frame at least half the size of ``scores`` (one 8 kB page): the table is rebuilt.
+BIG = pd.DataFrame({"id": range(2, 402), "score": [float(i) for i in range(2, 402)],
+                    "name": [f"n{i}" for i in range(2, 402)]})
+
+
+@pytest.fixture
+def rebuilds(scores: SqlWarehouse) -> Callable[[pd.DataFrame], bool]:
+    """Whether an upsert of a frame into ``scores`` would build the table anew."""
+    return _decider(scores, lambda session, table: (
+        session.replaces_rows(table) and session.rebuilds(table)))
+
+
+def _oid(warehouse: SqlWarehouse) -> int:
+    return int(warehouse.read("select 'scores'::regclass::oid::bigint as o")["o"][0])
+
+
+def test_a_frame_near_the_table_size_rebuilds_it_with_its_unique_key(
+    scores: SqlWarehouse, rebuilds: Callable[[pd.DataFrame], bool]
+) -> None:
+    scores.execute("insert into scores values (null, 0.0, 'no key')")  # unique allows it
+    before = _oid(scores)
+    assert not rebuilds(FRAME) and rebuilds(BIG)
+    scores.write(BIG, "scores", mode="upsert", keys=["id"])
+    assert _oid(scores) != before  # a new table took the name
+    found = _rows(scores)
+    assert found[:3] == [(1, 1.0, "a"), (2, 2.0, "n2"), (3, 3.0, "n3")] and len(found) == 402
+    assert found[-1][1:] == (0.0, "no key")
+    index = scores.read("select indexdef from pg_indexes where tablename = 'scores'")
+    assert index["indexdef"].tolist() == [
+        f'CREATE UNIQUE INDEX {unique_key_name(TableName("scores"))} ON public.scores '
+        "USING btree (id)"
+    ]
+    scores.write(FRAME, "scores", mode="upsert", keys=["id"])  # the next upsert finds it
+    assert _rows(scores)[:4] == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c"), (4, 4.0, "n4")]
+
+
+def test_a_rebuild_matches_composite_keys(pg_warehouse: SqlWarehouse) -> None:
+    first = pa.table({"k": ["a", "b"], "d": [dt.date(2024, 1, 1)] * 2, "score": [1.0, 2.0]})
+    pg_warehouse.write(first, "keyed", mode="upsert", keys=["k", "d"])
+    big = pa.table({"k": ["b"] * 300, "score": [float(i) for i in range(300)],
+                    "d": [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(300)]})
+    pg_warehouse.write(big, "keyed", mode="upsert", keys=["k", "d"])
+    found = pg_warehouse.read("select k, d, score from keyed order by k, d")
+    assert len(found) == 301 and found["score"].tolist()[:3] == [1.0, 0.0, 1.0]
+
+
+def test_writers_beside_a_rebuild_never_duplicate_nor_lose_a_key(scores: SqlWarehouse) -> None:
+    # Each frame is near the table's size when it starts: some writers rebuild, the
+    # others wait for the rebuilt table and upsert into it.
+    def frame(first: int) -> pd.DataFrame:
+        ids = range(first, first + 400)
+        return pd.DataFrame({"id": ids, "score": [float(first)] * 400,
+                             "name": [f"n{i}" for i in ids]})
+
+    errors: list[BaseException] = []
+
+    def upsert(first: int) -> None:
+        try:
+            scores.write(frame(first), "scores", mode="upsert", keys=["id"])
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    writers = [threading.Thread(target=upsert, args=(i * 200,)) for i in range(6)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert not errors, errors
+    found = _rows(scores)
+    ids = [int(str(row[0])) for row in found]
+    assert ids == sorted(set(ids)) == list(range(1400))
+    assert [name for _, _, name in found] == [f"n{i}" for i in ids]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "create view best as select * from scores where score > 1",
+        "grant select on scores to public",
+        "comment on table scores is 'kept'",
+        "alter table scores alter column name set default 'x'",
+        "alter table scores add constraint positive check (score > 0)",
+        "create index by_name on scores (name)",
+        "alter table scores set (fillfactor = 70)",
+    ],
+    ids=["view", "grant", "comment", "default", "check", "second-index", "storage"],
+)
+def test_a_table_a_rebuild_would_not_reproduce_is_upserted_in_place(
+    scores: SqlWarehouse, rebuilds: Callable[[pd.DataFrame], bool], change: str
+) -> None:
+    scores.execute(change)
+    before = _oid(scores)
+    assert not rebuilds(BIG)
+    scores.write(BIG, "scores", mode="upsert", keys=["id"])
+    assert _oid(scores) == before and len(_rows(scores)) == 401
 
 
 @pytest.fixture

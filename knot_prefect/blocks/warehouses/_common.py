@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from knot_prefect.blocks.warehouses.base import (
+    Evolve,
     SchemaMismatchError,
     WarehouseConnectionError,
     WarehouseError,
@@ -383,7 +384,7 @@ def check_compatible(
     incoming: pa.Schema,
     existing: Mapping[str, str],
     table: str,
-    evolve: bool,
+    evolve: Evolve,
     case_insensitive: bool = False,
 ) -> list[str]:
     """Compare a frame's schema with an existing table's columns.
@@ -392,15 +393,28 @@ def check_compatible(
         incoming: The frame's Arrow schema.
         existing: The table's columns, name -> type family (see :func:`type_family`).
         table: The table's name, for messages.
-        evolve: Whether new columns may be added to the table.
+        evolve: Whether new columns may be added to the table: all (True), none
+            (False), or only those named.
         case_insensitive: Match column names regardless of case (DuckDB).
 
     Returns:
         The frame's columns that the table lacks (to add when ``evolve`` is true).
 
     Raises:
-        SchemaMismatchError: For new columns without ``evolve``, or a column whose
-            type the table's column cannot hold.
+        SchemaMismatchError: For new columns ``evolve`` does not allow, or a column
+            whose type the table's column cannot hold.
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> frame = pa.schema([("id", pa.int64()), ("note", pa.string())])
+        >>> check_compatible(frame, {"id": "integer"}, "t", evolve=["note"])
+        ['note']
+        >>> check_compatible(frame, {"id": "integer"}, "t", evolve=["other"])
+        Traceback (most recent call last):
+        ...
+        knot_prefect.blocks.warehouses.base.SchemaMismatchError: The frame has columns \
+that table t lacks: 'note'. Only 'other' may be added to it (evolve=['other']): drop \
+the others from the frame.
     """
 
     def norm(name: str) -> str:
@@ -433,6 +447,15 @@ def check_compatible(
             f"The frame has columns that table {table} lacks: {', '.join(map(repr, new))}. "
             "Pass evolve=True to add them to the table, or drop them from the frame."
         )
+    if new and not isinstance(evolve, bool):
+        allowed = [evolve] if isinstance(evolve, str) else list(evolve)
+        refused = [name for name in new if name not in allowed]
+        if refused:
+            raise SchemaMismatchError(
+                f"The frame has columns that table {table} lacks: "
+                f"{', '.join(map(repr, refused))}. Only {', '.join(map(repr, allowed))} "
+                f"may be added to it (evolve={allowed!r}): drop the others from the frame."
+            )
     return new
 
 
@@ -465,7 +488,7 @@ def plan_write(
     table: str,
     mode: str,
     keys: Sequence[str],
-    evolve: bool,
+    evolve: Evolve,
     existing: Mapping[str, str],
     where: str,
     case_insensitive: bool = False,
@@ -477,7 +500,7 @@ def plan_write(
         table: The target table, for messages.
         mode: The write mode.
         keys: The upsert keys.
-        evolve: Whether new columns may be added.
+        evolve: Which new columns may be added (see :func:`check_compatible`).
         existing: The table's columns, name -> type family; empty when it is missing.
         where: The warehouse, described without secrets.
         case_insensitive: Match column names regardless of case (DuckDB).

@@ -10,7 +10,8 @@ Writes run in one transaction on one connection:
   run side by side; the index keeps every key once). Where an upsert is
   indistinguishable from deleting the matched rows and inserting the frame (see
   :meth:`_AdbcSession.replaces_rows`), the keys alone are copied, the matched rows
-  deleted and the frame copied straight into the table.
+  deleted and the frame copied straight into the table; when the frame is about the
+  table's size, the table is built anew instead (:meth:`_AdbcSession.rebuilds`).
 - ``upsert`` into a table without such an index: one ``MERGE`` under a table lock
   (``SHARE ROW EXCLUSIVE``: concurrent upserters take turns, readers go on).
 - ``replace``: COPY into a new staging table, then ``DROP`` + ``RENAME`` before
@@ -41,6 +42,7 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     TableNotFoundError,
     WarehouseError,
 )
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
 MAX_IDLE_CONNECTIONS = 4
 WRITE_ATTEMPTS = 3  # a write that lost a deadlock to another writer is run again
 MERGE_WORK_MEM = "256MB"  # per upsert transaction; PostgreSQL's default of 4MB spills to disk
+# An upsert whose frame (in Arrow bytes) is at least this share of the table's size
+# builds the table anew (see ``_AdbcSession.rebuilds``).
+REBUILD_SHARE = 0.5
 
 # PostgreSQL type (pg_type.typname) that ADBC's binary COPY writes for each Arrow type
 # left by :func:`ingest_frame`; a column of exactly that type takes a direct COPY.
@@ -293,12 +298,13 @@ class PostgresAdbc(DriverPath):
     def read_table_arrow(self, table: TableName, columns: Sequence[str] | None) -> pa.Table:
         selected = ", ".join(quote_identifier(c, "column name") for c in columns or []) or "*"
         with self.connect() as con, con.cursor() as cur:
-            if not _exists(cur, table):
+            typnames = _AdbcSession(cur).typnames(table)
+            if not typnames and not _exists(cur, table):  # a table may have no columns
                 raise TableNotFoundError(
                     f"Table {table} does not exist in {self._describe} "
                     f"(tables: {_listing(cur, table.schema)})."
                 )
-            check_columns_exist(columns or [], list(_columns(cur, table)), str(table))
+            check_columns_exist(columns or [], list(typnames), str(table))
             cur.execute(f"select {selected} from {table.quoted()}")
             return fix_numeric(cur.fetch_arrow_table())
 
@@ -330,7 +336,7 @@ class PostgresAdbc(DriverPath):
 
     # -- writes ----------------------------------------------------------------------
     def write(
-        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         data = ingest_frame(data)
         self.refuse_unsupported_types(data, pg_type)
@@ -486,7 +492,10 @@ class _AdbcSession(PostgresSession):
     ) -> None:
         if (self._frame is not None and source == self.frame_source and not self._frame_loaded
                 and self.has_unique_key(target, keys) and self.replaces_rows(target)):
-            self._delete_then_copy(target, keys)
+            if self.rebuilds(target):
+                self._rebuild(target, keys)
+            else:
+                self._delete_then_copy(target, keys)
             return
         source = self._loaded(source)
         if source == self.frame_source and not self.has_unique_key(target, keys):
@@ -526,6 +535,48 @@ class _AdbcSession(PostgresSession):
         self.run("rollback to savepoint knot_replace")  # lets the lock go
         return False
 
+    def rebuilds(self, target: TableName) -> bool:
+        """Whether this upsert builds the table anew instead (see :meth:`_rebuild`).
+
+        Only when the frame is at least about half the table's size (rewriting the
+        table's other rows then costs less than keeping its index up to date row by
+        row), under the lock :meth:`replaces_rows` took, and only for a table that
+        a new one built ``LIKE`` it stands in for completely: owned by this role,
+        with no grants, comments, storage options, identity or generated columns,
+        and nothing depending on it but its toast table, its row type and knot's
+        unique index (no view, sequence, default, constraint, policy or statistics).
+        """
+        assert self._frame is not None
+        found = self.rows(_REBUILDS.format(table=_literal(target.quoted()),
+                                           index=_literal(unique_key_name(target))))
+        if not found or not found[0][1]:
+            return False
+        return bool(self._frame.nbytes >= REBUILD_SHARE * int(found[0][0]))
+
+    def _rebuild(self, target: TableName, keys: Sequence[str]) -> None:
+        """The upsert as a new table: the old rows whose keys the frame lacks, then the frame.
+
+        Rows go in without an index; the unique index is then built once, sorted,
+        and the new table takes the old one's name in the same transaction. Readers
+        go on reading the old table until the commit (the drop waits for them).
+        """
+        assert self._frame is not None
+        new = staging_name(target, "new")
+        index = staging_name(target, "key").table
+        quoted = [quote_identifier(k) for k in keys]
+        self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")  # the frame's keys, hashed
+        self.run(f"create table {new.quoted()} "
+                 f"(like {target.quoted()} including all excluding indexes)")
+        self.cur.execute(_kept_rows_sql(target, new, self._frame.schema, keys),
+                         _key_arrays(self._frame, keys))
+        _copy(self.cur, new, self._frame)
+        self.run(f"create unique index {quote_identifier(index)} on {new.quoted()} "
+                 f"({', '.join(quoted)})")
+        self.run(f"drop table {target.quoted()}")
+        self.run(f"alter table {new.quoted()} rename to {quote_identifier(target.table)}")
+        self.run(f"alter index {target.with_table(index).quoted()} rename to "
+                 f"{quote_identifier(unique_key_name(target))}")
+
     def _delete_then_copy(self, target: TableName, keys: Sequence[str]) -> None:
         assert self._frame is not None
         # The keys travel as bound arrays, one per key column: no table of keys to
@@ -564,6 +615,33 @@ where c.oid = to_regclass({table})
 """
 
 
+# Whether :meth:`_AdbcSession._rebuild` may stand in for the upsert, beyond the
+# conditions of ``_REPLACES_ROWS``; the table's size in bytes first.
+_REBUILDS = """
+select pg_relation_size(c.oid),
+  c.relowner = (select r.oid from pg_roles r where r.rolname = current_user)
+  and c.relacl is null and c.reloptions is null and c.reltablespace = 0
+  and c.relpersistence = 'p' and c.relreplident = 'd' and not c.relispartition
+  and not exists (select 1 from pg_inherits i where i.inhrelid = c.oid)
+  and not exists (select 1 from pg_description d where d.objoid = c.oid
+                  and d.classoid = 'pg_class'::regclass)
+  and not exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attnum > 0
+                  and not a.attisdropped and (a.attidentity <> '' or a.attgenerated <> ''
+                  or a.attacl is not null or a.attoptions is not null
+                  or a.attfdwoptions is not null or coalesce(a.attstattarget, -1) <> -1))
+  and (select count(*) from pg_index x where x.indrelid = c.oid) = 1
+  and exists (select 1 from pg_index x join pg_class k on k.oid = x.indexrelid
+              where x.indrelid = c.oid and k.relname = {index})
+  and not exists (select 1 from pg_depend d where d.refclassid = 'pg_class'::regclass
+                  and d.refobjid = c.oid and d.deptype <> 'i'
+                  and not (d.classid = 'pg_class'::regclass and d.objid = (
+                    select x.indexrelid from pg_index x join pg_class k
+                    on k.oid = x.indexrelid where x.indrelid = c.oid and k.relname = {index})))
+from pg_class c
+where c.oid = to_regclass({table})
+"""
+
+
 def _delete_keys_sql(target: TableName, schema: pa.Schema, keys: Sequence[str]) -> str:
     """Delete the target's rows whose keys are in the bound arrays ``$1``, ``$2``, ...
 
@@ -584,6 +662,31 @@ where t."id" = k."id" and t."day" = k."day"
     matched = " and ".join(f"t.{q} = k.{q}" for q in quoted)
     return (f"delete from {target.quoted()} as t using unnest({', '.join(arrays)}) "
             f"as k({', '.join(quoted)}) where {matched}")
+
+
+def _kept_rows_sql(
+    target: TableName, new: TableName, schema: pa.Schema, keys: Sequence[str]
+) -> str:
+    """Copy the target's rows whose keys are not in the bound arrays ``$1``, ... into ``new``.
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> schema = pa.schema([("id", pa.int64()), ("day", pa.date32())])
+        >>> _kept_rows_sql(TableName("t"), TableName("n"), schema, ["id"])
+        'insert into "n" select o.* from "t" as o where (o."id" <> all($1::bigint[])) is not false'
+        >>> print(_kept_rows_sql(TableName("t"), TableName("n"), schema, ["id", "day"]))
+        insert into "n" select o.* from "t" as o where not exists (select from \
+unnest($1::bigint[], $2::date[]) as k("id", "day") where k."id" = o."id" and k."day" = o."day")
+    """
+    arrays = [f"${i}::{pg_type(schema.field(k).type)}[]" for i, k in enumerate(keys, 1)]
+    quoted = [quote_identifier(k) for k in keys]
+    head = f"insert into {new.quoted()} select o.* from {target.quoted()} as o where "
+    if len(keys) == 1:
+        # One key: the array is hashed once; a row whose key is null is kept.
+        return f"{head}(o.{quoted[0]} <> all({arrays[0]})) is not false"
+    matched = " and ".join(f"k.{q} = o.{q}" for q in quoted)
+    return (f"{head}not exists (select from unnest({', '.join(arrays)}) "
+            f"as k({', '.join(quoted)}) where {matched})")
 
 
 def _key_arrays(frame: pa.Table, keys: Sequence[str]) -> pa.RecordBatch:
@@ -639,17 +742,6 @@ def _exists(cur: Cursor, table: TableName) -> bool:
     cur.execute(f"select count(*) {_RELATION}", (table.quoted(),))
     row = cur.fetchone()
     return bool(row and row[0])
-
-
-def _columns(cur: Cursor, table: TableName) -> dict[str, str]:
-    """The table's columns and their ``pg_type.typname``; empty when there is no table."""
-    cur.execute(
-        "select a.attname, t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid "
-        f"where a.attnum > 0 and not a.attisdropped and a.attrelid = (select c.oid {_RELATION}) "
-        "order by a.attnum",
-        (table.quoted(),),
-    )
-    return {name: typname for name, typname in cur.fetchall()}
 
 
 def _alive(con: Connection) -> bool:

@@ -28,6 +28,7 @@ from knot_prefect.blocks.warehouses._common import (
 from knot_prefect.blocks.warehouses._postgres import PostgresSession
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     TableNotFoundError,
     WarehouseError,
     table_exists_error,
@@ -257,7 +258,7 @@ class SqlAlchemyOps(DriverPath):
 
     # -- writes ----------------------------------------------------------------------
     def write(
-        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         data = _utc_timestamps(data)
         self.refuse_unsupported_types(data, sa_type)
@@ -272,7 +273,7 @@ class SqlAlchemyOps(DriverPath):
         name: TableName,
         mode: str,
         keys: list[str],
-        evolve: bool,
+        evolve: Evolve,
     ) -> None:
         import sqlalchemy as sa
 

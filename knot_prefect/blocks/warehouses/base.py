@@ -16,9 +16,9 @@ import logging
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, get_args
 
 from knot_prefect.blocks.base import KnotBlock
 from knot_prefect.blocks.warehouses.identifiers import (
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 WriteMode = Literal["append", "replace", "upsert", "fail"]
 WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
+# Which of a frame's columns that the table lacks a write may add to it: all of them
+# (True), none (False), or only the columns named.
+Evolve: TypeAlias = bool | Collection[str]
 DEFAULT_BATCH_ROWS = 100_000
 
 
@@ -288,7 +291,8 @@ class Warehouse(KnotBlock, ABC):
         Returns:
             The result.
         """
-        return self.read_arrow(sql, params).to_pandas()
+        # One block per column: no copy of every column into 2-D blocks by type.
+        return self.read_arrow(sql, params).to_pandas(split_blocks=True)
 
     def read_batches(
         self,
@@ -316,7 +320,7 @@ class Warehouse(KnotBlock, ABC):
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Read a whole table (or some of its columns) as a pandas DataFrame."""
-        return self.read_table_arrow(name, columns).to_pandas()
+        return self.read_table_arrow(name, columns).to_pandas(split_blocks=True)
 
     @abstractmethod
     def read_table_arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
@@ -329,7 +333,7 @@ class Warehouse(KnotBlock, ABC):
         table: str,
         mode: WriteMode = "append",
         keys: Sequence[str] | None = None,
-        evolve: bool = False,
+        evolve: Evolve = False,
     ) -> WriteResult:
         """Write a frame to a table, atomically.
 
@@ -341,7 +345,8 @@ class Warehouse(KnotBlock, ABC):
                 ``fail`` refuses to write to an existing table. Every mode creates
                 a missing table from the frame's schema.
             keys: The columns identifying a row (required by ``upsert``).
-            evolve: Allow new columns to be added to an existing table.
+            evolve: Allow new columns to be added to an existing table: True for any,
+                or a collection of the only column names that may be added.
 
         Returns:
             What was written. An empty frame writes nothing and is logged.
@@ -349,8 +354,8 @@ class Warehouse(KnotBlock, ABC):
         Raises:
             ValueError: For an unknown mode, or ``upsert`` without keys.
             InvalidIdentifierError: For an unsafe table or column name.
-            SchemaMismatchError: For new columns without ``evolve``, or types the
-                table cannot hold.
+            SchemaMismatchError: For new columns ``evolve`` does not allow, or types
+                the table cannot hold.
             TableExistsError: For ``mode='fail'`` when the table exists.
         """
         validate_write_mode(mode, keys)
@@ -382,7 +387,7 @@ class Warehouse(KnotBlock, ABC):
 
     @abstractmethod
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         """Write a prepared, non-empty Arrow table atomically; return the rows written.
 
@@ -438,7 +443,7 @@ class Warehouse(KnotBlock, ABC):
 
     @abstractmethod
     def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str],
-                      evolve: bool = False, check_unique: bool = True) -> int:
+                      evolve: Evolve = False, check_unique: bool = True) -> int:
         """Upsert every staged part into ``table`` at once, then remove the stages.
 
         Until the commit nothing is visible; a failure leaves the table exactly as
@@ -451,7 +456,8 @@ class Warehouse(KnotBlock, ABC):
                 missing one is created.
             parts: Every part of the write, as :meth:`stage` returned them.
             keys: The columns that identify a row.
-            evolve: Whether the table may gain the parts' new columns.
+            evolve: Whether the table may gain the parts' new columns: True for any,
+                or a collection of the only column names that may be added.
             check_unique: Refuse keys staged more than once; pass False only when the
                 parts hold disjoint keys, each part's checked by :meth:`stage`.
 

@@ -31,7 +31,7 @@ from pydantic import Field
 
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import bind_named, column_kind, staging_name
-from knot_prefect.blocks.warehouses.base import TableNotFoundError, WarehouseError
+from knot_prefect.blocks.warehouses.base import Evolve, TableNotFoundError, WarehouseError
 from knot_prefect.blocks.warehouses.identifiers import TableName, quote_identifier
 from knot_prefect.blocks.warehouses.sql_session import SqlSession
 from knot_prefect.blocks.warehouses.staging import SqlStagedWarehouse
@@ -174,7 +174,7 @@ class BigQueryWarehouse(SqlStagedWarehouse):
 
     # -- writes --------------------------------------------------------------------
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         from google.api_core import exceptions
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from knot_prefect.blocks.warehouses.base import WriteMode
+from knot_prefect.blocks.warehouses.base import Evolve, WriteMode
 from knot_prefect.blocks.warehouses.delta import migrate, query, staging, writes
 from knot_prefect.blocks.warehouses.delta.location import DeltaLocation, gcs_options, s3_options
 from knot_prefect.blocks.warehouses.delta.tables import (
@@ -138,12 +138,12 @@ class DeltaLake(GcsStorage, S3Storage, VersionedLake):
         return to_delta_types(data, table)
 
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+    def _publish_staged(self, commit: StagedCommit, evolve: Evolve, mode: WriteMode) -> None:
         staging.publish(self._location(), commit, evolve, mode)
 
     # -- maintenance ---------------------------------------------------------------

@@ -24,6 +24,7 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     TableNotFoundError,
     WarehouseError,
 )
@@ -177,7 +178,7 @@ class DuckDBWarehouse(SqlStagedWarehouse):
 
     # -- writes ----------------------------------------------------------------------
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         name = self.table_name(table)
         source = f"_knot_source_{uuid.uuid4().hex[:12]}"

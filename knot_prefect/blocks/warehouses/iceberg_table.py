@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, model_validator
 
-from knot_prefect.blocks.warehouses.base import WarehouseError, WriteMode
+from knot_prefect.blocks.warehouses.base import Evolve, WarehouseError, WriteMode
 from knot_prefect.blocks.warehouses.iceberg import query, staging, writes
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     CATALOG_FILE,
@@ -200,12 +200,12 @@ class IcebergTable(S3Storage, VersionedLake):
         return to_iceberg_types(data, table, keep_null=True)
 
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         return writes.write_table(self._location(), data, table, mode, keys, evolve)
 
     # -- staged writes -------------------------------------------------------------
-    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+    def _publish_staged(self, commit: StagedCommit, evolve: Evolve, mode: WriteMode) -> None:
         staging.publish(self._location(), commit, evolve, mode)
 
     # -- other ---------------------------------------------------------------------

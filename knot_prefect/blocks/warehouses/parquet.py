@@ -27,6 +27,7 @@ from pydantic import Field
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
+    Evolve,
     StagedPart,
     WriteMode,
 )
@@ -132,7 +133,7 @@ class ParquetLake(GcsStorage, S3Storage, LakeWarehouse):
         return schemas.prepare(data, table)
 
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         return writes.write_table(self._storage(), data, table, mode, keys, evolve)
 
@@ -140,7 +141,7 @@ class ParquetLake(GcsStorage, S3Storage, LakeWarehouse):
     def _files(self) -> LakeStorage:
         return self._storage()
 
-    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+    def _publish_staged(self, commit: StagedCommit, evolve: Evolve, mode: WriteMode) -> None:
         staging.publish(self._storage(), commit, evolve, mode)
 
     # -- other ---------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pydantic import Field
 from knot_prefect.blocks.fields import loaded_block_example
 from knot_prefect.blocks.warehouses._common import bind_named, column_kind, redact, staging_name
 from knot_prefect.blocks.warehouses.base import (
+    Evolve,
     TableNotFoundError,
     WarehouseConnectionError,
     WarehouseError,
@@ -171,7 +172,7 @@ class SnowflakeWarehouse(SqlStagedWarehouse):
 
     # -- writes --------------------------------------------------------------------
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         return self._write_through_stage(data, table, mode, keys, evolve)
 

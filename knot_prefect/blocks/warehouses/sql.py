@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from knot_prefect.blocks.warehouses._common import redact
+from knot_prefect.blocks.warehouses.base import Evolve
 from knot_prefect.blocks.warehouses.identifiers import IdentifierLimit, TableName
 from knot_prefect.blocks.warehouses.sql_session import SqlSession
 from knot_prefect.blocks.warehouses.staging import SqlStagedWarehouse
@@ -42,7 +43,7 @@ class SqlPath(Protocol):
     def read_table_arrow(self, table: TableName, columns: Sequence[str] | None) -> pa.Table: ...
 
     def write(
-        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, name: TableName, mode: str, keys: list[str], evolve: Evolve
     ) -> int: ...
 
     def table_exists(self, table: TableName) -> bool: ...
@@ -222,7 +223,7 @@ warehouse.write(scores_df, "analytics.scores", mode="upsert", keys=["customer_id
 
     # -- writes ----------------------------------------------------------------------
     def _write_arrow(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         return self._backend().write(data, self.table_name(table), mode, keys, evolve)
 

@@ -34,6 +34,7 @@ from knot_prefect.blocks.warehouses._common import (
     plan_write,
 )
 from knot_prefect.blocks.warehouses.base import (
+    Evolve,
     SchemaMismatchError,
     StagedPart,
     Warehouse,
@@ -156,7 +157,7 @@ class SqlStagedWarehouse(Warehouse):
         raise NotImplementedError
 
     def _write_through_stage(
-        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+        self, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
     ) -> int:
         """A write as one bulk load into a stage table, then one publishing statement.
 
@@ -222,7 +223,7 @@ class SqlStagedWarehouse(Warehouse):
         table: str,
         parts: Sequence[StagedPart],
         keys: Sequence[str] = (),
-        evolve: bool = False,
+        evolve: Evolve = False,
         check_unique: bool = True,
         mode: WriteMode = "upsert",
     ) -> int:
@@ -327,7 +328,7 @@ def plan_publish(
     table: str,
     mode: str,
     keys: Sequence[str],
-    evolve: bool,
+    evolve: Evolve,
     where: str,
 ) -> WritePlan:
     """The checks of a write against the target as it is now (see ``plan_write``)."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode, decode_schema
+from knot_prefect.blocks.warehouses.base import Evolve, StagedPart, WriteMode, decode_schema
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
 from knot_prefect.blocks.warehouses.delta.writes import merge
 from knot_prefect.blocks.warehouses.identifiers import TableName
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.delta.location import DeltaLocation
 
 
-def publish(location: DeltaLocation, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+def publish(location: DeltaLocation, commit: StagedCommit, evolve: Evolve, mode: WriteMode) -> None:
     """Publish checked staged parts in one Delta transaction; see ``DeltaLake.commit_staged``."""
     name, parts, schemas, table = commit.name, commit.parts, commit.schemas, str(commit.name)
     current = open_table(location, name)

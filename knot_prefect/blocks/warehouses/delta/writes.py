@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_compatible
+from knot_prefect.blocks.warehouses.base import Evolve
 from knot_prefect.blocks.warehouses.delta.tables import arrow_schema, delta_errors, open_table
 from knot_prefect.blocks.warehouses.lake.schemas import conform, target_schema
 from knot_prefect.blocks.warehouses.lake.writes import family_of_columns, open_for_write
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def write_table(location: DeltaLocation, data: pa.Table, table: str, mode: str,
-                keys: list[str], evolve: bool) -> int:
+                keys: list[str], evolve: Evolve) -> int:
     """Write a prepared, non-empty frame in one transaction; return the rows written.
 
     Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from knot_prefect.blocks.warehouses.base import StagedPart, WriteMode, decode_schema
+from knot_prefect.blocks.warehouses.base import Evolve, StagedPart, WriteMode, decode_schema
 from knot_prefect.blocks.warehouses.iceberg import writes
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.iceberg.catalog import IcebergLocation
 
 
-def publish(location: IcebergLocation, commit: StagedCommit, evolve: bool,
+def publish(location: IcebergLocation, commit: StagedCommit, evolve: Evolve,
             mode: WriteMode) -> None:
     """Publish checked staged parts in one snapshot; see ``IcebergTable.commit_staged``."""
     from pyiceberg.expressions import AlwaysTrue

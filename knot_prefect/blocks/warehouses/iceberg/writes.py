@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from knot_prefect.blocks.warehouses.base import Evolve
 from knot_prefect.blocks.warehouses.iceberg.catalog import (
     arrow_schema,
     create_transaction,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def write_table(location: IcebergLocation, data: pa.Table, table: str, mode: str,
-                keys: list[str], evolve: bool) -> int:
+                keys: list[str], evolve: Evolve) -> int:
     """Write a prepared, non-empty frame as one snapshot; return the rows written.
 
     Raises what :meth:`~knot_prefect.blocks.warehouses.base.Warehouse._write_arrow` lists.

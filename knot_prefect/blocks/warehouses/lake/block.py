@@ -18,7 +18,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from knot_prefect.blocks.optional import optional_block
 from knot_prefect.blocks.warehouses._common import check_columns_exist
-from knot_prefect.blocks.warehouses.base import StagedPart, Warehouse, WarehouseError, WriteMode
+from knot_prefect.blocks.warehouses.base import (
+    Evolve,
+    StagedPart,
+    Warehouse,
+    WarehouseError,
+    WriteMode,
+)
 from knot_prefect.blocks.warehouses.identifiers import TableName, validate_identifier
 from knot_prefect.blocks.warehouses.lake.storage import (
     LakeStorage,
@@ -233,7 +239,7 @@ class LakeWarehouse(Warehouse, BucketStorage):
         return data
 
     @abstractmethod
-    def _publish_staged(self, commit: StagedCommit, evolve: bool, mode: WriteMode) -> None:
+    def _publish_staged(self, commit: StagedCommit, evolve: Evolve, mode: WriteMode) -> None:
         """Publish checked staged parts in one commit of the table format."""
 
     @staticmethod
@@ -272,7 +278,7 @@ class LakeWarehouse(Warehouse, BucketStorage):
                              convert=self._staged_types)
 
     def commit_staged(self, table: str, parts: Sequence[StagedPart], keys: Sequence[str] = (),
-                      evolve: bool = False, check_unique: bool = True,
+                      evolve: Evolve = False, check_unique: bool = True,
                       mode: WriteMode = "upsert") -> int:
         """Publish every staged part in ONE commit of the table format.
 

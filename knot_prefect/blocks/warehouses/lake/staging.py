@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from knot_prefect.blocks.warehouses._common import check_key_columns
 from knot_prefect.blocks.warehouses.base import (
+    Evolve,
     SchemaMismatchError,
     StagedPart,
     decode_schema,
@@ -159,7 +160,7 @@ def stage(
                       schema=encode_schema(schema))
 
 
-def publish(storage: LakeStorage, commit: StagedCommit, evolve: bool, mode: str) -> None:
+def publish(storage: LakeStorage, commit: StagedCommit, evolve: Evolve, mode: str) -> None:
     """Publish checked staged parts in one manifest switch (see ``LakeWarehouse``)."""
     name, table = commit.name, str(commit.name)
     current = read_manifest(storage, name)

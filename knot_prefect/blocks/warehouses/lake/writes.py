@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from knot_prefect.blocks.warehouses._common import check_compatible, type_family
-from knot_prefect.blocks.warehouses.base import decode_schema, table_exists_error
+from knot_prefect.blocks.warehouses.base import Evolve, decode_schema, table_exists_error
 from knot_prefect.blocks.warehouses.identifiers import TableName
 from knot_prefect.blocks.warehouses.lake.files import FileEntry, remove_files, write_files
 from knot_prefect.blocks.warehouses.lake.manifest import (
@@ -41,7 +41,7 @@ def family_of_columns(schema: pa.Schema) -> dict[str, str]:
 
 
 def evolve_schema(existing: pa.Schema, incoming: pa.Schema, table: str,
-                  evolve: bool) -> pa.Schema:
+                  evolve: Evolve) -> pa.Schema:
     """The table's schema once ``incoming``'s columns are written (new ones last).
 
     Raises:
@@ -75,7 +75,7 @@ def open_for_write(location: L, table: str, mode: str,
 
 
 def write_table(
-    storage: LakeStorage, data: pa.Table, table: str, mode: str, keys: list[str], evolve: bool
+    storage: LakeStorage, data: pa.Table, table: str, mode: str, keys: list[str], evolve: Evolve
 ) -> int:
     """Write a prepared, non-empty frame; return the rows written.
 
