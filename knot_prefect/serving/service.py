@@ -8,7 +8,6 @@ every feature value itself, which is then scored as sent.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knot_prefect.errors import ConfigurationError
+from knot_prefect.serving.answers import json_value, score_frame
 from knot_prefect.serving.errors import (
     ContractViolationError,
     FeatureStoreUnavailableError,
@@ -33,7 +33,6 @@ from knot_prefect.serving.model_holder import ModelHolder, ServedModel
 from knot_prefect.serving.schemas import SENT_FEATURES
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from knot_prefect.blocks.contract import DataContract
     from knot_prefect.blocks.feast_store import FeastFeatureStore
@@ -51,52 +50,6 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _describe(key: Any) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in key.items())
-
-
-def _json_value(value: Any) -> Any:
-    """A JSON-safe value: numpy scalars unwrapped, NaN and infinities as null."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_json_value(item) for item in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
-
-
-def _output_rows(output: Any, rows: int, classes: list[Any] | None) -> list[dict[str, Any]]:
-    """One answer per entity, in knot's prediction shape, from what the model returned.
-
-    ``prediction`` is the value (or a classifier's label); a binary classifier adds
-    ``probability`` (of the positive class), a multiclass one ``probabilities`` (per
-    class) - the batch table's ``probability`` and ``probability_<class>`` columns.
-    """
-    from knot_prefect.tasks.prediction_shape import PREDICTION, PROBABILITY, shape_predictions
-
-    try:
-        frame = shape_predictions(output, rows, classes)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{exc} A served model must return one prediction per row."
-                                 ) from None
-    others = [c for c in frame.columns if c not in (PREDICTION, PROBABILITY)]
-    prefix = f"{PROBABILITY}_"
-    answers: list[dict[str, Any]] = []
-    if len(frame.columns) == 1:  # one value per row, whatever the model named it
-        return [{PREDICTION: _json_value(value)} for value in frame.iloc[:, 0].tolist()]
-    for record in frame.to_dict("records"):
-        answer: dict[str, Any] = {PREDICTION: _json_value(record.get(PREDICTION))}
-        if PROBABILITY in record:
-            answer[PROBABILITY] = _json_value(record[PROBABILITY])
-        if classes and all(c.startswith(prefix) for c in others) and others:
-            answer["probabilities"] = {c.removeprefix(prefix): _json_value(record[c])
-                                       for c in others}
-        elif others:
-            # A model with several output columns of its own: their values, in order.
-            answer[PREDICTION] = [_json_value(record[c]) for c in frame.columns]
-        answers.append(answer)
-    return answers
 
 
 class PredictionService:
@@ -288,7 +241,7 @@ class PredictionService:
                 "entity": dict(entity),
                 **outputs[i],
                 "features": {
-                    name: MASK if name in self.sensitive else _json_value(values[i])
+                    name: MASK if name in self.sensitive else json_value(values[i])
                     for name, values in rows.columns.items()
                 },
                 "feature_timestamps": {
@@ -466,13 +419,6 @@ class PredictionService:
         self.holder.stop()
         if self.shadow is not None:
             self.shadow.stop()
-
-
-def score_frame(served: ServedModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """One answer per row of model inputs, in knot's prediction shape."""
-    from knot_prefect.tasks.prediction_shape import model_classes
-
-    return _output_rows(served.model.predict(frame), len(frame), model_classes(served.model))
 
 
 def open_shadow(settings: ServeSettings, tracking: MLflowTracking, primary: ModelHolder

@@ -311,7 +311,7 @@ class _Loop:
         """Score the batch's requests with one call; their rows, or none if it failed."""
         import pandas as pd
 
-        from knot_prefect.serving.service import score_frame
+        from knot_prefect.serving.answers import score_frame
 
         try:
             served = self.holder.current
