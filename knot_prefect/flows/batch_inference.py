@@ -408,6 +408,7 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
     from knot_prefect.blocks.spark_engine import SparkEngine
     from knot_prefect.errors import ConfigurationError
     from knot_prefect.flows.spark_scoring import (
+        SparkScoring,
         prepared_frame,
         require_shared_warehouse,
         rows_frame,
@@ -452,8 +453,10 @@ def _score_on_spark(job: _ScoringJob, engine_name: str, dask_address: str | None
                                       job.output_table, tracking)
     try:
         run_checks(check, scoring.stats, job.output_table, job.prediction_bounds)
+        # Spark partitioned the rows by key and each task checked its own keys.
         published = warehouse.commit_staged(job.output_table, scoring.parts, keys,
-                                            evolve=lineage.evolvable_columns)
+                                            evolve=lineage.evolvable_columns,
+                                            check_unique=not isinstance(scoring, SparkScoring))
     except BaseException:
         warehouse.discard_staged(scoring.parts)
         raise

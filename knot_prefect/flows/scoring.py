@@ -279,8 +279,10 @@ def plan_partitions(
     else:
         count = max(1, -(-total // partition_rows))
     count = min(count, max(total, 1), MAX_PARTITIONS)
-    cuts: list[Any] = []
+    cuts: list[Any] | None = None
     if count > 1:
+        cuts = _sketched_cuts(warehouse, source, column, count, params)
+    if count > 1 and cuts is None:
         # The largest key of each of ``count`` equal tiles; repeated values (few
         # distinct keys) merge, leaving fewer partitions.
         tiles = warehouse.read_arrow(
@@ -290,8 +292,34 @@ def plan_partitions(
             params,
         )
         cuts = sorted(set(tiles.column(0).to_pylist()[:-1]) - {None})
-    bounds = [None, *cuts, None]
+    bounds = [None, *(cuts or []), None]
     return total, [Partition(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _sketched_cuts(warehouse: Warehouse, source: str, column: str, count: int,
+                   params: dict[str, Any] | None) -> list[Any] | None:
+    """Cuts from DuckDB's quantile sketch, for warehouses DuckDB runs in this process.
+
+    ``ntile`` sorts every key, in the flow process's memory when DuckDB runs there
+    (a lake, a DuckDB file): about 20 MB more per million keys. A t-digest sketch
+    (``approx_quantile``) keeps the same memory whatever the rows, and its ranges
+    are still about equal. None for other warehouses (their servers run ``ntile``)
+    and for keys the sketch cannot order (text): ``ntile`` then.
+    """
+    from knot_prefect.blocks.warehouses.base import WarehouseError
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+    from knot_prefect.blocks.warehouses.lake.block import LakeWarehouse
+
+    if not isinstance(warehouse, LakeWarehouse | DuckDBWarehouse):
+        return None
+    fractions = ", ".join(str(i / count) for i in range(1, count))
+    try:
+        found = warehouse.read_arrow(
+            f"SELECT approx_quantile({column}, [{fractions}]) AS cuts FROM {source}", params)
+    except WarehouseError:
+        return None
+    values = found.column(0)[0].as_py() or []
+    return sorted(set(values) - {None})
 
 
 def score_range_in_warehouse(

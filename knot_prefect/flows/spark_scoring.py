@@ -7,11 +7,14 @@ with ``Warehouse.read_batches``. Rows given Feast features or checked by a contr
 are prepared in the flow process, as on every other path, and handed to Spark as
 Arrow. The model holding the alias is applied with MLflow's
 ``spark_udf`` (loaded once per executor Python worker, its signature's input columns
-passed by name). Each Spark task shapes its predictions as every other path does, adds
-the lineage columns and stages its rows in the warehouse (``Warehouse.stage``); the flow
-process gathers the staged parts, runs the prediction checks and publishes them with
-one ``commit_staged``. A failed run publishes nothing: the parts already staged are
-discarded.
+passed by name). The rows are first spread over the tasks by a hash of the key
+columns: every task gets about the same share, and each key lands in one task only,
+so each task's own key check covers the whole write. Each Spark task shapes its
+predictions as every other path does, adds the lineage columns and stages its rows in
+the warehouse (``Warehouse.stage``); the flow process gathers the staged parts, runs
+the prediction checks and publishes them with one ``commit_staged``, which reads no
+row again: the flow process's memory does not grow with the rows. A failed run
+publishes nothing: the parts already staged are discarded.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ RAW = "_knot_model_output"
 
 @dataclass(frozen=True)
 class SparkScoring:
-    """What one scoring run on Spark did."""
+    """What one scoring run on Spark did.
+
+    Every key is in one part only (the rows were partitioned by a hash of the keys),
+    and each part checked its own keys when it was staged.
+    """
 
     rows_read: int
     stats: PredictionStats
@@ -95,7 +102,7 @@ def prepared_frame(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
     else:
         rows = spark.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
     # Spark makes one partition per Arrow batch (10,000 rows by default); one per
-    # task slot stages fewer, larger parts.
+    # task slot before the rows are spread by key (``spread_by_key``).
     return rows.coalesce(_default_parallelism(spark))
 
 
@@ -162,6 +169,29 @@ def require_shared_warehouse(warehouse: Warehouse) -> None:
         )
 
 
+def spread_by_key(spark: SparkSession, rows: DataFrame, keys: list[str]) -> DataFrame:
+    """The rows in partitions by a hash of the key columns, a multiple of the task slots.
+
+    A table of few Parquet files (or one) reaches Spark in partitions of unequal
+    size, some empty, which leaves task slots idle; hashing the keys gives every
+    partition about the same rows, and puts every row of a key in one partition,
+    so the keys each task checks when it stages cover the whole write and the
+    commit needs not read the staged rows again.
+
+    Args:
+        spark: The session.
+        rows: The rows to score.
+        keys: The key columns.
+    """
+    slots = _default_parallelism(spark)
+    try:
+        given = rows.rdd.getNumPartitions()
+    except Exception:  # Spark Connect has no RDDs
+        given = slots
+    partitions = slots * max(1, -(-given // slots))
+    return rows.repartition(partitions, *keys)
+
+
 def _default_parallelism(spark: SparkSession) -> int:
     try:
         return int(spark.sparkContext.defaultParallelism)
@@ -181,8 +211,9 @@ def score_and_stage(
 ) -> SparkScoring:
     """Apply the model with ``mlflow.pyfunc.spark_udf`` and stage every Spark partition.
 
-    Each task stages its partition as part ``partitionId`` of one staged write (a
-    retried task replaces its part). The parts are returned for the flow to commit.
+    The rows are spread by key first (:func:`spread_by_key`). Each task stages its
+    partition as part ``partitionId`` of one staged write, checking its keys (a retried
+    task replaces its part). The parts are returned for the flow to commit.
 
     Raises:
         ConfigurationError: When the rows lack the model's input columns.
@@ -194,6 +225,7 @@ def score_and_stage(
     inputs = _input_columns(model, rows.columns, keys)
     classes = model_classes(model)
     udf = _model_udf(spark, model, rows, inputs, tracking)
+    rows = spread_by_key(spark, rows, keys)
     scored = rows.select(*[F.col(k) for k in keys], udf(*[F.col(c) for c in inputs]).alias(RAW))
     stage_id = warehouse.new_stage_id()
     collector = _PartCollector(spark)

@@ -117,6 +117,44 @@ def test_a_failed_spark_run_publishes_nothing_and_leaves_no_staged_files(
     assert data_files(lake, table) == files_before
 
 
+def test_spark_spreads_a_one_file_table_over_every_task_with_each_key_in_one_part(
+    scoring_models: dict[str, str], lake: Any,
+) -> None:
+    import pyarrow.parquet as pq
+
+    from knot_prefect.blocks.warehouses.parquet import ParquetLake
+
+    # One Parquet file of one row group: Spark alone would read it in one task.
+    ParquetLake(path=lake.path, rows_per_file=ROWS).write(rows(), "one_file", mode="replace")
+    assert len(data_files(lake, "one_file")) == 1
+    summary = score(scoring_models["regressor"], "one_file_on_spark", spark=SPARK,
+                    entity_sql="one_file")
+    assert summary["rows_published"] == ROWS
+    # Both task slots staged a share (the commit published their files as they are,
+    # named by part: ...-stage-PART-FILE.parquet).
+    folder = Path(lake.location) / "one_file_on_spark" / "data"
+    shares: dict[str, int] = {}
+    for name in data_files(lake, "one_file_on_spark"):
+        part = name.split("-stage-")[1].split("-")[0]
+        shares[part] = shares.get(part, 0) + pq.read_metadata(folder / name).num_rows
+    assert len(shares) == 2
+    assert sum(shares.values()) == ROWS and min(shares.values()) > ROWS // 4
+
+
+def test_a_key_repeated_in_two_files_is_refused_on_spark_and_nothing_is_published(
+    scoring_models: dict[str, str], lake: Any,
+) -> None:
+    # Each key lands in one Spark task, whose own check finds the repeat.
+    lake.write(rows().head(100), "repeated", mode="replace")
+    lake.write(rows().head(1), "repeated", mode="append")
+    state = score(scoring_models["regressor"], "repeated_on_spark", spark=SPARK,
+                  entity_sql="repeated", return_state=True)
+    assert state.is_failed() and "repeat" in state.message and "{'customer_id': 1}" in (
+        state.message)
+    assert not lake.table_exists("repeated_on_spark")
+    assert data_files(lake, "repeated_on_spark") == []
+
+
 def test_spark_scoring_refuses_what_it_cannot_do(
     scoring_models: dict[str, str], lake: Any,
 ) -> None:
