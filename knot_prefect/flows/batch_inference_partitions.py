@@ -111,7 +111,6 @@ def _published(scoring: dict[str, Any]) -> Holds:
     """Whether the output table still holds a done partition's predictions."""
     from knot_prefect.blocks.resolve import resolve_block
     from knot_prefect.blocks.warehouses.base import Warehouse
-    from knot_prefect.blocks.warehouses.identifiers import TableName
     from knot_prefect.documents.defaults import LOCAL_WAREHOUSE
     from knot_prefect.flows._parameters import settle
     from knot_prefect.lineage.columns import source_query_hash
@@ -131,9 +130,10 @@ def _published(scoring: dict[str, Any]) -> Holds:
             return False
         query = source_query_hash(entity_sql, {**(scoring["entity_params"] or {}),
                                                "start": first, "end": last})
+        quoted = warehouse.table_name(table).quoted(warehouse.identifier_quote)
         found = warehouse.read_arrow(
-            f"SELECT count(*) AS n FROM {TableName.parse(table).quoted()} "
-            "WHERE source_query_hash = :query", {"query": query})
+            f"SELECT count(*) AS n FROM {quoted} WHERE source_query_hash = :query",
+            {"query": query})
         return int(found.column(0)[0].as_py()) >= done["rows_published"]
 
     return holds
