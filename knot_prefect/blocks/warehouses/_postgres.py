@@ -42,7 +42,6 @@ from knot_prefect.blocks.warehouses._common import (
 )
 from knot_prefect.blocks.warehouses.base import (
     ConcurrentWriteError,
-    Evolve,
     TableNotFoundError,
     WarehouseError,
 )
@@ -53,6 +52,8 @@ from knot_prefect.blocks.warehouses.staging import plan_publish, publish
 if TYPE_CHECKING:
     import pyarrow as pa
     from adbc_driver_manager.dbapi import Connection, Cursor
+
+    from knot_prefect.blocks.warehouses.base import Evolve
 
 MAX_IDLE_CONNECTIONS = 4
 WRITE_ATTEMPTS = 3  # a write that lost a deadlock to another writer is run again
