@@ -67,8 +67,9 @@ def migrate_parquet_table(storage: LakeStorage, name: TableName, location: Delta
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in dataset.to_batches():
-            yield from to_delta_types(pa.Table.from_batches([batch]),
-                                      str(target_name)).to_batches()
+            # Decoded: every batch must match the plain schema declared above.
+            yield from to_delta_types(pa.Table.from_batches([batch]), str(target_name),
+                                      keep_dictionaries=False).to_batches()
 
     with delta_errors(location, str(target_name)):
         write_deltalake(current if current is not None else uri,

@@ -40,16 +40,22 @@ def delta_type(data_type: pa.DataType, column: str, table: str) -> pa.DataType:
     return data_type
 
 
-def to_delta_types(data: pa.Table, table: str) -> pa.Table:
+def to_delta_types(data: pa.Table, table: str, keep_dictionaries: bool = True) -> pa.Table:
     """``data`` with every column in a type Delta holds, cast without loss.
 
-    Dictionary columns stay encoded, their values in a type Delta holds.
+    Args:
+        data: The frame.
+        table: The table it is for (named in errors).
+        keep_dictionaries: Leave dictionary columns encoded, their values in a type
+            Delta holds; False decodes them, for a stream of batches that must all
+            match one declared schema of plain types.
 
     Raises:
         SchemaMismatchError: For a column Delta cannot hold, or a value that would
             change (sub-microsecond timestamps, unsigned integers past 2**63).
     """
-    return cast_to_format(data, lambda data_type, column: _stored_type(data_type, column, table),
+    stored = _stored_type if keep_dictionaries else delta_type
+    return cast_to_format(data, lambda data_type, column: stored(data_type, column, table),
                           table, "a Delta table")
 
 
