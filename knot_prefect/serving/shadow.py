@@ -6,8 +6,11 @@ model saw them) is put on a bounded queue to a process of the shadow's own
 (:mod:`knot_prefect.serving.shadow_worker`), which loads the shadow model, scores the
 queued requests in batches and appends both answers, with lineage and latencies, to a
 warehouse table in batches. None of that work runs in the serving process: what a
-request adds there is one non-blocking put of the lists it already holds. The answer
-never waits for the shadow: a full queue, or a shadow process that is gone, drops the
+request adds there is one append, under a lock, of the lists it already holds; a
+thread sends what was gathered to the shadow's process a few times a second, as one
+message, so the service pays one hand-off per batch rather than per request. The
+answer never waits for the shadow: a full queue (``queue_size`` requests sent or
+gathered and not yet taken by the shadow), or a shadow process that is gone, drops the
 sample (counted), and a shadow model that fails is logged and counted, never answered.
 
 Examples:
@@ -77,7 +80,8 @@ class ShadowScorer:
         target: The shadow model and table (see
             :class:`~knot_prefect.serving.shadow_worker.ShadowTarget`).
         sample: Fraction of requests shadowed (0 to 1).
-        queue_size: Most requests waiting; more are dropped, never waited for.
+        queue_size: Most requests waiting (gathered or sent, not yet taken by the
+            shadow's process); more are dropped, never waited for.
         batching: How the shadow's process groups its model calls and writes.
         start_timeout: Longest :meth:`start` waits for the shadow model to load.
     """
@@ -101,13 +105,18 @@ class ShadowScorer:
         self.version: int | None = None  # the shadow version loaded at the start
         # spawn: DuckDB and delta-rs do not survive a fork taken while threads run.
         self._context = multiprocessing.get_context("spawn")
-        self._requests: Any = self._context.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        # Unbounded: ``offer`` bounds the requests waiting by the shadow's "taken" count.
+        self._requests: Any = self._context.Queue()
         self._messages: Any = self._context.Queue()
         # Written by the shadow's process alone, read here without a lock: a process
         # killed while holding one would stop the readers too.
         self._counts: Any = self._context.RawArray("q", len(CHILD_COUNTS))
         self._mine = {"offered": 0, "sampled": 0, "dropped": 0}
         self._lock = threading.Lock()
+        self._gathered: list[tuple[Any, ...]] = []  # offered since the last send
+        self._stop_sending = threading.Event()
+        self._sender: threading.Thread | None = None
         self._last_error: str | None = None
         self._random = random.Random()
         self._process: SpawnProcess | None = None
@@ -128,6 +137,7 @@ class ShadowScorer:
             self._last_error = text
         child = dict(zip(CHILD_COUNTS, self._counts[:], strict=True))
         child.pop("settled")
+        child.pop("taken")
         with self._lock:
             return ShadowStats(**self._mine, **child, last_error=self._last_error)
 
@@ -148,22 +158,34 @@ class ShadowScorer:
         """Queue a scored request for the shadow, without waiting; True when queued.
 
         ``columns`` (the entity keys) and ``features`` are the model inputs by name,
-        as the primary model was fed them; they are passed as they are, not copied.
+        as the primary model was fed them; they are kept as they are, not copied.
         """
-        self._count("offered")
-        if self.sample < 1 and self._random.random() >= self.sample:
-            return False
+        taken = self._counts[CHILD_COUNTS.index("taken")]
         process = self._process
-        try:
-            if process is None or not process.is_alive():
-                raise queue.Full
-            self._requests.put_nowait((keys, columns, features, primary, primary_version,
-                                       primary_ms, scored_at))
-        except (queue.Full, ValueError, OSError):  # full, or the process gone
-            self._count("dropped")
-            return False
-        self._count("sampled")
+        with self._lock:
+            self._mine["offered"] += 1
+            if self.sample < 1 and self._random.random() >= self.sample:
+                return False
+            if (process is None or not process.is_alive()
+                    or self._mine["sampled"] - taken >= self.queue_size):
+                self._mine["dropped"] += 1  # full, or the process gone
+                return False
+            self._gathered.append((keys, columns, features, primary, primary_version,
+                                   primary_ms, scored_at))
+            self._mine["sampled"] += 1
         return True
+
+    def _send(self) -> None:
+        """The sender thread: hand what was gathered to the shadow's process, in one
+        message every ``batch_seconds``, until stopped (then once more)."""
+        running = True
+        while running:
+            running = not self._stop_sending.wait(self.batching.batch_seconds)
+            with self._lock:
+                gathered, self._gathered = self._gathered, []
+            if gathered:
+                with contextlib.suppress(ValueError, OSError):  # the queue closed
+                    self._requests.put_nowait(gathered)
 
     def start(self) -> None:
         """Start the shadow's process and wait until its model is loaded.
@@ -182,6 +204,10 @@ class ShadowScorer:
                   os.getpid()))
         process.start()
         self._process = process
+        self._stop_sending.clear()
+        self._sender = threading.Thread(target=self._send, name="knot-shadow-sender",
+                                        daemon=True)
+        self._sender.start()
         try:
             kind, value = self._messages.get(timeout=self.start_timeout)
         except queue.Empty:
@@ -199,6 +225,10 @@ class ShadowScorer:
         process, self._process = self._process, None
         if process is None:
             return
+        self._stop_sending.set()  # the sender sends what is gathered, then ends
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
         if process.is_alive():
             with contextlib.suppress(queue.Full):
                 self._requests.put(None, timeout=max(timeout, 0.1))

@@ -50,7 +50,7 @@ SHADOW_COLUMNS: tuple[str, ...] = (
 
 #: What the child counts, in the order of the shared counters.
 CHILD_COUNTS: tuple[str, ...] = (
-    "scored", "failed", "written", "write_errors", "lost", "batches", "settled",
+    "scored", "failed", "written", "write_errors", "lost", "batches", "settled", "taken",
 )
 
 # Retries of the last write when the service stops; the most batches kept unwritten.
@@ -63,6 +63,8 @@ NICENESS = 10
 #: its version, its scoring milliseconds, when it was scored (ISO text).
 Request = tuple[list[dict[str, Any]], dict[str, list[Any]], dict[str, list[Any]],
                 list[dict[str, Any]], int, float, str]
+#: What the service sends at a time: the requests offered since its last send.
+Requests = list[Request]
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,9 @@ class Batching:
     """How the child groups its work.
 
     Attributes:
-        batch_seconds: How long requests queue before they are taken (all of them, up
-            to ``batch_requests``) and scored in one call.
+        batch_seconds: How long the service gathers offered requests before it sends
+            them to the child in one message; the child scores what it finds queued
+            (up to ``batch_requests``) in one call.
         batch_requests: Most requests scored in one call.
         flush_rows: Rows written together.
         flush_seconds: Longest a scored row waits to be written.
@@ -168,7 +171,7 @@ def shadow_rows(
     ]
 
 
-def run_shadow(target: ShadowTarget, batching: Batching, requests: Queue[Request | None],
+def run_shadow(target: ShadowTarget, batching: Batching, requests: Queue[Requests | None],
                messages: Queue[tuple[str, Any]], counts: Array[c_longlong],
                parent: int) -> None:
     """The child process's body: load the shadow model, say ready, score until stopped.
@@ -231,7 +234,7 @@ class _Loop:
     target: ShadowTarget
     batching: Batching
     holder: ModelHolder
-    requests: Queue[Request | None]
+    requests: Queue[Requests | None]
     messages: Queue[tuple[str, Any]]
     counts: Array[c_longlong]
     parent: int
@@ -285,9 +288,10 @@ class _Loop:
     def _take(self, wait: float) -> tuple[list[Request], bool]:
         """The requests queued (up to ``batch_requests``), and whether to stop after them.
 
-        Waits up to ``wait`` seconds for a first request, then ``batch_seconds`` more so
-        that the requests arriving meanwhile are scored with it in one call. Stops when
-        the service's process is gone (its stop marker can no longer come).
+        Waits up to ``wait`` seconds for a first message of the service (the requests
+        it gathered for ``batch_seconds``), then takes the messages already queued
+        behind it. Stops when the service's process is gone (its stop marker can no
+        longer come).
         """
         try:
             first = self.requests.get(timeout=wait)
@@ -295,17 +299,19 @@ class _Loop:
             return [], os.getppid() != self.parent
         if first is None:
             return [], True
-        time.sleep(self.batching.batch_seconds)
-        batch = [first]
+        batch = list(first)
+        stopping = False
         while len(batch) < self.batching.batch_requests:
             try:
-                item = self.requests.get_nowait()
+                more = self.requests.get_nowait()
             except queue.Empty:
                 break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, os.getppid() != self.parent
+            if more is None:
+                stopping = True
+                break
+            batch.extend(more)
+        self.add(taken=len(batch))
+        return batch, stopping or os.getppid() != self.parent
 
     def _shadow(self, batch: list[Request]) -> list[dict[str, Any]]:
         """Score the batch's requests with one call; their rows, or none if it failed."""
