@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("knot_prefect.serving")
 
+# Most error texts of the shadow's process kept between two reads of ``stats``.
+_MESSAGES = 100
+
 
 @dataclass
 class ShadowStats:
@@ -108,7 +111,8 @@ class ShadowScorer:
         self.queue_size = queue_size
         # Unbounded: ``offer`` bounds the requests waiting by the shadow's "taken" count.
         self._requests: Any = self._context.Queue()
-        self._messages: Any = self._context.Queue()
+        # Bounded: error texts wait here until ``stats`` is read; the counts never drop.
+        self._messages: Any = self._context.Queue(maxsize=_MESSAGES)
         # Written by the shadow's process alone, read here without a lock: a process
         # killed while holding one would stop the readers too.
         self._counts: Any = self._context.RawArray("q", len(CHILD_COUNTS))

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -248,7 +249,8 @@ class _Loop:
 
     def error(self, text: str, message: str, *args: Any) -> None:
         logger.warning(message, *args, text)
-        self.messages.put(("error", text))
+        with contextlib.suppress(queue.Full):  # texts unread for long: the counts remain
+            self.messages.put_nowait(("error", text))
 
     def run(self) -> None:
         flush_rows, flush_seconds = self.batching.flush_rows, self.batching.flush_seconds
