@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k rows; 1M for read_batches")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of fast steps")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--upsert-only", action="store_true",
+                        help="only the upsert into a table with a unique key (no doc update)")
     args = parser.parse_args()
     rows = 100_000 if args.quick else 1_000_000
     big_rows = 1_000_000 if args.quick else 10_000_000
@@ -169,72 +171,73 @@ def main() -> None:
             cursor.adbc_ingest("raw_append", data, mode="append")
             raw.commit()
 
-        t_knot, t_raw = paired(
-            lambda: warehouse.write(data, "knot_append"),
-            raw_append,
-            repeat,
-            lambda: reset("knot_append"),
-            lambda: reset("raw_append"),
-        )
-        print(f"append: knot {t_knot:.2f}s, adbc_ingest {t_raw:.2f}s")
-        results.append(
-            Row(
-                "PostgreSQL append (existing table)",
-                t_knot,
-                "ADBC adbc_ingest",
-                t_raw,
-                ">= 0.8x",
-                t_raw / t_knot >= 0.8,
+        if not args.upsert_only:
+            t_knot, t_raw = paired(
+                lambda: warehouse.write(data, "knot_append"),
+                raw_append,
+                repeat,
+                lambda: reset("knot_append"),
+                lambda: reset("raw_append"),
             )
-        )
-        cursor.execute("drop table if exists knot_new")
-        raw.commit()
-
-        def raw_create() -> None:
-            cursor.adbc_ingest("raw_new", data, mode="create")
+            print(f"append: knot {t_knot:.2f}s, adbc_ingest {t_raw:.2f}s")
+            results.append(
+                Row(
+                    "PostgreSQL append (existing table)",
+                    t_knot,
+                    "ADBC adbc_ingest",
+                    t_raw,
+                    ">= 0.8x",
+                    t_raw / t_knot >= 0.8,
+                )
+            )
+            cursor.execute("drop table if exists knot_new")
             raw.commit()
 
-        def drop_pg(table: str) -> None:
-            cursor.execute(f"drop table if exists {table}")
-            raw.commit()
+            def raw_create() -> None:
+                cursor.adbc_ingest("raw_new", data, mode="create")
+                raw.commit()
 
-        t_new, t_raw_new = paired(
-            lambda: warehouse.write(data, "knot_new"),
-            raw_create,
-            repeat,
-            lambda: drop_pg("knot_new"),
-            lambda: drop_pg("raw_new"),
-        )
-        results.append(
-            Row(
-                "PostgreSQL append (new table)",
-                t_new,
-                "ADBC adbc_ingest (mode=create)",
-                t_raw_new,
-                ">= 0.8x",
-                t_raw_new / t_new >= 0.8,
-            )
-        )
+            def drop_pg(table: str) -> None:
+                cursor.execute(f"drop table if exists {table}")
+                raw.commit()
 
-        frame = data.to_pandas()
-        engine = sa.create_engine(url)
-        started = time.perf_counter()
-        frame.iloc[:to_sql_rows].to_sql(
-            "pandas_append", engine, index=False, if_exists="replace", chunksize=10_000
-        )
-        t_to_sql = (time.perf_counter() - started) * rows / to_sql_rows
-        print(f"pandas.to_sql: {t_to_sql:.1f}s")
-        results.append(
-            Row(
-                "PostgreSQL append",
-                t_knot,
-                "pandas.DataFrame.to_sql",
-                t_to_sql,
-                ">= 10x",
-                t_to_sql / t_knot >= 10,
-                "to_sql run once",
+            t_new, t_raw_new = paired(
+                lambda: warehouse.write(data, "knot_new"),
+                raw_create,
+                repeat,
+                lambda: drop_pg("knot_new"),
+                lambda: drop_pg("raw_new"),
             )
-        )
+            results.append(
+                Row(
+                    "PostgreSQL append (new table)",
+                    t_new,
+                    "ADBC adbc_ingest (mode=create)",
+                    t_raw_new,
+                    ">= 0.8x",
+                    t_raw_new / t_new >= 0.8,
+                )
+            )
+
+            frame = data.to_pandas()
+            engine = sa.create_engine(url)
+            started = time.perf_counter()
+            frame.iloc[:to_sql_rows].to_sql(
+                "pandas_append", engine, index=False, if_exists="replace", chunksize=10_000
+            )
+            t_to_sql = (time.perf_counter() - started) * rows / to_sql_rows
+            print(f"pandas.to_sql: {t_to_sql:.1f}s")
+            results.append(
+                Row(
+                    "PostgreSQL append",
+                    t_knot,
+                    "pandas.DataFrame.to_sql",
+                    t_to_sql,
+                    ">= 10x",
+                    t_to_sql / t_knot >= 10,
+                    "to_sql run once",
+                )
+            )
 
         # -- upsert -----------------------------------------------------------------------
         def reset_upsert(table: str, unique_key: bool) -> None:
@@ -249,6 +252,8 @@ def main() -> None:
             (True, "table knot created by upsert (unique key on id)", 0.6),
             (False, "table without a unique key", 0.4),
         ]:
+            if args.upsert_only and not unique_key:
+                continue
             t_upsert, t_raw_up = paired(
                 lambda: warehouse.write(upsert_data, "knot_upsert", mode="upsert", keys=["id"]),
                 raw_append,
@@ -272,6 +277,11 @@ def main() -> None:
                     "half the keys match",
                 )
             )
+
+        if args.upsert_only:
+            row = results[-1]
+            print(f"ratio {row.ratio:.2f}x (target {row.target}); load: {os.getloadavg()}")
+            return
 
         # -- concurrent upserts -----------------------------------------------------------
         writers, per_writer = 8, rows // 10
