@@ -197,6 +197,19 @@ def test_a_frame_near_the_table_size_rebuilds_it_with_its_unique_key(
     assert _rows(scores)[:4] == [(1, 1.0, "a"), (2, 20.0, "b2"), (3, 30.0, "c"), (4, 4.0, "n4")]
 
 
+def test_a_rebuild_leaves_the_pooled_connection_settings_as_they_were(
+    scores: SqlWarehouse, rebuilds: Callable[[pd.DataFrame], bool]
+) -> None:
+    # The rebuild raises work_mem and maintenance_work_mem for its own transaction only:
+    # the pooled connection that runs the next call is back at the server's values.
+    settings = ("select current_setting('work_mem') as w, "
+                "current_setting('maintenance_work_mem') as m")
+    before = scores.read(settings)
+    assert rebuilds(BIG)
+    scores.write(BIG, "scores", mode="upsert", keys=["id"])
+    assert scores.read(settings).equals(before)
+
+
 def test_a_rebuild_matches_composite_keys(pg_warehouse: SqlWarehouse) -> None:
     first = pa.table({"k": ["a", "b"], "d": [dt.date(2024, 1, 1)] * 2, "score": [1.0, 2.0]})
     pg_warehouse.write(first, "keyed", mode="upsert", keys=["k", "d"])
