@@ -480,8 +480,15 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
 
     warehouse = job.warehouse
     sql = _rows_query(warehouse, job.entity_sql)
-    batches = (batch.to_pandas() for batch in
-               warehouse.read_batches(sql, job.entity_params, job.batch_rows))
+
+    def read_frames() -> Iterator[pd.DataFrame]:
+        for batch in warehouse.read_batches(sql, job.entity_params, job.batch_rows):
+            frame = batch.to_pandas()
+            del batch
+            yield frame
+            del frame
+
+    batches = read_frames()
     first = next(batches, None)
     keys = _key_columns(first if first is not None else pd.DataFrame(), job.key_columns)
     # Each batch is dropped once handed on (the first too), so that the flow process
