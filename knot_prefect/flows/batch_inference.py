@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -481,19 +480,37 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
 
     warehouse = job.warehouse
     sql = _rows_query(warehouse, job.entity_sql)
-    batches = (batch.to_pandas() for batch in
-               warehouse.read_batches(sql, job.entity_params, job.batch_rows))
+
+    def read_frames() -> Iterator[pd.DataFrame]:
+        for batch in warehouse.read_batches(sql, job.entity_params, job.batch_rows):
+            frame = batch.to_pandas()
+            del batch
+            yield frame
+            del frame
+
+    batches = read_frames()
     first = next(batches, None)
     keys = _key_columns(first if first is not None else pd.DataFrame(), job.key_columns)
+    # Each batch is dropped once handed on (the first too), so that the flow process
+    # holds the batches in flight only, not the first one nor the one before.
+    head = [first] if first is not None else []
+    del first
     counts = {"read": 0, "quarantined": 0}
 
+    def read() -> Iterator[pd.DataFrame]:
+        while head:
+            yield head.pop()
+        yield from batches
+
     def prepared() -> Iterator[pd.DataFrame]:
-        for entities in itertools.chain([first] if first is not None else [], batches):
+        for entities in read():
             counts["read"] += len(entities)
             frame = job.inputs.prepare(entities, keys)
             counts["quarantined"] += len(entities) - len(frame)
+            del entities
             if len(frame):
                 yield frame
+            del frame
 
     model, lineage = job.model_and_lineage()
     stats = PredictionStats()
@@ -507,6 +524,7 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
             if batch_violates(scored, columns, job.prediction_bounds):
                 run_checks(check, stats, job.output_table, job.prediction_bounds)  # raises
             yield with_lineage(scored, lineage)
+            del scored
 
     stage_id = warehouse.new_stage_id()
     staged = [warehouse.stage(checked_outputs(), job.output_table, stage_id)]

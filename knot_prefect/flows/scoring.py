@@ -85,7 +85,9 @@ def scored_stream(
             # The plain function: a task call in the flow process would keep its
             # result referenced by the flow run for dependency tracking, so memory
             # would grow with every batch.
-            yield score_frame(frame, model, keys, batch_rows)
+            scored = score_frame(frame, model, keys, batch_rows)
+            del frame  # not held while the caller reads the next frame
+            yield scored
         return
     pending: deque[Any] = deque()
     for frame in frames:
@@ -94,6 +96,7 @@ def scored_stream(
             parameters={"frame": frame, "model": model, "keys": keys,
                         "batch_rows": batch_rows},
         ))
+        del frame  # the runner holds it until scored; not this loop while it waits
         while len(pending) >= max(in_flight, 1):
             yield pending.popleft().result()
     while pending:

@@ -93,6 +93,7 @@ def write_files(
                 entries[-1]["rows"] = rows_in_file
                 if rows_in_file >= storage.rows_per_file:
                     close()
+            del batch  # not held while the next batch is made
         close()
     except BaseException:
         with contextlib.suppress(Exception):

@@ -137,7 +137,7 @@ def stage(
             if schema is None:
                 schema = logical(arrow.schema)
             yield from conform(arrow, schema, table).to_batches()
-            del arrow
+            del arrow, frame
             # A streamed write stages batch after batch: hand the freed buffers back
             # so that the process's memory stays that of one batch.
             pa.default_memory_pool().release_unused()
@@ -146,8 +146,11 @@ def stage(
     first = next(iterator, None)
     if first is None or schema is None:
         return StagedPart(table=table, stage_id=stage_id, part=part)
-    files = write_files(storage, name, f"{stage_id}-{part:05d}", _chain_first(first, iterator),
-                        schema)
+    # The first batch is handed on, not kept here: a streamed write would otherwise
+    # hold it in memory until its last batch.
+    chained = _chain_first([first], iterator)
+    del first
+    files = write_files(storage, name, f"{stage_id}-{part:05d}", chained, schema)
     rows = sum(entry["rows"] for entry in files)
     if unique_keys:
         try:
@@ -268,6 +271,8 @@ def check_staged_keys(
         connection.close()
 
 
-def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
+def _chain_first(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
+    """``head``'s items, then ``rest``'s; each of ``head`` is dropped as it is handed on."""
+    while head:
+        yield head.pop(0)
     yield from rest
