@@ -58,7 +58,8 @@ _MESSAGES = 100
 class ShadowStats:
     """Counts of what the shadow did since the service started.
 
-    ``dropped``: requests not queued (queue full, or the shadow's process gone);
+    ``dropped``: requests not queued (queue full, the shadow's process gone, or a
+    value that cannot be pickled);
     ``failed``: requests the shadow model could not score; ``write_errors``: writes
     tried again later; ``lost``: rows given up on after repeated write errors;
     ``batches``: model calls.
@@ -181,13 +182,18 @@ class ShadowScorer:
             if not self._alive or self._mine["sampled"] - taken >= self.queue_size:
                 self._mine["dropped"] += 1  # full, or the process gone
                 return False
-            self._mine["sampled"] += 1
-        # Pickled here, a few microseconds a request, rather than a whole batch at a
-        # time in one call that keeps the answering threads waiting for the lock.
-        message = pickle.dumps((keys, columns, features, primary, primary_version,
-                                primary_ms, scored_at), protocol=pickle.HIGHEST_PROTOCOL)
-        with self._lock:
+            # Pickled here, a few microseconds a request, rather than a whole batch at
+            # a time in one call that keeps the answering threads from the interpreter.
+            try:
+                message = pickle.dumps(
+                    (keys, columns, features, primary, primary_version, primary_ms,
+                     scored_at), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # a value that cannot travel: never the answer's fault
+                self._mine["dropped"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                return False
             self._gathered.append(message)
+            self._mine["sampled"] += 1
         return True
 
     def _send(self, process: SpawnProcess) -> None:

@@ -200,9 +200,12 @@ def run_shadow(target: ShadowTarget, batching: Batching, requests: Connection,
     ``("error", text)`` for each failure; ``counts`` holds :data:`CHILD_COUNTS`.
     """
     os.nice(NICENESS)
-    # Ctrl-C reaches the whole process group: the child stops on the service's marker
-    # (after writing what it holds), not midway.
+    # Ctrl-C, or a stop sent to the whole process group (``kill -TERM -PGID``, as
+    # service managers do), reaches the child too: it stops on the service's marker,
+    # after writing what it holds, or when the service's end of the pipe closes; not
+    # midway. The service's ``stop`` still ends it with SIGKILL if it hangs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from knot_prefect.errors import ConfigurationError
 
     try:
