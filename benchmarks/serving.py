@@ -101,6 +101,14 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
                     os.killpg(process.pid, signal.SIGKILL)
 
 
+def shadow_report(port: int) -> dict[str, Any] | None:
+    """The service's ``GET /shadow`` counts; None where its version has no such route."""
+    import httpx
+
+    answer = httpx.get(f"http://127.0.0.1:{port}/shadow", timeout=10)
+    return answer.json() if answer.status_code == 200 else None
+
+
 def cpu_seconds(group: int, leader_only: bool = False) -> float:
     """CPU time (user and system) used so far by the processes of a process group
     (or by its leader alone: the service's own process, not the shadow's)."""
@@ -294,6 +302,7 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
     cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
     serving_cpu = dict.fromkeys(shadowed, 0.0)  # a shadowed service's own process
+    reports: dict[str, dict[str, Any] | None] = dict.fromkeys(shadowed)
     with contextlib.ExitStack() as stack:
         groups = {
             name: stack.enter_context(service(
@@ -312,6 +321,7 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
                                  args.concurrency)
                 if name in shadowed:
                     time.sleep(1.5)  # the shadow's last batch and write of the round
+                    reports[name] = shadow_report(ports[name])
                     serving_cpu[name] += cpu_seconds(groups[name], leader_only=True) - own
                 cpu[name] += cpu_seconds(groups[name]) - used
                 results[name].append(result)
@@ -344,8 +354,14 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
               f"({per_request[name] / per_request['knot'] - 1:+.1%}), of which the serving "
               f"process {own:.2f} ms ({own / per_request['knot'] - 1:+.1%}) and the "
               f"shadow's process {per_request[name] - own:.2f} ms")
-        print(f"{name}: shadow rows written: {rows} of {served} requests "
-              f"({served - rows} dropped)")
+        print(f"{name}: shadow rows in the table after the service stopped: {rows} of "
+              f"{served} requests ({served - rows} not there)")
+        report = reports[name]
+        if report is not None:  # GET /shadow after the last round, the service still up
+            print(f"{name}: the shadow's own counts: {report['offered']} offered, "
+                  f"{report['sampled']} sampled, {report['dropped']} dropped (queue full "
+                  f"or process gone), {report['written']} rows written, "
+                  f"{report['lost']} lost, {report['failed']} failed")
         print(f"{name}: shadowing adds {added:+.1%} to p99 (target < 10%): "
               f"{'met' if added < 0.10 else 'MISSED'}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

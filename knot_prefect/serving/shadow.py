@@ -153,6 +153,22 @@ class ShadowScorer:
         with self._lock:
             return ShadowStats(**self._mine, **child, last_error=self._last_error)
 
+    def report(self) -> dict[str, Any]:
+        """The shadow model followed and its :attr:`stats`, as ``GET /shadow`` answers.
+
+        ``offered``, ``sampled``, ``dropped``, ``scored`` and ``failed`` count requests;
+        ``written`` and ``lost`` count rows (entities). A connection URL in the last
+        error is masked.
+        """
+        from knot_prefect.urls import mask_urls
+
+        stats = self.stats.to_dict()
+        if stats["last_error"] is not None:
+            stats["last_error"] = mask_urls(stats["last_error"])
+        return {"model": self.target.model, "alias": self.target.alias,
+                "version": self.version, "table": self.target.table, "sample": self.sample,
+                "queue_size": self.queue_size, **stats}
+
     def _count(self, name: str) -> None:
         with self._lock:
             self._mine[name] += 1

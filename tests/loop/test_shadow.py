@@ -136,6 +136,30 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(
     assert run.data.metrics["shadow_requests"] == 2 * REQUESTS
 
 
+def test_the_service_reports_what_its_shadow_did(
+        registry: dict[str, Any], challenger: PredictionService) -> None:
+    from fastapi.testclient import TestClient
+
+    from knot_prefect.serving.app import create_app
+
+    assert shadow_of(challenger).drain(timeout=60)
+    report = TestClient(create_app(challenger)).get("/shadow")
+    assert report.status_code == 200
+    body = report.json()
+    stats = shadow_of(challenger).stats
+    assert (body["model"], body["alias"], body["version"]) == (MODEL, "challenger", 2)
+    assert (body["sampled"], body["scored"], body["written"]) == (
+        stats.sampled, stats.scored, stats.written)
+    assert body["written"] >= 2 * REQUESTS and body["dropped"] == stats.dropped
+
+    plain = serve(registry)
+    try:
+        missing = TestClient(create_app(plain)).get("/shadow")
+    finally:
+        plain.stop()
+    assert missing.status_code == 404 and "--shadow" in missing.json()["message"]
+
+
 def test_the_shadow_runs_in_a_process_of_its_own_at_a_lower_priority(
         challenger: PredictionService) -> None:
     pid = shadow_of(challenger).pid
