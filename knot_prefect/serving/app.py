@@ -59,7 +59,8 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
 
     Returns:
         The FastAPI application: ``POST /predict``, ``GET /model``, ``GET /shadow``,
-        ``GET /healthz``, ``GET /readyz`` and the OpenAPI document at ``/openapi.json`` (docs at ``/docs``).
+        ``GET /healthz``, ``GET /readyz`` and the OpenAPI document at ``/openapi.json``
+        (docs at ``/docs``).
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
