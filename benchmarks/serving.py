@@ -25,6 +25,10 @@ a DuckDB table): target, shadowing adds < 10% to p99 at concurrency 8. It also p
 each service's CPU time per request (the shadowed one's split into the serving process
 and the shadow's own process) and the requests the shadow dropped: what the shadow takes
 from the machine and from the answering process, less blurred by other load than p99.
+``--shadow-from DIR`` (repeatable) adds a shadowed service run from another checkout of
+knot-prefect (its ``knot_prefect`` first on the path), in the same alternating rounds:
+versions of the shadow compared on one machine state, which on a shared machine varies
+more between runs than within one.
 
 The load generator runs on the same machine as the service it measures, so on a
 2-core machine it takes CPU from the service; both services share that handicap.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -94,6 +99,14 @@ def service(command: list[str], health: str, env: dict[str, str], log: Path) -> 
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
+
+
+def shadow_report(port: int) -> dict[str, Any] | None:
+    """The service's ``GET /shadow`` counts; None where its version has no such route."""
+    import httpx
+
+    answer = httpx.get(f"http://127.0.0.1:{port}/shadow", timeout=10)
+    return answer.json() if answer.status_code == 200 else None
 
 
 def cpu_seconds(group: int, leader_only: bool = False) -> float:
@@ -181,6 +194,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--shadow", action="store_true",
                         help="Compare knot serve with and without --shadow challenger.")
+    parser.add_argument("--shadow-from", action="append", default=[], metavar="DIR",
+                        help="With --shadow: also a shadowed knot serve from this checkout.")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.warmup, args.runs = 600, 100, 1
@@ -266,65 +281,90 @@ def shadow_benchmark(args: argparse.Namespace, world: Any, bodies: list[bytes],
     # PREFECT_HOME of this run, which the service process opens too.
     env = {**env, "PREFECT_HOME": str(folder / "prefect-home")}
     os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
-    DuckDBWarehouse(path=str(folder / "shadow.duckdb")).save("bench-shadow", overwrite=True)
     print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
-    ports = {"knot": free_port(), "knot+shadow": free_port()}
+    # name -> the checkout it runs from (None: this one); a shadowed one writes its own file.
+    sources: dict[str, str | None] = {"knot": None, "knot+shadow": None}
+    for number, checkout in enumerate(args.shadow_from, 1):
+        sources[f"knot+shadow/{number}"] = str(Path(checkout).resolve())
+    shadowed = [name for name in sources if name != "knot"]
+    ports = {name: free_port() for name in sources}
+    for number in range(len(shadowed)):
+        DuckDBWarehouse(path=str(folder / f"shadow{number}.duckdb")).save(
+            f"bench-shadow{number}", overwrite=True)
     commands = {
         name: [str(BIN / "knot"), "serve", "--model", f"{MODEL}@champion",
                "--features", str(world.repo), "--tracking", world.tracking_uri,
                "--port", str(port), "--log-level", "warning",
-               *(["--shadow", "challenger", "--warehouse", "bench-shadow"]
-                 if name == "knot+shadow" else [])]
+               *(["--shadow", "challenger", "--warehouse", f"bench-shadow{shadowed.index(name)}"]
+                 if name in shadowed else [])]
         for name, port in ports.items()
     }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
     cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
-    serving_cpu = 0.0  # the shadowed service's own process, without the shadow's
-    with service(commands["knot"], f"http://127.0.0.1:{ports['knot']}/readyz", env,
-                 folder / "knot.log") as plain, \
-            service(commands["knot+shadow"], f"http://127.0.0.1:{ports['knot+shadow']}/readyz",
-                    env, folder / "knot-shadow.log") as shadowing:
-        groups = {"knot": plain, "knot+shadow": shadowing}
+    serving_cpu = dict.fromkeys(shadowed, 0.0)  # a shadowed service's own process
+    reports: dict[str, dict[str, Any] | None] = dict.fromkeys(shadowed)
+    with contextlib.ExitStack() as stack:
+        groups = {
+            name: stack.enter_context(service(
+                commands[name], f"http://127.0.0.1:{ports[name]}/readyz",
+                {**env, "PYTHONPATH": checkout} if checkout else env,
+                folder / f"{name.replace('+', '-').replace('/', '-')}.log"))
+            for name, checkout in sources.items()
+        }
         for run in range(args.runs):
-            order = list(ports) if run % 2 == 0 else list(reversed(ports))
+            turn = run % len(ports)  # each service first in turn
+            order = list(ports)[turn:] + list(ports)[:turn]
             for name in order:
                 used = cpu_seconds(groups[name])
                 own = cpu_seconds(groups[name], leader_only=True)
                 result = measure(ports[name], "/predict", bodies, args.requests, args.warmup,
                                  args.concurrency)
-                if name == "knot+shadow":
+                if name in shadowed:
                     time.sleep(1.5)  # the shadow's last batch and write of the round
-                    serving_cpu += cpu_seconds(groups[name], leader_only=True) - own
+                    reports[name] = shadow_report(ports[name])
+                    serving_cpu[name] += cpu_seconds(groups[name], leader_only=True) - own
                 cpu[name] += cpu_seconds(groups[name]) - used
                 results[name].append(result)
-                print(f"run {run + 1} {name:12s} p50 {result['p50_ms']:6.2f} ms  "
+                print(f"run {run + 1} {name:14s} p50 {result['p50_ms']:6.2f} ms  "
                       f"p99 {result['p99_ms']:6.2f} ms  {result['rps']:7.1f} req/s",
                       flush=True)
-    rows = DuckDBWarehouse(path=str(folder / "shadow.duckdb")).read(
-        "select count(*) as n from shadow_scores")["n"].iloc[0]
     median = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
               for name, runs in results.items()}
-    alone, shadowed = median["knot"], median["knot+shadow"]
+    alone = median["knot"]
     print()
     print(f"single entity, concurrency {args.concurrency}, {args.requests} requests x "
           f"{args.runs} run(s), {os.cpu_count()} CPUs shared with the load generator")
+    for name, checkout in sources.items():
+        if checkout:
+            print(f"{name}: {checkout}")
     print(f"{'':28s}{'p50 ms':>10s}{'p99 ms':>10s}{'req/s':>10s}")
-    for label, numbers in (("knot serve", alone), ("knot serve --shadow", shadowed)):
-        print(f"{label:28s}{numbers['p50_ms']:10.2f}{numbers['p99_ms']:10.2f}"
-              f"{numbers['rps']:10.1f}")
+    for name in sources:
+        label = "knot serve" + name[len("knot"):].replace("+shadow", " --shadow")
+        print(f"{label:28s}{median[name]['p50_ms']:10.2f}{median[name]['p99_ms']:10.2f}"
+              f"{median[name]['rps']:10.1f}")
     served = args.runs * (args.requests + args.warmup)
     per_request = {name: 1000 * seconds / served for name, seconds in cpu.items()}
-    print(f"service CPU per request: knot serve {per_request['knot']:.2f} ms, with the "
-          f"shadow {per_request['knot+shadow']:.2f} ms "
-          f"({per_request['knot+shadow'] / per_request['knot'] - 1:+.1%}), of which the "
-          f"serving process {1000 * serving_cpu / served:.2f} ms "
-          f"({1000 * serving_cpu / served / per_request['knot'] - 1:+.1%}) and the shadow's "
-          f"process {per_request['knot+shadow'] - 1000 * serving_cpu / served:.2f} ms")
-    added = shadowed["p99_ms"] / alone["p99_ms"] - 1
-    print(f"shadow rows written: {rows} of {served} requests ({served - rows} dropped)")
+    for number, name in enumerate(shadowed):
+        rows = DuckDBWarehouse(path=str(folder / f"shadow{number}.duckdb")).read(
+            "select count(*) as n from shadow_scores")["n"].iloc[0]
+        own = 1000 * serving_cpu[name] / served
+        added = median[name]["p99_ms"] / alone["p99_ms"] - 1
+        print(f"{name}: service CPU per request: knot serve {per_request['knot']:.2f} ms, "
+              f"with the shadow {per_request[name]:.2f} ms "
+              f"({per_request[name] / per_request['knot'] - 1:+.1%}), of which the serving "
+              f"process {own:.2f} ms ({own / per_request['knot'] - 1:+.1%}) and the "
+              f"shadow's process {per_request[name] - own:.2f} ms")
+        print(f"{name}: shadow rows in the table after the service stopped: {rows} of "
+              f"{served} requests ({served - rows} not there)")
+        report = reports[name]
+        if report is not None:  # GET /shadow after the last round, the service still up
+            print(f"{name}: the shadow's own counts: {report['offered']} offered, "
+                  f"{report['sampled']} sampled, {report['dropped']} dropped (queue full "
+                  f"or process gone), {report['written']} rows written, "
+                  f"{report['lost']} lost, {report['failed']} failed")
+        print(f"{name}: shadowing adds {added:+.1%} to p99 (target < 10%): "
+              f"{'met' if added < 0.10 else 'MISSED'}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    print(f"shadowing adds {added:+.1%} to p99 (target < 10%): "
-          f"{'met' if added < 0.10 else 'MISSED'}")
 
 
 if __name__ == "__main__":

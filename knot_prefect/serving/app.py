@@ -58,8 +58,9 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
         max_batch: Most entities one request may ask for.
 
     Returns:
-        The FastAPI application: ``POST /predict``, ``GET /model``, ``GET /healthz``,
-        ``GET /readyz`` and the OpenAPI document at ``/openapi.json`` (docs at ``/docs``).
+        The FastAPI application: ``POST /predict``, ``GET /model``, ``GET /shadow``,
+        ``GET /healthz``, ``GET /readyz`` and the OpenAPI document at ``/openapi.json``
+        (docs at ``/docs``).
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -160,6 +161,17 @@ def create_app(service: "PredictionService", max_batch: int = 1000) -> "FastAPI"
                                  if service.holder.last_checked else None),
             "last_error": service.holder.last_error,
         }
+
+    @app.get("/shadow", summary="What the shadow model did since the service started",
+             responses={404: {"description": "The service runs without a shadow."}})
+    def shadow() -> JSONResponse:
+        if service.shadow is None:
+            return JSONResponse(
+                {"error": "NoShadow",
+                 "message": "This service scores no shadow model: start it with "
+                            "`knot serve ... --shadow ALIAS` to shadow one."},
+                status_code=404)
+        return JSONResponse(service.shadow.report())
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -6,9 +6,12 @@ model saw them) is put on a bounded queue to a process of the shadow's own
 (:mod:`knot_prefect.serving.shadow_worker`), which loads the shadow model, scores the
 queued requests in batches and appends both answers, with lineage and latencies, to a
 warehouse table in batches. None of that work runs in the serving process: what a
-request adds there is one append, under a lock, of the lists it already holds; a
-thread sends what was gathered to the shadow's process a few times a second, as one
-message, so the service pays one hand-off per batch rather than per request. The
+request adds there is its lists pickled (a few microseconds) and appended, under a
+lock, to the bytes gathered; a thread joins what was gathered and writes it to a pipe
+to the shadow's process a few times a second, as one message. That thread holds the
+interpreter lock only to join the bytes, and writes with it released: no pickling of a
+whole batch at once, no queue feeder thread, and no system call per request, so the
+requests being answered never wait long for the lock behind the shadow's hand-off. The
 answer never waits for the shadow: a full queue (``queue_size`` requests sent or
 gathered and not yet taken by the shadow), or a shadow process that is gone, drops the
 sample (counted), and a shadow model that fails is logged and counted, never answered.
@@ -21,9 +24,9 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import pickle
 import queue
 import random
 import threading
@@ -55,7 +58,8 @@ _MESSAGES = 100
 class ShadowStats:
     """Counts of what the shadow did since the service started.
 
-    ``dropped``: requests not queued (queue full, or the shadow's process gone);
+    ``dropped``: requests not queued (queue full, the shadow's process gone, or a
+    value that cannot be pickled);
     ``failed``: requests the shadow model could not score; ``write_errors``: writes
     tried again later; ``lost``: rows given up on after repeated write errors;
     ``batches``: model calls.
@@ -109,8 +113,11 @@ class ShadowScorer:
         # spawn: DuckDB and delta-rs do not survive a fork taken while threads run.
         self._context = multiprocessing.get_context("spawn")
         self.queue_size = queue_size
-        # Unbounded: ``offer`` bounds the requests waiting by the shadow's "taken" count.
-        self._requests: Any = self._context.Queue()
+        # Requests go to the shadow's process as pickles, concatenated, one message per
+        # send; unbounded in bytes: ``offer`` bounds the requests waiting by the
+        # shadow's "taken" count. An empty message is the stop marker.
+        self._reader: Any = None
+        self._writer: Any = None
         # Bounded: error texts wait here until ``stats`` is read; the counts never drop.
         self._messages: Any = self._context.Queue(maxsize=_MESSAGES)
         # Written by the shadow's process alone, read here without a lock: a process
@@ -118,7 +125,8 @@ class ShadowScorer:
         self._counts: Any = self._context.RawArray("q", len(CHILD_COUNTS))
         self._mine = {"offered": 0, "sampled": 0, "dropped": 0}
         self._lock = threading.Lock()
-        self._gathered: list[tuple[Any, ...]] = []  # offered since the last send
+        self._gathered: list[bytes] = []  # offered since the last send, pickled
+        self._alive = False  # the shadow's process runs (the sender thread checks)
         self._stop_sending = threading.Event()
         self._sender: threading.Thread | None = None
         self._last_error: str | None = None
@@ -145,6 +153,22 @@ class ShadowScorer:
         with self._lock:
             return ShadowStats(**self._mine, **child, last_error=self._last_error)
 
+    def report(self) -> dict[str, Any]:
+        """The shadow model followed and its :attr:`stats`, as ``GET /shadow`` answers.
+
+        ``offered``, ``sampled``, ``dropped``, ``scored`` and ``failed`` count requests;
+        ``written`` and ``lost`` count rows (entities). A connection URL in the last
+        error is masked.
+        """
+        from knot_prefect.urls import mask_urls
+
+        stats = self.stats.to_dict()
+        if stats["last_error"] is not None:
+            stats["last_error"] = mask_urls(stats["last_error"])
+        return {"model": self.target.model, "alias": self.target.alias,
+                "version": self.version, "table": self.target.table, "sample": self.sample,
+                "queue_size": self.queue_size, **stats}
+
     def _count(self, name: str) -> None:
         with self._lock:
             self._mine[name] += 1
@@ -164,32 +188,58 @@ class ShadowScorer:
         ``columns`` (the entity keys) and ``features`` are the model inputs by name,
         as the primary model was fed them; they are kept as they are, not copied.
         """
+        # No system call here (a liveness check would be one): each lets the other
+        # threads of the service take the interpreter lock while a request waits.
         taken = self._counts[CHILD_COUNTS.index("taken")]
-        process = self._process
         with self._lock:
             self._mine["offered"] += 1
             if self.sample < 1 and self._random.random() >= self.sample:
                 return False
-            if (process is None or not process.is_alive()
-                    or self._mine["sampled"] - taken >= self.queue_size):
+            if not self._alive or self._mine["sampled"] - taken >= self.queue_size:
                 self._mine["dropped"] += 1  # full, or the process gone
                 return False
-            self._gathered.append((keys, columns, features, primary, primary_version,
-                                   primary_ms, scored_at))
+            # Pickled here, a few microseconds a request, rather than a whole batch at
+            # a time in one call that keeps the answering threads from the interpreter.
+            try:
+                message = pickle.dumps(
+                    (keys, columns, features, primary, primary_version, primary_ms,
+                     scored_at), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # a value that cannot travel: never the answer's fault
+                self._mine["dropped"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                return False
+            self._gathered.append(message)
             self._mine["sampled"] += 1
         return True
 
-    def _send(self) -> None:
+    def _send(self, process: SpawnProcess) -> None:
         """The sender thread: hand what was gathered to the shadow's process, in one
-        message every ``batch_seconds``, until stopped (then once more)."""
+        message every ``batch_seconds``, until stopped (then once more, and the stop
+        marker). A write waits while the shadow's pipe is full, without the
+        interpreter lock; ``offer`` keeps gathering, up to ``queue_size``."""
         running = True
         while running:
             running = not self._stop_sending.wait(self.batching.batch_seconds)
             with self._lock:
+                # Reaped and marked gone under the lock: an offer that follows drops.
+                self._alive = self._alive and process.is_alive()
                 gathered, self._gathered = self._gathered, []
-            if gathered:
-                with contextlib.suppress(ValueError, OSError):  # the queue closed
-                    self._requests.put_nowait(gathered)
+            if gathered and not self._write(b"".join(gathered)):
+                break
+        if not running:
+            self._write(b"")  # the stop marker
+        with self._lock:
+            self._alive = False
+
+    def _write(self, message: bytes) -> bool:
+        """Write one message to the shadow's process; False when it is gone."""
+        try:
+            self._writer.send_bytes(message)
+        except (OSError, ValueError):  # the shadow's process gone, or the pipe closed
+            with self._lock:
+                self._alive = False
+            return False
+        return True
 
     def start(self) -> None:
         """Start the shadow's process and wait until its model is loaded.
@@ -202,15 +252,20 @@ class ShadowScorer:
 
         if self._process is not None:
             return
+        self._reader, self._writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=run_shadow, name="knot-shadow", daemon=True,
-            args=(self.target, self.batching, self._requests, self._messages, self._counts,
+            args=(self.target, self.batching, self._reader, self._messages, self._counts,
                   os.getpid()))
         process.start()
+        # The shadow's process holds the reading end alone: a write to a process that
+        # is gone fails at once rather than filling a pipe nobody reads.
+        self._reader.close()
         self._process = process
+        self._alive = True
         self._stop_sending.clear()
-        self._sender = threading.Thread(target=self._send, name="knot-shadow-sender",
-                                        daemon=True)
+        self._sender = threading.Thread(target=self._send, args=(process,),
+                                        name="knot-shadow-sender", daemon=True)
         self._sender.start()
         try:
             kind, value = self._messages.get(timeout=self.start_timeout)
@@ -229,20 +284,21 @@ class ShadowScorer:
         process, self._process = self._process, None
         if process is None:
             return
-        self._stop_sending.set()  # the sender sends what is gathered, then ends
-        if self._sender is not None:
-            self._sender.join()
-            self._sender = None
-        if process.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._requests.put(None, timeout=max(timeout, 0.1))
-            process.join(timeout)
+        self._stop_sending.set()  # the sender sends what is gathered and the stop marker
+        sender, self._sender = self._sender, None
+        deadline = time.monotonic() + timeout
+        if sender is not None:
+            sender.join(timeout)
+        process.join(max(deadline - time.monotonic(), 0.0))
         if process.is_alive():
             process.terminate()
             process.join(5)
         if process.is_alive():
             process.kill()
             process.join()
+        if sender is not None:
+            sender.join()  # a write to the ended process fails: the sender ends
+        self._writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far is scored and written; False on timeout."""

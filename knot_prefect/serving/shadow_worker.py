@@ -4,10 +4,11 @@
 child process (``spawn``: DuckDB and delta-rs do not survive a ``fork`` taken while
 the service's threads run) at a lower CPU priority, so the model call, the lineage
 rows and the warehouse writes never hold the serving process's interpreter and, on a
-busy machine, the answers get the cores first. The child takes what has queued every
-``batch_seconds``, scores it with one model call, and appends the rows in batches
-(``flush_rows`` rows, or every ``flush_seconds``). It stops on the service's stop
-marker, or by itself when the service's process is gone.
+busy machine, the answers get the cores first. The service writes the requests it
+gathered to a pipe every ``batch_seconds``, as concatenated pickles; the child takes
+what has come (up to ``batch_requests``), scores it with one model call, and appends
+the rows in batches (``flush_rows`` rows, or every ``flush_seconds``). It stops on the
+service's stop marker, or by itself when the service's process is gone.
 
 Examples:
     >>> rows = shadow_rows(
@@ -23,9 +24,11 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
+import pickle
 import queue
 import signal
 import time
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ctypes import Array, c_longlong
+    from multiprocessing.connection import Connection
     from multiprocessing.queues import Queue
 
     from knot_prefect.serving.features import FeaturePlan
@@ -64,8 +68,21 @@ NICENESS = 10
 #: its version, its scoring milliseconds, when it was scored (ISO text).
 Request = tuple[list[dict[str, Any]], dict[str, list[Any]], dict[str, list[Any]],
                 list[dict[str, Any]], int, float, str]
-#: What the service sends at a time: the requests offered since its last send.
-Requests = list[Request]
+
+
+def unpickle_all(message: bytes) -> list[Any]:
+    """The objects of concatenated pickles, in order (a pickle knows where it ends).
+
+    Examples:
+        >>> unpickle_all(pickle.dumps(1) + pickle.dumps([2, 3]))
+        [1, [2, 3]]
+    """
+    stream = io.BytesIO(message)
+    unpickler = pickle.Unpickler(stream)
+    objects = []
+    while stream.tell() < len(message):
+        objects.append(unpickler.load())
+    return objects
 
 
 @dataclass(frozen=True)
@@ -172,18 +189,23 @@ def shadow_rows(
     ]
 
 
-def run_shadow(target: ShadowTarget, batching: Batching, requests: Queue[Requests | None],
+def run_shadow(target: ShadowTarget, batching: Batching, requests: Connection,
                messages: Queue[tuple[str, Any]], counts: Array[c_longlong],
                parent: int) -> None:
     """The child process's body: load the shadow model, say ready, score until stopped.
 
+    ``requests`` is the reading end of the service's pipe: each message is pickled
+    :data:`Request` tuples, concatenated; an empty message is the stop marker.
     ``messages`` carries ``("ready", version)`` or ``("refused", text)`` once, then
     ``("error", text)`` for each failure; ``counts`` holds :data:`CHILD_COUNTS`.
     """
     os.nice(NICENESS)
-    # Ctrl-C reaches the whole process group: the child stops on the service's marker
-    # (after writing what it holds), not midway.
+    # Ctrl-C, or a stop sent to the whole process group (``kill -TERM -PGID``, as
+    # service managers do), reaches the child too: it stops on the service's marker,
+    # after writing what it holds, or when the service's end of the pipe closes; not
+    # midway. The service's ``stop`` still ends it with SIGKILL if it hangs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from knot_prefect.errors import ConfigurationError
 
     try:
@@ -235,7 +257,7 @@ class _Loop:
     target: ShadowTarget
     batching: Batching
     holder: ModelHolder
-    requests: Queue[Requests | None]
+    requests: Connection
     messages: Queue[tuple[str, Any]]
     counts: Array[c_longlong]
     parent: int
@@ -291,28 +313,27 @@ class _Loop:
         """The requests queued (up to ``batch_requests``), and whether to stop after them.
 
         Waits up to ``wait`` seconds for a first message of the service (the requests
-        it gathered for ``batch_seconds``), then takes the messages already queued
-        behind it. Stops when the service's process is gone (its stop marker can no
-        longer come).
+        it gathered for ``batch_seconds``), then takes the messages already written
+        behind it. Stops on the stop marker, or when the service's process is gone
+        (the pipe's end, or a new parent: the stop marker can no longer come).
         """
-        try:
-            first = self.requests.get(timeout=wait)
-        except queue.Empty:
-            return [], os.getppid() != self.parent
-        if first is None:
-            return [], True
-        batch = list(first)
+        batch: list[Request] = []
         stopping = False
-        while len(batch) < self.batching.batch_requests:
-            try:
-                more = self.requests.get_nowait()
-            except queue.Empty:
-                break
-            if more is None:
-                stopping = True
-                break
-            batch.extend(more)
-        self.add(taken=len(batch))
+        try:
+            if self.requests.poll(wait):
+                while True:
+                    message = self.requests.recv_bytes()
+                    if not message:
+                        stopping = True
+                        break
+                    batch.extend(unpickle_all(message))
+                    if (len(batch) >= self.batching.batch_requests
+                            or not self.requests.poll(0)):
+                        break
+        except (EOFError, OSError):  # the service's end closed: it is gone
+            stopping = True
+        if batch:
+            self.add(taken=len(batch))
         return batch, stopping or os.getppid() != self.parent
 
     def _shadow(self, batch: list[Request]) -> list[dict[str, Any]]:
@@ -367,4 +388,4 @@ class _Loop:
 
 
 __all__ = ["CHILD_COUNTS", "SHADOW_COLUMNS", "Batching", "BlockCopy", "ShadowTarget", "run_shadow",
-           "shadow_rows"]
+           "shadow_rows", "unpickle_all"]

@@ -136,6 +136,30 @@ def test_the_challenger_scores_the_same_rows_in_the_shadow(
     assert run.data.metrics["shadow_requests"] == 2 * REQUESTS
 
 
+def test_the_service_reports_what_its_shadow_did(
+        registry: dict[str, Any], challenger: PredictionService) -> None:
+    from fastapi.testclient import TestClient
+
+    from knot_prefect.serving.app import create_app
+
+    assert shadow_of(challenger).drain(timeout=60)
+    report = TestClient(create_app(challenger)).get("/shadow")
+    assert report.status_code == 200
+    body = report.json()
+    stats = shadow_of(challenger).stats
+    assert (body["model"], body["alias"], body["version"]) == (MODEL, "challenger", 2)
+    assert (body["sampled"], body["scored"], body["written"]) == (
+        stats.sampled, stats.scored, stats.written)
+    assert body["written"] >= 2 * REQUESTS and body["dropped"] == stats.dropped
+
+    plain = serve(registry)
+    try:
+        missing = TestClient(create_app(plain)).get("/shadow")
+    finally:
+        plain.stop()
+    assert missing.status_code == 404 and "--shadow" in missing.json()["message"]
+
+
 def test_the_shadow_runs_in_a_process_of_its_own_at_a_lower_priority(
         challenger: PredictionService) -> None:
     pid = shadow_of(challenger).pid
@@ -178,6 +202,53 @@ def test_a_full_queue_drops_the_sample_rather_than_wait(
     assert shadow.drain(timeout=60)
 
 
+def test_requests_wait_whole_while_the_shadows_pipe_is_full(
+        registry: dict[str, Any], challenger: PredictionService) -> None:
+    """A stopped shadow fills its pipe: the service keeps answering and gathering (up to
+    the queue), and the shadow, resumed, reads every request whole from the backlog."""
+    shadow = shadow_of(challenger)
+    assert shadow.pid is not None
+    before = shadow.stats
+    fed = registry["customers"].set_index("customer_id").loc[1:200, ["x1", "x2"]]
+    keys = [{"customer_id": int(c)} for c in fed.index]
+    requests, scored_at = QUEUE // 2, "2026-01-03T00:00:00+00:00"
+    os.kill(shadow.pid, signal.SIGSTOP)
+    try:
+        for _ in range(requests):  # about 0.5 MB: several times what a pipe buffers
+            started = time.perf_counter()
+            assert shadow.offer(keys, {"customer_id": list(fed.index)},
+                                {"x1": list(fed["x1"]), "x2": list(fed["x2"])},
+                                [{"prediction": 0}] * len(keys), 1, 1.0, scored_at)
+            assert time.perf_counter() - started < 0.5  # never waits for the shadow
+            time.sleep(0.02)  # spread over several sends
+        time.sleep(3 * shadow.batching.batch_seconds)
+        assert challenger.predict([{"customer_id": 1}])["predictions"]
+    finally:
+        os.kill(shadow.pid, signal.SIGCONT)
+    assert shadow.drain(timeout=120)
+    after = shadow.stats
+    assert after.scored - before.scored == requests + 1
+    assert (after.dropped, after.failed, after.lost) == (before.dropped, before.failed, 0)
+    table = registry["warehouse"].read(
+        f"select entity, count(*) as n from shadow_scores where scored_at = '{scored_at}' "
+        "group by entity")
+    assert sorted(table["entity"]) == sorted(json.dumps(key) for key in keys)
+    assert set(table["n"]) == {requests}
+
+
+def test_a_request_that_cannot_travel_is_dropped_and_counted(
+        challenger: PredictionService) -> None:
+    shadow = shadow_of(challenger)
+    before = shadow.stats
+    assert not shadow.offer([{"customer_id": 1}], {"customer_id": [1]},
+                            {"x1": [lambda: 0.0], "x2": [0.5]}, [{"prediction": 0}], 1, 1.0,
+                            "2026-01-04T00:00:00+00:00")
+    after = shadow.stats
+    assert (after.dropped, after.sampled) == (before.dropped + 1, before.sampled)
+    assert "pickle" in (after.last_error or "").lower()
+    assert shadow.drain(timeout=60)
+
+
 def test_a_dead_shadow_drops_and_counts_and_the_service_stops_cleanly(
         challenger: PredictionService) -> None:
     shadow = shadow_of(challenger)
@@ -211,6 +282,22 @@ def test_the_shadow_process_stops_with_the_service(registry: dict[str, Any]) -> 
     assert not registry["warehouse"].table_exists("broken_shadow_scores")
     # Nothing is left running.
     assert pid is not None and not Path(f"/proc/{pid}").exists()
+
+
+def test_a_stop_sent_to_the_process_group_lets_the_shadow_write_what_it_holds(
+        registry: dict[str, Any]) -> None:
+    served = serve(registry, shadow="challenger", shadow_table="grouped_shadow_scores")
+    try:
+        ask(served)
+        pid = shadow_of(served).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)  # what ``kill -TERM -PGID`` sends the shadow too
+    finally:
+        served.stop()  # what the service does on its own SIGTERM
+    stats = shadow_of(served).stats
+    assert (stats.scored, stats.written, stats.lost) == (REQUESTS, 2 * REQUESTS, 0)
+    assert len(registry["warehouse"].read("select * from grouped_shadow_scores")) == (
+        2 * REQUESTS)
 
 
 def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]) -> None:
