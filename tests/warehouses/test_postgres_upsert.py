@@ -23,6 +23,7 @@ from knot_prefect.blocks.warehouses._postgres import (
     WRITE_ATTEMPTS,
     PostgresAdbc,
     _AdbcSession,
+    at_least,
     ingest_frame,
 )
 from knot_prefect.blocks.warehouses.base import ConcurrentWriteError
@@ -208,6 +209,26 @@ def test_a_rebuild_leaves_the_pooled_connection_settings_as_they_were(
     assert rebuilds(BIG)
     scores.write(BIG, "scores", mode="upsert", keys=["id"])
     assert scores.read(settings).equals(before)
+
+
+@pytest.mark.parametrize(("configured", "during"), [("4MB", "256MB"), ("1GB", "1GB")])
+def test_the_write_raises_memory_settings_but_never_lowers_them(
+    pg_warehouse: SqlWarehouse, configured: str, during: str
+) -> None:
+    # A server or role configured with more than knot's 256MB keeps its own value.
+    path = pg_warehouse._backend()
+    assert isinstance(path, PostgresAdbc)
+    setting = "select current_setting('maintenance_work_mem')"
+    with path.connect() as con, con.cursor() as cur:
+        cur.execute(setting)
+        before = cur.fetchone()
+        cur.execute(f"set local maintenance_work_mem = '{configured}'")
+        cur.execute(at_least("maintenance_work_mem", "256MB"))
+        cur.execute(setting)
+        assert cur.fetchone() == (during,)
+        con.rollback()  # and only for the transaction
+        cur.execute(setting)
+        assert cur.fetchone() == before
 
 
 def test_a_rebuild_matches_composite_keys(pg_warehouse: SqlWarehouse) -> None:

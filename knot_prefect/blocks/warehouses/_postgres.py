@@ -422,7 +422,7 @@ class PostgresSession(SqlSession):
         self, target: TableName, source: str, columns: Sequence[str], keys: Sequence[str]
     ) -> None:
         # The upsert sorts or hash-joins the whole source: room for this transaction only.
-        self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")
+        self.run(at_least("work_mem", MERGE_WORK_MEM))
         if self.has_unique_key(target, keys):
             # The unique index finds each match and arbitrates between concurrent
             # upserters (one waits for the other's key, then updates it): no lock.
@@ -568,13 +568,13 @@ class _AdbcSession(PostgresSession):
         new = staging_name(target, "new")
         index = staging_name(target, "key").table
         quoted = [quote_identifier(k) for k in keys]
-        self.run(f"set local work_mem = '{MERGE_WORK_MEM}'")  # the frame's keys, hashed
+        self.run(at_least("work_mem", MERGE_WORK_MEM))  # the frame's keys, hashed
         self.run(f"create table {new.quoted()} "
                  f"(like {target.quoted()} including all excluding indexes)")
         self.cur.execute(_kept_rows_sql(target, new, self._frame.schema, keys),
                          _key_arrays(self._frame, keys))
         _copy(self.cur, new, self._frame)
-        self.run(f"set local maintenance_work_mem = '{INDEX_BUILD_MEM}'")
+        self.run(at_least("maintenance_work_mem", INDEX_BUILD_MEM))
         self.run(f"create unique index {quote_identifier(index)} on {new.quoted()} "
                  f"({', '.join(quoted)})")
         self.run(f"drop table {target.quoted()}")
@@ -710,6 +710,21 @@ def _key_arrays(frame: pa.Table, keys: Sequence[str]) -> pa.RecordBatch:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def at_least(setting: str, size: str) -> str:
+    """SQL raising a memory setting to ``size`` for the transaction, never lowering it.
+
+    A server or role configured with more keeps its own value; the change ends with
+    the transaction, like ``SET LOCAL``.
+
+    Examples:
+        >>> print(at_least("work_mem", "256MB"))
+        select set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')), \
+pg_size_bytes('256MB')) / 1024 || 'kB', true)
+    """
+    return (f"select set_config('{setting}', greatest(pg_size_bytes(current_setting("
+            f"'{setting}')), pg_size_bytes('{size}')) / 1024 || 'kB', true)")
 
 
 def _copy(cur: Cursor, name: TableName, data: pa.Table) -> None:
