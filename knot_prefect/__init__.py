@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from knot_prefect._ast_guard import guard_ast_parse
 from knot_prefect._embedded import apply_embedded_prefect_defaults
 from knot_prefect._lazy import lazy_module_attributes
 from knot_prefect._registry import EXPORTS, OPTIONAL_BLOCKS
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 __all__ = ["__version__", *list(EXPORTS)]
 
+guard_ast_parse()  # before any block class is built: _ast_guard says why
 apply_embedded_prefect_defaults()
 
 __getattr__, __dir__ = lazy_module_attributes(__name__, EXPORTS, globals(), OPTIONAL_BLOCKS)
