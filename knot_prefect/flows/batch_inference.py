@@ -41,6 +41,7 @@ from knot_prefect.flows.scoring import (
     with_lineage,
 )
 from knot_prefect.flows.scoring_request import ScoringRequest
+from knot_prefect.streaming import chain_handed_on
 
 
 @flow(name="knot-batch-inference", log_prints=True)
@@ -497,13 +498,8 @@ def _score_streamed(job: _ScoringJob) -> _Outcome:
     del first
     counts = {"read": 0, "quarantined": 0}
 
-    def read() -> Iterator[pd.DataFrame]:
-        while head:
-            yield head.pop()
-        yield from batches
-
     def prepared() -> Iterator[pd.DataFrame]:
-        for entities in read():
+        for entities in chain_handed_on(head, batches):
             counts["read"] += len(entities)
             frame = job.inputs.prepare(entities, keys)
             counts["quarantined"] += len(entities) - len(frame)

@@ -41,6 +41,7 @@ from knot_prefect.blocks.warehouses.lake.writes import (
     refuse_existing,
 )
 from knot_prefect.blocks.warehouses.staging import check_stage_id, is_frame, parts_to_commit
+from knot_prefect.streaming import chain_handed_on
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -148,7 +149,7 @@ def stage(
         return StagedPart(table=table, stage_id=stage_id, part=part)
     # The first batch is handed on, not kept here: a streamed write would otherwise
     # hold it in memory until its last batch.
-    chained = _chain_first([first], iterator)
+    chained = chain_handed_on([first], iterator)
     del first
     files = write_files(storage, name, f"{stage_id}-{part:05d}", chained, schema)
     rows = sum(entry["rows"] for entry in files)
@@ -269,10 +270,3 @@ def check_staged_keys(
                 )
     finally:
         connection.close()
-
-
-def _chain_first(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
-    """``head``'s items, then ``rest``'s; each of ``head`` is dropped as it is handed on."""
-    while head:
-        yield head.pop(0)
-    yield from rest
