@@ -231,6 +231,53 @@ def test_the_write_raises_memory_settings_but_never_lowers_them(
         assert cur.fetchone() == before
 
 
+@pytest.mark.parametrize(("role_setting", "during"), [("4MB", "256MB"), ("1GB", "1GB")])
+def test_a_rebuild_by_a_role_with_its_own_memory_setting_builds_with_at_least_it(
+    postgres_database: dict[str, str], role_setting: str, during: str
+) -> None:
+    """A team's role set with ``ALTER ROLE ... SET``: the rebuild's index build runs with
+    the larger of that and knot's 256MB, and the role's sessions keep the role's value."""
+    import psycopg
+
+    role = f"knot_mem_{role_setting.lower()}_{postgres_database['name'][-6:]}"
+    admin_dsn = postgres_database["dsn"]
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f"create role {role} login")
+        admin.execute(f"alter role {role} set maintenance_work_mem = '{role_setting}'")
+        admin.execute(f"grant all on schema public to {role}")
+        # Each index build records the setting it ran with, whoever built it.
+        admin.execute("create table index_builds (setting text)")
+        admin.execute(f"grant insert on index_builds to {role}")
+        admin.execute(
+            "create function record_index_build() returns event_trigger language plpgsql "
+            "as $$ begin insert into index_builds "
+            "values (current_setting('maintenance_work_mem')); end $$")
+        admin.execute("create event trigger index_builds on ddl_command_end "
+                      "when tag in ('CREATE INDEX') execute function record_index_build()")
+    try:
+        user, _, rest = postgres_database["url"].partition("@")
+        warehouse = SqlWarehouse(url=f"{user.rsplit('//', 1)[0]}//{role}@{rest}")
+        warehouse.write(BIG.head(2), "scores", mode="upsert", keys=["id"])
+        path = warehouse._backend()
+        assert isinstance(path, PostgresAdbc)
+        with path.connect() as con, con.cursor() as cur:
+            session = _AdbcSession(cur, frame=ingest_frame(pa.Table.from_pandas(BIG)))
+            assert session.replaces_rows(TableName("scores"))
+            assert session.rebuilds(TableName("scores"))
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute("delete from index_builds")
+        warehouse.write(BIG, "scores", mode="upsert", keys=["id"])
+        assert len(warehouse.read("select * from scores")) == len(BIG)
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            built = [row[0] for row in admin.execute("select setting from index_builds")]
+        assert built == [during]
+        assert warehouse.read("select current_setting('maintenance_work_mem') as m")[
+            "m"].tolist() == [role_setting]
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute("drop event trigger if exists index_builds")
+
+
 def test_a_rebuild_matches_composite_keys(pg_warehouse: SqlWarehouse) -> None:
     first = pa.table({"k": ["a", "b"], "d": [dt.date(2024, 1, 1)] * 2, "score": [1.0, 2.0]})
     pg_warehouse.write(first, "keyed", mode="upsert", keys=["k", "d"])
