@@ -44,6 +44,7 @@ from knot_prefect.serving.shadow_worker import (
     run_shadow,
     shadow_rows,
 )
+from knot_prefect.urls import mask_urls
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
@@ -158,13 +159,9 @@ class ShadowScorer:
 
         ``offered``, ``sampled``, ``dropped``, ``scored`` and ``failed`` count requests;
         ``written`` and ``lost`` count rows (entities). A connection URL in the last
-        error is masked.
+        error is masked where the error is recorded.
         """
-        from knot_prefect.urls import mask_urls
-
         stats = self.stats.to_dict()
-        if stats["last_error"] is not None:
-            stats["last_error"] = mask_urls(stats["last_error"])
         return {"model": self.target.model, "alias": self.target.alias,
                 "version": self.version, "table": self.target.table, "sample": self.sample,
                 "queue_size": self.queue_size, **stats}
@@ -206,7 +203,7 @@ class ShadowScorer:
                      scored_at), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # a value that cannot travel: never the answer's fault
                 self._mine["dropped"] += 1
-                self._last_error = f"{type(exc).__name__}: {exc}"
+                self._last_error = mask_urls(f"{type(exc).__name__}: {exc}")
                 return False
             self._gathered.append(message)
             self._mine["sampled"] += 1
@@ -290,10 +287,7 @@ class ShadowScorer:
         if sender is not None:
             sender.join(timeout)
         process.join(max(deadline - time.monotonic(), 0.0))
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
-        if process.is_alive():
+        if process.is_alive():  # it ignores SIGTERM, which a service manager sends the group
             process.kill()
             process.join()
         if sender is not None:

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from knot_prefect.urls import mask_urls
+
 if TYPE_CHECKING:
     from ctypes import Array, c_longlong
     from multiprocessing.connection import Connection
@@ -270,6 +272,7 @@ class _Loop:
             self.counts[CHILD_COUNTS.index(name)] += count
 
     def error(self, text: str, message: str, *args: Any) -> None:
+        text = mask_urls(text)  # once, for the log and for the service's stats alike
         logger.warning(message, *args, text)
         with contextlib.suppress(queue.Full):  # texts unread for long: the counts remain
             self.messages.put_nowait(("error", text))

@@ -300,6 +300,45 @@ def test_a_stop_sent_to_the_process_group_lets_the_shadow_write_what_it_holds(
         2 * REQUESTS)
 
 
+def test_a_hung_shadow_is_killed_once_the_stop_timeout_has_passed(
+        registry: dict[str, Any]) -> None:
+    """The shadow ignores SIGTERM (a service manager sends it to the whole group), so a
+    shadow that does not end by the stop's timeout is killed at once, not asked again."""
+    served = serve(registry, shadow="challenger", shadow_table="hung_shadow_scores")
+    shadow = shadow_of(served)
+    pid = shadow.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # hung: it reads nothing and answers no signal but KILL
+    started = time.monotonic()
+    shadow.stop(timeout=1.0)
+    elapsed = time.monotonic() - started
+    served.stop()
+    assert not Path(f"/proc/{pid}").exists()
+    assert elapsed < 4.0, f"the stop took {elapsed:.1f} s for a 1 s timeout"
+
+
+def test_a_write_error_is_masked_where_the_shadow_records_it(
+        registry: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> None:
+    """A URL with credentials in a write error is masked in the shadow's own log and in
+    the stats the service reads, not only in ``GET /shadow``."""
+    secret = "shadow-s3cr3t-pw"
+    served = serve(registry, shadow="challenger",
+                   shadow_table=f"postgresql://scorer:{secret}@dbhost/scores")
+    try:
+        ask(served)
+        deadline = time.monotonic() + 60
+        while shadow_of(served).stats.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stats = shadow_of(served).stats
+    finally:
+        served.stop()
+    logged = capfd.readouterr()
+    assert stats.last_error is not None and "dbhost" in stats.last_error
+    assert secret not in stats.last_error
+    assert "dbhost" in logged.err + logged.out  # the shadow did log the error
+    assert secret not in logged.err + logged.out
+
+
 def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]) -> None:
     from knot_prefect.tasks.mlflow_registry import promote
 
