@@ -357,12 +357,14 @@ def _run_flows(world: dict[str, Any]) -> list[tuple[str, str]]:
     )).save("canary-positive", overwrite=True)
     outcomes = []
     for label, run in runs:
+        started = time.monotonic()
         try:
             run()
             outcomes.append((label, "Completed"))
         except Exception as exc:  # failing on purpose; the message is searched too
             outcomes.append((label, f"Failed: {type(exc).__name__}: {exc}"))
-        print(f"canary flow {label}: {outcomes[-1][1][:300]}", file=sys.__stderr__)
+        print(f"canary flow {label} ({time.monotonic() - started:.1f} s): "
+              f"{outcomes[-1][1][:300]}", file=sys.__stderr__)
     return outcomes
 
 
