@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.serving.errors import AmbiguousEntityError
 from knot_prefect.serving.features import FeaturePlan, JoinKey, OnlineRows
+from knot_prefect.serving.turns import waiting_for_turn
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -100,7 +101,8 @@ class WarehouseSource:
         return f"({self.source}) AS knot_source"
 
     def _columns_of_source(self) -> pa.Schema:
-        return self.warehouse.read_arrow(f"SELECT * FROM {self._relation()} WHERE 1 = 0").schema
+        sql = f"SELECT * FROM {self._relation()} WHERE 1 = 0"
+        return waiting_for_turn(lambda: self.warehouse.read_arrow(sql)).schema
 
     # -- the interface ---------------------------------------------------------------
     def plan(self, inputs: Sequence[str]) -> FeaturePlan:
@@ -182,7 +184,8 @@ class WarehouseSource:
         else:
             sql = f"SELECT {selected} FROM {self._relation()} WHERE {where}"
         found: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for row in self.warehouse.read_arrow(sql, params).to_pylist():
+        table = waiting_for_turn(lambda: self.warehouse.read_arrow(sql, params))
+        for row in table.to_pylist():
             key = tuple(row[name] for name in names)
             if key in found:
                 shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, key, strict=True))

@@ -4,9 +4,13 @@ agreement, PSI and latencies; promote refuses without enough shadow evidence."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,6 +341,65 @@ def test_a_write_error_is_masked_where_the_shadow_records_it(
     assert secret not in stats.last_error
     assert "dbhost" in logged.err + logged.out  # the shadow did log the error
     assert secret not in logged.err + logged.out
+
+
+@pytest.mark.heavy
+def test_get_shadow_answers_from_a_knot_serve_process(
+        registry: dict[str, Any], tmp_path: Path) -> None:
+    """``knot serve --shadow`` as a user starts it: the shadow's counts over HTTP, and
+    every shadowed row written when the process is stopped as a service manager does."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    command = [str(Path(sys.executable).parent / "knot"), "serve",
+               "--model", f"{MODEL}@champion", "--source", "customers",
+               "--warehouse", WAREHOUSE, "--key", "customer_id",
+               "--tracking", registry["tracking"].tracking_uri, "--shadow", "challenger",
+               "--shadow-table", "served_shadow_scores", "--port", str(port)]
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONWARNINGS": "ignore"}
+    base = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+        for customer in range(1, REQUESTS + 1):
+            answer = httpx.post(f"{base}/predict", json={"entity": {"customer_id": customer}},
+                                timeout=30)
+            assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 60
+        while (report := httpx.get(f"{base}/shadow", timeout=10).json())["scored"] < REQUESTS:
+            assert time.monotonic() < deadline, report
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the whole group, as a service manager does
+        process.wait(timeout=60)
+    assert {key: report[key] for key in ("model", "alias", "version", "table")} == {
+        "model": MODEL, "alias": "challenger", "version": 2,
+        "table": "served_shadow_scores"}
+    assert {key: report[key] for key in ("offered", "sampled", "dropped", "scored", "failed",
+                                         "lost")} == {
+        "offered": REQUESTS, "sampled": REQUESTS, "dropped": 0, "scored": REQUESTS,
+        "failed": 0, "lost": 0}
+    written = registry["warehouse"].read("select entity from served_shadow_scores")
+    assert sorted(written["entity"]) == sorted(
+        json.dumps({"customer_id": customer}) for customer in range(1, REQUESTS + 1))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]) -> None:
