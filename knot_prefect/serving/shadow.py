@@ -24,6 +24,7 @@ Examples:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -53,6 +54,8 @@ logger = logging.getLogger("knot_prefect.serving")
 
 # Most error texts of the shadow's process kept between two reads of ``stats``.
 _MESSAGES = 100
+#: Seconds a program exiting without ``stop`` gives its shadow to write what it holds.
+EXIT_STOP_SECONDS = 10.0
 
 
 @dataclass
@@ -264,6 +267,7 @@ class ShadowScorer:
         self._sender = threading.Thread(target=self._send, args=(process,),
                                         name="knot-shadow-sender", daemon=True)
         self._sender.start()
+        atexit.register(self._stop_at_exit)
         try:
             kind, value = self._messages.get(timeout=self.start_timeout)
         except queue.Empty:
@@ -276,11 +280,18 @@ class ShadowScorer:
             raise ConfigurationError(value)
         self.version = int(value)
 
+    def _stop_at_exit(self) -> None:
+        # A program that exits without ``stop``: multiprocessing's own exit handler would
+        # send the daemonic shadow a SIGTERM, which it ignores, and wait for it for ever.
+        # Registered after that handler, this one runs first (atexit is last in, first out).
+        self.stop(timeout=EXIT_STOP_SECONDS)
+
     def stop(self, timeout: float = 30.0) -> None:
         """Let the shadow's process score and write what is queued, then end it."""
         process, self._process = self._process, None
         if process is None:
             return
+        atexit.unregister(self._stop_at_exit)
         self._stop_sending.set()  # the sender sends what is gathered and the stop marker
         sender, self._sender = self._sender, None
         deadline = time.monotonic() + timeout

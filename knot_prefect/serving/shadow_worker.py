@@ -214,11 +214,11 @@ def run_shadow(target: ShadowTarget, batching: Batching, requests: Connection,
     try:
         holder = _open(target)
     except ConfigurationError as exc:
-        messages.put(("refused", str(exc)))
+        messages.put(("refused", mask_urls(str(exc))))
         return
     except Exception as exc:
-        messages.put(("refused", f"The shadow {target.model}@{target.alias} could not be "
-                                 f"loaded: {type(exc).__name__}: {exc}"))
+        messages.put(("refused", mask_urls(f"The shadow {target.model}@{target.alias} could "
+                                           f"not be loaded: {type(exc).__name__}: {exc}")))
         return
     messages.put(("ready", holder.current.version))
     holder.start()

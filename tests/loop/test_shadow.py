@@ -313,10 +313,14 @@ def test_a_hung_shadow_is_killed_once_the_stop_timeout_has_passed(
     pid = shadow.pid
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)  # hung: it reads nothing and answers no signal but KILL
-    started = time.monotonic()
-    shadow.stop(timeout=1.0)
-    elapsed = time.monotonic() - started
-    served.stop()
+    try:
+        started = time.monotonic()
+        shadow.stop(timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        served.stop()
     assert not Path(f"/proc/{pid}").exists()
     assert elapsed < 4.0, f"the stop took {elapsed:.1f} s for a 1 s timeout"
 
@@ -400,6 +404,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.heavy
+def test_a_program_that_exits_without_stopping_its_shadow_ends_and_keeps_the_rows(
+        registry: dict[str, Any], tmp_path: Path) -> None:
+    """A team embedding the service in its own program and never calling ``stop``: the
+    interpreter's exit ends the shadow (which ignores SIGTERM) after it wrote its rows."""
+    from prefect.settings import PREFECT_API_URL
+
+    script = tmp_path / "embedded.py"
+    script.write_text(
+        "from knot_prefect.serving import ServeSettings\n"
+        "from knot_prefect.serving.service import PredictionService\n"
+        "if __name__ == '__main__':  # the shadow's process is spawned\n"
+        f"    settings = ServeSettings(**{SETTINGS!r}, tracking="
+        f"{registry['tracking'].tracking_uri!r}, shadow='challenger', "
+        "shadow_table='embedded_shadow_scores')\n"
+        "    served = PredictionService.from_settings(settings)\n"
+        "    served.start()\n"
+        "    served.predict([{'customer_id': 1}, {'customer_id': 2}])\n"
+        "    print('shadow pid', served.shadow.pid, flush=True)\n")
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONWARNINGS": "ignore"}
+    try:
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                              text=True, timeout=150)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the program did not exit: {exc.stdout!r}") from None
+    assert done.returncode == 0, done.stderr[-3000:]
+    pid = int(done.stdout.split("shadow pid")[1].split()[0])
+    assert not Path(f"/proc/{pid}").exists()
+    written = registry["warehouse"].read("select entity from embedded_shadow_scores")
+    assert sorted(written["entity"]) == [json.dumps({"customer_id": 1}),
+                                         json.dumps({"customer_id": 2})]
 
 
 def test_promote_refuses_without_enough_shadow_evidence(registry: dict[str, Any]) -> None:
