@@ -36,7 +36,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from knot_prefect.serving.turns import waiting_for_turn
 from knot_prefect.urls import mask_urls
 
 if TYPE_CHECKING:
@@ -379,9 +378,11 @@ class _Loop:
         if not pending:
             return True
         try:
-            frame = pd.DataFrame(pending, columns=list(SHADOW_COLUMNS))
-            waiting_for_turn(lambda: self.warehouse.write(frame, self.target.table,
-                                                          mode="append"))
+            # Not waiting for the service's turn on a busy file: the service waits for
+            # this process's (which runs at a lower priority), and this write is tried
+            # again at the next flush.
+            self.warehouse.write(pd.DataFrame(pending, columns=list(SHADOW_COLUMNS)),
+                                 self.target.table, mode="append")
         except Exception as exc:  # the answers never depend on the shadow's table
             self.add(write_errors=1)
             self.error(f"{type(exc).__name__}: {exc}",

@@ -1,9 +1,11 @@
-"""Warehouse calls of the service and its shadow that wait their turn on a busy file.
+"""Feature reads of the service that wait their turn on a busy warehouse file.
 
 A DuckDB file is open in one process at a time (knot's processes take turns on it).
 The service reads features from it on every request while its shadow's process appends
-scores to it, so each meets the other's turn now and then; a turn lasts milliseconds,
-so waiting for it briefly beats failing the request or the write.
+scores to it, so a read meets the shadow's turn now and then. A turn lasts milliseconds
+on an idle machine, but the shadow runs at a lower priority, so on a busy one it can
+last seconds: the read waits for it rather than failing the request. (The shadow does
+not wait for the service: a write that meets its turn is tried again at the next flush.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TypeVar
 Result = TypeVar("Result")
 
 #: How long a call waits for another process's turn on the file before it fails.
-TURN_WAIT_SECONDS = 2.0
+TURN_WAIT_SECONDS = 10.0
 _POLL_SECONDS = 0.005
 
 
