@@ -2,10 +2,8 @@
 # The whole test suite in two lanes side by side: the tests that build venvs from the wheel,
 # run the recipes as written and run steps on other work pools (tests/packaging,
 # tests/recipes, tests/compute) spend most of their time in installs, in subprocesses
-# waiting on services and in workers' leases, so they share the machine well with the rest.
-# The engines' tests (Spark, Ray, Dask clusters, Databricks) join that lane, so that both
-# lanes end at about the same time. Each lane starts its own services on free ports.
-# Exits non-zero when either lane fails; extra arguments go to both pytest runs.
+# waiting on services and in workers' leases, so they share the machine well with the rest. Each lane starts its own services on free ports. Exits non-zero when either
+# lane fails; extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,20 +17,19 @@ unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX="$pycache"
 
 lane_log=$(mktemp -t knot-tests-lane-XXXXXX.log)
-.venv/bin/pytest tests/packaging tests/recipes tests/compute tests/engines "$@" >"$lane_log" 2>&1 &
+.venv/bin/pytest tests/packaging tests/recipes tests/compute "$@" >"$lane_log" 2>&1 &
 lane=$!
 trap 'kill "$lane" 2>/dev/null' INT TERM
 
-.venv/bin/pytest tests --ignore=tests/packaging --ignore=tests/recipes --ignore=tests/compute \
-  --ignore=tests/engines "$@"
+.venv/bin/pytest tests --ignore=tests/packaging --ignore=tests/recipes --ignore=tests/compute "$@"
 main_status=$?
 wait "$lane"
 lane_status=$?
 
 echo
-echo "===== tests/packaging, tests/recipes, tests/compute and tests/engines (run beside the rest) ====="
+echo "===== tests/packaging, tests/recipes and tests/compute (run beside the rest) ====="
 cat "$lane_log"
 rm -f "$lane_log"
 rm -rf "$pycache"
-echo "lanes: rest=$main_status packaging+recipes+compute+engines=$lane_status"
+echo "lanes: rest=$main_status packaging+recipes+compute=$lane_status"
 [ "$main_status" -eq 0 ] && [ "$lane_status" -eq 0 ]
