@@ -52,6 +52,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(functools.partial(shutil.rmtree, results, ignore_errors=True))
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures tests record with ``record_property`` (seconds, sizes), shown by a
+    passing run too: pytest itself writes them only into a JUnit XML report."""
+    lines = [f"{report.nodeid}: " + ", ".join(f"{name}={value}" for name, value
+                                                in report.user_properties)
+             for outcome in ("passed", "failed")
+             for report in terminalreporter.stats.get(outcome, [])
+             if report.when == "call" and report.user_properties]
+    if lines:
+        terminalreporter.write_sep("=", "figures recorded by the tests")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def services_required() -> bool:
     return os.environ.get("KNOT_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 

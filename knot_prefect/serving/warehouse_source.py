@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.serving.errors import AmbiguousEntityError
 from knot_prefect.serving.features import FeaturePlan, JoinKey, OnlineRows
-from knot_prefect.serving.turns import waiting_for_turn
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,6 +23,9 @@ if TYPE_CHECKING:
     from knot_prefect.blocks.warehouses.base import Warehouse
 
 _RANK = "knot_rank"
+#: How long a feature read waits for another process's turn on a warehouse file (the
+#: shadow runs at a lower priority, so on a busy machine its turn can last seconds).
+TURN_WAIT_SECONDS = 10.0
 
 
 def _join_key(name: str, data_type: pa.DataType) -> JoinKey:
@@ -75,7 +77,9 @@ class WarehouseSource:
                 "Serving from a warehouse table needs the entity key columns a request "
                 "carries: set key_columns in the model spec, or pass --key COLUMN."
             )
-        self.warehouse = warehouse
+        # A DuckDB file also holding the shadow's table is open in the shadow's process
+        # now and then: a read waits for that turn rather than failing the request.
+        self.warehouse = warehouse.waiting_for_turns(TURN_WAIT_SECONDS)
         self.source = source.strip()
         self.key_columns = list(key_columns)
         self.timestamp_column = timestamp_column
@@ -102,7 +106,7 @@ class WarehouseSource:
 
     def _columns_of_source(self) -> pa.Schema:
         sql = f"SELECT * FROM {self._relation()} WHERE 1 = 0"
-        return waiting_for_turn(lambda: self.warehouse.read_arrow(sql)).schema
+        return self.warehouse.read_arrow(sql).schema
 
     # -- the interface ---------------------------------------------------------------
     def plan(self, inputs: Sequence[str]) -> FeaturePlan:
@@ -184,7 +188,7 @@ class WarehouseSource:
         else:
             sql = f"SELECT {selected} FROM {self._relation()} WHERE {where}"
         found: dict[tuple[Any, ...], dict[str, Any]] = {}
-        table = waiting_for_turn(lambda: self.warehouse.read_arrow(sql, params))
+        table = self.warehouse.read_arrow(sql, params)
         for row in table.to_pylist():
             key = tuple(row[name] for name in names)
             if key in found:

@@ -9,7 +9,8 @@ its first import of a block module parses in the main thread while Prefect's eve
 thread builds a pydantic model, which parses a builtin's signature.
 
 The test makes that interleaving happen on purpose: a garbage-collector callback pauses
-thread A inside its parse until thread B has done its part (or 2 s have passed).
+thread A inside its parse until thread B has done its part (or 2 s have passed); B
+starts once A is paused there, or done.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def test_parses_in_two_threads_never_interleave(
         finally:
             if name == "B":
                 interleaving.b_done.set()
+            else:  # under the guard no collection runs inside a parse: A never pauses
+                interleaving.a_inside.set()
 
     threads = [threading.Thread(target=run, args=(name,), name=name) for name in "AB"]
     try:

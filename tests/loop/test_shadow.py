@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from knot_prefect.serving import ServeSettings
 from knot_prefect.serving.service import PredictionService
 from knot_prefect.serving.shadow import ShadowScorer
 from knot_prefect.serving.shadow_worker import NICENESS
+from tests.services import free_port
 from tests.triggers.conftest import log_and_register, rows
 
 MODEL = "churn-loop-shadow"
@@ -355,7 +355,7 @@ def test_get_shadow_answers_from_a_knot_serve_process(
     import httpx
     from prefect.settings import PREFECT_API_URL
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     command = [str(Path(sys.executable).parent / "knot"), "serve",
                "--model", f"{MODEL}@champion", "--source", "customers",
@@ -398,12 +398,6 @@ def test_get_shadow_answers_from_a_knot_serve_process(
     written = registry["warehouse"].read("select entity from served_shadow_scores")
     assert sorted(written["entity"]) == sorted(
         json.dumps({"customer_id": customer}) for customer in range(1, REQUESTS + 1))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.heavy

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.services import free_port
 from tests.serving.world import MODEL, World
 
 KNOT = str(Path(sys.executable).parent / "knot")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.heavy
 def test_knot_serve_process_answers_and_logs_json(world: World, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     command = [KNOT, "serve", "--model", f"{MODEL}@champion", "--features", str(world.repo),
                "--tracking", world.tracking_uri, "--port", str(port), "--refresh", "5"]

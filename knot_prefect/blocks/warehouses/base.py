@@ -252,6 +252,16 @@ class Warehouse(KnotBlock, ABC):
         """
         return True
 
+    def waiting_for_turns(self, seconds: float) -> Warehouse:
+        """This warehouse, waiting up to ``seconds`` for another process's turn.
+
+        For storage that one process holds at a time (a DuckDB file): a read or write
+        that meets another process's turn waits for it instead of failing at once with
+        ``ConcurrentWriteError``. Warehouses whose processes work side by side return
+        themselves.
+        """
+        return self
+
     # -- names ---------------------------------------------------------------------
     def identifier_limit(self) -> IdentifierLimit | None:
         """The longest name this backend keeps whole; ``None`` when 128 characters fit."""

@@ -35,6 +35,7 @@ from knot_prefect.blocks.warehouses.staging import (
     plan_publish,
     publish,
 )
+from knot_prefect.blocks.warehouses.turns import waiting_for_turn
 from knot_prefect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -86,6 +87,16 @@ class DuckDBWarehouse(SqlStagedWarehouse):
         ),
     )
 
+    turn_wait_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Seconds a read or write waits while another process has the file open "
+            "(DuckDB opens a file in one process at a time), then fails with a "
+            "ConcurrentWriteError. 0 fails at once, leaving the retry to the caller."
+        ),
+    )
+
     _memory: Any = PrivateAttr(default=None)
     _memory_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
@@ -111,16 +122,26 @@ class DuckDBWarehouse(SqlStagedWarehouse):
         """
         path = self.database_path
         if path == MEMORY:
-            turn: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            turn = _process_turn(path)
-        with turn:
-            con = self._memory_cursor() if path == MEMORY else _open_file(path)
+            con = self._memory_cursor()
             try:
                 yield con
             finally:
                 con.close()
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        held, con = waiting_for_turn(lambda: _opened(path), self.turn_wait_seconds)
+        with held:
+            yield con
+
+    def waiting_for_turns(self, seconds: float) -> DuckDBWarehouse:
+        """A copy that waits at least ``seconds`` for another process's turn on the file.
+
+        Examples:
+            >>> DuckDBWarehouse(path="w.duckdb").waiting_for_turns(10).turn_wait_seconds
+            10.0
+        """
+        return self.model_copy(
+            update={"turn_wait_seconds": max(self.turn_wait_seconds, float(seconds))})
 
     def _memory_cursor(self) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -269,6 +290,23 @@ def _process_turn(path: str) -> Iterator[None]:
             if not turn[1]:
                 del _turns[key]
                 os.close(turn[0])
+
+
+def _opened(path: str) -> tuple[contextlib.ExitStack, duckdb.DuckDBPyConnection]:
+    """This process's turn on the file and a connection to it, closed by the stack.
+
+    Raises:
+        ConcurrentWriteError: When another process holds the file; nothing is held then.
+    """
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(_process_turn(path))
+        con = _open_file(path)
+    except BaseException:
+        held.close()
+        raise
+    held.callback(con.close)
+    return held, con
 
 
 def _open_file(path: str) -> duckdb.DuckDBPyConnection:
