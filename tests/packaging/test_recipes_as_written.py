@@ -206,7 +206,7 @@ def test_churn_duckdb_quick_start_then_its_tests_twice(
     assert "churn-model" in output, output[-3000:]
     assert not (copy.project / "mlflow.db").exists()  # MLflow's default store stays unused
     before = project_files(copy.project)
-    copy.run_tests()
+    record_property("test_run_seconds", [round(s) for s in copy.run_tests()])
     # The tests write their state where their blocks point, not into the project.
     assert project_files(copy.project) == before
 
@@ -233,7 +233,7 @@ def test_postgres_mlflow_quick_start_then_its_tests_twice_on_one_database_and_se
     assert "churn-model" in output, output[-3000:]
     assert not (copy.project / "mlflow.db").exists()
     # The tests use the database and the server the quick start left behind.
-    copy.run_tests(settings)
+    record_property("test_run_seconds", [round(s) for s in copy.run_tests(settings)])
 
 
 @pytest.mark.timeout(3600)
@@ -248,7 +248,7 @@ def test_snowflake_quick_start_on_fakesnow_then_its_tests_twice(
                                env={"PREFECT_API_URL": prefect_server})
     record_property("quick_start_seconds", round(seconds))
     assert list((copy.project / ".fakesnow").iterdir()), "fakesnow kept no database"
-    copy.run_tests()
+    record_property("test_run_seconds", [round(s) for s in copy.run_tests()])
 
 
 @pytest.mark.timeout(3600)
@@ -259,7 +259,7 @@ def test_gpu_training_quick_start_on_the_cpu_then_its_tests_twice(
     seconds = copy.quick_start(replace={"--rows 200000": "--rows 20000"},
                                env={"PREFECT_API_URL": prefect_server})
     record_property("quick_start_seconds", round(seconds))
-    copy.run_tests()
+    record_property("test_run_seconds", [round(s) for s in copy.run_tests()])
 
 
 @pytest.mark.timeout(1800)
@@ -300,9 +300,9 @@ def test_s3_quick_start_on_moto_with_a_temporary_and_an_existing_dask_cluster(
 
 @pytest.mark.timeout(1200)
 def test_bigquery_vertex_tests_run_in_the_recipes_venv(
-    installed: Callable[[str], Installed]
+    installed: Callable[[str], Installed], record_property: Any
 ) -> None:
     """At the BigQuery and Vertex AI clients' boundary (no emulator exists for either),
     so no service keeps state between runs: one run."""
     copy = installed("bigquery-vertex-gpu")
-    copy.run_tests(runs=("only",))
+    record_property("test_run_seconds", [round(s) for s in copy.run_tests(runs=("only",))])
