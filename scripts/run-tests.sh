@@ -2,8 +2,11 @@
 # The whole test suite in two lanes side by side: the tests that build venvs from the wheel,
 # run the recipes as written and run steps on other work pools (tests/packaging,
 # tests/recipes, tests/compute) spend most of their time in installs, in subprocesses
-# waiting on services and in workers' leases, so they share the machine well with the rest. Each lane starts its own services on free ports. Exits non-zero when either
-# lane fails; extra arguments go to both pytest runs.
+# waiting on services and in workers' leases, so they share the machine well with the
+# rest. The canary sweep and the team-table templates (tests/secrets, tests/templates) run
+# in that lane too, so that both lanes take about as long; they use the services it
+# starts anyway (PostgreSQL, mlflow server). Each lane starts its own services on free
+# ports. Exits non-zero when either lane fails; extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,19 +20,20 @@ unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX="$pycache"
 
 lane_log=$(mktemp -t knot-tests-lane-XXXXXX.log)
-.venv/bin/pytest tests/packaging tests/recipes tests/compute "$@" >"$lane_log" 2>&1 &
+second_lane=(tests/packaging tests/recipes tests/compute tests/secrets tests/templates)
+.venv/bin/pytest "${second_lane[@]}" "$@" >"$lane_log" 2>&1 &
 lane=$!
 trap 'kill "$lane" 2>/dev/null' INT TERM
 
-.venv/bin/pytest tests --ignore=tests/packaging --ignore=tests/recipes --ignore=tests/compute "$@"
+.venv/bin/pytest tests "${second_lane[@]/#/--ignore=}" "$@"
 main_status=$?
 wait "$lane"
 lane_status=$?
 
 echo
-echo "===== tests/packaging, tests/recipes and tests/compute (run beside the rest) ====="
+echo "===== ${second_lane[*]} (run beside the rest) ====="
 cat "$lane_log"
 rm -f "$lane_log"
 rm -rf "$pycache"
-echo "lanes: rest=$main_status packaging+recipes+compute=$lane_status"
+echo "lanes: rest=$main_status second=$lane_status"
 [ "$main_status" -eq 0 ] && [ "$lane_status" -eq 0 ]

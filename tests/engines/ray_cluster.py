@@ -19,6 +19,14 @@ class RayHead:
 
     address: str
     client_env: dict[str, str]
+    folder: Path
+
+    def client_server_errors(self) -> str:
+        """The end of each client's server log (``ray_client_server_<port>.err``): why
+        the head could not start the server of a client that it refused."""
+        logs = sorted(self.folder.glob("session_*/logs/ray_client_server_*.err"))
+        return "".join(f"\n--- {log.name}:\n{log.read_text(errors='replace')[-3000:]}"
+                       for log in logs)
 
 
 @contextlib.contextmanager
@@ -43,6 +51,6 @@ def start_ray_head(cpus: int = 2) -> Iterator[RayHead]:
     try:
         with managed_process("ray head", command, timeout=180, env=env,
                              ready=lambda: port_open(gcs_port) and port_open(client_port)):
-            yield RayHead(f"ray://127.0.0.1:{client_port}", client_env)
+            yield RayHead(f"ray://127.0.0.1:{client_port}", client_env, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ def test_a_scoring_runner_is_ray_and_the_only_engine(
     assert not plain_lake.table_exists("refused")
 
 
+RAY_CLIENT_SERVER_DIED = "Starting Ray client server failed"
+
 # A flow process of its own, as on a worker: Ray reads RAY_AUTH_MODE once per process.
 CLIENT_FLOW = """
 import json, sys
@@ -93,6 +95,7 @@ print(json.dumps({"rows_published": summary["rows_published"]}))
 
 def test_a_running_ray_head_scores_through_the_ray_client_to_the_same_predictions(
     scoring_models: dict[str, str], plain_lake: Any, ray_head: RayHead,
+    record_property: Callable[[str, object], None],
 ) -> None:
     from prefect.settings import PREFECT_API_URL
 
@@ -101,9 +104,17 @@ def test_a_running_ray_head_scores_through_the_ray_client_to_the_same_prediction
     flow_options = {**options(model, "on_ray_client"), "runner": ray_head.address,
                     "partition_rows": 100}
     env = {**os.environ, **ray_head.client_env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-    done = subprocess.run([sys.executable, "-c", CLIENT_FLOW, json.dumps(flow_options)],
-                          env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-4000:]
+    for attempt in (1, 2):
+        done = subprocess.run([sys.executable, "-c", CLIENT_FLOW, json.dumps(flow_options)],
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+        if attempt == 1 and RAY_CLIENT_SERVER_DIED in done.stderr:
+            # On a saturated machine the head's process for this client now and then
+            # ends while it starts (Ray's own infrastructure, before any knot code runs
+            # there): the run is tried once more, and the test says so.
+            record_property("ray_client_server_died_first", ray_head.client_server_errors())
+            continue
+        break
+    assert done.returncode == 0, done.stderr[-4000:] + ray_head.client_server_errors()
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"rows_published": ROWS}
     assert_same_predictions(published(plain_lake, "on_ray_client"),
                             published(plain_lake, "client_reference"))
