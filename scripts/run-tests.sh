@@ -3,9 +3,8 @@
 # run the recipes as written and run steps on other work pools (tests/packaging,
 # tests/recipes, tests/compute) spend most of their time in installs, in subprocesses
 # waiting on services and in workers' leases, so they share the machine well with the
-# rest. The canary sweep and the team-table templates (tests/secrets, tests/templates) run
-# in that lane too, so that both lanes take about as long; they use the services it
-# starts anyway (PostgreSQL, mlflow server). Each lane starts its own services on free
+# rest. The canary sweep (tests/secrets) runs in that lane too, so that both lanes take
+# about as long; it uses services that lane starts anyway (PostgreSQL, mlflow server). Each lane starts its own services on free
 # ports. Exits non-zero when either lane fails; extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +19,7 @@ unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX="$pycache"
 
 lane_log=$(mktemp -t knot-tests-lane-XXXXXX.log)
-second_lane=(tests/packaging tests/recipes tests/compute tests/secrets tests/templates)
+second_lane=(tests/packaging tests/recipes tests/compute tests/secrets)
 .venv/bin/pytest "${second_lane[@]}" "$@" >"$lane_log" 2>&1 &
 lane=$!
 trap 'kill "$lane" 2>/dev/null' INT TERM
