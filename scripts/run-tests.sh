@@ -4,8 +4,9 @@
 # tests/recipes, tests/compute) spend most of their time in installs, in subprocesses
 # waiting on services and in workers' leases, so they share the machine well with the
 # rest. The canary sweep (tests/secrets) runs in that lane too, so that both lanes take
-# about as long; it uses services that lane starts anyway (PostgreSQL, mlflow server). Each lane starts its own services on free
-# ports. Exits non-zero when either lane fails; extra arguments go to both pytest runs.
+# about as long; it uses services that lane starts anyway (PostgreSQL, mlflow server).
+# Each lane starts its own services on free ports. Exits non-zero when either lane fails;
+# extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

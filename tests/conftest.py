@@ -52,9 +52,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(functools.partial(shutil.rmtree, results, ignore_errors=True))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures tests record with ``record_property`` (seconds, sizes), shown by a
-    passing run too: pytest itself writes them only into a JUnit XML report."""
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests record with ``record_property`` (seconds, sizes).
+
+    pytest itself writes them only into a JUnit XML report; here a passing run shows
+    them too.
+    """
     lines = [f"{report.nodeid}: " + ", ".join(f"{name}={value}" for name, value
                                                 in report.user_properties)
              for outcome in ("passed", "failed")

@@ -24,7 +24,7 @@ class RayHead:
     def client_server_errors(self) -> str:
         """The end of each client's server log (``ray_client_server_<port>.err``): why
         the head could not start the server of a client that it refused."""
-        logs = sorted(self.folder.glob("session_*/logs/ray_client_server_*.err"))
+        logs = sorted(self.folder.glob("session_latest/logs/ray_client_server_*.err"))
         return "".join(f"\n--- {log.name}:\n{log.read_text(errors='replace')[-3000:]}"
                        for log in logs)
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,7 @@ from typer.testing import CliRunner
 from knot_prefect import ComputeProfile, DuckDBWarehouse, FeastFeatureStore
 from knot_prefect.cli.main import app
 from knot_prefect.lineage.columns import LINEAGE_COLUMNS
+from tests.services import free_port
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,19 +167,13 @@ def test_doctor_names_the_field_of_a_document_that_does_not_load() -> None:
     assert "RuntimeError" not in line
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("command", [["doctor"], ["blocks", "apply", "FILE"], ["blocks", "ls"]])
 def test_an_unreachable_prefect_api_is_named_with_how_to_set_it(
     command: list[str], tmp_path: Path
 ) -> None:
     file = tmp_path / "blocks.yaml"
     file.write_text("blocks:\n  - {type: duckdb-warehouse, name: w, data: {path: ':memory:'}}\n")
-    api = f"http://127.0.0.1:{_closed_port()}/api"
+    api = f"http://127.0.0.1:{free_port()}/api"
     env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_CLIENT_MAX_RETRIES": "0",
            "COLUMNS": "300"}
     result = subprocess.run(

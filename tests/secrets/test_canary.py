@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.cloud_warehouses.conftest import rsa_private_key_pem
+from tests.services import free_port
 
 pytestmark = [pytest.mark.heavy, pytest.mark.services, pytest.mark.timeout(1200)]
 
@@ -42,12 +42,6 @@ runner = CliRunner()
 
 def canary(field: str) -> str:
     return f"{PREFIX}-{field}"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Haystack:
@@ -99,7 +93,7 @@ def world(
     pem = rsa_private_key_pem()
     database = f"canary_{uuid.uuid4().hex[:8]}"
     postgres_service.create_database(database)
-    down = f"http://127.0.0.1:{_closed_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KNOT_HOME", str(home))
         prepare_demo(customers=CUSTOMERS, days=DAYS, seed=5)
@@ -164,7 +158,7 @@ def world(
                 password=canary("postgres-password"),
             ),
             "canary-wrong-host": SqlWarehouse(
-                url=f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/{database}",
+                url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/{database}",
                 password=canary("wrong-host-password"),
             ),
             "canary-lake-s3": ParquetLake(path="lake", s3_bucket=S3Bucket(
@@ -178,7 +172,7 @@ def world(
             "canary-iceberg-postgres-catalog": IcebergTable(
                 path=str(home / "iceberg"), catalog_uri=(
                     f"postgresql+psycopg://canary:{canary('iceberg-catalog-password')}"
-                    f"@127.0.0.1:{_closed_port()}/{database}")),
+                    f"@127.0.0.1:{free_port()}/{database}")),
             "canary-iceberg-rest-catalog": IcebergTable(
                 path=str(home / "iceberg"), catalog_uri=f"{down}/catalog",
                 catalog_credential=canary("iceberg-rest-credential")),
@@ -372,7 +366,7 @@ def _run_flows(world: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, 
 
 
 def _serve(world: dict[str, Any], api_url: str, model: str) -> str:
-    port = _closed_port()
+    port = free_port()
     env = {**os.environ, "PREFECT_API_URL": api_url, "KNOT_HOME": str(world["home"]),
            "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "knot_prefect.cli.main", "serve", "--model",

@@ -216,3 +216,15 @@ def test_a_failed_read_is_503_without_the_credentials_a_driver_echoes(
     assert response.status_code == 503, response.text
     assert secret not in response.text
     assert "postgresql://knot:" in response.text and "db:5432/shop refused" in response.text
+
+
+def test_feature_reads_wait_for_the_shadows_turn_on_a_duckdb_file(shop: Shop) -> None:
+    """The shadow's process appends to the same file now and then: a read waits for that
+    turn instead of failing the request; the block the team configured is left as it was."""
+    from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
+    from knot_prefect.serving.warehouse_source import TURN_WAIT_SECONDS, WarehouseSource
+
+    features = WarehouseSource(shop.warehouse, "loans", ["loan_ref"], "opened_at")
+    assert isinstance(features.warehouse, DuckDBWarehouse)
+    assert features.warehouse.turn_wait_seconds == TURN_WAIT_SECONDS == 10
+    assert shop.warehouse.turn_wait_seconds == 0

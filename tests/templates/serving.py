@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from tests.services import free_port
 from tests.templates.datasets import Dataset
 
 KNOT = str(Path(sys.executable).parent / "knot")
@@ -36,9 +36,7 @@ def served_in_process(spec: str) -> Iterator[str]:
 @contextmanager
 def served_process(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[str]:
     """A ``knot serve`` command run as written, in its own process; yields its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     log = cwd / "serve.log"
     environment = {**os.environ, **env, "KNOT_SERVE_PORT": str(port),
                    "PYTHONWARNINGS": "ignore"}

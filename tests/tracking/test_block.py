@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -17,13 +16,8 @@ from knot_prefect.blocks.mlflow_tracking import (
 )
 from knot_prefect.errors import ConfigurationError
 from knot_prefect.tracking import resolve_tracking, tracked_run
+from tests.services import free_port
 from tests.tracking.conftest import PASSWORD, TOKEN, USERNAME, AuthProxy, unique
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_default_is_the_embedded_store_of_the_knot_home(knot_home: Path) -> None:
@@ -75,7 +69,7 @@ def test_redact_uri_hides_userinfo() -> None:
 
 
 def test_unreachable_server_fails_fast_naming_the_uri_not_the_secret() -> None:
-    port = closed_port()
+    port = free_port()
     tracking = MLflowTracking(
         tracking_uri=f"http://127.0.0.1:{port}",
         username=USERNAME,

@@ -136,12 +136,18 @@ class DuckDBWarehouse(SqlStagedWarehouse):
     def waiting_for_turns(self, seconds: float) -> DuckDBWarehouse:
         """A copy that waits at least ``seconds`` for another process's turn on the file.
 
+        The copy is for this process's own use: saved as a document or passed as a
+        deployment parameter, it would be the block as saved, without the wait. The
+        block itself is returned where nothing would change, and for ``:memory:`` (no
+        other process can open it, and a copy would hold a database of its own).
+
         Examples:
             >>> DuckDBWarehouse(path="w.duckdb").waiting_for_turns(10).turn_wait_seconds
             10.0
         """
-        return self.model_copy(
-            update={"turn_wait_seconds": max(self.turn_wait_seconds, float(seconds))})
+        if self.path == MEMORY or self.turn_wait_seconds >= seconds:
+            return self
+        return self.model_copy(update={"turn_wait_seconds": float(seconds)})
 
     def _memory_cursor(self) -> duckdb.DuckDBPyConnection:
         import duckdb

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from knot_prefect.blocks.warehouses.base import ConcurrentWriteError
+
 Result = TypeVar("Result")
 
 _POLL_SECONDS = 0.005
@@ -33,8 +35,6 @@ def waiting_for_turn(call: Callable[[], Result], wait: float) -> Result:
         >>> waiting_for_turn(lambda: 42, wait=0)
         42
     """
-    from knot_prefect.blocks.warehouses.base import ConcurrentWriteError
-
     deadline = time.monotonic() + wait
     while True:
         try:
