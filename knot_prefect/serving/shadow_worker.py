@@ -97,7 +97,7 @@ class BlockCopy:
     Examples:
         >>> from knot_prefect.blocks.warehouses.duckdb import DuckDBWarehouse
         >>> BlockCopy.of(DuckDBWarehouse(path=":memory:")).restore()
-        DuckDBWarehouse(path=':memory:')
+        DuckDBWarehouse(path=':memory:', turn_wait_seconds=0.0)
     """
 
     kind: type[Any]
